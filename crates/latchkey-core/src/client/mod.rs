@@ -1,0 +1,173 @@
+//! OAuth clients: the domain model, its validation, and the registry service behind the
+//! Hydra-compatible admin API.
+
+mod redirect;
+mod service;
+mod validate;
+mod wire;
+
+pub use redirect::{RedirectUriError, redirect_uri_matches, validate_redirect_uri};
+pub use service::{ClientError, ClientPage, ClientService, CreatedClient};
+pub use validate::MetadataError;
+
+use latchkey_types::Scope;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::UnixTime;
+use crate::config::AccessTokenStrategy;
+
+/// How a client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    PrivateKeyJwt,
+    None,
+}
+
+impl AuthMethod {
+    pub const ALL: [Self; 4] = [Self::ClientSecretBasic, Self::ClientSecretPost, Self::PrivateKeyJwt, Self::None];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
+            Self::None => "none",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// True for methods that use a client secret.
+    pub fn uses_secret(self) -> bool {
+        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
+    }
+}
+
+/// A grant type a client may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GrantType {
+    #[serde(rename = "authorization_code")]
+    AuthorizationCode,
+    #[serde(rename = "refresh_token")]
+    RefreshToken,
+    #[serde(rename = "client_credentials")]
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub const ALL: [Self; 3] = [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+/// Whether a client may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientStatus {
+    Active,
+    /// Suspended by the operator: its tokens stop working and it cannot start new flows.
+    Suspended,
+}
+
+impl ClientStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Self::Active),
+            "suspended" => Some(Self::Suspended),
+            _ => None,
+        }
+    }
+}
+
+/// An OAuth client (an "app" on the platform).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    pub response_types: Vec<String>,
+    /// The scopes the client may request.
+    pub scope: Scope,
+    /// The audiences the client may request for its access tokens.
+    pub audience: Vec<String>,
+    pub token_endpoint_auth_method: AuthMethod,
+    pub token_endpoint_auth_signing_alg: Option<String>,
+    pub id_token_signed_response_alg: Option<String>,
+    pub userinfo_signed_response_alg: Option<String>,
+    /// The client's public keys, for `private_key_jwt`.
+    pub jwks: Option<serde_json::Value>,
+    /// `None`: the server default.
+    pub access_token_strategy: Option<AccessTokenStrategy>,
+    pub skip_consent: bool,
+    pub skip_logout_consent: bool,
+    pub owner: String,
+    pub logo_uri: String,
+    pub client_uri: String,
+    pub policy_uri: String,
+    pub tos_uri: String,
+    pub contacts: Vec<String>,
+    pub metadata: serde_json::Value,
+    /// The account that owns the app, for apps made in the developer console.
+    pub owner_account_id: Option<String>,
+    pub status: ClientStatus,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
+}
+
+impl Client {
+    /// A public client has no credentials (`token_endpoint_auth_method: none`).
+    pub fn is_public(&self) -> bool {
+        self.token_endpoint_auth_method == AuthMethod::None
+    }
+
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status == ClientStatus::Active
+    }
+}
+
+/// A stored client secret: only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientSecretRecord {
+    pub id: String,
+    pub client_id: String,
+    /// `sha256$<base64url>` for generated secrets.
+    pub secret_hash: String,
+    pub created_at: UnixTime,
+    pub expires_at: Option<UnixTime>,
+}
+
+/// Filters of the client list (Hydra's `client_name` and `owner`).
+#[derive(Debug, Clone, Default)]
+pub struct ClientFilter {
+    pub client_name: Option<String>,
+    pub owner: Option<String>,
+    pub owner_account_id: Option<String>,
+}

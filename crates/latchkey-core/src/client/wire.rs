@@ -1,0 +1,51 @@
+//! The client in Hydra's JSON shape.
+
+use latchkey_types::client::OAuth2Client;
+
+use super::Client;
+use crate::clock::rfc3339;
+use crate::config::AccessTokenStrategy;
+
+impl Client {
+    /// The client as the admin API shows it (never with a secret).
+    pub fn to_wire(&self) -> OAuth2Client {
+        OAuth2Client {
+            client_id: Some(self.id.clone()),
+            client_name: Some(self.name.clone()),
+            client_secret: None,
+            client_secret_expires_at: Some(0),
+            redirect_uris: Some(self.redirect_uris.clone()),
+            post_logout_redirect_uris: Some(self.post_logout_redirect_uris.clone()),
+            grant_types: Some(self.grant_types.iter().map(|g| g.as_str().to_owned()).collect()),
+            response_types: Some(self.response_types.clone()),
+            scope: Some(self.scope.to_string()),
+            audience: Some(self.audience.clone()),
+            token_endpoint_auth_method: Some(self.token_endpoint_auth_method.as_str().to_owned()),
+            token_endpoint_auth_signing_alg: self.token_endpoint_auth_signing_alg.clone(),
+            id_token_signed_response_alg: self.id_token_signed_response_alg.clone(),
+            userinfo_signed_response_alg: self.userinfo_signed_response_alg.clone(),
+            jwks: self.jwks.clone(),
+            owner: Some(self.owner.clone()),
+            logo_uri: Some(self.logo_uri.clone()),
+            client_uri: Some(self.client_uri.clone()),
+            policy_uri: Some(self.policy_uri.clone()),
+            tos_uri: Some(self.tos_uri.clone()),
+            contacts: Some(self.contacts.clone()),
+            metadata: Some(self.metadata.clone()),
+            skip_consent: Some(self.skip_consent),
+            skip_logout_consent: Some(self.skip_logout_consent),
+            access_token_strategy: Some(
+                match self.access_token_strategy {
+                    None => "",
+                    Some(AccessTokenStrategy::Opaque) => "opaque",
+                    Some(AccessTokenStrategy::Jwt) => "jwt",
+                }
+                .to_owned(),
+            ),
+            subject_type: Some("public".to_owned()),
+            created_at: Some(rfc3339(self.created_at)),
+            updated_at: Some(rfc3339(self.updated_at)),
+            ..OAuth2Client::default()
+        }
+    }
+}

@@ -1,0 +1,416 @@
+//! The configuration schema: every setting, its default and its validation. Loading it (file and
+//! environment) is the binary's job; this module only says what a valid configuration is.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A length of time, written as `90s`, `10m`, `1h`, `30d` or a number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Duration(pub std::time::Duration);
+
+impl Duration {
+    pub const fn secs(s: u64) -> Self {
+        Self(std::time::Duration::from_secs(s))
+    }
+
+    pub fn as_secs(self) -> i64 {
+        i64::try_from(self.0.as_secs()).unwrap_or(i64::MAX)
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Seconds(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Seconds(s) => Ok(Self::secs(s)),
+            Raw::Text(t) => humantime::parse_duration(t.trim()).map(Self).map_err(|e| {
+                serde::de::Error::custom(format!("invalid duration {t:?} ({e}); write e.g. 90s, 10m, 1h, 30d"))
+            }),
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The issuer URL. Default: `http://127.0.0.1:<public port>`.
+    pub issuer: Option<String>,
+    /// Where the embedded database, the generated system secret and other state live.
+    pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
+    pub public: PublicConfig,
+    pub admin: AdminConfig,
+    pub secrets: SecretsConfig,
+    pub ttl: TtlConfig,
+    pub urls: UrlsConfig,
+    pub oauth2: OAuth2Config,
+    pub log: LogConfig,
+    pub janitor: JanitorConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path` or `postgres://…`. Default: SQLite in the data directory.
+    pub url: Option<String>,
+    /// Connections in the pool (PostgreSQL) or readers (SQLite).
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: None, max_connections: 16 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublicConfig {
+    /// `HOST:PORT` of the public listener; port 0 picks a free port.
+    pub addr: String,
+}
+
+impl Default for PublicConfig {
+    fn default() -> Self {
+        Self { addr: "0.0.0.0:4444".into() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// `HOST:PORT` of the admin listener. Loopback by default: the admin API is not for the internet.
+    pub addr: String,
+    /// When set, every admin request must carry `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self { addr: "127.0.0.1:4445".into(), token: None }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// The system secrets: the first signs and encrypts, the others still verify and decrypt.
+    /// Empty: a secret is generated once and kept in the data directory.
+    pub system: Vec<String>,
+}
+
+impl fmt::Display for SecretsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{} secret(s), redacted]", self.system.len())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TtlConfig {
+    pub access_token: Duration,
+    pub refresh_token: Duration,
+    pub auth_code: Duration,
+    pub id_token: Duration,
+    /// How long a login or consent challenge stays valid.
+    pub login_consent_request: Duration,
+    /// How long a remembered login lasts at most.
+    pub authentication_session: Duration,
+}
+
+impl Default for TtlConfig {
+    fn default() -> Self {
+        Self {
+            access_token: Duration::secs(3600),
+            refresh_token: Duration::secs(30 * 86_400),
+            auth_code: Duration::secs(600),
+            id_token: Duration::secs(3600),
+            login_consent_request: Duration::secs(1800),
+            authentication_session: Duration::secs(30 * 86_400),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UrlsConfig {
+    /// The login provider. Unset: the built-in pages, when they exist, else a page saying so.
+    pub login: Option<String>,
+    pub consent: Option<String>,
+    pub logout: Option<String>,
+    pub error: Option<String>,
+    pub post_logout_redirect: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessTokenStrategy {
+    #[default]
+    Opaque,
+    Jwt,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuth2Config {
+    /// The access token format for clients that do not choose one.
+    pub access_token_strategy: AccessTokenStrategy,
+    pub pkce: PkceConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PkceConfig {
+    /// PKCE is required of every client (OAuth 2.1).
+    pub enforced: bool,
+    /// PKCE is required of public clients (always true when `enforced` is).
+    pub enforced_for_public_clients: bool,
+}
+
+impl Default for PkceConfig {
+    fn default() -> Self {
+        Self { enforced: true, enforced_for_public_clients: true }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `latchkey=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Text, level: "info".into() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JanitorConfig {
+    /// Run the janitor in the background of `serve`.
+    pub enabled: bool,
+    pub interval: Duration,
+    /// Rows deleted per statement.
+    pub batch_size: u32,
+}
+
+impl Default for JanitorConfig {
+    fn default() -> Self {
+        Self { enabled: true, interval: Duration::secs(300), batch_size: 1000 }
+    }
+}
+
+/// A configuration value that is not acceptable, with the key it is under.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid value for `{key}`: {reason}")]
+pub struct ConfigError {
+    pub key: &'static str,
+    pub reason: String,
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError { key, reason: reason.into() }
+}
+
+/// Minimum length of a configured system secret.
+pub const MIN_SECRET_LEN: usize = 32;
+
+impl Config {
+    /// Checks every value that serde's types do not already constrain.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(issuer) = &self.issuer {
+            validate_issuer(issuer).map_err(|r| invalid("issuer", r))?;
+        }
+        if let Some(db) = &self.database.url {
+            if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+                return Err(invalid("database.url", "must start with sqlite:, postgres:// or postgresql://"));
+            }
+        }
+        if self.database.max_connections == 0 || self.database.max_connections > 1000 {
+            return Err(invalid("database.max_connections", "must be between 1 and 1000"));
+        }
+        validate_addr(&self.public.addr).map_err(|r| invalid("public.addr", r))?;
+        validate_addr(&self.admin.addr).map_err(|r| invalid("admin.addr", r))?;
+        if let Some(token) = &self.admin.token {
+            if token.len() < 16 {
+                return Err(invalid("admin.token", "must be at least 16 characters"));
+            }
+        }
+        for s in &self.secrets.system {
+            if s.len() < MIN_SECRET_LEN {
+                return Err(invalid(
+                    "secrets.system",
+                    format!("every secret must be at least {MIN_SECRET_LEN} characters"),
+                ));
+            }
+        }
+        let ttl = &self.ttl;
+        for (key, d, min, max) in [
+            ("ttl.access_token", ttl.access_token, 1, 86_400 * 7),
+            ("ttl.refresh_token", ttl.refresh_token, 60, 86_400 * 3650),
+            ("ttl.auth_code", ttl.auth_code, 1, 3600),
+            ("ttl.id_token", ttl.id_token, 1, 86_400 * 7),
+            ("ttl.login_consent_request", ttl.login_consent_request, 10, 86_400),
+            ("ttl.authentication_session", ttl.authentication_session, 60, 86_400 * 3650),
+        ] {
+            let s = d.as_secs();
+            if s < min || s > max {
+                return Err(invalid(key, format!("must be between {min}s and {max}s")));
+            }
+        }
+        for (key, url) in [
+            ("urls.login", &self.urls.login),
+            ("urls.consent", &self.urls.consent),
+            ("urls.logout", &self.urls.logout),
+            ("urls.error", &self.urls.error),
+            ("urls.post_logout_redirect", &self.urls.post_logout_redirect),
+        ] {
+            if let Some(u) = url {
+                let parsed = url::Url::parse(u).map_err(|e| invalid(key, format!("not an absolute URL: {e}")))?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    return Err(invalid(key, "must be an http or https URL"));
+                }
+            }
+        }
+        if self.log.level.trim().is_empty() {
+            return Err(invalid("log.level", "must not be empty"));
+        }
+        if self.janitor.batch_size == 0 || self.janitor.batch_size > 100_000 {
+            return Err(invalid("janitor.batch_size", "must be between 1 and 100000"));
+        }
+        if self.janitor.interval.as_secs() < 1 {
+            return Err(invalid("janitor.interval", "must be at least 1s"));
+        }
+        Ok(())
+    }
+
+    /// The data directory, `./latchkey-data` unless configured.
+    pub fn data_dir(&self) -> PathBuf {
+        if self.data_dir.as_os_str().is_empty() { PathBuf::from("latchkey-data") } else { self.data_dir.clone() }
+    }
+}
+
+fn validate_addr(addr: &str) -> Result<(), String> {
+    addr.parse::<std::net::SocketAddr>()
+        .map(|_| ())
+        .map_err(|e| format!("{addr:?} is not HOST:PORT with an IP address ({e})"))
+}
+
+/// An issuer is an absolute `https` URL without query or fragment (OIDC Discovery §3); plain
+/// `http` is allowed for loopback hosts only, for development.
+pub fn validate_issuer(issuer: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(issuer).map_err(|e| format!("not an absolute URL: {e}"))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not have a query or fragment".into());
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback_host(&url) => {}
+        "http" => return Err("must use https unless the host is loopback (localhost, 127.0.0.1, [::1])".into()),
+        _ => return Err("must be an https URL".into()),
+    }
+    Ok(url)
+}
+
+/// True for `localhost`, `127.0.0.0/8` and `[::1]`.
+pub fn is_loopback_host(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_as_documented() {
+        let c = Config::default();
+        c.validate().expect("defaults validate");
+        assert_eq!(c.ttl.access_token.as_secs(), 3600);
+        assert_eq!(c.ttl.refresh_token.as_secs(), 30 * 86_400);
+        assert_eq!(c.ttl.auth_code.as_secs(), 600);
+        assert_eq!(c.ttl.id_token.as_secs(), 3600);
+        assert_eq!(c.public.addr, "0.0.0.0:4444");
+        assert_eq!(c.admin.addr, "127.0.0.1:4445");
+        assert_eq!(c.data_dir(), PathBuf::from("latchkey-data"));
+    }
+
+    #[test]
+    fn durations_parse_from_text_and_numbers() {
+        #[derive(Deserialize)]
+        struct T {
+            a: Duration,
+            b: Duration,
+        }
+        let t: T = serde_json::from_str(r#"{"a":"30d","b":90}"#).expect("parses");
+        assert_eq!(t.a.as_secs(), 30 * 86_400);
+        assert_eq!(t.b.as_secs(), 90);
+        assert!(serde_json::from_str::<T>(r#"{"a":"soon","b":1}"#).is_err());
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let mut c = Config { issuer: Some("http://example.com".into()), ..Config::default() };
+        assert_eq!(c.validate().expect_err("http issuer").key, "issuer");
+        c.issuer = Some("https://example.com/?x=1".into());
+        assert_eq!(c.validate().expect_err("query").key, "issuer");
+        c.issuer = Some("https://example.com".into());
+        c.secrets.system = vec!["short".into()];
+        assert_eq!(c.validate().expect_err("short secret").key, "secrets.system");
+        c.secrets.system = vec![];
+        c.public.addr = "nope".into();
+        assert_eq!(c.validate().expect_err("addr").key, "public.addr");
+        c.public.addr = "0.0.0.0:0".into();
+        c.ttl.auth_code = Duration::secs(0);
+        assert_eq!(c.validate().expect_err("ttl").key, "ttl.auth_code");
+    }
+
+    #[test]
+    fn loopback_issuers_may_be_http() {
+        validate_issuer("http://127.0.0.1:4444").expect("loopback");
+        validate_issuer("http://localhost:4444").expect("localhost");
+        validate_issuer("http://[::1]:4444").expect("v6 loopback");
+        assert!(validate_issuer("ftp://x").is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = serde_json::from_str::<Config>(r#"{"databse":{}}"#).expect_err("unknown");
+        assert!(err.to_string().contains("databse"));
+    }
+}

@@ -1,0 +1,65 @@
+//! The audit log.
+
+use async_trait::async_trait;
+use latchkey_core::audit::{Actor, AuditEntry, AuditFilter};
+use latchkey_core::store::{AuditRepository, StoreError};
+use sqlx::Row as _;
+
+use crate::error::{from_json, map_err, to_json};
+use crate::tx::SqlTx;
+
+#[async_trait]
+impl AuditRepository for SqlTx {
+    async fn append(&mut self, e: &AuditEntry) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_log (id, occurred_at, actor_kind, actor_id, account_id, action, target_kind, \
+             target_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(e.id.as_str())
+        .bind(e.occurred_at)
+        .bind(e.actor.kind.as_str())
+        .bind(e.actor.id.as_deref())
+        .bind(e.account_id.as_deref())
+        .bind(e.action.as_str())
+        .bind(e.target_kind.as_str())
+        .bind(e.target_id.as_str())
+        .bind(to_json(&e.details))
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn list(&mut self, f: &AuditFilter, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, occurred_at, actor_kind, actor_id, account_id, action, target_kind, target_id, details \
+             FROM audit_log WHERE ($1 IS NULL OR account_id = $1) AND ($2 IS NULL OR target_id = $2) \
+             AND ($3 IS NULL OR occurred_at < $3) ORDER BY occurred_at DESC, id DESC LIMIT $4",
+        )
+        .bind(f.account_id.as_deref())
+        .bind(f.target_id.as_deref())
+        .bind(f.before)
+        .bind(i64::from(limit))
+        .fetch_all(self.conn())
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                let details: String = r.try_get("details").map_err(map_err)?;
+                Ok(AuditEntry {
+                    id: r.try_get("id").map_err(map_err)?,
+                    occurred_at: r.try_get("occurred_at").map_err(map_err)?,
+                    actor: Actor {
+                        kind: r.try_get("actor_kind").map_err(map_err)?,
+                        id: r.try_get("actor_id").map_err(map_err)?,
+                    },
+                    account_id: r.try_get("account_id").map_err(map_err)?,
+                    action: r.try_get("action").map_err(map_err)?,
+                    target_kind: r.try_get("target_kind").map_err(map_err)?,
+                    target_id: r.try_get("target_id").map_err(map_err)?,
+                    details: from_json("details", &details)?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,181 @@
+//! The storage traits of `latchkey-core`, implemented once with sqlx for SQLite and PostgreSQL.
+//!
+//! The schema is designed so that one set of SQL serves both engines: times are integer Unix
+//! seconds, ids text, JSON text, flags integers, and `$n` placeholders work on both. The few
+//! statements that must differ sit side by side in the repository that needs them.
+//!
+//! SQLite runs with one writer connection (WAL, `synchronous=NORMAL`, a busy timeout) and a pool
+//! of read-only readers; PostgreSQL with one pool.
+
+mod audit;
+mod clients;
+mod error;
+mod keys;
+mod migrate;
+mod tx;
+
+use std::path::Path;
+use std::sync::Once;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use latchkey_core::store::{Store, StoreError, Tx};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor as _};
+
+pub use migrate::{MigrationState, MigrationStatus};
+
+use crate::error::map_err;
+use crate::tx::SqlTx;
+
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    /// The engine a database URL names.
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// Options for opening a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Pool size (PostgreSQL) or number of readers (SQLite).
+    pub max_connections: u32,
+    /// How long to wait for a connection before giving up.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// The SQL store.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    engine: Engine,
+    writer: AnyPool,
+    reader: AnyPool,
+}
+
+static DRIVERS: Once = Once::new();
+
+fn install_drivers() {
+    DRIVERS.call_once(sqlx::any::install_default_drivers);
+}
+
+/// The URL of a SQLite database file, created if missing.
+pub fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
+
+impl SqlStore {
+    /// Opens the database at `url`. Does not migrate: see [`SqlStore::migrate`].
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        install_drivers();
+        let engine = Engine::of_url(url)
+            .ok_or_else(|| StoreError::Database("the database URL must start with sqlite: or postgres://".into()))?;
+        let connect_options: AnyConnectOptions =
+            url.parse().map_err(|e: sqlx::Error| StoreError::Database(format!("invalid database URL: {e}")))?;
+        match engine {
+            Engine::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(options.max_connections)
+                    .acquire_timeout(options.acquire_timeout)
+                    .connect_with(connect_options)
+                    .await
+                    .map_err(map_err)?;
+                Ok(Self { engine, writer: pool.clone(), reader: pool })
+            }
+            Engine::Sqlite => {
+                // One writer: SQLite serialises writes anyway, and one connection avoids lock
+                // upgrades and busy retries between writers.
+                let writer = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(options.acquire_timeout)
+                    .after_connect(|conn, _| Box::pin(async move { conn.execute(SQLITE_PRAGMAS).await.map(|_| ()) }))
+                    .connect_with(connect_options.clone())
+                    .await
+                    .map_err(map_err)?;
+                // Put the database in WAL mode before readers open it.
+                writer.acquire().await.map_err(map_err)?;
+                let reader = AnyPoolOptions::new()
+                    .max_connections(options.max_connections)
+                    .acquire_timeout(options.acquire_timeout)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA query_only = ON;")
+                                .await
+                                .map(|_| ())
+                        })
+                    })
+                    .connect_with(connect_options)
+                    .await
+                    .map_err(map_err)?;
+                Ok(Self { engine, writer, reader })
+            }
+        }
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn begin(&self) -> Result<Box<dyn Tx>, StoreError> {
+        Ok(Box::new(SqlTx::begin(&self.writer).await?))
+    }
+
+    async fn read(&self) -> Result<Box<dyn Tx>, StoreError> {
+        Ok(Box::new(SqlTx::plain(&self.reader).await?))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.reader.acquire().await.map_err(map_err)?;
+        conn.execute("SELECT 1").await.map_err(map_err)?;
+        Ok(())
+    }
+}
+
+#[cfg(feature = "test-util")]
+pub mod testing;
+
+impl SqlStore {
+    /// Runs one statement that returns nothing, for administration (tests, tooling).
+    pub async fn execute_raw(&self, sql: &str) -> Result<(), StoreError> {
+        let mut conn = self.writer.acquire().await.map_err(map_err)?;
+        conn.execute(sqlx::AssertSqlSafe(sql.to_owned())).await.map_err(map_err)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,95 @@
+//! A fresh database for each test: a temporary SQLite file always, and a PostgreSQL schema of
+//! its own when `LATCHKEY_TEST_POSTGRES_URL` is set (dropped when the test ends, pass or fail).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::{Engine, SqlStore, StoreOptions, sqlite_url};
+
+/// The environment variable that turns on the PostgreSQL tests.
+pub const POSTGRES_URL_VAR: &str = "LATCHKEY_TEST_POSTGRES_URL";
+
+/// A database that exists for one test.
+pub struct TestDatabase {
+    pub engine: Engine,
+    /// The URL a store (or the binary) connects to.
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for TestDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDatabase").field("engine", &self.engine).finish_non_exhaustive()
+    }
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl TestDatabase {
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = sqlite_url(&dir.path().join("test.db"));
+        Self { engine: Engine::Sqlite, url, _dir: Some(dir), pg: None }
+    }
+
+    /// A new schema in the PostgreSQL database of `LATCHKEY_TEST_POSTGRES_URL`; `None` when the
+    /// variable is not set.
+    pub async fn postgres() -> Option<Self> {
+        let base = std::env::var(POSTGRES_URL_VAR).ok().filter(|u| !u.is_empty())?;
+        let schema = format!(
+            "lk_test_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst),
+            std::time::SystemTime::UNIX_EPOCH.elapsed().map_or(0, |d| d.subsec_nanos())
+        );
+        let admin = SqlStore::connect(&base, &StoreOptions { max_connections: 1, ..StoreOptions::default() })
+            .await
+            .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is set but PostgreSQL does not answer: {e}"));
+        admin.execute_raw(&format!("CREATE SCHEMA {schema}")).await.expect("create schema");
+        admin.close().await;
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+        Some(Self { engine: Engine::Postgres, url, _dir: None, pg: Some((base, schema)) })
+    }
+
+    /// SQLite, then PostgreSQL when configured: the engines a conformance test runs on.
+    pub async fn all() -> Vec<Self> {
+        let mut out = vec![Self::sqlite()];
+        out.extend(Self::postgres().await);
+        out
+    }
+
+    /// Opens a store on this database.
+    pub async fn open(&self) -> SqlStore {
+        SqlStore::connect(&self.url, &StoreOptions { max_connections: 8, ..StoreOptions::default() })
+            .await
+            .expect("test database opens")
+    }
+
+    /// Opens a store on this database with every migration applied.
+    pub async fn migrated(&self) -> SqlStore {
+        let store = self.open().await;
+        store.migrate().await.expect("migrations apply");
+        store
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((base, schema)) = self.pg.take() else { return };
+        // Drop the schema from a thread of its own: Drop cannot await, and the test's runtime
+        // may be gone or busy.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async move {
+                if let Ok(store) =
+                    SqlStore::connect(&base, &StoreOptions { max_connections: 1, ..StoreOptions::default() }).await
+                {
+                    let _ = store.execute_raw(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
+                    store.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}

@@ -1,0 +1,58 @@
+//! The unit of work: a transaction on the writer, or a plain connection for reads.
+
+use async_trait::async_trait;
+use latchkey_core::store::{AuditRepository, ClientRepository, SigningKeyRepository, StoreError, Tx};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Transaction};
+
+use crate::error::map_err;
+
+enum Conn {
+    Tx(Transaction<'static, Any>),
+    Plain(PoolConnection<Any>),
+}
+
+/// One unit of work. It implements every repository trait; the accessors of [`Tx`] hand it out
+/// under each trait.
+pub(crate) struct SqlTx {
+    conn: Conn,
+}
+
+impl SqlTx {
+    pub(crate) async fn begin(pool: &AnyPool) -> Result<Self, StoreError> {
+        Ok(Self { conn: Conn::Tx(pool.begin().await.map_err(map_err)?) })
+    }
+
+    pub(crate) async fn plain(pool: &AnyPool) -> Result<Self, StoreError> {
+        Ok(Self { conn: Conn::Plain(pool.acquire().await.map_err(map_err)?) })
+    }
+
+    pub(crate) fn conn(&mut self) -> &mut AnyConnection {
+        match &mut self.conn {
+            Conn::Tx(t) => t,
+            Conn::Plain(c) => c,
+        }
+    }
+}
+
+#[async_trait]
+impl Tx for SqlTx {
+    fn clients(&mut self) -> &mut dyn ClientRepository {
+        self
+    }
+
+    fn signing_keys(&mut self) -> &mut dyn SigningKeyRepository {
+        self
+    }
+
+    fn audit(&mut self) -> &mut dyn AuditRepository {
+        self
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        match self.conn {
+            Conn::Tx(t) => t.commit().await.map_err(map_err),
+            Conn::Plain(_) => Ok(()),
+        }
+    }
+}

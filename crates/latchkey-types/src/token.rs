@@ -1,0 +1,1 @@
+//! Token endpoint, introspection and userinfo response types.
