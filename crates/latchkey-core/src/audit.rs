@@ -14,15 +14,24 @@ pub struct Actor {
 
 impl Actor {
     pub fn admin_api() -> Self {
-        Self { kind: "admin_api".into(), id: None }
+        Self {
+            kind: "admin_api".into(),
+            id: None,
+        }
     }
 
     pub fn system() -> Self {
-        Self { kind: "system".into(), id: None }
+        Self {
+            kind: "system".into(),
+            id: None,
+        }
     }
 
     pub fn cli() -> Self {
-        Self { kind: "cli".into(), id: None }
+        Self {
+            kind: "cli".into(),
+            id: None,
+        }
     }
 }
 

@@ -43,14 +43,16 @@ impl<'de> Deserialize<'de> for Duration {
         match Raw::deserialize(d)? {
             Raw::Seconds(s) => Ok(Self::secs(s)),
             Raw::Text(t) => humantime::parse_duration(t.trim()).map(Self).map_err(|e| {
-                serde::de::Error::custom(format!("invalid duration {t:?} ({e}); write e.g. 90s, 10m, 1h, 30d"))
+                serde::de::Error::custom(format!(
+                    "invalid duration {t:?} ({e}); write e.g. 90s, 10m, 1h, 30d"
+                ))
             }),
         }
     }
 }
 
 /// The whole configuration.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// The issuer URL. Default: `http://127.0.0.1:<public port>`.
@@ -68,6 +70,24 @@ pub struct Config {
     pub janitor: JanitorConfig,
 }
 
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            data_dir: PathBuf::from("latchkey-data"),
+            database: DatabaseConfig::default(),
+            public: PublicConfig::default(),
+            admin: AdminConfig::default(),
+            secrets: SecretsConfig::default(),
+            ttl: TtlConfig::default(),
+            urls: UrlsConfig::default(),
+            oauth2: OAuth2Config::default(),
+            log: LogConfig::default(),
+            janitor: JanitorConfig::default(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
@@ -79,7 +99,10 @@ pub struct DatabaseConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { url: None, max_connections: 16 }
+        Self {
+            url: None,
+            max_connections: 16,
+        }
     }
 }
 
@@ -92,7 +115,9 @@ pub struct PublicConfig {
 
 impl Default for PublicConfig {
     fn default() -> Self {
-        Self { addr: "0.0.0.0:4444".into() }
+        Self {
+            addr: "0.0.0.0:4444".into(),
+        }
     }
 }
 
@@ -107,7 +132,10 @@ pub struct AdminConfig {
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        Self { addr: "127.0.0.1:4445".into(), token: None }
+        Self {
+            addr: "127.0.0.1:4445".into(),
+            token: None,
+        }
     }
 }
 
@@ -189,7 +217,10 @@ pub struct PkceConfig {
 
 impl Default for PkceConfig {
     fn default() -> Self {
-        Self { enforced: true, enforced_for_public_clients: true }
+        Self {
+            enforced: true,
+            enforced_for_public_clients: true,
+        }
     }
 }
 
@@ -211,7 +242,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: LogFormat::Text, level: "info".into() }
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
     }
 }
 
@@ -227,7 +261,11 @@ pub struct JanitorConfig {
 
 impl Default for JanitorConfig {
     fn default() -> Self {
-        Self { enabled: true, interval: Duration::secs(300), batch_size: 1000 }
+        Self {
+            enabled: true,
+            interval: Duration::secs(300),
+            batch_size: 1000,
+        }
     }
 }
 
@@ -240,7 +278,10 @@ pub struct ConfigError {
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError { key, reason: reason.into() }
+    ConfigError {
+        key,
+        reason: reason.into(),
+    }
 }
 
 /// Minimum length of a configured system secret.
@@ -252,20 +293,28 @@ impl Config {
         if let Some(issuer) = &self.issuer {
             validate_issuer(issuer).map_err(|r| invalid("issuer", r))?;
         }
-        if let Some(db) = &self.database.url {
-            if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
-                return Err(invalid("database.url", "must start with sqlite:, postgres:// or postgresql://"));
-            }
+        if let Some(db) = &self.database.url
+            && !(db.starts_with("sqlite:")
+                || db.starts_with("postgres://")
+                || db.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "database.url",
+                "must start with sqlite:, postgres:// or postgresql://",
+            ));
         }
         if self.database.max_connections == 0 || self.database.max_connections > 1000 {
-            return Err(invalid("database.max_connections", "must be between 1 and 1000"));
+            return Err(invalid(
+                "database.max_connections",
+                "must be between 1 and 1000",
+            ));
         }
         validate_addr(&self.public.addr).map_err(|r| invalid("public.addr", r))?;
         validate_addr(&self.admin.addr).map_err(|r| invalid("admin.addr", r))?;
-        if let Some(token) = &self.admin.token {
-            if token.len() < 16 {
-                return Err(invalid("admin.token", "must be at least 16 characters"));
-            }
+        if let Some(token) = &self.admin.token
+            && token.len() < 16
+        {
+            return Err(invalid("admin.token", "must be at least 16 characters"));
         }
         for s in &self.secrets.system {
             if s.len() < MIN_SECRET_LEN {
@@ -281,8 +330,18 @@ impl Config {
             ("ttl.refresh_token", ttl.refresh_token, 60, 86_400 * 3650),
             ("ttl.auth_code", ttl.auth_code, 1, 3600),
             ("ttl.id_token", ttl.id_token, 1, 86_400 * 7),
-            ("ttl.login_consent_request", ttl.login_consent_request, 10, 86_400),
-            ("ttl.authentication_session", ttl.authentication_session, 60, 86_400 * 3650),
+            (
+                "ttl.login_consent_request",
+                ttl.login_consent_request,
+                10,
+                86_400,
+            ),
+            (
+                "ttl.authentication_session",
+                ttl.authentication_session,
+                60,
+                86_400 * 3650,
+            ),
         ] {
             let s = d.as_secs();
             if s < min || s > max {
@@ -297,17 +356,24 @@ impl Config {
             ("urls.post_logout_redirect", &self.urls.post_logout_redirect),
         ] {
             if let Some(u) = url {
-                let parsed = url::Url::parse(u).map_err(|e| invalid(key, format!("not an absolute URL: {e}")))?;
+                let parsed = url::Url::parse(u)
+                    .map_err(|e| invalid(key, format!("not an absolute URL: {e}")))?;
                 if !matches!(parsed.scheme(), "http" | "https") {
                     return Err(invalid(key, "must be an http or https URL"));
                 }
             }
         }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(invalid("data_dir", "must not be empty"));
+        }
         if self.log.level.trim().is_empty() {
             return Err(invalid("log.level", "must not be empty"));
         }
         if self.janitor.batch_size == 0 || self.janitor.batch_size > 100_000 {
-            return Err(invalid("janitor.batch_size", "must be between 1 and 100000"));
+            return Err(invalid(
+                "janitor.batch_size",
+                "must be between 1 and 100000",
+            ));
         }
         if self.janitor.interval.as_secs() < 1 {
             return Err(invalid("janitor.interval", "must be at least 1s"));
@@ -317,7 +383,7 @@ impl Config {
 
     /// The data directory, `./latchkey-data` unless configured.
     pub fn data_dir(&self) -> PathBuf {
-        if self.data_dir.as_os_str().is_empty() { PathBuf::from("latchkey-data") } else { self.data_dir.clone() }
+        self.data_dir.clone()
     }
 }
 
@@ -337,7 +403,11 @@ pub fn validate_issuer(issuer: &str) -> Result<url::Url, String> {
     match url.scheme() {
         "https" => {}
         "http" if is_loopback_host(&url) => {}
-        "http" => return Err("must use https unless the host is loopback (localhost, 127.0.0.1, [::1])".into()),
+        "http" => {
+            return Err(
+                "must use https unless the host is loopback (localhost, 127.0.0.1, [::1])".into(),
+            );
+        }
         _ => return Err("must be an https URL".into()),
     }
     Ok(url)
@@ -385,13 +455,19 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        let mut c = Config { issuer: Some("http://example.com".into()), ..Config::default() };
+        let mut c = Config {
+            issuer: Some("http://example.com".into()),
+            ..Config::default()
+        };
         assert_eq!(c.validate().expect_err("http issuer").key, "issuer");
         c.issuer = Some("https://example.com/?x=1".into());
         assert_eq!(c.validate().expect_err("query").key, "issuer");
         c.issuer = Some("https://example.com".into());
         c.secrets.system = vec!["short".into()];
-        assert_eq!(c.validate().expect_err("short secret").key, "secrets.system");
+        assert_eq!(
+            c.validate().expect_err("short secret").key,
+            "secrets.system"
+        );
         c.secrets.system = vec![];
         c.public.addr = "nope".into();
         assert_eq!(c.validate().expect_err("addr").key, "public.addr");

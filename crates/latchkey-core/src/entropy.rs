@@ -45,7 +45,9 @@ impl Entropy for SystemEntropy {
         use aws_lc_rs::rand::SecureRandom as _;
         // The system generator does not fail once the process has started; if it ever did,
         // continuing with predictable bytes would be worse than stopping.
-        self.0.fill(dest).expect("the system random number generator failed");
+        self.0
+            .fill(dest)
+            .expect("the system random number generator failed");
     }
 }
 
@@ -58,7 +60,9 @@ pub struct SeededEntropy(std::sync::Mutex<rand_chacha::ChaCha20Rng>);
 impl SeededEntropy {
     pub fn new(seed: u64) -> Self {
         use rand_core::SeedableRng as _;
-        Self(std::sync::Mutex::new(rand_chacha::ChaCha20Rng::seed_from_u64(seed)))
+        Self(std::sync::Mutex::new(
+            rand_chacha::ChaCha20Rng::seed_from_u64(seed),
+        ))
     }
 }
 
@@ -66,7 +70,10 @@ impl SeededEntropy {
 impl Entropy for SeededEntropy {
     fn fill(&self, dest: &mut [u8]) {
         use rand_core::RngCore as _;
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).fill_bytes(dest);
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .fill_bytes(dest);
     }
 }
 

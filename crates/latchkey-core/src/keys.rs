@@ -93,7 +93,10 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).field("alg", &self.alg).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -101,7 +104,9 @@ impl std::fmt::Debug for SigningKey {
 pub enum KeyError {
     #[error("the key cannot be generated")]
     Generate,
-    #[error("the stored key {0} cannot be decrypted or parsed (is the system secret the one it was made with?)")]
+    #[error(
+        "the stored key {0} cannot be decrypted or parsed (is the system secret the one it was made with?)"
+    )]
     Unreadable(String),
     #[error("no active {0} key")]
     NoActiveKey(&'static str),
@@ -122,26 +127,40 @@ impl SigningKey {
                     .as_ref()
                     .to_vec()
             }
-            SigningAlg::ES256 => EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            SigningAlg::ES256 => {
+                EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                    .map_err(|_| KeyError::Generate)?
+                    .as_ref()
+                    .to_vec()
+            }
+            SigningAlg::EdDSA => Ed25519KeyPair::generate_pkcs8(&rng)
                 .map_err(|_| KeyError::Generate)?
                 .as_ref()
                 .to_vec(),
-            SigningAlg::EdDSA => Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Generate)?.as_ref().to_vec(),
         };
-        let key = Self::from_pkcs8(alg, kid.clone(), &der).map_err(|_| KeyError::Unreadable(kid))?;
+        let key =
+            Self::from_pkcs8(alg, kid.clone(), &der).map_err(|_| KeyError::Unreadable(kid))?;
         Ok((key, der))
     }
 
     pub fn from_pkcs8(alg: SigningAlg, kid: String, der: &[u8]) -> Result<Self, KeyError> {
         let bad = || KeyError::Unreadable(kid.clone());
         let pair = match alg {
-            SigningAlg::RS256 => Pair::Rsa(aws_lc_rs::rsa::KeyPair::from_pkcs8(der).map_err(|_| bad())?),
+            SigningAlg::RS256 => {
+                Pair::Rsa(aws_lc_rs::rsa::KeyPair::from_pkcs8(der).map_err(|_| bad())?)
+            }
             SigningAlg::ES256 => Pair::Ec(
-                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(|_| bad())?,
+                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                    .map_err(|_| bad())?,
             ),
             SigningAlg::EdDSA => Pair::Ed(Ed25519KeyPair::from_pkcs8(der).map_err(|_| bad())?),
         };
-        Ok(Self { kid, alg, pair, rng: aws_lc_rs::rand::SystemRandom::new() })
+        Ok(Self {
+            kid,
+            alg,
+            pair,
+            rng: aws_lc_rs::rand::SystemRandom::new(),
+        })
     }
 
     /// The JWS signature of `message`.
@@ -153,7 +172,11 @@ impl SigningKey {
                     .expect("RSA signing with a valid key");
                 sig
             }
-            Pair::Ec(p) => p.sign(&self.rng, message).expect("ECDSA signing with a valid key").as_ref().to_vec(),
+            Pair::Ec(p) => p
+                .sign(&self.rng, message)
+                .expect("ECDSA signing with a valid key")
+                .as_ref()
+                .to_vec(),
             Pair::Ed(p) => p.sign(message).as_ref().to_vec(),
         }
     }
@@ -203,8 +226,12 @@ impl SigningKey {
             kid: &'a str,
             typ: &'a str,
         }
-        let header = serde_json::to_vec(&Header { alg: self.alg.as_str(), kid: &self.kid, typ })
-            .expect("header serializes");
+        let header = serde_json::to_vec(&Header {
+            alg: self.alg.as_str(),
+            kid: &self.kid,
+            typ,
+        })
+        .expect("header serializes");
         let payload = serde_json::to_vec(claims).expect("claims serialize");
         let mut jws = String::with_capacity((header.len() + payload.len()) * 4 / 3 + 400);
         jws.push_str(&b64(&header));
@@ -231,7 +258,9 @@ pub struct KeyRing {
 impl KeyRing {
     /// The key that signs with `alg`.
     pub fn signer(&self, alg: SigningAlg) -> Result<&Arc<SigningKey>, KeyError> {
-        self.active.get(&alg).ok_or(KeyError::NoActiveKey(alg.as_str()))
+        self.active
+            .get(&alg)
+            .ok_or(KeyError::NoActiveKey(alg.as_str()))
     }
 
     /// The public keys to publish: active and retired, until they expire.
@@ -253,11 +282,17 @@ pub struct Keys(RwLock<Arc<KeyRing>>);
 
 impl Keys {
     pub fn current(&self) -> Arc<KeyRing> {
-        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     fn replace(&self, ring: KeyRing) {
-        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(ring);
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(ring);
     }
 }
 
@@ -297,13 +332,20 @@ impl KeyService {
         format!("{}-{id}", alg.as_str().to_ascii_lowercase())
     }
 
-    async fn insert_new(&self, alg: SigningAlg, tx: &mut dyn crate::store::Tx) -> Result<String, KeyError> {
+    async fn insert_new(
+        &self,
+        alg: SigningAlg,
+        tx: &mut dyn crate::store::Tx,
+    ) -> Result<String, KeyError> {
         let kid = self.new_kid(alg);
         let (_, der) = SigningKey::generate(alg, kid.clone())?;
         let stored = StoredSigningKey {
             kid: kid.clone(),
             alg,
-            private_key: self.deps.secrets.seal(self.deps.entropy.as_ref(), &aad(&kid), &der),
+            private_key: self
+                .deps
+                .secrets
+                .seal(self.deps.entropy.as_ref(), &aad(&kid), &der),
             state: KeyState::Active,
             created_at: self.deps.clock.now(),
             retired_at: None,
@@ -321,7 +363,10 @@ impl KeyService {
         let existing = tx.signing_keys().list(now).await?;
         let mut generated = Vec::new();
         for alg in REQUIRED_ALGS {
-            if !existing.iter().any(|k| k.alg == alg && k.state == KeyState::Active) {
+            if !existing
+                .iter()
+                .any(|k| k.alg == alg && k.state == KeyState::Active)
+            {
                 generated.push(self.insert_new(alg, tx.as_mut()).await?);
             }
         }
@@ -333,7 +378,14 @@ impl KeyService {
     /// Reads the keys from storage and swaps the key ring.
     pub async fn reload(&self) -> Result<(), KeyError> {
         let now = self.deps.clock.now();
-        let stored = self.deps.store.read().await?.signing_keys().list(now).await?;
+        let stored = self
+            .deps
+            .store
+            .read()
+            .await?
+            .signing_keys()
+            .list(now)
+            .await?;
         let mut ring = KeyRing::default();
         for s in stored {
             let der = self
@@ -355,12 +407,21 @@ impl KeyService {
     /// Adds a new active key for each given algorithm (all active ones when empty) and retires
     /// the old ones, which stay published for `overlap` seconds so that tokens they signed still
     /// verify.
-    pub async fn rotate(&self, algs: &[SigningAlg], overlap: i64, actor: &Actor) -> Result<Vec<String>, KeyError> {
+    pub async fn rotate(
+        &self,
+        algs: &[SigningAlg],
+        overlap: i64,
+        actor: &Actor,
+    ) -> Result<Vec<String>, KeyError> {
         let now = self.deps.clock.now();
         let mut tx = self.deps.store.begin().await?;
         let existing = tx.signing_keys().list(now).await?;
         let algs: Vec<SigningAlg> = if algs.is_empty() {
-            let mut a: Vec<_> = existing.iter().filter(|k| k.state == KeyState::Active).map(|k| k.alg).collect();
+            let mut a: Vec<_> = existing
+                .iter()
+                .filter(|k| k.state == KeyState::Active)
+                .map(|k| k.alg)
+                .collect();
             a.extend(REQUIRED_ALGS);
             a.sort();
             a.dedup();
@@ -370,8 +431,13 @@ impl KeyService {
         };
         let mut new = Vec::new();
         for alg in algs {
-            for old in existing.iter().filter(|k| k.alg == alg && k.state == KeyState::Active) {
-                tx.signing_keys().retire(&old.kid, now, now + overlap).await?;
+            for old in existing
+                .iter()
+                .filter(|k| k.alg == alg && k.state == KeyState::Active)
+            {
+                tx.signing_keys()
+                    .retire(&old.kid, now, now + overlap)
+                    .await?;
             }
             let kid = self.insert_new(alg, tx.as_mut()).await?;
             tx.audit()
@@ -396,7 +462,14 @@ impl KeyService {
 
     pub async fn list(&self) -> Result<Vec<KeyInfo>, KeyError> {
         let now = self.deps.clock.now();
-        let stored = self.deps.store.read().await?.signing_keys().list(now).await?;
+        let stored = self
+            .deps
+            .store
+            .read()
+            .await?
+            .signing_keys()
+            .list(now)
+            .await?;
         Ok(stored
             .into_iter()
             .map(|s| KeyInfo {
@@ -418,12 +491,17 @@ mod tests {
     #[test]
     fn each_algorithm_signs_jwts_that_jsonwebtoken_verifies() {
         for alg in SigningAlg::ALL {
-            let (key, der) = SigningKey::generate(alg, format!("k-{}", alg.as_str())).expect("generates");
+            let (key, der) =
+                SigningKey::generate(alg, format!("k-{}", alg.as_str())).expect("generates");
             let again = SigningKey::from_pkcs8(alg, key.kid.clone(), &der).expect("reloads");
             assert_eq!(again.public_jwk(), key.public_jwk());
-            let jwt = key.sign_jwt("JWT", &serde_json::json!({ "sub": "alice", "exp": 4_000_000_000u64 }));
+            let jwt = key.sign_jwt(
+                "JWT",
+                &serde_json::json!({ "sub": "alice", "exp": 4_000_000_000u64 }),
+            );
             let jwk: jsonwebtoken::jwk::Jwk =
-                serde_json::from_value(serde_json::to_value(key.public_jwk()).expect("jwk json")).expect("jwk");
+                serde_json::from_value(serde_json::to_value(key.public_jwk()).expect("jwk json"))
+                    .expect("jwk");
             let dk = jsonwebtoken::DecodingKey::from_jwk(&jwk).expect("decoding key");
             let jalg = match alg {
                 SigningAlg::RS256 => jsonwebtoken::Algorithm::RS256,

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod deps;
+pub mod discovery;
 pub mod entropy;
 pub mod keys;
 pub mod secret;

@@ -55,7 +55,12 @@ pub trait ClientRepository: Send {
     async fn insert(&mut self, client: &Client) -> Result<(), StoreError>;
     async fn get(&mut self, id: &str) -> Result<Option<Client>, StoreError>;
     /// Clients ordered by id, after `after`, at most `limit`.
-    async fn list(&mut self, filter: &ClientFilter, after: Option<&str>, limit: u32) -> Result<Vec<Client>, StoreError>;
+    async fn list(
+        &mut self,
+        filter: &ClientFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Client>, StoreError>;
     /// Replaces a client's fields; false when it does not exist.
     async fn update(&mut self, client: &Client) -> Result<bool, StoreError>;
     /// Deletes a client and, by cascade, everything that belongs to it; false when it did not exist.
@@ -64,7 +69,8 @@ pub trait ClientRepository: Send {
     /// The client's secrets, newest first.
     async fn secrets(&mut self, client_id: &str) -> Result<Vec<ClientSecretRecord>, StoreError>;
     /// Deletes the given secret; false when it did not exist.
-    async fn delete_secret(&mut self, client_id: &str, secret_id: &str) -> Result<bool, StoreError>;
+    async fn delete_secret(&mut self, client_id: &str, secret_id: &str)
+    -> Result<bool, StoreError>;
 }
 
 #[async_trait]
@@ -73,7 +79,12 @@ pub trait SigningKeyRepository: Send {
     /// Every key that is not expired at `now`, newest first.
     async fn list(&mut self, now: UnixTime) -> Result<Vec<StoredSigningKey>, StoreError>;
     /// Marks a key retired: it no longer signs, and it leaves the JWKS at `expires_at`.
-    async fn retire(&mut self, kid: &str, retired_at: UnixTime, expires_at: UnixTime) -> Result<bool, StoreError>;
+    async fn retire(
+        &mut self,
+        kid: &str,
+        retired_at: UnixTime,
+        expires_at: UnixTime,
+    ) -> Result<bool, StoreError>;
     /// Deletes keys that expired before `now`; returns how many.
     async fn delete_expired(&mut self, now: UnixTime) -> Result<u64, StoreError>;
 }
@@ -82,5 +93,9 @@ pub trait SigningKeyRepository: Send {
 pub trait AuditRepository: Send {
     async fn append(&mut self, entry: &AuditEntry) -> Result<(), StoreError>;
     /// Entries newest first.
-    async fn list(&mut self, filter: &AuditFilter, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+    async fn list(
+        &mut self,
+        filter: &AuditFilter,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
 }

@@ -1,1 +1,35 @@
-pub fn placeholder() {}
+//! The HTTP face of Latchkey: the public OAuth 2.1 / OpenID Connect endpoints, the
+//! Hydra-compatible admin API, and the cross-cutting layers (request ids, tracing, metrics,
+//! security headers, body limits). Handlers are thin: they parse, call one core service, and
+//! answer.
+//!
+//! This crate depends on the core's traits, never on a storage implementation.
+
+pub mod admin;
+mod error;
+mod extract;
+pub mod metrics;
+mod middleware;
+pub mod public;
+mod state;
+
+pub use error::ApiError;
+pub use state::{AppState, HttpSettings};
+
+use axum::Router;
+
+/// The router of the public listener.
+pub fn public_router(state: AppState) -> Router {
+    metrics::handle();
+    middleware::common(public::router(), "public").with_state(state)
+}
+
+/// The router of the admin listener.
+pub fn admin_router(state: AppState) -> Router {
+    metrics::handle();
+    let router = admin::router().layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        middleware::admin_auth,
+    ));
+    middleware::common(router, "admin").with_state(state)
+}

@@ -1,7 +1,9 @@
 //! Clients and their secrets.
 
 use async_trait::async_trait;
-use latchkey_core::client::{AuthMethod, Client, ClientFilter, ClientSecretRecord, ClientStatus, GrantType};
+use latchkey_core::client::{
+    AuthMethod, Client, ClientFilter, ClientSecretRecord, ClientStatus, GrantType,
+};
 use latchkey_core::config::AccessTokenStrategy;
 use latchkey_core::store::{ClientRepository, StoreError};
 use latchkey_types::Scope;
@@ -45,13 +47,17 @@ fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
         id: get_s("id")?,
         name: get_s("client_name")?,
         redirect_uris: from_json("redirect_uris", &get_s("redirect_uris")?)?,
-        post_logout_redirect_uris: from_json("post_logout_redirect_uris", &get_s("post_logout_redirect_uris")?)?,
+        post_logout_redirect_uris: from_json(
+            "post_logout_redirect_uris",
+            &get_s("post_logout_redirect_uris")?,
+        )?,
         grant_types: grant_types
             .iter()
             .map(|g| parse_enum("grant_types", g, GrantType::parse))
             .collect::<Result<_, _>>()?,
         response_types: from_json("response_types", &get_s("response_types")?)?,
-        scope: Scope::parse(&get_s("scope")?).map_err(|e| StoreError::Corrupt(format!("scope: {e}")))?,
+        scope: Scope::parse(&get_s("scope")?)
+            .map_err(|e| StoreError::Corrupt(format!("scope: {e}")))?,
         audience: from_json("audience", &get_s("audience")?)?,
         token_endpoint_auth_method: parse_enum(
             "token_endpoint_auth_method",
@@ -125,20 +131,32 @@ impl ClientRepository for SqlTx {
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
              $20, $21, $22, $23, $24, $25, $26, $27)"
         ));
-        bind_client(q, client).execute(self.conn()).await.map_err(map_err)?;
+        bind_client(q, client)
+            .execute(self.conn())
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 
     async fn get(&mut self, id: &str) -> Result<Option<Client>, StoreError> {
-        let row = sqlx::query(concat!("SELECT ", client_columns!(), " FROM clients WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(self.conn())
-            .await
-            .map_err(map_err)?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            client_columns!(),
+            " FROM clients WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(map_err)?;
         row.as_ref().map(client_from_row).transpose()
     }
 
-    async fn list(&mut self, filter: &ClientFilter, after: Option<&str>, limit: u32) -> Result<Vec<Client>, StoreError> {
+    async fn list(
+        &mut self,
+        filter: &ClientFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Client>, StoreError> {
         let rows = sqlx::query(concat!(
             "SELECT ",
             client_columns!(),
@@ -167,7 +185,10 @@ impl ClientRepository for SqlTx {
              tos_uri = $21, contacts = $22, metadata = $23, owner_account_id = $24, status = $25, \
              created_at = $26, updated_at = $27 WHERE id = $1",
         );
-        let done = bind_client(q, c).execute(self.conn()).await.map_err(map_err)?;
+        let done = bind_client(q, c)
+            .execute(self.conn())
+            .await
+            .map_err(map_err)?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -217,7 +238,11 @@ impl ClientRepository for SqlTx {
             .collect()
     }
 
-    async fn delete_secret(&mut self, client_id: &str, secret_id: &str) -> Result<bool, StoreError> {
+    async fn delete_secret(
+        &mut self,
+        client_id: &str,
+        secret_id: &str,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM client_secrets WHERE client_id = $1 AND id = $2")
             .bind(client_id)
             .bind(secret_id)

@@ -55,7 +55,12 @@ impl SigningKeyRepository for SqlTx {
             .collect()
     }
 
-    async fn retire(&mut self, kid: &str, retired_at: UnixTime, expires_at: UnixTime) -> Result<bool, StoreError> {
+    async fn retire(
+        &mut self,
+        kid: &str,
+        retired_at: UnixTime,
+        expires_at: UnixTime,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE signing_keys SET state = 'retired', retired_at = $2, expires_at = $3 \
              WHERE kid = $1 AND state = 'active'",
@@ -70,11 +75,13 @@ impl SigningKeyRepository for SqlTx {
     }
 
     async fn delete_expired(&mut self, now: UnixTime) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM signing_keys WHERE expires_at IS NOT NULL AND expires_at <= $1")
-            .bind(now)
-            .execute(self.conn())
-            .await
-            .map_err(map_err)?;
+        let done = sqlx::query(
+            "DELETE FROM signing_keys WHERE expires_at IS NOT NULL AND expires_at <= $1",
+        )
+        .bind(now)
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
         Ok(done.rows_affected())
     }
 }

@@ -66,7 +66,10 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { max_connections: 16, acquire_timeout: Duration::from_secs(5) }
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
     }
 }
 
@@ -96,10 +99,12 @@ impl SqlStore {
     /// Opens the database at `url`. Does not migrate: see [`SqlStore::migrate`].
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
         install_drivers();
-        let engine = Engine::of_url(url)
-            .ok_or_else(|| StoreError::Database("the database URL must start with sqlite: or postgres://".into()))?;
-        let connect_options: AnyConnectOptions =
-            url.parse().map_err(|e: sqlx::Error| StoreError::Database(format!("invalid database URL: {e}")))?;
+        let engine = Engine::of_url(url).ok_or_else(|| {
+            StoreError::Database("the database URL must start with sqlite: or postgres://".into())
+        })?;
+        let connect_options: AnyConnectOptions = url
+            .parse()
+            .map_err(|e: sqlx::Error| StoreError::Database(format!("invalid database URL: {e}")))?;
         match engine {
             Engine::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -108,7 +113,11 @@ impl SqlStore {
                     .connect_with(connect_options)
                     .await
                     .map_err(map_err)?;
-                Ok(Self { engine, writer: pool.clone(), reader: pool })
+                Ok(Self {
+                    engine,
+                    writer: pool.clone(),
+                    reader: pool,
+                })
             }
             Engine::Sqlite => {
                 // One writer: SQLite serialises writes anyway, and one connection avoids lock
@@ -116,7 +125,9 @@ impl SqlStore {
                 let writer = AnyPoolOptions::new()
                     .max_connections(1)
                     .acquire_timeout(options.acquire_timeout)
-                    .after_connect(|conn, _| Box::pin(async move { conn.execute(SQLITE_PRAGMAS).await.map(|_| ()) }))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move { conn.execute(SQLITE_PRAGMAS).await.map(|_| ()) })
+                    })
                     .connect_with(connect_options.clone())
                     .await
                     .map_err(map_err)?;
@@ -135,7 +146,11 @@ impl SqlStore {
                     .connect_with(connect_options)
                     .await
                     .map_err(map_err)?;
-                Ok(Self { engine, writer, reader })
+                Ok(Self {
+                    engine,
+                    writer,
+                    reader,
+                })
             }
         }
     }
@@ -175,7 +190,9 @@ impl SqlStore {
     /// Runs one statement that returns nothing, for administration (tests, tooling).
     pub async fn execute_raw(&self, sql: &str) -> Result<(), StoreError> {
         let mut conn = self.writer.acquire().await.map_err(map_err)?;
-        conn.execute(sqlx::AssertSqlSafe(sql.to_owned())).await.map_err(map_err)?;
+        conn.execute(sqlx::AssertSqlSafe(sql.to_owned()))
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 }

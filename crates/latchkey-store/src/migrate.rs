@@ -16,8 +16,16 @@ use crate::error::map_err;
 use crate::{Engine, SqlStore};
 
 /// (version, description, SQL) of each migration, per engine. Keep both lists in step.
-const SQLITE: &[(i64, &str, &str)] = &[(1, "initial", include_str!("../migrations/sqlite/0001_initial.sql"))];
-const POSTGRES: &[(i64, &str, &str)] = &[(1, "initial", include_str!("../migrations/postgres/0001_initial.sql"))];
+const SQLITE: &[(i64, &str, &str)] = &[(
+    1,
+    "initial",
+    include_str!("../migrations/sqlite/0001_initial.sql"),
+)];
+const POSTGRES: &[(i64, &str, &str)] = &[(
+    1,
+    "initial",
+    include_str!("../migrations/postgres/0001_initial.sql"),
+)];
 
 fn migrations(engine: Engine) -> &'static [(i64, &'static str, &'static str)] {
     match engine {
@@ -30,8 +38,17 @@ fn migrator(engine: Engine) -> Migrator {
     let list = migrations(engine)
         .iter()
         .map(|(version, description, sql)| {
-            let no_tx = sql.lines().next().is_some_and(|l| l.trim() == "-- no-transaction");
-            Migration::new(*version, Cow::Borrowed(*description), MigrationType::Simple, sql.into_sql_str(), no_tx)
+            let no_tx = sql
+                .lines()
+                .next()
+                .is_some_and(|l| l.trim() == "-- no-transaction");
+            Migration::new(
+                *version,
+                Cow::Borrowed(*description),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                no_tx,
+            )
         })
         .collect();
     Migrator::with_migrations(list)
@@ -73,7 +90,9 @@ impl SqlStore {
     pub async fn migration_status(&self) -> Result<Vec<MigrationStatus>, StoreError> {
         let mut conn = self.reader.acquire().await.map_err(map_err)?;
         let exists_sql = match self.engine {
-            Engine::Sqlite => "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+            Engine::Sqlite => {
+                "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+            }
             Engine::Postgres => {
                 "SELECT COUNT(*) AS n FROM information_schema.tables \
                  WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'"
@@ -113,7 +132,11 @@ impl SqlStore {
 
     /// True when every migration is applied.
     pub async fn is_migrated(&self) -> Result<bool, StoreError> {
-        Ok(self.migration_status().await?.iter().all(|m| m.state == MigrationState::Applied))
+        Ok(self
+            .migration_status()
+            .await?
+            .iter()
+            .all(|m| m.state == MigrationState::Applied))
     }
 }
 

@@ -19,7 +19,9 @@ pub struct TestDatabase {
 
 impl std::fmt::Debug for TestDatabase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestDatabase").field("engine", &self.engine).finish_non_exhaustive()
+        f.debug_struct("TestDatabase")
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
     }
 }
 
@@ -29,27 +31,52 @@ impl TestDatabase {
     pub fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let url = sqlite_url(&dir.path().join("test.db"));
-        Self { engine: Engine::Sqlite, url, _dir: Some(dir), pg: None }
+        Self {
+            engine: Engine::Sqlite,
+            url,
+            _dir: Some(dir),
+            pg: None,
+        }
     }
 
     /// A new schema in the PostgreSQL database of `LATCHKEY_TEST_POSTGRES_URL`; `None` when the
     /// variable is not set.
     pub async fn postgres() -> Option<Self> {
-        let base = std::env::var(POSTGRES_URL_VAR).ok().filter(|u| !u.is_empty())?;
+        let base = std::env::var(POSTGRES_URL_VAR)
+            .ok()
+            .filter(|u| !u.is_empty())?;
         let schema = format!(
             "lk_test_{}_{}_{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::SeqCst),
-            std::time::SystemTime::UNIX_EPOCH.elapsed().map_or(0, |d| d.subsec_nanos())
+            std::time::SystemTime::UNIX_EPOCH
+                .elapsed()
+                .map_or(0, |d| d.subsec_nanos())
         );
-        let admin = SqlStore::connect(&base, &StoreOptions { max_connections: 1, ..StoreOptions::default() })
+        let admin = SqlStore::connect(
+            &base,
+            &StoreOptions {
+                max_connections: 1,
+                ..StoreOptions::default()
+            },
+        )
+        .await
+        .unwrap_or_else(|e| {
+            panic!("{POSTGRES_URL_VAR} is set but PostgreSQL does not answer: {e}")
+        });
+        admin
+            .execute_raw(&format!("CREATE SCHEMA {schema}"))
             .await
-            .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is set but PostgreSQL does not answer: {e}"));
-        admin.execute_raw(&format!("CREATE SCHEMA {schema}")).await.expect("create schema");
+            .expect("create schema");
         admin.close().await;
         let sep = if base.contains('?') { '&' } else { '?' };
         let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-        Some(Self { engine: Engine::Postgres, url, _dir: None, pg: Some((base, schema)) })
+        Some(Self {
+            engine: Engine::Postgres,
+            url,
+            _dir: None,
+            pg: Some((base, schema)),
+        })
     }
 
     /// SQLite, then PostgreSQL when configured: the engines a conformance test runs on.
@@ -61,9 +88,15 @@ impl TestDatabase {
 
     /// Opens a store on this database.
     pub async fn open(&self) -> SqlStore {
-        SqlStore::connect(&self.url, &StoreOptions { max_connections: 8, ..StoreOptions::default() })
-            .await
-            .expect("test database opens")
+        SqlStore::connect(
+            &self.url,
+            &StoreOptions {
+                max_connections: 8,
+                ..StoreOptions::default()
+            },
+        )
+        .await
+        .expect("test database opens")
     }
 
     /// Opens a store on this database with every migration applied.
@@ -76,20 +109,117 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let Some((base, schema)) = self.pg.take() else { return };
+        let Some((base, schema)) = self.pg.take() else {
+            return;
+        };
         // Drop the schema from a thread of its own: Drop cannot await, and the test's runtime
         // may be gone or busy.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
             rt.block_on(async move {
-                if let Ok(store) =
-                    SqlStore::connect(&base, &StoreOptions { max_connections: 1, ..StoreOptions::default() }).await
+                if let Ok(store) = SqlStore::connect(
+                    &base,
+                    &StoreOptions {
+                        max_connections: 1,
+                        ..StoreOptions::default()
+                    },
+                )
+                .await
                 {
-                    let _ = store.execute_raw(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
+                    let _ = store
+                        .execute_raw(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                        .await;
                     store.close().await;
                 }
             });
         })
         .join();
+    }
+}
+
+/// Every table of the schema (besides the migrations table), for snapshots.
+pub const TABLES: &[&str] = &[
+    "accounts",
+    "users",
+    "memberships",
+    "clients",
+    "client_secrets",
+    "login_sessions",
+    "flows",
+    "grants",
+    "authorization_codes",
+    "access_tokens",
+    "refresh_tokens",
+    "signing_keys",
+    "audit_log",
+];
+
+/// The whole content of a database, table by table, as text rows in a stable order: two equal
+/// snapshots mean nothing was written in between.
+pub type Snapshot = std::collections::BTreeMap<String, Vec<String>>;
+
+impl SqlStore {
+    /// Rows in `table` (one of [`TABLES`]).
+    pub async fn count_rows(&self, table: &str) -> Result<i64, latchkey_core::store::StoreError> {
+        use sqlx::Row as _;
+        assert!(TABLES.contains(&table), "unknown table {table}");
+        let mut conn = self.reader.acquire().await.map_err(crate::error::map_err)?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) AS n FROM {table}"
+        )))
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(crate::error::map_err)?;
+        row.try_get("n").map_err(crate::error::map_err)
+    }
+
+    /// A snapshot of every table.
+    pub async fn snapshot(&self) -> Result<Snapshot, latchkey_core::store::StoreError> {
+        use sqlx::Row as _;
+        let mut out = Snapshot::new();
+        let mut conn = self.reader.acquire().await.map_err(crate::error::map_err)?;
+        for table in TABLES {
+            let columns_sql = match self.engine {
+                Engine::Sqlite => {
+                    format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid")
+                }
+                Engine::Postgres => format!(
+                    "SELECT CAST(column_name AS TEXT) AS name FROM information_schema.columns \
+                     WHERE table_schema = current_schema() AND table_name = '{table}' ORDER BY ordinal_position"
+                ),
+            };
+            let columns: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(columns_sql))
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(crate::error::map_err)?
+                .iter()
+                .map(|r| r.try_get::<String, _>("name"))
+                .collect::<Result<_, _>>()
+                .map_err(crate::error::map_err)?;
+            let row_expr = columns
+                .iter()
+                .map(|c| format!("COALESCE(CAST({c} AS TEXT), '<null>')"))
+                .collect::<Vec<_>>()
+                .join(" || '|' || ");
+            let rows: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {row_expr} AS r FROM {table} ORDER BY 1"
+            )))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(crate::error::map_err)?
+            .iter()
+            .map(|r| r.try_get::<String, _>("r"))
+            .collect::<Result<_, _>>()
+            .map_err(crate::error::map_err)?;
+            let mut rows = rows;
+            rows.sort();
+            out.insert((*table).to_owned(), rows);
+        }
+        Ok(out)
     }
 }

@@ -1,7 +1,9 @@
 //! The unit of work: a transaction on the writer, or a plain connection for reads.
 
 use async_trait::async_trait;
-use latchkey_core::store::{AuditRepository, ClientRepository, SigningKeyRepository, StoreError, Tx};
+use latchkey_core::store::{
+    AuditRepository, ClientRepository, SigningKeyRepository, StoreError, Tx,
+};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Transaction};
 
@@ -20,11 +22,15 @@ pub(crate) struct SqlTx {
 
 impl SqlTx {
     pub(crate) async fn begin(pool: &AnyPool) -> Result<Self, StoreError> {
-        Ok(Self { conn: Conn::Tx(pool.begin().await.map_err(map_err)?) })
+        Ok(Self {
+            conn: Conn::Tx(pool.begin().await.map_err(map_err)?),
+        })
     }
 
     pub(crate) async fn plain(pool: &AnyPool) -> Result<Self, StoreError> {
-        Ok(Self { conn: Conn::Plain(pool.acquire().await.map_err(map_err)?) })
+        Ok(Self {
+            conn: Conn::Plain(pool.acquire().await.map_err(map_err)?),
+        })
     }
 
     pub(crate) fn conn(&mut self) -> &mut AnyConnection {

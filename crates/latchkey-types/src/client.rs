@@ -136,30 +136,105 @@ impl OAuth2Client {
         }
         let mut out = Vec::new();
         let checks: Vec<(&'static str, bool)> = vec![
-            ("allowed_cors_origins", set_vec(self.allowed_cors_origins.as_ref())),
+            (
+                "allowed_cors_origins",
+                set_vec(self.allowed_cors_origins.as_ref()),
+            ),
             ("request_uris", set_vec(self.request_uris.as_ref())),
-            ("request_object_signing_alg", set_str(self.request_object_signing_alg.as_ref())),
-            ("sector_identifier_uri", set_str(self.sector_identifier_uri.as_ref())),
-            ("frontchannel_logout_uri", set_str(self.frontchannel_logout_uri.as_ref())),
-            ("frontchannel_logout_session_required", self.frontchannel_logout_session_required == Some(true)),
-            ("backchannel_logout_uri", set_str(self.backchannel_logout_uri.as_ref())),
-            ("backchannel_logout_session_required", self.backchannel_logout_session_required == Some(true)),
-            ("registration_access_token", set_str(self.registration_access_token.as_ref())),
-            ("registration_client_uri", set_str(self.registration_client_uri.as_ref())),
+            (
+                "request_object_signing_alg",
+                set_str(self.request_object_signing_alg.as_ref()),
+            ),
+            (
+                "sector_identifier_uri",
+                set_str(self.sector_identifier_uri.as_ref()),
+            ),
+            (
+                "frontchannel_logout_uri",
+                set_str(self.frontchannel_logout_uri.as_ref()),
+            ),
+            (
+                "frontchannel_logout_session_required",
+                self.frontchannel_logout_session_required == Some(true),
+            ),
+            (
+                "backchannel_logout_uri",
+                set_str(self.backchannel_logout_uri.as_ref()),
+            ),
+            (
+                "backchannel_logout_session_required",
+                self.backchannel_logout_session_required == Some(true),
+            ),
+            (
+                "registration_access_token",
+                set_str(self.registration_access_token.as_ref()),
+            ),
+            (
+                "registration_client_uri",
+                set_str(self.registration_client_uri.as_ref()),
+            ),
             ("jwks_uri", set_str(self.jwks_uri.as_ref())),
-            ("authorization_code_grant_access_token_lifespan", set_val(self.authorization_code_grant_access_token_lifespan.as_ref())),
-            ("authorization_code_grant_id_token_lifespan", set_val(self.authorization_code_grant_id_token_lifespan.as_ref())),
-            ("authorization_code_grant_refresh_token_lifespan", set_val(self.authorization_code_grant_refresh_token_lifespan.as_ref())),
-            ("client_credentials_grant_access_token_lifespan", set_val(self.client_credentials_grant_access_token_lifespan.as_ref())),
-            ("device_authorization_grant_access_token_lifespan", set_val(self.device_authorization_grant_access_token_lifespan.as_ref())),
-            ("device_authorization_grant_id_token_lifespan", set_val(self.device_authorization_grant_id_token_lifespan.as_ref())),
-            ("device_authorization_grant_refresh_token_lifespan", set_val(self.device_authorization_grant_refresh_token_lifespan.as_ref())),
-            ("implicit_grant_access_token_lifespan", set_val(self.implicit_grant_access_token_lifespan.as_ref())),
-            ("implicit_grant_id_token_lifespan", set_val(self.implicit_grant_id_token_lifespan.as_ref())),
-            ("jwt_bearer_grant_access_token_lifespan", set_val(self.jwt_bearer_grant_access_token_lifespan.as_ref())),
-            ("refresh_token_grant_access_token_lifespan", set_val(self.refresh_token_grant_access_token_lifespan.as_ref())),
-            ("refresh_token_grant_id_token_lifespan", set_val(self.refresh_token_grant_id_token_lifespan.as_ref())),
-            ("refresh_token_grant_refresh_token_lifespan", set_val(self.refresh_token_grant_refresh_token_lifespan.as_ref())),
+            (
+                "authorization_code_grant_access_token_lifespan",
+                set_val(self.authorization_code_grant_access_token_lifespan.as_ref()),
+            ),
+            (
+                "authorization_code_grant_id_token_lifespan",
+                set_val(self.authorization_code_grant_id_token_lifespan.as_ref()),
+            ),
+            (
+                "authorization_code_grant_refresh_token_lifespan",
+                set_val(
+                    self.authorization_code_grant_refresh_token_lifespan
+                        .as_ref(),
+                ),
+            ),
+            (
+                "client_credentials_grant_access_token_lifespan",
+                set_val(self.client_credentials_grant_access_token_lifespan.as_ref()),
+            ),
+            (
+                "device_authorization_grant_access_token_lifespan",
+                set_val(
+                    self.device_authorization_grant_access_token_lifespan
+                        .as_ref(),
+                ),
+            ),
+            (
+                "device_authorization_grant_id_token_lifespan",
+                set_val(self.device_authorization_grant_id_token_lifespan.as_ref()),
+            ),
+            (
+                "device_authorization_grant_refresh_token_lifespan",
+                set_val(
+                    self.device_authorization_grant_refresh_token_lifespan
+                        .as_ref(),
+                ),
+            ),
+            (
+                "implicit_grant_access_token_lifespan",
+                set_val(self.implicit_grant_access_token_lifespan.as_ref()),
+            ),
+            (
+                "implicit_grant_id_token_lifespan",
+                set_val(self.implicit_grant_id_token_lifespan.as_ref()),
+            ),
+            (
+                "jwt_bearer_grant_access_token_lifespan",
+                set_val(self.jwt_bearer_grant_access_token_lifespan.as_ref()),
+            ),
+            (
+                "refresh_token_grant_access_token_lifespan",
+                set_val(self.refresh_token_grant_access_token_lifespan.as_ref()),
+            ),
+            (
+                "refresh_token_grant_id_token_lifespan",
+                set_val(self.refresh_token_grant_id_token_lifespan.as_ref()),
+            ),
+            (
+                "refresh_token_grant_refresh_token_lifespan",
+                set_val(self.refresh_token_grant_refresh_token_lifespan.as_ref()),
+            ),
         ];
         for (name, set) in checks {
             if set {
@@ -176,7 +251,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_refused() {
-        let err = serde_json::from_str::<OAuth2Client>(r#"{"client_nam":"x"}"#).expect_err("unknown");
+        let err =
+            serde_json::from_str::<OAuth2Client>(r#"{"client_nam":"x"}"#).expect_err("unknown");
         assert!(err.to_string().contains("client_nam"), "{err}");
     }
 
@@ -187,7 +263,8 @@ mod tests {
         )
         .expect("parses");
         assert!(c.unsupported_fields_set().is_empty());
-        let c: OAuth2Client = serde_json::from_str(r#"{"jwks_uri":"https://x/jwks"}"#).expect("parses");
+        let c: OAuth2Client =
+            serde_json::from_str(r#"{"jwks_uri":"https://x/jwks"}"#).expect("parses");
         assert_eq!(c.unsupported_fields_set(), vec!["jwks_uri"]);
     }
 }

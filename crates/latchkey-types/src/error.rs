@@ -78,8 +78,7 @@ impl ErrorCode {
     /// introspection and admin endpoints.
     pub fn http_status(self) -> u16 {
         match self {
-            Self::InvalidClient => 401,
-            Self::InvalidToken => 401,
+            Self::InvalidClient | Self::InvalidToken => 401,
             Self::AccessDenied | Self::InsufficientScope => 403,
             Self::NotFound => 404,
             Self::Conflict => 409,
@@ -109,7 +108,11 @@ pub struct OAuthErrorBody {
 
 impl OAuthErrorBody {
     pub fn new(error: ErrorCode, description: impl Into<String>) -> Self {
-        Self { error, error_description: Some(description.into()), status_code: None }
+        Self {
+            error,
+            error_description: Some(description.into()),
+            status_code: None,
+        }
     }
 }
 
@@ -119,7 +122,11 @@ mod tests {
 
     #[test]
     fn codes_serialize_as_their_wire_names() {
-        for code in [ErrorCode::InvalidGrant, ErrorCode::SlowDown, ErrorCode::NotFound] {
+        for code in [
+            ErrorCode::InvalidGrant,
+            ErrorCode::SlowDown,
+            ErrorCode::NotFound,
+        ] {
             let json = serde_json::to_string(&code).expect("serializes");
             assert_eq!(json, format!("\"{}\"", code.as_str()));
         }

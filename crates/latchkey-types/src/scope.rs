@@ -31,7 +31,9 @@ impl std::error::Error for ScopeError {}
 fn valid_token(token: &str) -> bool {
     !token.is_empty()
         && token.len() <= MAX_SCOPE_TOKEN_LEN
-        && token.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+        && token
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 impl Scope {
@@ -81,13 +83,22 @@ impl Scope {
 
     /// The tokens of `self` that are not in `allowed`.
     pub fn difference<'a>(&'a self, allowed: &'a Scope) -> impl Iterator<Item = &'a str> + 'a {
-        self.0.iter().map(String::as_str).filter(|t| !allowed.contains(t))
+        self.0
+            .iter()
+            .map(String::as_str)
+            .filter(|t| !allowed.contains(t))
     }
 
     /// The tokens of `self` that are also in `other`, in `self`'s order.
     #[must_use]
     pub fn intersection(&self, other: &Scope) -> Scope {
-        Scope(self.0.iter().filter(|t| other.contains(t)).cloned().collect())
+        Scope(
+            self.0
+                .iter()
+                .filter(|t| other.contains(t))
+                .cloned()
+                .collect(),
+        )
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &str> {

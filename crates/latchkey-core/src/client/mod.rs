@@ -8,7 +8,7 @@ mod wire;
 
 pub use redirect::{RedirectUriError, redirect_uri_matches, validate_redirect_uri};
 pub use service::{ClientError, ClientPage, ClientService, CreatedClient};
-pub use validate::MetadataError;
+pub use validate::{CLIENT_ASSERTION_ALGS, ID_TOKEN_ALGS, MetadataError};
 
 use latchkey_types::Scope;
 use serde::{Deserialize, Serialize};
@@ -27,7 +27,12 @@ pub enum AuthMethod {
 }
 
 impl AuthMethod {
-    pub const ALL: [Self; 4] = [Self::ClientSecretBasic, Self::ClientSecretPost, Self::PrivateKeyJwt, Self::None];
+    pub const ALL: [Self; 4] = [
+        Self::ClientSecretBasic,
+        Self::ClientSecretPost,
+        Self::PrivateKeyJwt,
+        Self::None,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -60,7 +65,11 @@ pub enum GrantType {
 }
 
 impl GrantType {
-    pub const ALL: [Self; 3] = [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials];
+    pub const ALL: [Self; 3] = [
+        Self::AuthorizationCode,
+        Self::RefreshToken,
+        Self::ClientCredentials,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

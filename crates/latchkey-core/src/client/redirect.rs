@@ -3,7 +3,6 @@
 
 use url::{Host, Url};
 
-
 /// Longest redirect URI accepted.
 pub const MAX_REDIRECT_URI_LEN: usize = 2000;
 
@@ -27,25 +26,38 @@ pub enum RedirectUriError {
     InsecureHttp,
     #[error("uses the private-use scheme {0:?}, which only native (public) apps may register")]
     PrivateUseNotAllowed(String),
-    #[error("uses the scheme {0:?}; a private-use scheme must be a reverse domain name such as com.example.app")]
+    #[error(
+        "uses the scheme {0:?}; a private-use scheme must be a reverse domain name such as com.example.app"
+    )]
     BadPrivateUseScheme(String),
     #[error("has no host")]
     NoHost,
 }
 
-const DANGEROUS_SCHEMES: &[&str] =
-    &["javascript", "data", "file", "vbscript", "blob", "about", "filesystem", "view-source", "ftp", "ws", "wss"];
+const DANGEROUS_SCHEMES: &[&str] = &[
+    "javascript",
+    "data",
+    "file",
+    "vbscript",
+    "blob",
+    "about",
+    "filesystem",
+    "view-source",
+    "ftp",
+    "ws",
+    "wss",
+];
 
-fn is_loopback_ip(host: Option<Host<&str>>) -> bool {
-    match host {
+fn is_loopback_ip(url: &Url) -> bool {
+    match url.host() {
         Some(Host::Ipv4(ip)) => ip.is_loopback(),
         Some(Host::Ipv6(ip)) => ip.is_loopback(),
         _ => false,
     }
 }
 
-fn is_localhost(host: Option<Host<&str>>) -> bool {
-    matches!(host, Some(Host::Domain(d)) if d.eq_ignore_ascii_case("localhost"))
+fn is_localhost(url: &Url) -> bool {
+    matches!(url.host(), Some(Host::Domain(d)) if d.eq_ignore_ascii_case("localhost"))
 }
 
 /// Validates a redirect URI for registration. `native` allows private-use URI schemes
@@ -78,7 +90,7 @@ pub fn validate_redirect_uri(raw: &str, native: bool) -> Result<Url, RedirectUri
             }
         }
         "http" => {
-            if !(is_loopback_ip(url.host()) || is_localhost(url.host())) {
+            if !(is_loopback_ip(&url) || is_localhost(&url)) {
                 return Err(RedirectUriError::InsecureHttp);
             }
         }
@@ -101,7 +113,10 @@ pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
     if registered == requested {
         return true;
     }
-    match (loopback_without_port(registered), loopback_without_port(requested)) {
+    match (
+        loopback_without_port(registered),
+        loopback_without_port(requested),
+    ) {
         (Some(a), Some(b)) => a == b,
         _ => false,
     }
@@ -122,8 +137,13 @@ fn loopback_without_port(uri: &str) -> Option<String> {
         }
         _ => authority,
     };
-    let ip = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-    let loopback = ip.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let ip = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let loopback = ip
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback());
     loopback.then(|| format!("http://{host}{tail}"))
 }
 
@@ -155,22 +175,45 @@ mod tests {
             ("https://user:pw@app.example.com/cb", false, E::UserInfo),
             ("https://user@app.example.com/cb", false, E::UserInfo),
             ("https://*.example.com/cb", false, E::Wildcard),
-            ("javascript:alert(1)", true, E::DangerousScheme("javascript".into())),
-            ("JavaScript:alert(1)", true, E::DangerousScheme("javascript".into())),
+            (
+                "javascript:alert(1)",
+                true,
+                E::DangerousScheme("javascript".into()),
+            ),
+            (
+                "JavaScript:alert(1)",
+                true,
+                E::DangerousScheme("javascript".into()),
+            ),
             ("data:text/html,hi", true, E::DangerousScheme("data".into())),
-            ("file:///etc/passwd", true, E::DangerousScheme("file".into())),
+            (
+                "file:///etc/passwd",
+                true,
+                E::DangerousScheme("file".into()),
+            ),
             ("http://app.example.com/cb", false, E::InsecureHttp),
             ("http://127.0.0.1.evil.com/cb", false, E::InsecureHttp),
-            ("com.example.app:/cb", false, E::PrivateUseNotAllowed("com.example.app".into())),
+            (
+                "com.example.app:/cb",
+                false,
+                E::PrivateUseNotAllowed("com.example.app".into()),
+            ),
             ("myapp:/cb", true, E::BadPrivateUseScheme("myapp".into())),
             ("/relative/cb", false, E::NotAbsolute),
             ("https://app.example.com/c b", false, E::BadCharacters),
         ];
         for (uri, native, want) in cases {
-            assert_eq!(validate_redirect_uri(uri, *native).as_ref().err(), Some(want), "{uri}");
+            assert_eq!(
+                validate_redirect_uri(uri, *native).as_ref().err(),
+                Some(want),
+                "{uri}"
+            );
         }
         assert_eq!(
-            validate_redirect_uri(&format!("https://a.example/{}", "x".repeat(MAX_REDIRECT_URI_LEN)), false),
+            validate_redirect_uri(
+                &format!("https://a.example/{}", "x".repeat(MAX_REDIRECT_URI_LEN)),
+                false
+            ),
             Err(E::TooLong)
         );
     }
@@ -190,14 +233,41 @@ mod tests {
         ] {
             assert!(!redirect_uri_matches(reg, near_miss), "{near_miss}");
         }
-        assert!(redirect_uri_matches("http://127.0.0.1/cb", "http://127.0.0.1:53211/cb"));
-        assert!(redirect_uri_matches("http://127.0.0.1:8080/cb", "http://127.0.0.1:53211/cb"));
-        assert!(redirect_uri_matches("http://[::1]/cb", "http://[::1]:5000/cb"));
-        assert!(!redirect_uri_matches("http://127.0.0.1/cb", "http://[::1]:5000/cb"));
-        assert!(!redirect_uri_matches("http://127.0.0.1/cb", "http://127.0.0.1:5000/cb2"));
-        assert!(!redirect_uri_matches("http://127.0.0.1/cb", "http://127.0.0.1:5000/cb?x"));
-        assert!(!redirect_uri_matches("http://localhost/cb", "http://localhost:5000/cb"));
-        assert!(!redirect_uri_matches("http://127.0.0.1/cb", "http://127.0.0.1:5000/a/../cb"));
-        assert!(!redirect_uri_matches("http://127.0.0.1/cb", "http://127.0.0.1:/cb"));
+        assert!(redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:53211/cb"
+        ));
+        assert!(redirect_uri_matches(
+            "http://127.0.0.1:8080/cb",
+            "http://127.0.0.1:53211/cb"
+        ));
+        assert!(redirect_uri_matches(
+            "http://[::1]/cb",
+            "http://[::1]:5000/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://[::1]:5000/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:5000/cb2"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:5000/cb?x"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://localhost/cb",
+            "http://localhost:5000/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:5000/a/../cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:/cb"
+        ));
     }
 }

@@ -112,7 +112,13 @@ impl ClientService {
         tx.audit().append(&entry).await
     }
 
-    fn entry(&self, actor: &Actor, action: &str, client: &Client, details: serde_json::Value) -> AuditEntry {
+    fn entry(
+        &self,
+        actor: &Actor,
+        action: &str,
+        client: &Client,
+        details: serde_json::Value,
+    ) -> AuditEntry {
         AuditEntry {
             id: self.deps.entropy.uuid().to_string(),
             occurred_at: self.deps.clock.now(),
@@ -126,7 +132,11 @@ impl ClientService {
     }
 
     /// Creates a client. A confidential client gets a generated secret, returned once.
-    pub async fn create(&self, input: &OAuth2Client, actor: &Actor) -> Result<CreatedClient, ClientError> {
+    pub async fn create(
+        &self,
+        input: &OAuth2Client,
+        actor: &Actor,
+    ) -> Result<CreatedClient, ClientError> {
         let id = match input.client_id.as_deref() {
             Some(id) if !id.is_empty() => id.to_owned(),
             _ => self.deps.entropy.uuid().to_string(),
@@ -134,13 +144,23 @@ impl ClientService {
         let now = self.deps.clock.now();
         let client = client_from_wire(
             input,
-            Fixed { id, created_at: now, updated_at: now, status: ClientStatus::Active, owner_account_id: None },
+            Fixed {
+                id,
+                created_at: now,
+                updated_at: now,
+                status: ClientStatus::Active,
+                owner_account_id: None,
+            },
         )?;
         self.insert(client, actor).await
     }
 
     /// Stores a validated client and, when it authenticates with a secret, a new secret.
-    pub async fn insert(&self, client: Client, actor: &Actor) -> Result<CreatedClient, ClientError> {
+    pub async fn insert(
+        &self,
+        client: Client,
+        actor: &Actor,
+    ) -> Result<CreatedClient, ClientError> {
         let mut tx = self.deps.store.begin().await?;
         match tx.clients().insert(&client).await {
             Err(StoreError::Conflict(_)) => return Err(ClientError::Conflict),
@@ -153,7 +173,12 @@ impl ClientService {
         } else {
             None
         };
-        let entry = self.entry(actor, "client.create", &client, serde_json::json!({ "name": client.name }));
+        let entry = self.entry(
+            actor,
+            "client.create",
+            &client,
+            serde_json::json!({ "name": client.name }),
+        );
         Self::audit(tx.as_mut(), entry).await?;
         tx.commit().await?;
         Ok(CreatedClient { client, secret })
@@ -170,7 +195,9 @@ impl ClientService {
         page_size: Option<u32>,
         page_token: Option<&str>,
     ) -> Result<ClientPage, ClientError> {
-        let limit = page_size.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
+        let limit = page_size
+            .unwrap_or(DEFAULT_PAGE_SIZE)
+            .clamp(1, MAX_PAGE_SIZE);
         let after = match page_token.filter(|t| !t.is_empty()) {
             None => None,
             Some(t) => {
@@ -181,20 +208,39 @@ impl ClientService {
             }
         };
         let mut tx = self.deps.store.read().await?;
-        let mut clients = tx.clients().list(filter, after.as_deref(), limit + 1).await?;
+        let mut clients = tx
+            .clients()
+            .list(filter, after.as_deref(), limit + 1)
+            .await?;
         let next_page_token = if clients.len() > limit as usize {
             clients.truncate(limit as usize);
             clients.last().map(|c| b64(c.id.as_bytes()))
         } else {
             None
         };
-        Ok(ClientPage { clients, next_page_token })
+        Ok(ClientPage {
+            clients,
+            next_page_token,
+        })
     }
 
     /// Replaces a client's metadata (Hydra's PUT). The id, secrets, owner account and status stay.
-    pub async fn replace(&self, id: &str, input: &OAuth2Client, actor: &Actor) -> Result<Client, ClientError> {
-        if input.client_id.as_deref().is_some_and(|c| !c.is_empty() && c != id) {
-            return Err(MetadataError::new("client_id", "does not match the client in the path; ids cannot change").into());
+    pub async fn replace(
+        &self,
+        id: &str,
+        input: &OAuth2Client,
+        actor: &Actor,
+    ) -> Result<Client, ClientError> {
+        if input
+            .client_id
+            .as_deref()
+            .is_some_and(|c| !c.is_empty() && c != id)
+        {
+            return Err(MetadataError::new(
+                "client_id",
+                "does not match the client in the path; ids cannot change",
+            )
+            .into());
         }
         let mut tx = self.deps.store.begin().await?;
         let current = tx.clients().get(id).await?.ok_or(ClientError::NotFound)?;
@@ -218,9 +264,15 @@ impl ClientService {
     }
 
     /// Applies a JSON Patch (RFC 6902) to the client's wire form, then replaces it (Hydra's PATCH).
-    pub async fn patch(&self, id: &str, patch: &json_patch::Patch, actor: &Actor) -> Result<Client, ClientError> {
+    pub async fn patch(
+        &self,
+        id: &str,
+        patch: &json_patch::Patch,
+        actor: &Actor,
+    ) -> Result<Client, ClientError> {
         let current = self.get(id).await?;
-        let mut doc = serde_json::to_value(current.to_wire()).map_err(|e| ClientError::InvalidPatch(e.to_string()))?;
+        let mut doc = serde_json::to_value(current.to_wire())
+            .map_err(|e| ClientError::InvalidPatch(e.to_string()))?;
         json_patch::patch(&mut doc, patch).map_err(|e| ClientError::InvalidPatch(e.to_string()))?;
         let input: OAuth2Client =
             serde_json::from_value(doc).map_err(|e| ClientError::InvalidPatch(e.to_string()))?;
@@ -232,14 +284,24 @@ impl ClientService {
         let mut tx = self.deps.store.begin().await?;
         let client = tx.clients().get(id).await?.ok_or(ClientError::NotFound)?;
         tx.clients().delete(id).await?;
-        let entry = self.entry(actor, "client.delete", &client, serde_json::json!({ "name": client.name }));
+        let entry = self.entry(
+            actor,
+            "client.delete",
+            &client,
+            serde_json::json!({ "name": client.name }),
+        );
         Self::audit(tx.as_mut(), entry).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// True when `secret` is one of the client's unexpired secrets.
-    pub async fn verify_secret(&self, tx: &mut dyn Tx, client_id: &str, secret: &SecretString) -> Result<bool, StoreError> {
+    pub async fn verify_secret(
+        &self,
+        tx: &mut dyn Tx,
+        client_id: &str,
+        secret: &SecretString,
+    ) -> Result<bool, StoreError> {
         let now = self.deps.clock.now();
         let records = tx.clients().secrets(client_id).await?;
         // Check every record, so the time taken does not say which one matched.

@@ -16,7 +16,12 @@ impl Client {
             client_secret_expires_at: Some(0),
             redirect_uris: Some(self.redirect_uris.clone()),
             post_logout_redirect_uris: Some(self.post_logout_redirect_uris.clone()),
-            grant_types: Some(self.grant_types.iter().map(|g| g.as_str().to_owned()).collect()),
+            grant_types: Some(
+                self.grant_types
+                    .iter()
+                    .map(|g| g.as_str().to_owned())
+                    .collect(),
+            ),
             response_types: Some(self.response_types.clone()),
             scope: Some(self.scope.to_string()),
             audience: Some(self.audience.clone()),

@@ -57,7 +57,10 @@ impl SystemSecrets {
     /// # Panics
     /// When `secrets` is empty: the caller always has at least the generated secret.
     pub fn new<S: AsRef<[u8]>>(secrets: &[S]) -> Self {
-        assert!(!secrets.is_empty(), "at least one system secret is required");
+        assert!(
+            !secrets.is_empty(),
+            "at least one system secret is required"
+        );
         let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"latchkey system secret v1");
         let keys = secrets
             .iter()
@@ -66,7 +69,10 @@ impl SystemSecrets {
                 let mac = hmac::Key::new(hmac::HMAC_SHA256, &derive(&prk, b"token mac"));
                 let aead_key = UnboundKey::new(&AES_256_GCM_SIV, &derive(&prk, b"aead"))
                     .expect("32-byte AES-256-GCM-SIV key");
-                DerivedKeys { mac, aead: LessSafeKey::new(aead_key) }
+                DerivedKeys {
+                    mac,
+                    aead: LessSafeKey::new(aead_key),
+                }
             })
             .collect();
         Self { keys }
@@ -105,7 +111,11 @@ impl SystemSecrets {
         let mut body = plaintext.to_vec();
         self.keys[0]
             .aead
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(aad), &mut body)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce_bytes),
+                Aad::from(aad),
+                &mut body,
+            )
             .expect("AES-GCM-SIV seals any length we use");
         buf.extend_from_slice(&body);
         b64(&buf)
@@ -121,9 +131,11 @@ impl SystemSecrets {
         nonce.copy_from_slice(&raw[1..=NONCE_LEN]);
         for k in &self.keys {
             let mut body = raw[1 + NONCE_LEN..].to_vec();
-            if let Ok(plain) =
-                k.aead.open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
-            {
+            if let Ok(plain) = k.aead.open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut body,
+            ) {
                 let n = plain.len();
                 body.truncate(n);
                 return Ok(body);
@@ -158,7 +170,10 @@ mod tests {
         let sealed = old.seal(&e, b"p", b"data");
         let tag = old.mac(b"m");
         let rotated = SystemSecrets::new(&[B, A]);
-        assert_eq!(rotated.open(b"p", &sealed).expect("old secret opens"), b"data");
+        assert_eq!(
+            rotated.open(b"p", &sealed).expect("old secret opens"),
+            b"data"
+        );
         assert!(rotated.verify_mac(b"m", &tag[..16]));
         let fresh = SystemSecrets::new(&[B]);
         assert!(fresh.open(b"p", &sealed).is_err());

@@ -34,9 +34,14 @@ impl TokenKind {
 
     /// The kind a token string claims by its prefix, if any.
     pub fn of(token: &str) -> Option<Self> {
-        [Self::AccessToken, Self::RefreshToken, Self::AuthorizationCode, Self::DeviceCode]
-            .into_iter()
-            .find(|k| token.starts_with(k.prefix()))
+        [
+            Self::AccessToken,
+            Self::RefreshToken,
+            Self::AuthorizationCode,
+            Self::DeviceCode,
+        ]
+        .into_iter()
+        .find(|k| token.starts_with(k.prefix()))
     }
 }
 
@@ -58,7 +63,10 @@ pub struct OpaqueToken {
 
 impl std::fmt::Debug for OpaqueToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpaqueToken").field("value", &"<redacted>").field("hash", &self.hash).finish()
+        f.debug_struct("OpaqueToken")
+            .field("value", &"<redacted>")
+            .field("hash", &self.hash)
+            .finish()
     }
 }
 
@@ -84,24 +92,38 @@ impl OpaqueToken {
     pub fn mint(kind: TokenKind, entropy: &dyn Entropy, secrets: &SystemSecrets) -> Self {
         let random: [u8; RANDOM_LEN] = entropy.array();
         let tag = secrets.mac(&mac_input(kind, &random));
-        let mut value = String::with_capacity(kind.prefix().len() + RANDOM_B64_LEN + 1 + TAG_B64_LEN);
+        let mut value =
+            String::with_capacity(kind.prefix().len() + RANDOM_B64_LEN + 1 + TAG_B64_LEN);
         value.push_str(kind.prefix());
         value.push_str(&b64(&random));
         value.push('.');
         value.push_str(&b64(&tag[..TAG_LEN]));
-        Self { value, hash: TokenHash(b64(&sha256(&random))) }
+        Self {
+            value,
+            hash: TokenHash(b64(&sha256(&random))),
+        }
     }
 
     /// Checks a presented token's shape and MAC and returns its storage key. Costs no I/O.
-    pub fn verify(kind: TokenKind, token: &str, secrets: &SystemSecrets) -> Result<TokenHash, TokenError> {
-        let rest = token.strip_prefix(kind.prefix()).ok_or(TokenError::WrongKind)?;
+    pub fn verify(
+        kind: TokenKind,
+        token: &str,
+        secrets: &SystemSecrets,
+    ) -> Result<TokenHash, TokenError> {
+        let rest = token
+            .strip_prefix(kind.prefix())
+            .ok_or(TokenError::WrongKind)?;
         if rest.len() != RANDOM_B64_LEN + 1 + TAG_B64_LEN {
             return Err(TokenError::Malformed);
         }
         let (random_b64, tag_b64) = rest.split_at(RANDOM_B64_LEN);
         let tag_b64 = tag_b64.strip_prefix('.').ok_or(TokenError::Malformed)?;
-        let random = unb64(random_b64).filter(|r| r.len() == RANDOM_LEN).ok_or(TokenError::Malformed)?;
-        let tag = unb64(tag_b64).filter(|t| t.len() == TAG_LEN).ok_or(TokenError::Malformed)?;
+        let random = unb64(random_b64)
+            .filter(|r| r.len() == RANDOM_LEN)
+            .ok_or(TokenError::Malformed)?;
+        let tag = unb64(tag_b64)
+            .filter(|t| t.len() == TAG_LEN)
+            .ok_or(TokenError::Malformed)?;
         if !secrets.verify_mac(&mac_input(kind, &random), &tag) {
             return Err(TokenError::BadMac);
         }
@@ -124,7 +146,10 @@ mod tests {
         let t = OpaqueToken::mint(TokenKind::AccessToken, &e, &s);
         assert!(t.value.starts_with("lk_at_"));
         assert_eq!(t.value.len(), 6 + 43 + 1 + 22);
-        assert_eq!(OpaqueToken::verify(TokenKind::AccessToken, &t.value, &s), Ok(t.hash.clone()));
+        assert_eq!(
+            OpaqueToken::verify(TokenKind::AccessToken, &t.value, &s),
+            Ok(t.hash.clone())
+        );
         assert!(!format!("{t:?}").contains(&t.value));
     }
 
@@ -132,18 +157,33 @@ mod tests {
     fn forged_truncated_and_cross_kind_tokens_fail() {
         let (e, s) = (SeededEntropy::new(4), secrets());
         let t = OpaqueToken::mint(TokenKind::RefreshToken, &e, &s);
-        assert_eq!(OpaqueToken::verify(TokenKind::AccessToken, &t.value, &s), Err(TokenError::WrongKind));
+        assert_eq!(
+            OpaqueToken::verify(TokenKind::AccessToken, &t.value, &s),
+            Err(TokenError::WrongKind)
+        );
         let truncated = &t.value[..t.value.len() - 1];
-        assert_eq!(OpaqueToken::verify(TokenKind::RefreshToken, truncated, &s), Err(TokenError::Malformed));
+        assert_eq!(
+            OpaqueToken::verify(TokenKind::RefreshToken, truncated, &s),
+            Err(TokenError::Malformed)
+        );
         // Flip one character of the random part: the MAC no longer matches.
         let mut forged = t.value.clone().into_bytes();
         forged[10] = if forged[10] == b'A' { b'B' } else { b'A' };
         let forged = String::from_utf8(forged).expect("ascii");
-        assert_eq!(OpaqueToken::verify(TokenKind::RefreshToken, &forged, &s), Err(TokenError::BadMac));
+        assert_eq!(
+            OpaqueToken::verify(TokenKind::RefreshToken, &forged, &s),
+            Err(TokenError::BadMac)
+        );
         // Relabelling a refresh token as an access token breaks the MAC too.
         let relabelled = t.value.replacen("lk_rt_", "lk_at_", 1);
-        assert_eq!(OpaqueToken::verify(TokenKind::AccessToken, &relabelled, &s), Err(TokenError::BadMac));
+        assert_eq!(
+            OpaqueToken::verify(TokenKind::AccessToken, &relabelled, &s),
+            Err(TokenError::BadMac)
+        );
         let other = SystemSecrets::new(&["another-system-secret-long-enough!!!"]);
-        assert_eq!(OpaqueToken::verify(TokenKind::RefreshToken, &t.value, &other), Err(TokenError::BadMac));
+        assert_eq!(
+            OpaqueToken::verify(TokenKind::RefreshToken, &t.value, &other),
+            Err(TokenError::BadMac)
+        );
     }
 }

@@ -1,4 +1,6 @@
-use latchkey_core::client::{AuthMethod, Client, ClientFilter, ClientSecretRecord, ClientStatus, GrantType};
+use latchkey_core::client::{
+    AuthMethod, Client, ClientFilter, ClientSecretRecord, ClientStatus, GrantType,
+};
 use latchkey_core::config::AccessTokenStrategy;
 use latchkey_core::store::{Store, StoreError};
 use latchkey_types::Scope;
@@ -9,7 +11,10 @@ pub fn sample(id: &str) -> Client {
     Client {
         id: id.into(),
         name: format!("App {id}"),
-        redirect_uris: vec!["https://app.example.com/cb".into(), "http://127.0.0.1/cb".into()],
+        redirect_uris: vec![
+            "https://app.example.com/cb".into(),
+            "http://127.0.0.1/cb".into(),
+        ],
         post_logout_redirect_uris: vec![],
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         response_types: vec!["code".into()],
@@ -44,9 +49,23 @@ async fn insert_get_round_trips_every_field() {
         let mut tx = store.begin().await.expect("begin");
         tx.clients().insert(&c).await.expect("insert");
         tx.commit().await.expect("commit");
-        let got = store.read().await.expect("read").clients().get("client-1").await.expect("get");
+        let got = store
+            .read()
+            .await
+            .expect("read")
+            .clients()
+            .get("client-1")
+            .await
+            .expect("get");
         assert_eq!(got, Some(c), "{:?}", store.engine());
-        let none = store.read().await.expect("read").clients().get("nope").await.expect("get");
+        let none = store
+            .read()
+            .await
+            .expect("read")
+            .clients()
+            .get("nope")
+            .await
+            .expect("get");
         assert_eq!(none, None);
     }
 }
@@ -63,7 +82,15 @@ async fn duplicate_ids_conflict_and_change_nothing() {
         let err = tx.clients().insert(&other).await.expect_err("conflict");
         assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
         drop(tx);
-        let got = store.read().await.expect("read").clients().get("dup").await.expect("get").expect("exists");
+        let got = store
+            .read()
+            .await
+            .expect("read")
+            .clients()
+            .get("dup")
+            .await
+            .expect("get")
+            .expect("exists");
         assert_eq!(got.name, "App dup");
     }
 }
@@ -74,7 +101,14 @@ async fn dropping_a_transaction_rolls_it_back() {
         let mut tx = store.begin().await.expect("begin");
         tx.clients().insert(&sample("ghost")).await.expect("insert");
         drop(tx);
-        let got = store.read().await.expect("read").clients().get("ghost").await.expect("get");
+        let got = store
+            .read()
+            .await
+            .expect("read")
+            .clients()
+            .get("ghost")
+            .await
+            .expect("get");
         assert_eq!(got, None);
     }
 }
@@ -85,20 +119,46 @@ async fn list_pages_by_id_and_filters() {
         let mut tx = store.begin().await.expect("begin");
         for i in 0..5 {
             let mut c = sample(&format!("c{i}"));
-            c.owner = if i % 2 == 0 { "even".into() } else { "odd".into() };
+            c.owner = if i % 2 == 0 {
+                "even".into()
+            } else {
+                "odd".into()
+            };
             tx.clients().insert(&c).await.expect("insert");
         }
         tx.commit().await.expect("commit");
         let mut r = store.read().await.expect("read");
         let all = ClientFilter::default();
         let page1 = r.clients().list(&all, None, 2).await.expect("list");
-        assert_eq!(page1.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["c0", "c1"]);
+        assert_eq!(
+            page1.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+            ["c0", "c1"]
+        );
         let page2 = r.clients().list(&all, Some("c1"), 2).await.expect("list");
-        assert_eq!(page2.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["c2", "c3"]);
-        let even = ClientFilter { owner: Some("even".into()), ..ClientFilter::default() };
-        assert_eq!(r.clients().list(&even, None, 10).await.expect("list").len(), 3);
-        let named = ClientFilter { client_name: Some("App c4".into()), ..ClientFilter::default() };
-        assert_eq!(r.clients().list(&named, None, 10).await.expect("list").len(), 1);
+        assert_eq!(
+            page2.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+            ["c2", "c3"]
+        );
+        let even = ClientFilter {
+            owner: Some("even".into()),
+            ..ClientFilter::default()
+        };
+        assert_eq!(
+            r.clients().list(&even, None, 10).await.expect("list").len(),
+            3
+        );
+        let named = ClientFilter {
+            client_name: Some("App c4".into()),
+            ..ClientFilter::default()
+        };
+        assert_eq!(
+            r.clients()
+                .list(&named, None, 10)
+                .await
+                .expect("list")
+                .len(),
+            1
+        );
     }
 }
 
@@ -111,9 +171,22 @@ async fn update_and_delete_report_whether_the_client_existed() {
         c.name = "Renamed".into();
         c.status = ClientStatus::Suspended;
         assert!(tx.clients().update(&c).await.expect("update"));
-        assert!(!tx.clients().update(&sample("missing")).await.expect("update"));
+        assert!(
+            !tx.clients()
+                .update(&sample("missing"))
+                .await
+                .expect("update")
+        );
         tx.commit().await.expect("commit");
-        let got = store.read().await.expect("read").clients().get("u1").await.expect("get").expect("exists");
+        let got = store
+            .read()
+            .await
+            .expect("read")
+            .clients()
+            .get("u1")
+            .await
+            .expect("get")
+            .expect("exists");
         assert_eq!(got.name, "Renamed");
         assert_eq!(got.status, ClientStatus::Suspended);
         let mut tx = store.begin().await.expect("begin");
@@ -143,12 +216,28 @@ async fn secrets_belong_to_their_client_and_go_with_it() {
         tx.commit().await.expect("commit");
         let mut r = store.begin().await.expect("begin");
         let secrets = r.clients().secrets("s1").await.expect("secrets");
-        assert_eq!(secrets.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["sec2", "sec1"]);
+        assert_eq!(
+            secrets.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+            ["sec2", "sec1"]
+        );
         assert_eq!(secrets[1].expires_at, Some(150));
-        assert!(r.clients().delete_secret("s1", "sec1").await.expect("delete"));
-        assert!(!r.clients().delete_secret("other", "sec2").await.expect("delete"));
+        assert!(
+            r.clients()
+                .delete_secret("s1", "sec1")
+                .await
+                .expect("delete")
+        );
+        assert!(
+            !r.clients()
+                .delete_secret("other", "sec2")
+                .await
+                .expect("delete")
+        );
         r.clients().delete("s1").await.expect("delete client");
-        assert!(r.clients().secrets("s1").await.expect("secrets").is_empty(), "secrets cascade");
+        assert!(
+            r.clients().secrets("s1").await.expect("secrets").is_empty(),
+            "secrets cascade"
+        );
         r.commit().await.expect("commit");
     }
 }

@@ -1,0 +1,55 @@
+//! The discovery document, generated from the routes and the running configuration. It lists
+//! only what the server implements.
+
+use latchkey_types::discovery::ProviderMetadata;
+use latchkey_types::routes::{join, public};
+
+use crate::client::AuthMethod;
+use crate::keys::SigningAlg;
+
+/// Builds the discovery document for `issuer`, given the algorithms that have an active key.
+pub fn provider_metadata(issuer: &str, signing_algs: &[SigningAlg]) -> ProviderMetadata {
+    let url = |path| join(issuer, path);
+    let algs: Vec<String> = signing_algs.iter().map(|a| a.as_str().to_owned()).collect();
+    ProviderMetadata {
+        issuer: issuer.to_owned(),
+        authorization_endpoint: url(public::AUTHORIZE),
+        token_endpoint: url(public::TOKEN),
+        jwks_uri: url(public::JWKS),
+        userinfo_endpoint: None,
+        revocation_endpoint: None,
+        end_session_endpoint: None,
+        scopes_supported: vec![
+            "openid".into(),
+            "offline_access".into(),
+            "profile".into(),
+            "email".into(),
+        ],
+        response_types_supported: vec!["code".into()],
+        response_modes_supported: vec!["query".into()],
+        grant_types_supported: vec![
+            "authorization_code".into(),
+            "refresh_token".into(),
+            "client_credentials".into(),
+        ],
+        subject_types_supported: vec!["public".into()],
+        id_token_signing_alg_values_supported: algs.clone(),
+        userinfo_signing_alg_values_supported: vec![],
+        token_endpoint_auth_methods_supported: AuthMethod::ALL
+            .iter()
+            .map(|m| m.as_str().to_owned())
+            .collect(),
+        token_endpoint_auth_signing_alg_values_supported: crate::client::CLIENT_ASSERTION_ALGS
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect(),
+        revocation_endpoint_auth_methods_supported: vec![],
+        code_challenge_methods_supported: vec!["S256".into()],
+        claims_supported: vec![],
+        prompt_values_supported: vec![],
+        claims_parameter_supported: false,
+        request_parameter_supported: false,
+        request_uri_parameter_supported: false,
+        authorization_response_iss_parameter_supported: true,
+    }
+}

@@ -1,0 +1,6 @@
+//! In-process HTTP tests with the real routers (`tower::ServiceExt::oneshot`), on SQLite and,
+//! when `LATCHKEY_TEST_POSTGRES_URL` is set, PostgreSQL.
+
+mod admin_clients;
+mod ops;
+mod support;

@@ -1,0 +1,132 @@
+//! The test application: real routers over a fresh database, a mock clock and seeded randomness.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use latchkey_core::crypto::SystemSecrets;
+use latchkey_core::deps::Deps;
+use latchkey_core::keys::{KeyService, Keys};
+use latchkey_core::testing::{MockClock, SeededEntropy, TEST_SECRET};
+use latchkey_http::{AppState, HttpSettings};
+use latchkey_store::SqlStore;
+use latchkey_store::testing::TestDatabase;
+use serde_json::Value;
+use tower::ServiceExt as _;
+
+pub const ISSUER: &str = "https://auth.example.test";
+
+pub struct TestApp {
+    pub store: SqlStore,
+    #[allow(dead_code)]
+    pub clock: MockClock,
+    pub state: AppState,
+    pub public: Router,
+    pub admin: Router,
+    _db: TestDatabase,
+}
+
+/// A response, read whole.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl TestApp {
+    pub async fn new(db: TestDatabase) -> Self {
+        Self::with_settings(db, |_| {}).await
+    }
+
+    pub async fn with_settings(db: TestDatabase, tweak: impl FnOnce(&mut HttpSettings)) -> Self {
+        let store = db.migrated().await;
+        let clock = MockClock::default();
+        let deps = Deps {
+            store: Arc::new(store.clone()),
+            clock: Arc::new(clock.clone()),
+            entropy: Arc::new(SeededEntropy::new(42)),
+            secrets: Arc::new(SystemSecrets::new(&[TEST_SECRET])),
+        };
+        let keys = KeyService::new(deps.clone(), Arc::new(Keys::default()));
+        keys.ensure().await.expect("keys");
+        let mut settings = HttpSettings {
+            issuer: ISSUER.into(),
+            admin_token: None,
+        };
+        tweak(&mut settings);
+        let state = AppState::new(deps, keys, settings);
+        Self {
+            public: latchkey_http::public_router(state.clone()),
+            admin: latchkey_http::admin_router(state.clone()),
+            store,
+            clock,
+            state,
+            _db: db,
+        }
+    }
+
+    /// One app per engine under test.
+    pub async fn all() -> Vec<Self> {
+        let mut out = Vec::new();
+        for db in TestDatabase::all().await {
+            out.push(Self::new(db).await);
+        }
+        out
+    }
+
+    pub async fn call(router: &Router, req: Request<Body>) -> Answer {
+        let res = router.clone().oneshot(req).await.expect("router answers");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .expect("body")
+            .to_vec();
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let mut req = Request::builder().method(method).uri(path);
+        let body = match body {
+            Some(v) => {
+                req = req.header(header::CONTENT_TYPE, "application/json");
+                Body::from(serde_json::to_vec(&v).expect("json"))
+            }
+            None => Body::empty(),
+        };
+        Self::call(&self.admin, req.body(body).expect("request")).await
+    }
+
+    pub async fn get_public(&self, path: &str) -> Answer {
+        Self::call(
+            &self.public,
+            Request::get(path).body(Body::empty()).expect("request"),
+        )
+        .await
+    }
+
+    /// Counts rows of a table, to assert that a refused request changed nothing.
+    pub async fn count(&self, table: &str) -> i64 {
+        self.store.count_rows(table).await.expect("count")
+    }
+}

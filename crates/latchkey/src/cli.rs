@@ -1,0 +1,180 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "latchkey",
+    version,
+    about = "A self-managed OAuth 2.1 and OpenID Connect authorization server"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Settings that can be given on the command line; they override the file and the environment.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigArgs {
+    /// A TOML configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The data directory (default ./latchkey-data).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The database: sqlite://PATH or postgres://… (default: SQLite in the data directory).
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Apply or inspect database migrations.
+    Migrate {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Print a commented default configuration file, or check one.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Manage OAuth clients through the admin API of a running server.
+    Clients {
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[command(subcommand)]
+        action: ClientsAction,
+    },
+    /// List or rotate signing keys.
+    Keys {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Public listener HOST:PORT (port 0 picks a free port).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub public_addr: Option<String>,
+    /// Admin listener HOST:PORT (port 0 picks a free port).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub admin_addr: Option<String>,
+    /// The issuer URL.
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
+    /// Apply pending migrations before starting (PostgreSQL; SQLite always migrates).
+    #[arg(long)]
+    pub migrate: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Show which migrations are applied and which are pending.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print a commented configuration file with every default.
+    Generate,
+    /// Check a configuration (file, environment) and print the result.
+    Check {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+/// Where the admin API is.
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// The admin API's base URL.
+    #[arg(
+        long,
+        global = true,
+        env = "LATCHKEY_ADMIN_URL",
+        default_value = "http://127.0.0.1:4445",
+        value_name = "URL"
+    )]
+    pub endpoint: String,
+    /// The admin bearer token, if the server requires one.
+    #[arg(
+        long,
+        global = true,
+        env = "LATCHKEY_ADMIN__TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsAction {
+    /// Create a client; prints it as JSON, with its secret (shown only this once).
+    Create(CreateClientArgs),
+    /// List clients as JSON.
+    List {
+        #[arg(long)]
+        page_size: Option<u32>,
+        #[arg(long)]
+        page_token: Option<String>,
+    },
+    /// Print one client as JSON.
+    Get { id: String },
+    /// Delete a client and everything issued to it.
+    Delete { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateClientArgs {
+    /// A JSON file with the client in Hydra's shape ("-" for standard input); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    #[arg(long)]
+    pub id: Option<String>,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// May be given several times.
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    /// May be given several times: authorization_code, refresh_token, client_credentials.
+    #[arg(long = "grant-type", value_name = "GRANT")]
+    pub grant_types: Vec<String>,
+    /// Space-separated scopes.
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// May be given several times.
+    #[arg(long = "audience", value_name = "AUDIENCE")]
+    pub audience: Vec<String>,
+    /// client_secret_basic (default), client_secret_post, private_key_jwt or none.
+    #[arg(long = "token-endpoint-auth-method", value_name = "METHOD")]
+    pub auth_method: Option<String>,
+    /// opaque or jwt.
+    #[arg(long = "access-token-strategy", value_name = "STRATEGY")]
+    pub access_token_strategy: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// List the signing keys.
+    List,
+    /// Add a new active key (per algorithm, or all) and retire the old ones with overlap.
+    Rotate {
+        /// RS256, ES256 or EdDSA; may be given several times. Default: every active algorithm.
+        #[arg(long = "alg", value_name = "ALG")]
+        algs: Vec<String>,
+    },
+}

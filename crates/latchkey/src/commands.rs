@@ -1,0 +1,196 @@
+//! The commands other than `serve`.
+
+use std::io::Read as _;
+
+use anyhow::{Context as _, bail};
+use latchkey_core::audit::Actor;
+use latchkey_core::config::Config;
+use latchkey_core::keys::SigningAlg;
+use latchkey_store::MigrationState;
+use latchkey_types::client::OAuth2Client;
+use latchkey_types::routes::admin;
+
+use crate::cli::{AdminArgs, ClientsAction, CreateClientArgs, KeysAction, MigrateAction};
+use crate::serve::{ensure_data_dir, key_overlap, open_engine, open_store};
+
+pub async fn migrate(config: Config, action: MigrateAction) -> anyhow::Result<()> {
+    let data_dir = config.data_dir();
+    ensure_data_dir(&data_dir)?;
+    let store = open_store(&config, &data_dir).await?;
+    match action {
+        MigrateAction::Up => {
+            store
+                .migrate()
+                .await
+                .context("cannot apply the migrations")?;
+            println!("All migrations are applied.");
+        }
+        MigrateAction::Status => {
+            let status = store
+                .migration_status()
+                .await
+                .context("cannot read the migration status")?;
+            println!("{:<8} {:<10} DESCRIPTION", "VERSION", "STATE");
+            for m in &status {
+                let state = match m.state {
+                    MigrationState::Applied => "applied",
+                    MigrationState::Pending => "pending",
+                    MigrationState::Failed => "FAILED",
+                };
+                println!("{:<8} {:<10} {}", m.version, state, m.description);
+            }
+            let pending = status
+                .iter()
+                .filter(|m| m.state != MigrationState::Applied)
+                .count();
+            println!("{pending} pending");
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+pub async fn keys(config: Config, action: KeysAction) -> anyhow::Result<()> {
+    let overlap = key_overlap(&config);
+    let instance = open_engine(config, false).await?;
+    match action {
+        KeysAction::List => {}
+        KeysAction::Rotate { algs } => {
+            let algs = algs
+                .iter()
+                .map(|a| {
+                    SigningAlg::parse(a).with_context(|| {
+                        format!("unknown algorithm {a:?}; use RS256, ES256 or EdDSA")
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let new = instance.keys.rotate(&algs, overlap, &Actor::cli()).await?;
+            println!("New active keys: {}", new.join(", "));
+            println!(
+                "Running servers pick them up within 30 seconds; retired keys stay published for {overlap}s."
+            );
+        }
+    }
+    println!(
+        "{:<28} {:<6} {:<8} {:<20} EXPIRES",
+        "KID", "ALG", "STATE", "CREATED"
+    );
+    for k in instance.keys.list().await? {
+        println!(
+            "{:<28} {:<6} {:<8} {:<20} {}",
+            k.kid,
+            k.alg,
+            k.state,
+            latchkey_core::clock::rfc3339(k.created_at),
+            k.expires_at
+                .map(latchkey_core::clock::rfc3339)
+                .unwrap_or_default()
+        );
+    }
+    instance.store.close().await;
+    Ok(())
+}
+
+fn client_body(args: &CreateClientArgs) -> anyhow::Result<OAuth2Client> {
+    let mut body: OAuth2Client = match &args.file {
+        None => OAuth2Client::default(),
+        Some(path) => {
+            let mut text = String::new();
+            if path.as_os_str() == "-" {
+                std::io::stdin().read_to_string(&mut text)?;
+            } else {
+                text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+            }
+            serde_json::from_str(&text).context("the client file is not a valid client")?
+        }
+    };
+    let set = |v: &Option<String>, f: &mut Option<String>| {
+        if v.is_some() {
+            f.clone_from(v);
+        }
+    };
+    set(&args.id, &mut body.client_id);
+    set(&args.name, &mut body.client_name);
+    set(&args.scope, &mut body.scope);
+    set(&args.auth_method, &mut body.token_endpoint_auth_method);
+    set(&args.access_token_strategy, &mut body.access_token_strategy);
+    for (list, field) in [
+        (&args.redirect_uris, &mut body.redirect_uris),
+        (&args.grant_types, &mut body.grant_types),
+        (&args.audience, &mut body.audience),
+    ] {
+        if !list.is_empty() {
+            *field = Some(list.clone());
+        }
+    }
+    Ok(body)
+}
+
+/// Client management goes through the admin API, so that there is one code path.
+pub async fn clients(args: AdminArgs, action: ClientsAction) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let base = args.endpoint.trim_end_matches('/');
+    let auth = |r: reqwest::RequestBuilder| match &args.admin_token {
+        Some(t) => r.bearer_auth(t),
+        None => r,
+    };
+    let one = |id: &str| format!("{base}{}", admin::CLIENT.replace("{id}", &urlencode(id)));
+    let req = match &action {
+        ClientsAction::Create(c) => {
+            auth(http.post(format!("{base}{}", admin::CLIENTS))).json(&client_body(c)?)
+        }
+        ClientsAction::List {
+            page_size,
+            page_token,
+        } => {
+            let mut q: Vec<(&str, String)> = Vec::new();
+            if let Some(s) = page_size {
+                q.push(("page_size", s.to_string()));
+            }
+            if let Some(t) = page_token {
+                q.push(("page_token", t.clone()));
+            }
+            auth(http.get(format!("{base}{}", admin::CLIENTS))).query(&q)
+        }
+        ClientsAction::Get { id } => auth(http.get(one(id))),
+        ClientsAction::Delete { id } => auth(http.delete(one(id))),
+    };
+    let res = req
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the admin API at {base}"))?;
+    let status = res.status();
+    let link = res
+        .headers()
+        .get("link")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let text = res.text().await?;
+    if !status.is_success() {
+        let detail = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| {
+                v.get("error_description")
+                    .and_then(|d| d.as_str())
+                    .map(str::to_owned)
+            })
+            .unwrap_or(text);
+        bail!("the admin API answered {status}: {detail}");
+    }
+    if let ClientsAction::Delete { id } = action {
+        println!("Deleted client {id}.");
+        return Ok(());
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(&text).context("the admin API answered non-JSON")?;
+    println!("{}", serde_json::to_string_pretty(&value)?);
+    if let Some(link) = link {
+        eprintln!("More: {link}");
+    }
+    Ok(())
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

@@ -1,0 +1,217 @@
+//! Loading the configuration: defaults, then the TOML file, then `LATCHKEY_*` environment
+//! variables, then command-line flags. Unknown keys and invalid values stop start-up with an
+//! error that names the key.
+
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use figment::Figment;
+use figment::providers::{Env, Format as _, Serialized, Toml};
+use latchkey_core::config::Config;
+
+use crate::cli::ConfigArgs;
+
+/// Environment variables with this prefix belong to the test harness, not to the server.
+const IGNORED_ENV_PREFIXES: &[&str] = &["LATCHKEY_TEST_", "LATCHKEY_ADMIN_URL"];
+/// The one list-valued variable, written comma-separated.
+const SECRETS_ENV: &str = "LATCHKEY_SECRETS__SYSTEM";
+
+/// Flag overrides, as `(key, value)` pairs in the file's key space.
+#[derive(Debug, Default)]
+pub struct Overrides(Vec<(&'static str, String)>);
+
+impl Overrides {
+    pub fn set(&mut self, key: &'static str, value: Option<impl Into<String>>) {
+        if let Some(v) = value {
+            self.0.push((key, v.into()));
+        }
+    }
+}
+
+impl From<&ConfigArgs> for Overrides {
+    fn from(a: &ConfigArgs) -> Self {
+        let mut o = Self::default();
+        o.set(
+            "data_dir",
+            a.data_dir.as_ref().map(|p| p.display().to_string()),
+        );
+        o.set("database.url", a.database_url.clone());
+        o
+    }
+}
+
+/// Loads and validates the configuration.
+pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    if let Some(path) = file {
+        if !path.is_file() {
+            bail!("the configuration file {} does not exist", path.display());
+        }
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    figment = figment.merge(
+        Env::prefixed("LATCHKEY_")
+            .filter(|k| {
+                let full = format!("LATCHKEY_{}", k.as_str().to_ascii_uppercase());
+                full != SECRETS_ENV && !IGNORED_ENV_PREFIXES.iter().any(|p| full.starts_with(p))
+            })
+            .split("__"),
+    );
+    if let Ok(list) = std::env::var(SECRETS_ENV) {
+        let secrets: Vec<String> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+        figment = figment.merge(Serialized::default("secrets.system", secrets));
+    }
+    for (key, value) in &overrides.0 {
+        figment = figment.merge(Serialized::default(key, value));
+    }
+    let config: Config = figment.extract().map_err(|e| {
+        // figment reports every error; the first names the key.
+        let first = e
+            .into_iter()
+            .next()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        anyhow::anyhow!("invalid configuration: {first}")
+    })?;
+    config.validate().context("invalid configuration")?;
+    Ok(config)
+}
+
+/// A commented configuration file with every default. A test keeps it equal to the defaults.
+pub const TEMPLATE: &str = r#"# Latchkey configuration. Every setting below shows its default.
+# Environment variables override this file: LATCHKEY_<SECTION>__<KEY>, e.g. LATCHKEY_DATABASE__URL;
+# LATCHKEY_SECRETS__SYSTEM is a comma-separated list.
+
+# The issuer URL. Default: http://127.0.0.1:<public port>. Must be https unless the host is loopback.
+# issuer = "https://auth.example.com"
+
+# Where the embedded database, the generated system secret and other state live.
+data_dir = "latchkey-data"
+
+[database]
+# sqlite://PATH or postgres://USER@HOST/DB. Default: SQLite in the data directory.
+# url = "postgres://postgres@127.0.0.1/latchkey"
+max_connections = 16
+
+[public]
+# The public listener (OAuth endpoints, discovery, pages). Port 0 picks a free port.
+addr = "0.0.0.0:4444"
+
+[admin]
+# The admin listener (Hydra-compatible admin API, metrics). Keep it off the internet.
+addr = "127.0.0.1:4445"
+# When set, every admin request needs "Authorization: Bearer <token>" (at least 16 characters).
+# token = "change-me-change-me"
+
+[secrets]
+# The system secrets (at least 32 characters each): the first signs and encrypts, the others still
+# verify. Empty: one is generated and kept in the data directory. Replicas must share them.
+system = []
+
+[ttl]
+access_token = "1h"
+refresh_token = "30days"
+auth_code = "10m"
+id_token = "1h"
+login_consent_request = "30m"
+authentication_session = "30days"
+
+[urls]
+# The login and consent provider (a Hydra-compatible login/consent app).
+# login = "https://login.example.com/login"
+# consent = "https://login.example.com/consent"
+# logout = "https://login.example.com/logout"
+# error = "https://login.example.com/error"
+# post_logout_redirect = "https://example.com/"
+
+[oauth2]
+# opaque or jwt: the access token format for clients that do not choose one.
+access_token_strategy = "opaque"
+
+[oauth2.pkce]
+enforced = true
+enforced_for_public_clients = true
+
+[log]
+# text or json.
+format = "text"
+level = "info"
+
+[janitor]
+# Delete expired codes, tokens, flows and sessions in the background.
+enabled = true
+interval = "5m"
+batch_size = 1000
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_is_the_defaults() {
+        let parsed: Config = Figment::from(Toml::string(TEMPLATE))
+            .extract()
+            .expect("template parses");
+        let defaults = Config::default();
+        assert_eq!(
+            serde_json::to_value(parsed).expect("json"),
+            serde_json::to_value(defaults).expect("json"),
+            "keep TEMPLATE in step with Config::default()"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(
+            &bad,
+            "[database]\nurl = \"sqlite://x\"\nmax_conections = 3\n",
+        )
+        .expect("write");
+        let e = load(Some(&bad), &Overrides::default())
+            .expect_err("unknown key")
+            .to_string();
+        assert!(e.contains("max_conections"), "{e}");
+        std::fs::write(&bad, "[ttl]\naccess_token = \"forever\"\n").expect("write");
+        let e = load(Some(&bad), &Overrides::default())
+            .expect_err("bad duration")
+            .to_string();
+        assert!(e.contains("access_token") && e.contains("forever"), "{e}");
+        std::fs::write(&bad, "issuer = \"http://example.com\"\n").expect("write");
+        let e = format!(
+            "{:#}",
+            load(Some(&bad), &Overrides::default()).expect_err("http issuer")
+        );
+        assert!(e.contains("`issuer`"), "{e}");
+        let e = load(
+            Some(&dir.path().join("missing.toml")),
+            &Overrides::default(),
+        )
+        .expect_err("missing")
+        .to_string();
+        assert!(e.contains("does not exist"), "{e}");
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"from-file\"\n[public]\naddr = \"127.0.0.1:1\"\n",
+        )
+        .expect("write");
+        let mut o = Overrides::default();
+        o.set("data_dir", Some("from-flag"));
+        let c = load(Some(&file), &o).expect("loads");
+        assert_eq!(c.data_dir, std::path::PathBuf::from("from-flag"));
+        assert_eq!(c.public.addr, "127.0.0.1:1");
+    }
+}

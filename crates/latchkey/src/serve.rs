@@ -1,0 +1,339 @@
+//! `latchkey serve`: open the data directory and the database, make sure keys and secrets exist,
+//! bind both listeners, serve until SIGTERM or Ctrl-C, then drain.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use latchkey_core::clock::SystemClock;
+use latchkey_core::config::Config;
+use latchkey_core::crypto::SystemSecrets;
+use latchkey_core::deps::Deps;
+use latchkey_core::entropy::{EntropyExt as _, SystemEntropy};
+use latchkey_core::keys::{KeyService, Keys};
+use latchkey_core::secret::SecretString;
+use latchkey_http::{AppState, HttpSettings};
+use latchkey_store::{Engine, MigrationState, SqlStore, StoreOptions, sqlite_url};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a replica rereads the signing keys (another replica or the CLI may rotate them).
+const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
+
+const SECRET_FILE: &str = "system-secret";
+const SQLITE_FILE: &str = "latchkey.db";
+
+/// Creates the data directory (mode 0700) if it does not exist.
+pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    Ok(())
+}
+
+/// The configured system secrets, or the one kept in the data directory (generated, mode 0600,
+/// on first start).
+pub fn system_secrets(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<SecretString>> {
+    if !config.secrets.system.is_empty() {
+        return Ok(config
+            .secrets
+            .system
+            .iter()
+            .map(SecretString::new)
+            .collect());
+    }
+    let path = data_dir.join(SECRET_FILE);
+    if path.exists() {
+        let secret = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let secret = secret.trim();
+        if secret.len() < latchkey_core::config::MIN_SECRET_LEN {
+            bail!(
+                "{} is shorter than {} characters",
+                path.display(),
+                latchkey_core::config::MIN_SECRET_LEN
+            );
+        }
+        return Ok(vec![SecretString::new(secret)]);
+    }
+    let secret = format!(
+        "{}{}",
+        SystemEntropy::new().token(),
+        SystemEntropy::new().token()
+    );
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(secret.as_bytes())?;
+    file.sync_all()?;
+    tracing::info!(path = %path.display(), "generated the system secret");
+    Ok(vec![SecretString::new(secret)])
+}
+
+/// The database URL: configured, or SQLite in the data directory.
+pub fn database_url(config: &Config, data_dir: &Path) -> String {
+    config
+        .database
+        .url
+        .clone()
+        .unwrap_or_else(|| sqlite_url(&data_dir.join(SQLITE_FILE)))
+}
+
+/// A database URL with any password hidden, for messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Opens the store.
+pub async fn open_store(config: &Config, data_dir: &Path) -> anyhow::Result<SqlStore> {
+    let url = database_url(config, data_dir);
+    let options = StoreOptions {
+        max_connections: config.database.max_connections,
+        ..StoreOptions::default()
+    };
+    SqlStore::connect(&url, &options)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact_url(&url)))
+}
+
+/// Applies migrations where that is the rule (SQLite always, PostgreSQL when asked) and refuses
+/// to go on with a schema that is not up to date.
+pub async fn prepare_schema(store: &SqlStore, migrate: bool) -> anyhow::Result<()> {
+    if store.engine() == Engine::Sqlite || migrate {
+        store
+            .migrate()
+            .await
+            .context("cannot apply the migrations")?;
+        return Ok(());
+    }
+    let status = store
+        .migration_status()
+        .await
+        .context("cannot read the migration status")?;
+    if let Some(failed) = status.iter().find(|m| m.state == MigrationState::Failed) {
+        bail!(
+            "migration {} ({}) failed half-way; repair the database before starting",
+            failed.version,
+            failed.description
+        );
+    }
+    let pending: Vec<String> = status
+        .iter()
+        .filter(|m| m.state == MigrationState::Pending)
+        .map(|m| format!("{} {}", m.version, m.description))
+        .collect();
+    if !pending.is_empty() {
+        bail!(
+            "the database has {} pending migration(s) ({}); run `latchkey migrate up` or start with `serve --migrate`",
+            pending.len(),
+            pending.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The longest any token signed now stays valid: how long a retired key stays published.
+pub fn key_overlap(config: &Config) -> i64 {
+    config
+        .ttl
+        .access_token
+        .as_secs()
+        .max(config.ttl.id_token.as_secs())
+        + 300
+}
+
+/// Everything a command needs to run the engine against the configured storage.
+pub struct Instance {
+    pub config: Config,
+    pub data_dir: PathBuf,
+    pub store: SqlStore,
+    pub deps: Deps,
+    pub keys: KeyService,
+}
+
+/// Opens the data directory, the database (migrating per the rules) and the key ring.
+pub async fn open_engine(config: Config, migrate: bool) -> anyhow::Result<Instance> {
+    let data_dir = config.data_dir();
+    ensure_data_dir(&data_dir)?;
+    let secrets = system_secrets(&config, &data_dir)?;
+    let store = open_store(&config, &data_dir).await?;
+    prepare_schema(&store, migrate).await?;
+    let secret_bytes: Vec<&[u8]> = secrets.iter().map(|s| s.expose().as_bytes()).collect();
+    let deps = Deps {
+        store: Arc::new(store.clone()),
+        clock: Arc::new(SystemClock),
+        entropy: Arc::new(SystemEntropy::new()),
+        secrets: Arc::new(SystemSecrets::new(&secret_bytes)),
+    };
+    let keys = KeyService::new(deps.clone(), Arc::new(Keys::default()));
+    let generated = keys
+        .ensure()
+        .await
+        .context("cannot load or generate the signing keys")?;
+    for kid in generated {
+        tracing::info!(kid, "generated a signing key");
+    }
+    Ok(Instance {
+        config,
+        data_dir,
+        store,
+        deps,
+        keys,
+    })
+}
+
+async fn bind(addr: &str, what: &str) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} ({what})"))?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}
+
+/// A URL a person can open for a bound address (the unspecified address becomes loopback).
+fn url_for(addr: SocketAddr) -> String {
+    let ip = if addr.ip().is_unspecified() {
+        if addr.is_ipv6() {
+            "[::1]".to_owned()
+        } else {
+            "127.0.0.1".to_owned()
+        }
+    } else if addr.is_ipv6() {
+        format!("[{}]", addr.ip())
+    } else {
+        addr.ip().to_string()
+    };
+    format!("http://{ip}:{}", addr.port())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+pub async fn run(config: Config, migrate: bool) -> anyhow::Result<()> {
+    let (public_listener, public_addr) = bind(&config.public.addr, "public").await?;
+    let (admin_listener, admin_addr) = bind(&config.admin.addr, "admin").await?;
+    let issuer = match &config.issuer {
+        Some(i) => i.trim_end_matches('/').to_owned(),
+        None => url_for(public_addr),
+    };
+    let engine = open_engine(config, migrate).await?;
+    let settings = HttpSettings {
+        issuer: issuer.clone(),
+        admin_token: engine.config.admin.token.clone().map(SecretString::new),
+    };
+    let state = AppState::new(engine.deps.clone(), engine.keys.clone(), settings);
+    let public = latchkey_http::public_router(state.clone());
+    let admin = latchkey_http::admin_router(state);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let public_server = axum::serve(
+        public_listener,
+        public.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stopped(stop_rx.clone()));
+    let admin_server = axum::serve(
+        admin_listener,
+        admin.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stopped(stop_rx.clone()));
+
+    let keys = engine.keys.clone();
+    let mut reload_stop = stop_rx.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = keys.reload().await {
+                        tracing::warn!(error = %e, "cannot reload the signing keys");
+                    }
+                }
+                _ = reload_stop.changed() => break,
+            }
+        }
+    });
+
+    let database = match engine.store.engine() {
+        Engine::Sqlite => format!("sqlite ({})", engine.data_dir.join(SQLITE_FILE).display()),
+        Engine::Postgres => format!(
+            "postgres ({})",
+            redact_url(engine.config.database.url.as_deref().unwrap_or_default())
+        ),
+    };
+    // The only output on stdout: what an operator (or a test) needs to reach the server.
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "Latchkey {} is ready", env!("CARGO_PKG_VERSION"))?;
+    writeln!(out, "  issuer:    {issuer}")?;
+    writeln!(out, "  public:    {}", url_for(public_addr))?;
+    writeln!(out, "  admin:     {}", url_for(admin_addr))?;
+    writeln!(out, "  database:  {database}")?;
+    writeln!(out, "  data dir:  {}", engine.data_dir.display())?;
+    out.flush()?;
+    drop(out);
+    tracing::info!(%public_addr, %admin_addr, issuer, "listening");
+
+    let servers = async {
+        let (a, b) = tokio::join!(public_server.into_future(), admin_server.into_future());
+        a.and(b)
+    };
+    tokio::pin!(servers);
+    tokio::select! {
+        res = &mut servers => res.context("a listener failed")?,
+        () = shutdown_signal() => {
+            tracing::info!("shutting down: draining in-flight requests");
+            let _ = stop_tx.send(true);
+            if tokio::time::timeout(DRAIN_TIMEOUT, &mut servers).await.is_err() {
+                tracing::warn!("in-flight requests did not finish in time");
+            }
+        }
+    }
+    engine.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! End-to-end tests of the real binary on real sockets.
+
+mod lifecycle;
+mod support;
