@@ -19,13 +19,13 @@ pub struct Cli {
 #[derive(Debug, Clone, Default, Args)]
 pub struct ConfigArgs {
     /// A TOML configuration file.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// The data directory (default ./latchkey-data).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// The database: sqlite://PATH or postgres://… (default: SQLite in the data directory).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, global = true, value_name = "URL")]
     pub database_url: Option<String>,
 }
 
