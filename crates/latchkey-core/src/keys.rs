@@ -248,11 +248,30 @@ impl SigningKey {
 /// (the default for JWT access tokens).
 pub const REQUIRED_ALGS: [SigningAlg; 2] = [SigningAlg::RS256, SigningAlg::ES256];
 
-/// A snapshot of the keys: the active key of each algorithm, and the published key set.
-#[derive(Debug, Default)]
+/// A snapshot of the keys: the active key of each algorithm, the published key set, and a
+/// verifier for every published key.
+#[derive(Default)]
 pub struct KeyRing {
     active: HashMap<SigningAlg, Arc<SigningKey>>,
     jwks: JwkSet,
+    verifiers: HashMap<String, (jsonwebtoken::DecodingKey, jsonwebtoken::Algorithm)>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRing")
+            .field("active", &self.active)
+            .field("jwks", &self.jwks)
+            .finish_non_exhaustive()
+    }
+}
+
+fn jwt_alg(alg: SigningAlg) -> jsonwebtoken::Algorithm {
+    match alg {
+        SigningAlg::RS256 => jsonwebtoken::Algorithm::RS256,
+        SigningAlg::ES256 => jsonwebtoken::Algorithm::ES256,
+        SigningAlg::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+    }
 }
 
 impl KeyRing {
@@ -266,6 +285,30 @@ impl KeyRing {
     /// The public keys to publish: active and retired, until they expire.
     pub fn jwks(&self) -> &JwkSet {
         &self.jwks
+    }
+
+    /// Verifies a JWT this server signed (any published key) with the `typ` header expected, and
+    /// returns its claims. Expiry is checked; audience is left to the caller.
+    pub fn verify<T: serde::de::DeserializeOwned>(&self, token: &str, typ: &str) -> Option<T> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        if !header
+            .typ
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case(typ))
+        {
+            return None;
+        }
+        let (key, alg) = self.verifiers.get(header.kid.as_deref()?)?;
+        if header.alg != *alg {
+            return None;
+        }
+        let mut validation = jsonwebtoken::Validation::new(*alg);
+        validation.validate_aud = false;
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "iss"]);
+        jsonwebtoken::decode::<T>(token, key, &validation)
+            .ok()
+            .map(|d| d.claims)
     }
 
     /// The algorithms that have an active key, in a stable order.
@@ -394,7 +437,15 @@ impl KeyService {
                 .open(&aad(&s.kid), &s.private_key)
                 .map_err(|_| KeyError::Unreadable(s.kid.clone()))?;
             let key = SigningKey::from_pkcs8(s.alg, s.kid.clone(), &der)?;
-            ring.jwks.keys.push(key.public_jwk());
+            let public = key.public_jwk();
+            let decoding = serde_json::to_value(&public)
+                .ok()
+                .and_then(|v| serde_json::from_value::<jsonwebtoken::jwk::Jwk>(v).ok())
+                .and_then(|jwk| jsonwebtoken::DecodingKey::from_jwk(&jwk).ok())
+                .ok_or_else(|| KeyError::Unreadable(s.kid.clone()))?;
+            ring.verifiers
+                .insert(s.kid.clone(), (decoding, jwt_alg(s.alg)));
+            ring.jwks.keys.push(public);
             // Listed newest first: the first active key of an algorithm signs.
             if s.state == KeyState::Active && !ring.active.contains_key(&s.alg) {
                 ring.active.insert(s.alg, Arc::new(key));
@@ -503,12 +554,7 @@ mod tests {
                 serde_json::from_value(serde_json::to_value(key.public_jwk()).expect("jwk json"))
                     .expect("jwk");
             let dk = jsonwebtoken::DecodingKey::from_jwk(&jwk).expect("decoding key");
-            let jalg = match alg {
-                SigningAlg::RS256 => jsonwebtoken::Algorithm::RS256,
-                SigningAlg::ES256 => jsonwebtoken::Algorithm::ES256,
-                SigningAlg::EdDSA => jsonwebtoken::Algorithm::EdDSA,
-            };
-            let mut v = jsonwebtoken::Validation::new(jalg);
+            let mut v = jsonwebtoken::Validation::new(jwt_alg(alg));
             v.validate_aud = false;
             let data = jsonwebtoken::decode::<serde_json::Value>(&jwt, &dk, &v).expect("verifies");
             assert_eq!(data.claims["sub"], "alice");

@@ -13,7 +13,9 @@ pub mod crypto;
 pub mod deps;
 pub mod discovery;
 pub mod entropy;
+pub mod janitor;
 pub mod keys;
+pub mod oauth;
 pub mod secret;
 pub mod store;
 

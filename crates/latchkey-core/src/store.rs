@@ -10,7 +10,12 @@ use async_trait::async_trait;
 use crate::audit::{AuditEntry, AuditFilter};
 use crate::client::{Client, ClientFilter, ClientSecretRecord};
 use crate::clock::UnixTime;
+use crate::crypto::TokenHash;
 use crate::keys::StoredSigningKey;
+use crate::oauth::flow::{FlowRecord, FlowState};
+use crate::oauth::records::{
+    AccessTokenRecord, AuthorizationCode, Grant, LoginSession, RefreshTokenRecord, TokenLookup,
+};
 
 /// A storage failure. Not found is never an error.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +51,12 @@ pub trait Tx: Send {
     fn clients(&mut self) -> &mut dyn ClientRepository;
     fn signing_keys(&mut self) -> &mut dyn SigningKeyRepository;
     fn audit(&mut self) -> &mut dyn AuditRepository;
+    fn login_sessions(&mut self) -> &mut dyn LoginSessionRepository;
+    fn flows(&mut self) -> &mut dyn FlowRepository;
+    fn grants(&mut self) -> &mut dyn GrantRepository;
+    fn codes(&mut self) -> &mut dyn CodeRepository;
+    fn tokens(&mut self) -> &mut dyn TokenRepository;
+    fn client_assertions(&mut self) -> &mut dyn ClientAssertionRepository;
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 
@@ -98,4 +109,117 @@ pub trait AuditRepository: Send {
         filter: &AuditFilter,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+#[async_trait]
+pub trait LoginSessionRepository: Send {
+    async fn insert(&mut self, session: &LoginSession) -> Result<(), StoreError>;
+    /// The unexpired session whose cookie hashes to `cookie_hash`.
+    async fn by_cookie(
+        &mut self,
+        cookie_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<LoginSession>, StoreError>;
+    async fn get(&mut self, id: &str) -> Result<Option<LoginSession>, StoreError>;
+    /// Moves a session's expiry; false when it does not exist.
+    async fn extend(&mut self, id: &str, expires_at: UnixTime) -> Result<bool, StoreError>;
+    async fn delete(&mut self, id: &str) -> Result<bool, StoreError>;
+    /// Ends every session of a subject; returns how many.
+    async fn delete_by_subject(&mut self, subject: &str) -> Result<u64, StoreError>;
+    /// Deletes up to `limit` sessions that expired before `now`.
+    async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError>;
+}
+
+/// Which bearer value of a flow a lookup is by (each stored as a hash).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowKey {
+    LoginChallenge,
+    LoginVerifier,
+    ConsentChallenge,
+    ConsentVerifier,
+}
+
+#[async_trait]
+pub trait FlowRepository: Send {
+    async fn insert(&mut self, flow: &FlowRecord) -> Result<(), StoreError>;
+    async fn find(&mut self, key: FlowKey, hash: &str) -> Result<Option<FlowRecord>, StoreError>;
+    /// Writes `flow` (its state, bearer hashes, subject and data) only if the stored flow is in
+    /// state `from`: the single-use guard of every challenge and verifier. False when another
+    /// request moved it first.
+    async fn transition(&mut self, flow: &FlowRecord, from: FlowState) -> Result<bool, StoreError>;
+    async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError>;
+}
+
+#[async_trait]
+pub trait GrantRepository: Send {
+    /// Records a consent: updates the subject's active grant for the client in place (keeping
+    /// its id and creation time), or inserts `grant`. Returns the id of the grant written.
+    async fn upsert_active(&mut self, grant: &Grant) -> Result<String, StoreError>;
+    async fn get(&mut self, id: &str) -> Result<Option<Grant>, StoreError>;
+    /// The subject's unrevoked grant for a client.
+    async fn active(&mut self, subject: &str, client_id: &str)
+    -> Result<Option<Grant>, StoreError>;
+    /// Every unrevoked grant of a subject, newest first.
+    async fn list_active(&mut self, subject: &str) -> Result<Vec<Grant>, StoreError>;
+    /// Revokes the subject's grants (for one client, or all); returns the revoked grant ids.
+    async fn revoke_for_subject(
+        &mut self,
+        subject: &str,
+        client_id: Option<&str>,
+        now: UnixTime,
+    ) -> Result<Vec<String>, StoreError>;
+    async fn touch(&mut self, id: &str, now: UnixTime) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait CodeRepository: Send {
+    async fn insert(&mut self, code: &AuthorizationCode) -> Result<(), StoreError>;
+    async fn get(&mut self, hash: &TokenHash) -> Result<Option<AuthorizationCode>, StoreError>;
+    /// Marks an unconsumed code consumed, in one statement; false when it was consumed already.
+    async fn consume(&mut self, hash: &TokenHash, now: UnixTime) -> Result<bool, StoreError>;
+    /// Deletes up to `limit` codes that expired before `now`.
+    async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError>;
+}
+
+#[async_trait]
+pub trait TokenRepository: Send {
+    async fn insert_access(&mut self, token: &AccessTokenRecord) -> Result<(), StoreError>;
+    async fn insert_refresh(&mut self, token: &RefreshTokenRecord) -> Result<(), StoreError>;
+    async fn access(
+        &mut self,
+        hash: &TokenHash,
+    ) -> Result<Option<TokenLookup<AccessTokenRecord>>, StoreError>;
+    async fn refresh(
+        &mut self,
+        hash: &TokenHash,
+    ) -> Result<Option<TokenLookup<RefreshTokenRecord>>, StoreError>;
+    /// Marks an unused, unrevoked refresh token used and keeps `successor` with it, in one
+    /// statement; false when another request used it first.
+    async fn use_refresh(
+        &mut self,
+        hash: &TokenHash,
+        now: UnixTime,
+        successor: Option<&str>,
+    ) -> Result<bool, StoreError>;
+    async fn revoke_access(&mut self, hash: &TokenHash, now: UnixTime) -> Result<bool, StoreError>;
+    /// Revokes every access and refresh token of a family; returns how many.
+    async fn revoke_family(&mut self, family_id: &str, now: UnixTime) -> Result<u64, StoreError>;
+    /// Revokes every token of a grant; returns how many.
+    async fn revoke_grant(&mut self, grant_id: &str, now: UnixTime) -> Result<u64, StoreError>;
+    /// Revokes every token of a client; returns how many.
+    async fn revoke_client(&mut self, client_id: &str, now: UnixTime) -> Result<u64, StoreError>;
+    /// Deletes up to `limit` access and up to `limit` refresh tokens that expired before `now`.
+    async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError>;
+}
+
+#[async_trait]
+pub trait ClientAssertionRepository: Send {
+    /// Records a client assertion's `jti` until it expires; false when it was seen before.
+    async fn record_jti(
+        &mut self,
+        jti_hash: &str,
+        client_id: &str,
+        expires_at: UnixTime,
+    ) -> Result<bool, StoreError>;
+    async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError>;
 }

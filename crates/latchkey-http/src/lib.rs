@@ -6,10 +6,13 @@
 //! This crate depends on the core's traits, never on a storage implementation.
 
 pub mod admin;
+mod cookies;
 mod error;
 mod extract;
 pub mod metrics;
 mod middleware;
+mod oauth;
+mod pages;
 pub mod public;
 mod state;
 

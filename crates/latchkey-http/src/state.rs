@@ -5,13 +5,12 @@ use std::sync::Arc;
 use latchkey_core::client::ClientService;
 use latchkey_core::deps::Deps;
 use latchkey_core::keys::KeyService;
+use latchkey_core::oauth::Engine;
 use latchkey_core::secret::SecretString;
 
-/// Settings the HTTP layer needs, resolved at start-up.
-#[derive(Debug, Clone)]
+/// Settings the HTTP layer needs beyond the engine's, resolved at start-up.
+#[derive(Debug, Clone, Default)]
 pub struct HttpSettings {
-    /// The issuer URL, without a trailing slash.
-    pub issuer: String,
     /// When set, the admin API requires `Authorization: Bearer <token>`.
     pub admin_token: Option<SecretString>,
 }
@@ -22,16 +21,23 @@ pub struct AppState {
     pub deps: Deps,
     pub clients: ClientService,
     pub keys: KeyService,
+    pub engine: Engine,
     pub settings: Arc<HttpSettings>,
 }
 
 impl AppState {
-    pub fn new(deps: Deps, keys: KeyService, settings: HttpSettings) -> Self {
+    pub fn new(engine: Engine, keys: KeyService, settings: HttpSettings) -> Self {
+        let deps = engine.deps().clone();
         Self {
             clients: ClientService::new(deps.clone()),
             keys,
             deps,
+            engine,
             settings: Arc::new(settings),
         }
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.engine.settings().issuer
     }
 }

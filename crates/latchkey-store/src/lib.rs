@@ -10,8 +10,12 @@
 mod audit;
 mod clients;
 mod error;
+mod flows;
+mod grants;
 mod keys;
 mod migrate;
+mod sessions;
+mod tokens;
 mod tx;
 
 use std::path::Path;
@@ -30,12 +34,12 @@ use crate::tx::SqlTx;
 
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
+pub enum Backend {
     Sqlite,
     Postgres,
 }
 
-impl Engine {
+impl Backend {
     /// The engine a database URL names.
     pub fn of_url(url: &str) -> Option<Self> {
         if url.starts_with("sqlite:") {
@@ -76,7 +80,7 @@ impl Default for StoreOptions {
 /// The SQL store.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
-    engine: Engine,
+    backend: Backend,
     writer: AnyPool,
     reader: AnyPool,
 }
@@ -99,14 +103,14 @@ impl SqlStore {
     /// Opens the database at `url`. Does not migrate: see [`SqlStore::migrate`].
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
         install_drivers();
-        let engine = Engine::of_url(url).ok_or_else(|| {
+        let backend = Backend::of_url(url).ok_or_else(|| {
             StoreError::Database("the database URL must start with sqlite: or postgres://".into())
         })?;
         let connect_options: AnyConnectOptions = url
             .parse()
             .map_err(|e: sqlx::Error| StoreError::Database(format!("invalid database URL: {e}")))?;
-        match engine {
-            Engine::Postgres => {
+        match backend {
+            Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
                     .max_connections(options.max_connections)
                     .acquire_timeout(options.acquire_timeout)
@@ -114,12 +118,12 @@ impl SqlStore {
                     .await
                     .map_err(map_err)?;
                 Ok(Self {
-                    engine,
+                    backend,
                     writer: pool.clone(),
                     reader: pool,
                 })
             }
-            Engine::Sqlite => {
+            Backend::Sqlite => {
                 // One writer: SQLite serialises writes anyway, and one connection avoids lock
                 // upgrades and busy retries between writers.
                 let writer = AnyPoolOptions::new()
@@ -147,7 +151,7 @@ impl SqlStore {
                     .await
                     .map_err(map_err)?;
                 Ok(Self {
-                    engine,
+                    backend,
                     writer,
                     reader,
                 })
@@ -155,8 +159,8 @@ impl SqlStore {
         }
     }
 
-    pub fn engine(&self) -> Engine {
-        self.engine
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Closes every connection.

@@ -13,7 +13,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{Row as _, SqlSafeStr as _};
 
 use crate::error::map_err;
-use crate::{Engine, SqlStore};
+use crate::{Backend, SqlStore};
 
 /// (version, description, SQL) of each migration, per engine. Keep both lists in step.
 const SQLITE: &[(i64, &str, &str)] = &[(
@@ -27,15 +27,15 @@ const POSTGRES: &[(i64, &str, &str)] = &[(
     include_str!("../migrations/postgres/0001_initial.sql"),
 )];
 
-fn migrations(engine: Engine) -> &'static [(i64, &'static str, &'static str)] {
-    match engine {
-        Engine::Sqlite => SQLITE,
-        Engine::Postgres => POSTGRES,
+fn migrations(backend: Backend) -> &'static [(i64, &'static str, &'static str)] {
+    match backend {
+        Backend::Sqlite => SQLITE,
+        Backend::Postgres => POSTGRES,
     }
 }
 
-fn migrator(engine: Engine) -> Migrator {
-    let list = migrations(engine)
+fn migrator(backend: Backend) -> Migrator {
+    let list = migrations(backend)
         .iter()
         .map(|(version, description, sql)| {
             let no_tx = sql
@@ -75,7 +75,7 @@ impl SqlStore {
     /// failed half-way or an applied one was edited.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let mut conn = self.writer.acquire().await.map_err(map_err)?;
-        migrator(self.engine).run_direct(None, &mut *conn, false).await.map_err(|e| match e {
+        migrator(self.backend).run_direct(None, &mut *conn, false).await.map_err(|e| match e {
             sqlx::migrate::MigrateError::Dirty(v) => StoreError::Database(format!(
                 "migration {v} failed half-way earlier; repair the database by hand, then delete its row from _sqlx_migrations"
             )),
@@ -89,11 +89,11 @@ impl SqlStore {
     /// Every migration this binary carries and whether it is applied. Changes nothing.
     pub async fn migration_status(&self) -> Result<Vec<MigrationStatus>, StoreError> {
         let mut conn = self.reader.acquire().await.map_err(map_err)?;
-        let exists_sql = match self.engine {
-            Engine::Sqlite => {
+        let exists_sql = match self.backend {
+            Backend::Sqlite => {
                 "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
             }
-            Engine::Postgres => {
+            Backend::Postgres => {
                 "SELECT COUNT(*) AS n FROM information_schema.tables \
                  WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'"
             }
@@ -116,7 +116,7 @@ impl SqlStore {
                 applied.insert(version, ok != 0);
             }
         }
-        Ok(migrations(self.engine)
+        Ok(migrations(self.backend)
             .iter()
             .map(|(version, description, _)| MigrationStatus {
                 version: *version,

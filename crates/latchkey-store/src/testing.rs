@@ -3,14 +3,14 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::{Engine, SqlStore, StoreOptions, sqlite_url};
+use crate::{Backend, SqlStore, StoreOptions, sqlite_url};
 
 /// The environment variable that turns on the PostgreSQL tests.
 pub const POSTGRES_URL_VAR: &str = "LATCHKEY_TEST_POSTGRES_URL";
 
 /// A database that exists for one test.
 pub struct TestDatabase {
-    pub engine: Engine,
+    pub backend: Backend,
     /// The URL a store (or the binary) connects to.
     pub url: String,
     _dir: Option<tempfile::TempDir>,
@@ -20,7 +20,7 @@ pub struct TestDatabase {
 impl std::fmt::Debug for TestDatabase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TestDatabase")
-            .field("engine", &self.engine)
+            .field("backend", &self.backend)
             .finish_non_exhaustive()
     }
 }
@@ -32,7 +32,7 @@ impl TestDatabase {
         let dir = tempfile::tempdir().expect("temporary directory");
         let url = sqlite_url(&dir.path().join("test.db"));
         Self {
-            engine: Engine::Sqlite,
+            backend: Backend::Sqlite,
             url,
             _dir: Some(dir),
             pg: None,
@@ -72,7 +72,7 @@ impl TestDatabase {
         let sep = if base.contains('?') { '&' } else { '?' };
         let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
         Some(Self {
-            engine: Engine::Postgres,
+            backend: Backend::Postgres,
             url,
             _dir: None,
             pg: Some((base, schema)),
@@ -155,6 +155,7 @@ pub const TABLES: &[&str] = &[
     "authorization_codes",
     "access_tokens",
     "refresh_tokens",
+    "client_assertion_jtis",
     "signing_keys",
     "audit_log",
 ];
@@ -184,11 +185,11 @@ impl SqlStore {
         let mut out = Snapshot::new();
         let mut conn = self.reader.acquire().await.map_err(crate::error::map_err)?;
         for table in TABLES {
-            let columns_sql = match self.engine {
-                Engine::Sqlite => {
+            let columns_sql = match self.backend {
+                Backend::Sqlite => {
                     format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid")
                 }
-                Engine::Postgres => format!(
+                Backend::Postgres => format!(
                     "SELECT CAST(column_name AS TEXT) AS name FROM information_schema.columns \
                      WHERE table_schema = current_schema() AND table_name = '{table}' ORDER BY ordinal_position"
                 ),

@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 use latchkey_core::store::{
-    AuditRepository, ClientRepository, SigningKeyRepository, StoreError, Tx,
+    AuditRepository, ClientAssertionRepository, ClientRepository, CodeRepository, FlowRepository,
+    GrantRepository, LoginSessionRepository, SigningKeyRepository, StoreError, TokenRepository, Tx,
 };
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Transaction};
@@ -52,6 +53,30 @@ impl Tx for SqlTx {
     }
 
     fn audit(&mut self) -> &mut dyn AuditRepository {
+        self
+    }
+
+    fn login_sessions(&mut self) -> &mut dyn LoginSessionRepository {
+        self
+    }
+
+    fn flows(&mut self) -> &mut dyn FlowRepository {
+        self
+    }
+
+    fn grants(&mut self) -> &mut dyn GrantRepository {
+        self
+    }
+
+    fn codes(&mut self) -> &mut dyn CodeRepository {
+        self
+    }
+
+    fn tokens(&mut self) -> &mut dyn TokenRepository {
+        self
+    }
+
+    fn client_assertions(&mut self) -> &mut dyn ClientAssertionRepository {
         self
     }
 

@@ -14,6 +14,7 @@ pub mod public {
     pub const FALLBACK_LOGIN: &str = "/oauth2/fallbacks/login";
     pub const FALLBACK_CONSENT: &str = "/oauth2/fallbacks/consent";
     pub const FALLBACK_ERROR: &str = "/oauth2/fallbacks/error";
+    pub const STYLESHEET: &str = "/ui/assets/latchkey.css";
     pub const HEALTH_ALIVE: &str = "/health/alive";
     pub const HEALTH_READY: &str = "/health/ready";
 }

@@ -52,6 +52,11 @@ pub enum Command {
         #[command(subcommand)]
         action: ClientsAction,
     },
+    /// Delete expired codes, tokens, flows and sessions now (the server also does it in the background).
+    Janitor {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
     /// List or rotate signing keys.
     Keys {
         #[command(flatten)]

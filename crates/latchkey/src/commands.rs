@@ -194,3 +194,20 @@ pub async fn clients(args: AdminArgs, action: ClientsAction) -> anyhow::Result<(
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+pub async fn janitor(config: Config) -> anyhow::Result<()> {
+    let batch = config.janitor.batch_size;
+    let instance = open_engine(config, false).await?;
+    let report = latchkey_core::janitor::run(&instance.deps, batch).await?;
+    println!(
+        "Deleted {} expired rows: {} flows, {} codes, {} tokens, {} login sessions, {} assertion ids.",
+        report.total(),
+        report.flows,
+        report.codes,
+        report.tokens,
+        report.login_sessions,
+        report.assertion_ids
+    );
+    instance.store.close().await;
+    Ok(())
+}

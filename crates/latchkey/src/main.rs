@@ -77,6 +77,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Clients { admin, action } => commands::clients(admin, action).await,
+        Command::Janitor { config } => {
+            let cfg = config::load(config.config.as_deref(), &Overrides::from(&config))?;
+            telemetry::init(&cfg.log);
+            commands::janitor(cfg).await
+        }
         Command::Keys { config, action } => {
             let cfg = config::load(config.config.as_deref(), &Overrides::from(&config))?;
             telemetry::init(&cfg.log);

@@ -14,9 +14,10 @@ use latchkey_core::crypto::SystemSecrets;
 use latchkey_core::deps::Deps;
 use latchkey_core::entropy::{EntropyExt as _, SystemEntropy};
 use latchkey_core::keys::{KeyService, Keys};
+use latchkey_core::oauth::{Engine, EngineSettings};
 use latchkey_core::secret::SecretString;
 use latchkey_http::{AppState, HttpSettings};
-use latchkey_store::{Engine, MigrationState, SqlStore, StoreOptions, sqlite_url};
+use latchkey_store::{Backend, MigrationState, SqlStore, StoreOptions, sqlite_url};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -123,7 +124,7 @@ pub async fn open_store(config: &Config, data_dir: &Path) -> anyhow::Result<SqlS
 /// Applies migrations where that is the rule (SQLite always, PostgreSQL when asked) and refuses
 /// to go on with a schema that is not up to date.
 pub async fn prepare_schema(store: &SqlStore, migrate: bool) -> anyhow::Result<()> {
-    if store.engine() == Engine::Sqlite || migrate {
+    if store.backend() == Backend::Sqlite || migrate {
         store
             .migrate()
             .await
@@ -258,12 +259,16 @@ pub async fn run(config: Config, migrate: bool) -> anyhow::Result<()> {
         Some(i) => i.trim_end_matches('/').to_owned(),
         None => url_for(public_addr),
     };
-    let engine = open_engine(config, migrate).await?;
+    let instance = open_engine(config, migrate).await?;
     let settings = HttpSettings {
-        issuer: issuer.clone(),
-        admin_token: engine.config.admin.token.clone().map(SecretString::new),
+        admin_token: instance.config.admin.token.clone().map(SecretString::new),
     };
-    let state = AppState::new(engine.deps.clone(), engine.keys.clone(), settings);
+    let oauth = Engine::new(
+        instance.deps.clone(),
+        EngineSettings::from_config(&instance.config, &issuer),
+        instance.keys.keys().clone(),
+    );
+    let state = AppState::new(oauth, instance.keys.clone(), settings);
     let public = latchkey_http::public_router(state.clone());
     let admin = latchkey_http::admin_router(state);
 
@@ -282,7 +287,7 @@ pub async fn run(config: Config, migrate: bool) -> anyhow::Result<()> {
     )
     .with_graceful_shutdown(stopped(stop_rx.clone()));
 
-    let keys = engine.keys.clone();
+    let keys = instance.keys.clone();
     let mut reload_stop = stop_rx.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
@@ -299,11 +304,32 @@ pub async fn run(config: Config, migrate: bool) -> anyhow::Result<()> {
         }
     });
 
-    let database = match engine.store.engine() {
-        Engine::Sqlite => format!("sqlite ({})", engine.data_dir.join(SQLITE_FILE).display()),
-        Engine::Postgres => format!(
+    if instance.config.janitor.enabled {
+        let deps = instance.deps.clone();
+        let interval =
+            Duration::from_secs(instance.config.janitor.interval.as_secs().unsigned_abs());
+        let batch = instance.config.janitor.batch_size;
+        let mut janitor_stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => match latchkey_core::janitor::run(&deps, batch).await {
+                        Ok(report) if report.total() > 0 => tracing::info!(?report, "janitor deleted expired rows"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "janitor run failed"),
+                    },
+                    _ = janitor_stop.changed() => break,
+                }
+            }
+        });
+    }
+
+    let database = match instance.store.backend() {
+        Backend::Sqlite => format!("sqlite ({})", instance.data_dir.join(SQLITE_FILE).display()),
+        Backend::Postgres => format!(
             "postgres ({})",
-            redact_url(engine.config.database.url.as_deref().unwrap_or_default())
+            redact_url(instance.config.database.url.as_deref().unwrap_or_default())
         ),
     };
     // The only output on stdout: what an operator (or a test) needs to reach the server.
@@ -313,7 +339,7 @@ pub async fn run(config: Config, migrate: bool) -> anyhow::Result<()> {
     writeln!(out, "  public:    {}", url_for(public_addr))?;
     writeln!(out, "  admin:     {}", url_for(admin_addr))?;
     writeln!(out, "  database:  {database}")?;
-    writeln!(out, "  data dir:  {}", engine.data_dir.display())?;
+    writeln!(out, "  data dir:  {}", instance.data_dir.display())?;
     out.flush()?;
     drop(out);
     tracing::info!(%public_addr, %admin_addr, issuer, "listening");
@@ -333,7 +359,7 @@ pub async fn run(config: Config, migrate: bool) -> anyhow::Result<()> {
             }
         }
     }
-    engine.store.close().await;
+    instance.store.close().await;
     tracing::info!("stopped");
     Ok(())
 }

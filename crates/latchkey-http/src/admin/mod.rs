@@ -1,10 +1,12 @@
 //! The admin listener: the Hydra-compatible admin API and operations endpoints.
 
 pub mod clients;
+mod flows;
 mod ops;
+mod sessions;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{delete, get, post, put};
 use latchkey_types::routes::admin;
 
 use crate::state::AppState;
@@ -19,6 +21,19 @@ pub fn router() -> Router<AppState> {
                 .patch(clients::patch)
                 .delete(clients::delete),
         )
+        .route(admin::LOGIN_REQUEST, get(flows::login))
+        .route(admin::LOGIN_ACCEPT, put(flows::accept_login))
+        .route(admin::LOGIN_REJECT, put(flows::reject_login))
+        .route(admin::CONSENT_REQUEST, get(flows::consent))
+        .route(admin::CONSENT_ACCEPT, put(flows::accept_consent))
+        .route(admin::CONSENT_REJECT, put(flows::reject_consent))
+        .route(
+            admin::CONSENT_SESSIONS,
+            get(sessions::list_consent).delete(sessions::revoke_consent),
+        )
+        .route(admin::LOGIN_SESSIONS, delete(sessions::revoke_login))
+        .route(admin::INTROSPECT, post(sessions::introspect))
+        .route(admin::TOKENS, delete(sessions::revoke_tokens))
         .route(admin::VERSION, get(ops::version))
         .route(admin::METRICS, get(ops::metrics))
         .route(admin::HEALTH_ALIVE, get(crate::public::health::alive))

@@ -24,7 +24,7 @@ fn cacheable(body: impl IntoResponse) -> Response {
 pub async fn metadata(State(state): State<AppState>) -> Response {
     let ring = state.keys.keys().current();
     cacheable(axum::Json(provider_metadata(
-        &state.settings.issuer,
+        state.issuer(),
         &ring.algorithms(),
     )))
 }

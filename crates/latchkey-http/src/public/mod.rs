@@ -1,10 +1,14 @@
-//! The public listener: discovery, keys, health, and the OAuth endpoints.
+//! The public listener: discovery, keys, the OAuth endpoints, health.
 
+mod authorize;
 mod discovery;
+mod fallback;
 pub mod health;
+mod token;
+mod userinfo;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use latchkey_types::routes::public;
 
 use crate::state::AppState;
@@ -14,6 +18,13 @@ pub fn router() -> Router<AppState> {
         .route(public::OPENID_CONFIGURATION, get(discovery::metadata))
         .route(public::OAUTH_AUTHORIZATION_SERVER, get(discovery::metadata))
         .route(public::JWKS, get(discovery::jwks))
+        .route(public::AUTHORIZE, get(authorize::get).post(authorize::post))
+        .route(public::TOKEN, post(token::token))
+        .route(public::REVOKE, post(token::revoke))
+        .route(public::USERINFO, get(userinfo::get).post(userinfo::post))
+        .route(public::FALLBACK_LOGIN, get(fallback::login))
+        .route(public::FALLBACK_CONSENT, get(fallback::consent))
+        .route(public::STYLESHEET, get(crate::pages::stylesheet))
         .route(public::HEALTH_ALIVE, get(health::alive))
         .route(public::HEALTH_READY, get(health::ready))
 }

@@ -5,9 +5,11 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use latchkey_core::config::Config;
 use latchkey_core::crypto::SystemSecrets;
 use latchkey_core::deps::Deps;
 use latchkey_core::keys::{KeyService, Keys};
+use latchkey_core::oauth::{Engine, EngineSettings};
 use latchkey_core::testing::{MockClock, SeededEntropy, TEST_SECRET};
 use latchkey_http::{AppState, HttpSettings};
 use latchkey_store::SqlStore;
@@ -16,6 +18,8 @@ use serde_json::Value;
 use tower::ServiceExt as _;
 
 pub const ISSUER: &str = "https://auth.example.test";
+pub const LOGIN_URL: &str = "https://login.example.test/login";
+pub const CONSENT_URL: &str = "https://login.example.test/consent";
 
 pub struct TestApp {
     pub store: SqlStore,
@@ -55,6 +59,19 @@ impl TestApp {
     }
 
     pub async fn with_settings(db: TestDatabase, tweak: impl FnOnce(&mut HttpSettings)) -> Self {
+        Self::build(db, tweak, |_| {}).await
+    }
+
+    /// An app whose configuration is first adjusted by `configure`.
+    pub async fn configured(db: TestDatabase, configure: impl FnOnce(&mut Config)) -> Self {
+        Self::build(db, |_| {}, configure).await
+    }
+
+    async fn build(
+        db: TestDatabase,
+        tweak: impl FnOnce(&mut HttpSettings),
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         let store = db.migrated().await;
         let clock = MockClock::default();
         let deps = Deps {
@@ -65,12 +82,18 @@ impl TestApp {
         };
         let keys = KeyService::new(deps.clone(), Arc::new(Keys::default()));
         keys.ensure().await.expect("keys");
-        let mut settings = HttpSettings {
-            issuer: ISSUER.into(),
-            admin_token: None,
-        };
+        let mut settings = HttpSettings::default();
         tweak(&mut settings);
-        let state = AppState::new(deps, keys, settings);
+        let mut config = Config::default();
+        config.urls.login = Some(LOGIN_URL.into());
+        config.urls.consent = Some(CONSENT_URL.into());
+        configure(&mut config);
+        let engine = Engine::new(
+            deps,
+            EngineSettings::from_config(&config, ISSUER),
+            keys.keys().clone(),
+        );
+        let state = AppState::new(engine, keys, settings);
         Self {
             public: latchkey_http::public_router(state.clone()),
             admin: latchkey_http::admin_router(state.clone()),

@@ -73,6 +73,7 @@ CREATE INDEX client_secrets_client_idx ON client_secrets (client_id);
 
 CREATE TABLE login_sessions (
     id TEXT PRIMARY KEY,
+    cookie_hash TEXT NOT NULL UNIQUE,
     subject TEXT NOT NULL,
     authenticated_at BIGINT NOT NULL,
     remember BIGINT NOT NULL,
@@ -172,6 +173,13 @@ CREATE INDEX refresh_tokens_family_idx ON refresh_tokens (family_id);
 CREATE INDEX refresh_tokens_grant_idx ON refresh_tokens (grant_id);
 CREATE INDEX refresh_tokens_client_idx ON refresh_tokens (client_id);
 CREATE INDEX refresh_tokens_expires_idx ON refresh_tokens (expires_at);
+
+CREATE TABLE client_assertion_jtis (
+    jti_hash TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX client_assertion_jtis_expires_idx ON client_assertion_jtis (expires_at);
 
 CREATE TABLE signing_keys (
     kid TEXT PRIMARY KEY,

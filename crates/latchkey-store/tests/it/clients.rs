@@ -57,7 +57,7 @@ async fn insert_get_round_trips_every_field() {
             .get("client-1")
             .await
             .expect("get");
-        assert_eq!(got, Some(c), "{:?}", store.engine());
+        assert_eq!(got, Some(c), "{:?}", store.backend());
         let none = store
             .read()
             .await
@@ -256,6 +256,6 @@ async fn a_secret_for_a_missing_client_is_refused() {
                 expires_at: None,
             })
             .await;
-        assert!(err.is_err(), "{:?}: foreign key enforced", store.engine());
+        assert!(err.is_err(), "{:?}: foreign key enforced", store.backend());
     }
 }

@@ -1,0 +1,536 @@
+//! The login and consent challenge protocol, on the admin side: a login or consent app reads a
+//! request by its challenge, then accepts or rejects it, and sends the browser back to the
+//! authorization endpoint with a verifier.
+//!
+//! Each flow is one row that moves through [`FlowState`]s; every move is a conditional update, so
+//! each challenge and verifier works once. Only hashes of challenges and verifiers are stored.
+
+use latchkey_types::flow::{
+    AcceptConsent, AcceptLogin, ConsentRequest, LoginRequest, OidcContext, RedirectTo,
+    RejectRequest,
+};
+use latchkey_types::routes::public;
+use latchkey_types::{ErrorCode, Scope};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::Engine;
+use crate::clock::UnixTime;
+use crate::crypto::lookup_hash;
+use crate::entropy::EntropyExt as _;
+use crate::store::{FlowKey, StoreError};
+
+/// Where a flow stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowState {
+    LoginRequested,
+    LoginAccepted,
+    LoginRejected,
+    ConsentRequested,
+    ConsentAccepted,
+    ConsentRejected,
+    Done,
+}
+
+impl FlowState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LoginRequested => "login_requested",
+            Self::LoginAccepted => "login_accepted",
+            Self::LoginRejected => "login_rejected",
+            Self::ConsentRequested => "consent_requested",
+            Self::ConsentAccepted => "consent_accepted",
+            Self::ConsentRejected => "consent_rejected",
+            Self::Done => "done",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::LoginRequested,
+            Self::LoginAccepted,
+            Self::LoginRejected,
+            Self::ConsentRequested,
+            Self::ConsentAccepted,
+            Self::ConsentRejected,
+            Self::Done,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+}
+
+/// One authorization request on its way through login and consent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowRecord {
+    pub id: String,
+    pub client_id: String,
+    pub state: FlowState,
+    pub login_challenge: String,
+    pub login_verifier: Option<String>,
+    pub consent_challenge: Option<String>,
+    pub consent_verifier: Option<String>,
+    /// Hash of the browser's CSRF cookie: the flow completes only in the browser that started it.
+    pub csrf: String,
+    pub subject: Option<String>,
+    pub data: FlowData,
+    pub requested_at: UnixTime,
+    pub updated_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// The validated authorization request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuthRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub redirect_uri_given: bool,
+    pub scope: Scope,
+    #[serde(default)]
+    pub audience: Vec<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub nonce: Option<String>,
+    #[serde(default)]
+    pub code_challenge: Option<String>,
+    #[serde(default)]
+    pub prompt: Vec<String>,
+    #[serde(default)]
+    pub max_age: Option<i64>,
+    #[serde(default)]
+    pub oidc: OidcContext,
+    /// The request's parameters, re-encoded: `request_url` and the way back.
+    pub query: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoginOutcome {
+    pub subject: String,
+    pub remember: bool,
+    pub remember_for: i64,
+    #[serde(default)]
+    pub acr: Option<String>,
+    #[serde(default)]
+    pub amr: Vec<String>,
+    #[serde(default)]
+    pub context: Value,
+    #[serde(default)]
+    pub extend_session_lifespan: bool,
+    #[serde(default)]
+    pub identity_provider_session_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsentOutcome {
+    pub grant_scope: Scope,
+    pub grant_audience: Vec<String>,
+    #[serde(default)]
+    pub session_access_token: Value,
+    #[serde(default)]
+    pub session_id_token: Value,
+    pub remember: bool,
+    pub remember_for: i64,
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    #[serde(default)]
+    pub context: Value,
+}
+
+/// A login or consent rejection, returned to the client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Denial {
+    pub error: ErrorCode,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowData {
+    pub request: AuthRequest,
+    /// A remembered login exists: the login app must accept it without asking.
+    pub login_skip: bool,
+    /// The login session: the remembered one, or the one the login creates.
+    #[serde(default)]
+    pub login_session_id: Option<String>,
+    #[serde(default)]
+    pub authenticated_at: Option<UnixTime>,
+    #[serde(default)]
+    pub login: Option<LoginOutcome>,
+    #[serde(default)]
+    pub consent_skip: bool,
+    #[serde(default)]
+    pub consent: Option<ConsentOutcome>,
+    #[serde(default)]
+    pub denial: Option<Denial>,
+}
+
+/// An error of the admin side of the protocol.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    #[error("the challenge is unknown or has expired")]
+    NotFound,
+    /// The challenge was used; the browser should start again at `redirect_to`.
+    #[error("the request was handled already")]
+    Handled { redirect_to: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl FlowError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::NotFound => ErrorCode::NotFound,
+            Self::Handled { .. } => ErrorCode::InvalidRequest,
+            Self::Invalid(_) => ErrorCode::InvalidRequest,
+            Self::Store(StoreError::Unavailable(_)) => ErrorCode::TemporarilyUnavailable,
+            Self::Store(_) => ErrorCode::ServerError,
+        }
+    }
+}
+
+const MAX_SUBJECT_LEN: usize = 255;
+const MAX_CLAIMS_BYTES: usize = 16 * 1024;
+const MAX_DESCRIPTION_LEN: usize = 500;
+
+fn bounded_object(field: &str, v: Option<&Value>) -> Result<Value, FlowError> {
+    match v {
+        None | Some(Value::Null) => Ok(Value::Null),
+        Some(o @ Value::Object(_)) => {
+            if serde_json::to_vec(o).map_or(usize::MAX, |b| b.len()) > MAX_CLAIMS_BYTES {
+                return Err(FlowError::Invalid(format!(
+                    "{field} must be at most {MAX_CLAIMS_BYTES} bytes"
+                )));
+            }
+            Ok(o.clone())
+        }
+        Some(_) => Err(FlowError::Invalid(format!("{field} must be a JSON object"))),
+    }
+}
+
+fn denial_from(body: &RejectRequest) -> Denial {
+    let error = body
+        .error
+        .as_deref()
+        .and_then(|e| serde_json::from_value::<ErrorCode>(Value::String(e.to_owned())).ok())
+        .unwrap_or(ErrorCode::AccessDenied);
+    let description = body
+        .error_description
+        .as_deref()
+        .filter(|d| !d.is_empty())
+        .map_or_else(
+            || "The resource owner or authorization server denied the request.".to_owned(),
+            |d| {
+                d.chars()
+                    .filter(|c| !c.is_control())
+                    .take(MAX_DESCRIPTION_LEN)
+                    .collect()
+            },
+        );
+    Denial { error, description }
+}
+
+impl Engine {
+    /// The authorization request's URL, as the browser sent it.
+    pub(crate) fn request_url(&self, request: &AuthRequest) -> String {
+        format!("{}?{}", self.settings.url(public::AUTHORIZE), request.query)
+    }
+
+    fn back_to_authorize(&self, request: &AuthRequest, param: &str, verifier: &str) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(request.query.clone());
+        q.append_pair(param, verifier);
+        format!("{}?{}", self.settings.url(public::AUTHORIZE), q.finish())
+    }
+
+    /// Finds a flow by a bearer value and checks it is current and in `expected` state.
+    async fn flow_in_state(
+        &self,
+        key: FlowKey,
+        value: &str,
+        expected: FlowState,
+    ) -> Result<FlowRecord, FlowError> {
+        if value.is_empty() || value.len() > 256 {
+            return Err(FlowError::NotFound);
+        }
+        let flow = self
+            .deps
+            .store
+            .read()
+            .await?
+            .flows()
+            .find(key, &lookup_hash(value))
+            .await?
+            .ok_or(FlowError::NotFound)?;
+        if flow.expires_at <= self.deps.clock.now() {
+            return Err(FlowError::NotFound);
+        }
+        if flow.state != expected {
+            return Err(FlowError::Handled {
+                redirect_to: self.request_url(&flow.data.request),
+            });
+        }
+        Ok(flow)
+    }
+
+    async fn save(&self, flow: &FlowRecord, from: FlowState) -> Result<(), FlowError> {
+        let mut tx = self.deps.store.begin().await?;
+        if !tx.flows().transition(flow, from).await? {
+            return Err(FlowError::Handled {
+                redirect_to: self.request_url(&flow.data.request),
+            });
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `GET /admin/oauth2/auth/requests/login`.
+    pub async fn login_request(&self, challenge: &str) -> Result<LoginRequest, FlowError> {
+        let flow = self
+            .flow_in_state(
+                FlowKey::LoginChallenge,
+                challenge,
+                FlowState::LoginRequested,
+            )
+            .await?;
+        let client = self
+            .clients
+            .get(&flow.client_id)
+            .await
+            .map_err(|_| FlowError::NotFound)?;
+        let r = &flow.data.request;
+        Ok(LoginRequest {
+            challenge: challenge.to_owned(),
+            client: client.to_wire(),
+            oidc_context: r.oidc.clone(),
+            request_url: self.request_url(r),
+            requested_access_token_audience: r.audience.clone(),
+            requested_scope: r.scope.to_vec(),
+            session_id: flow.data.login_session_id.clone(),
+            skip: flow.data.login_skip,
+            subject: flow.subject.clone().unwrap_or_default(),
+        })
+    }
+
+    /// `PUT /admin/oauth2/auth/requests/login/accept`.
+    pub async fn accept_login(
+        &self,
+        challenge: &str,
+        body: &AcceptLogin,
+    ) -> Result<RedirectTo, FlowError> {
+        let subject = body.subject.trim();
+        if subject.is_empty()
+            || subject.len() > MAX_SUBJECT_LEN
+            || subject.chars().any(char::is_control)
+        {
+            return Err(FlowError::Invalid(format!(
+                "subject must be 1 to {MAX_SUBJECT_LEN} printable characters"
+            )));
+        }
+        if body
+            .force_subject_identifier
+            .as_deref()
+            .is_some_and(|s| !s.is_empty())
+        {
+            return Err(FlowError::Invalid(
+                "force_subject_identifier (pairwise subjects) is not supported".into(),
+            ));
+        }
+        if body.remember_for < 0 {
+            return Err(FlowError::Invalid(
+                "remember_for must not be negative".into(),
+            ));
+        }
+        let amr = body.amr.clone().unwrap_or_default();
+        if amr.len() > 20
+            || amr.iter().any(|a| a.len() > 64)
+            || body.acr.as_deref().is_some_and(|a| a.len() > 255)
+        {
+            return Err(FlowError::Invalid("acr or amr is too long".into()));
+        }
+        let context = bounded_object("context", body.context.as_ref())?;
+        let mut flow = self
+            .flow_in_state(
+                FlowKey::LoginChallenge,
+                challenge,
+                FlowState::LoginRequested,
+            )
+            .await?;
+        if flow.data.login_skip && flow.subject.as_deref() != Some(subject) {
+            return Err(FlowError::Invalid(
+                "the user is already logged in as another subject (skip is true); accept with the request's subject".into(),
+            ));
+        }
+        let verifier = self.deps.entropy.token();
+        flow.state = FlowState::LoginAccepted;
+        flow.login_verifier = Some(lookup_hash(&verifier));
+        flow.subject = Some(subject.to_owned());
+        flow.updated_at = self.deps.clock.now();
+        flow.data.login = Some(LoginOutcome {
+            subject: subject.to_owned(),
+            remember: body.remember || flow.data.login_skip,
+            remember_for: body.remember_for,
+            acr: body.acr.clone().filter(|a| !a.is_empty()),
+            amr,
+            context,
+            extend_session_lifespan: body.extend_session_lifespan,
+            identity_provider_session_id: body.identity_provider_session_id.clone(),
+        });
+        self.save(&flow, FlowState::LoginRequested).await?;
+        Ok(RedirectTo {
+            redirect_to: self.back_to_authorize(&flow.data.request, "login_verifier", &verifier),
+        })
+    }
+
+    /// `PUT /admin/oauth2/auth/requests/login/reject`.
+    pub async fn reject_login(
+        &self,
+        challenge: &str,
+        body: &RejectRequest,
+    ) -> Result<RedirectTo, FlowError> {
+        let mut flow = self
+            .flow_in_state(
+                FlowKey::LoginChallenge,
+                challenge,
+                FlowState::LoginRequested,
+            )
+            .await?;
+        let verifier = self.deps.entropy.token();
+        flow.state = FlowState::LoginRejected;
+        flow.login_verifier = Some(lookup_hash(&verifier));
+        flow.updated_at = self.deps.clock.now();
+        flow.data.denial = Some(denial_from(body));
+        self.save(&flow, FlowState::LoginRequested).await?;
+        Ok(RedirectTo {
+            redirect_to: self.back_to_authorize(&flow.data.request, "login_verifier", &verifier),
+        })
+    }
+
+    /// `GET /admin/oauth2/auth/requests/consent`.
+    pub async fn consent_request(&self, challenge: &str) -> Result<ConsentRequest, FlowError> {
+        let flow = self
+            .flow_in_state(
+                FlowKey::ConsentChallenge,
+                challenge,
+                FlowState::ConsentRequested,
+            )
+            .await?;
+        let client = self
+            .clients
+            .get(&flow.client_id)
+            .await
+            .map_err(|_| FlowError::NotFound)?;
+        let r = &flow.data.request;
+        let login = flow.data.login.as_ref();
+        Ok(ConsentRequest {
+            challenge: challenge.to_owned(),
+            consent_request_id: flow.id.clone(),
+            acr: login.and_then(|l| l.acr.clone()).unwrap_or_default(),
+            amr: login.map(|l| l.amr.clone()).unwrap_or_default(),
+            client: client.to_wire(),
+            context: login.map_or(Value::Null, |l| l.context.clone()),
+            login_challenge: flow.id.clone(),
+            login_session_id: flow.data.login_session_id.clone().unwrap_or_default(),
+            oidc_context: r.oidc.clone(),
+            request_url: self.request_url(r),
+            requested_access_token_audience: r.audience.clone(),
+            requested_scope: r.scope.to_vec(),
+            skip: flow.data.consent_skip,
+            subject: flow.subject.clone().unwrap_or_default(),
+        })
+    }
+
+    /// `PUT /admin/oauth2/auth/requests/consent/accept`.
+    pub async fn accept_consent(
+        &self,
+        challenge: &str,
+        body: &AcceptConsent,
+    ) -> Result<RedirectTo, FlowError> {
+        let mut flow = self
+            .flow_in_state(
+                FlowKey::ConsentChallenge,
+                challenge,
+                FlowState::ConsentRequested,
+            )
+            .await?;
+        let requested = &flow.data.request.scope;
+        let grant_scope = Scope::from_tokens(&body.grant_scope)
+            .map_err(|e| FlowError::Invalid(format!("grant_scope: {e}")))?;
+        if let Some(extra) = grant_scope.difference(requested).next() {
+            return Err(FlowError::Invalid(format!(
+                "grant_scope includes {extra:?}, which was not requested"
+            )));
+        }
+        let client = self
+            .clients
+            .get(&flow.client_id)
+            .await
+            .map_err(|_| FlowError::NotFound)?;
+        if let Some(a) = body
+            .grant_access_token_audience
+            .iter()
+            .find(|a| !client.audience.contains(a))
+        {
+            return Err(FlowError::Invalid(format!(
+                "grant_access_token_audience includes {a:?}, which the client may not request"
+            )));
+        }
+        if body.remember_for < 0 {
+            return Err(FlowError::Invalid(
+                "remember_for must not be negative".into(),
+            ));
+        }
+        let accounts = body.accounts.clone().unwrap_or_default();
+        if accounts.len() > 100 || accounts.iter().any(|a| a.is_empty() || a.len() > 255) {
+            return Err(FlowError::Invalid(
+                "accounts must be at most 100 non-empty ids".into(),
+            ));
+        }
+        let session = body.session.clone().unwrap_or_default();
+        let verifier = self.deps.entropy.token();
+        flow.state = FlowState::ConsentAccepted;
+        flow.consent_verifier = Some(lookup_hash(&verifier));
+        flow.updated_at = self.deps.clock.now();
+        flow.data.consent = Some(ConsentOutcome {
+            grant_scope,
+            grant_audience: body.grant_access_token_audience.clone(),
+            session_access_token: bounded_object(
+                "session.access_token",
+                session.access_token.as_ref(),
+            )?,
+            session_id_token: bounded_object("session.id_token", session.id_token.as_ref())?,
+            remember: body.remember,
+            remember_for: body.remember_for,
+            accounts,
+            context: bounded_object("context", body.context.as_ref())?,
+        });
+        self.save(&flow, FlowState::ConsentRequested).await?;
+        Ok(RedirectTo {
+            redirect_to: self.back_to_authorize(&flow.data.request, "consent_verifier", &verifier),
+        })
+    }
+
+    /// `PUT /admin/oauth2/auth/requests/consent/reject`.
+    pub async fn reject_consent(
+        &self,
+        challenge: &str,
+        body: &RejectRequest,
+    ) -> Result<RedirectTo, FlowError> {
+        let mut flow = self
+            .flow_in_state(
+                FlowKey::ConsentChallenge,
+                challenge,
+                FlowState::ConsentRequested,
+            )
+            .await?;
+        let verifier = self.deps.entropy.token();
+        flow.state = FlowState::ConsentRejected;
+        flow.consent_verifier = Some(lookup_hash(&verifier));
+        flow.updated_at = self.deps.clock.now();
+        flow.data.denial = Some(denial_from(body));
+        self.save(&flow, FlowState::ConsentRequested).await?;
+        Ok(RedirectTo {
+            redirect_to: self.back_to_authorize(&flow.data.request, "consent_verifier", &verifier),
+        })
+    }
+}

@@ -1,0 +1,134 @@
+//! Introspection (RFC 7662) in Hydra's shape: revoked, expired, forged and unknown tokens — and
+//! tokens of suspended clients or revoked grants — are `{"active": false}`.
+
+use latchkey_types::Scope;
+use latchkey_types::token::Introspection;
+use serde::Deserialize;
+
+use super::Engine;
+use super::issue::{ext_claims, jwt_hash};
+use super::records::{AccessTokenRecord, TokenLookup};
+use crate::crypto::{OpaqueToken, TokenKind};
+use crate::store::StoreError;
+
+#[derive(Deserialize)]
+struct JwtId {
+    jti: String,
+}
+
+impl Engine {
+    /// Finds a live access token (opaque, or a JWT this server signed) — the one lookup behind
+    /// introspection and userinfo.
+    pub(crate) async fn live_access_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<AccessTokenRecord>, StoreError> {
+        let hash = if token.starts_with(TokenKind::AccessToken.prefix()) {
+            match OpaqueToken::verify(TokenKind::AccessToken, token, &self.deps.secrets) {
+                Ok(h) => h,
+                Err(_) => return Ok(None),
+            }
+        } else if token.len() <= 8192 && token.split('.').count() == 3 {
+            match self.keys.current().verify::<JwtId>(token, "at+jwt") {
+                Some(id) => jwt_hash(&id.jti),
+                None => return Ok(None),
+            }
+        } else {
+            return Ok(None);
+        };
+        let found = self.deps.store.read().await?.tokens().access(&hash).await?;
+        Ok(found.and_then(|l| self.live(l)))
+    }
+
+    fn live(&self, l: TokenLookup<AccessTokenRecord>) -> Option<AccessTokenRecord> {
+        let ok = l.client_active
+            && !l.grant_revoked
+            && l.token.revoked_at.is_none()
+            && l.token.expires_at > self.deps.clock.now();
+        ok.then_some(l.token)
+    }
+
+    /// `POST /admin/oauth2/introspect`. `scope`, when given, must be covered by the token.
+    pub async fn introspect(
+        &self,
+        token: &str,
+        scope: Option<&str>,
+    ) -> Result<Introspection, StoreError> {
+        let required = match scope.map(Scope::parse) {
+            None => Scope::default(),
+            Some(Ok(s)) => s,
+            Some(Err(_)) => return Ok(Introspection::inactive()),
+        };
+        if token.starts_with(TokenKind::RefreshToken.prefix()) {
+            return self.introspect_refresh(token, &required).await;
+        }
+        let Some(t) = self.live_access_token(token).await? else {
+            return Ok(Introspection::inactive());
+        };
+        if !required.is_subset_of(&t.scope) {
+            return Ok(Introspection::inactive());
+        }
+        Ok(Introspection {
+            active: true,
+            scope: Some(t.scope.to_string()),
+            client_id: Some(t.client_id.clone()),
+            sub: Some(t.subject.clone()),
+            exp: Some(t.expires_at),
+            iat: Some(t.issued_at),
+            nbf: Some(t.issued_at),
+            aud: Some(t.audience.clone()),
+            iss: Some(self.settings.issuer.clone()),
+            token_type: Some("Bearer".into()),
+            token_use: Some("access_token".into()),
+            username: None,
+            ext: Some(ext_claims(&t.claims)).filter(|e| !e.is_null()),
+        })
+    }
+
+    async fn introspect_refresh(
+        &self,
+        token: &str,
+        required: &Scope,
+    ) -> Result<Introspection, StoreError> {
+        let Ok(hash) = OpaqueToken::verify(TokenKind::RefreshToken, token, &self.deps.secrets)
+        else {
+            return Ok(Introspection::inactive());
+        };
+        let Some(l) = self
+            .deps
+            .store
+            .read()
+            .await?
+            .tokens()
+            .refresh(&hash)
+            .await?
+        else {
+            return Ok(Introspection::inactive());
+        };
+        let t = &l.token;
+        let live = l.client_active
+            && !l.grant_revoked
+            && t.revoked_at.is_none()
+            && t.used_at.is_none()
+            && t.expires_at > self.deps.clock.now()
+            && required.is_subset_of(&t.scope);
+        if !live {
+            return Ok(Introspection::inactive());
+        }
+        Ok(Introspection {
+            active: true,
+            scope: Some(t.scope.to_string()),
+            client_id: Some(t.client_id.clone()),
+            sub: Some(t.subject.clone()),
+            exp: Some(t.expires_at),
+            iat: Some(t.issued_at),
+            nbf: Some(t.issued_at),
+            aud: Some(t.audience.clone()),
+            iss: Some(self.settings.issuer.clone()),
+            token_type: Some("Bearer".into()),
+            token_use: Some("refresh_token".into()),
+            username: None,
+            ext: Some(ext_claims(&t.claims)).filter(|e| !e.is_null()),
+        })
+    }
+}

@@ -1,0 +1,115 @@
+//! The OAuth 2.1 / OpenID Connect engine: the authorization endpoint and the login and consent
+//! challenge protocol (Hydra v2), the token endpoint, revocation, introspection and userinfo.
+//!
+//! Everything here is protocol: HTTP parsing and rendering live in `latchkey-http`, storage
+//! behind the traits of [`crate::store`].
+
+pub mod authorize;
+pub mod client_auth;
+pub mod error;
+pub mod flow;
+mod introspect;
+mod issue;
+pub mod params;
+pub mod pkce;
+pub mod records;
+mod revoke;
+pub mod sessions;
+pub mod token;
+pub mod userinfo;
+
+use std::sync::Arc;
+
+use latchkey_types::routes::{join, public};
+
+use crate::client::ClientService;
+use crate::config::{AccessTokenStrategy, Config};
+use crate::deps::Deps;
+use crate::keys::Keys;
+
+/// The settings the engine runs with, resolved from the configuration at start-up.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// The issuer, without a trailing slash.
+    pub issuer: String,
+    pub access_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+    pub auth_code_ttl: i64,
+    pub id_token_ttl: i64,
+    /// How long a login or consent challenge stays valid.
+    pub flow_ttl: i64,
+    /// The longest a remembered login lasts.
+    pub auth_session_ttl: i64,
+    pub login_url: String,
+    pub consent_url: String,
+    pub pkce_enforced: bool,
+    pub pkce_enforced_for_public_clients: bool,
+    pub access_token_strategy: AccessTokenStrategy,
+}
+
+impl EngineSettings {
+    /// Resolves the settings. Without configured login and consent URLs, the browser is sent to
+    /// pages that say so.
+    pub fn from_config(config: &Config, issuer: &str) -> Self {
+        let issuer = issuer.trim_end_matches('/').to_owned();
+        Self {
+            login_url: config
+                .urls
+                .login
+                .clone()
+                .unwrap_or_else(|| join(&issuer, public::FALLBACK_LOGIN)),
+            consent_url: config
+                .urls
+                .consent
+                .clone()
+                .unwrap_or_else(|| join(&issuer, public::FALLBACK_CONSENT)),
+            access_token_ttl: config.ttl.access_token.as_secs(),
+            refresh_token_ttl: config.ttl.refresh_token.as_secs(),
+            auth_code_ttl: config.ttl.auth_code.as_secs(),
+            id_token_ttl: config.ttl.id_token.as_secs(),
+            flow_ttl: config.ttl.login_consent_request.as_secs(),
+            auth_session_ttl: config.ttl.authentication_session.as_secs(),
+            pkce_enforced: config.oauth2.pkce.enforced,
+            pkce_enforced_for_public_clients: config.oauth2.pkce.enforced_for_public_clients,
+            access_token_strategy: config.oauth2.access_token_strategy,
+            issuer,
+        }
+    }
+
+    /// True when cookies must be `Secure` (the issuer is https).
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        join(&self.issuer, path)
+    }
+}
+
+/// The engine. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub(crate) deps: Deps,
+    pub(crate) settings: Arc<EngineSettings>,
+    pub(crate) keys: Arc<Keys>,
+    pub(crate) clients: ClientService,
+}
+
+impl Engine {
+    pub fn new(deps: Deps, settings: EngineSettings, keys: Arc<Keys>) -> Self {
+        Self {
+            clients: ClientService::new(deps.clone()),
+            deps,
+            settings: Arc::new(settings),
+            keys,
+        }
+    }
+
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    pub fn deps(&self) -> &Deps {
+        &self.deps
+    }
+}

@@ -1,0 +1,414 @@
+//! The token endpoint (RFC 6749 §3.2, §4.1.3, §4.4, §6): authorization code with PKCE, refresh
+//! token rotation with reuse detection, client credentials.
+
+use latchkey_types::Scope;
+use latchkey_types::token::TokenResponse;
+
+use super::Engine;
+use super::error::TokenError;
+use super::issue::Issue;
+use super::params::Params;
+use super::pkce;
+use super::records::TokenClaims;
+use crate::audit::{Actor, AuditEntry};
+use crate::client::{Client, GrantType};
+use crate::crypto::{OpaqueToken, TokenKind};
+use crate::entropy::EntropyExt as _;
+use crate::store::Tx;
+
+const OFFLINE_SCOPES: [&str; 2] = ["offline_access", "offline"];
+
+fn get<'p>(params: &'p Params, name: &str) -> Result<Option<&'p str>, TokenError> {
+    params
+        .get(name)
+        .map_err(|e| TokenError::InvalidRequest(e.to_string()))
+}
+
+fn require<'p>(params: &'p Params, name: &str) -> Result<&'p str, TokenError> {
+    get(params, name)?
+        .ok_or_else(|| TokenError::InvalidRequest(format!("The request has no {name}.")))
+}
+
+fn wants_refresh(client: &Client, scope: &Scope) -> bool {
+    client.allows_grant(GrantType::RefreshToken) && OFFLINE_SCOPES.iter().any(|s| scope.contains(s))
+}
+
+fn space_list(s: Option<&str>) -> Vec<String> {
+    s.map(|s| {
+        s.split(' ')
+            .filter(|w| !w.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+impl Engine {
+    /// `POST /oauth2/token`.
+    pub async fn token(
+        &self,
+        authorization: Option<&str>,
+        params: &Params,
+    ) -> Result<TokenResponse, TokenError> {
+        if let Some(dup) = params.first_duplicate() {
+            return Err(TokenError::InvalidRequest(format!(
+                "The parameter {dup} was given more than once."
+            )));
+        }
+        let grant_type = require(params, "grant_type")?;
+        let grant = match grant_type {
+            "authorization_code" => GrantType::AuthorizationCode,
+            "refresh_token" => GrantType::RefreshToken,
+            "client_credentials" => GrantType::ClientCredentials,
+            _ => return Err(TokenError::UnsupportedGrantType),
+        };
+        let mut tx = self.deps.store.begin().await?;
+        let client = self
+            .authenticate_client(tx.as_mut(), authorization, params)
+            .await?;
+        if !client.allows_grant(grant) {
+            return Err(TokenError::UnauthorizedClient);
+        }
+        let result = match grant {
+            GrantType::AuthorizationCode => self.exchange_code(tx.as_mut(), &client, params).await,
+            GrantType::RefreshToken => self.refresh(tx.as_mut(), &client, params).await,
+            GrantType::ClientCredentials => {
+                self.client_credentials(tx.as_mut(), &client, params).await
+            }
+        };
+        match result {
+            Ok(response) => {
+                tx.commit().await?;
+                Ok(response)
+            }
+            Err(Failure {
+                error,
+                revoke_family,
+            }) => {
+                // A detected replay revokes what it must even though the request fails, and a
+                // client assertion's jti stays recorded: both are writes the failure must keep.
+                // A server error keeps nothing.
+                if matches!(error, TokenError::Store(_) | TokenError::Internal(_)) {
+                    return Err(error);
+                }
+                if let Some(family) = revoke_family {
+                    self.revoke_family_for_replay(tx.as_mut(), &client, &family)
+                        .await?;
+                }
+                tx.commit().await?;
+                Err(error)
+            }
+        }
+    }
+
+    async fn revoke_family_for_replay(
+        &self,
+        tx: &mut dyn Tx,
+        client: &Client,
+        family: &str,
+    ) -> Result<(), TokenError> {
+        let now = self.deps.clock.now();
+        let revoked = tx.tokens().revoke_family(family, now).await?;
+        tracing::warn!(client_id = %client.id, family, revoked, "replay detected: token family revoked");
+        tx.audit()
+            .append(&AuditEntry {
+                id: self.deps.entropy.uuid().to_string(),
+                occurred_at: now,
+                actor: Actor {
+                    kind: "client".into(),
+                    id: Some(client.id.clone()),
+                },
+                account_id: client.owner_account_id.clone(),
+                action: "token.family_revoked".into(),
+                target_kind: "token_family".into(),
+                target_id: family.to_owned(),
+                details: serde_json::json!({ "reason": "replay", "revoked": revoked }),
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn exchange_code(
+        &self,
+        tx: &mut dyn Tx,
+        client: &Client,
+        params: &Params,
+    ) -> Result<TokenResponse, Failure> {
+        let code = require(params, "code")?;
+        let redirect_uri = get(params, "redirect_uri")?;
+        let verifier = get(params, "code_verifier")?;
+        let bad = |msg| Failure::from(TokenError::InvalidGrant(msg));
+        let hash = OpaqueToken::verify(TokenKind::AuthorizationCode, code, &self.deps.secrets)
+            .map_err(|_| bad("The authorization code is invalid."))?;
+        let record = tx
+            .codes()
+            .get(&hash)
+            .await
+            .map_err(TokenError::from)?
+            .ok_or_else(|| bad("The authorization code is invalid."))?;
+        if record.client_id != client.id {
+            return Err(bad("The authorization code was issued to another client."));
+        }
+        let now = self.deps.clock.now();
+        if record.consumed_at.is_some() {
+            return Err(Failure::replay(
+                "The authorization code was already used.",
+                &record.family_id,
+            ));
+        }
+        if record.expires_at <= now {
+            return Err(bad("The authorization code has expired."));
+        }
+        let data = &record.data;
+        match redirect_uri {
+            Some(uri) if uri != data.redirect_uri => {
+                return Err(bad(
+                    "The redirect_uri does not match the authorization request.",
+                ));
+            }
+            None if data.redirect_uri_given => {
+                return Err(Failure::from(TokenError::invalid_request(
+                    "The request has no redirect_uri.",
+                )));
+            }
+            _ => {}
+        }
+        match (&data.code_challenge, verifier) {
+            (Some(challenge), Some(v)) if pkce::verify_s256(v, challenge) => {}
+            (Some(_), Some(_)) => {
+                return Err(bad("The code_verifier does not match the code_challenge."));
+            }
+            (Some(_), None) => {
+                return Err(Failure::from(TokenError::invalid_request(
+                    "The request has no code_verifier.",
+                )));
+            }
+            (None, Some(_)) => {
+                return Err(bad(
+                    "A code_verifier was sent for a code issued without PKCE.",
+                ));
+            }
+            (None, None) => {}
+        }
+        if !tx
+            .codes()
+            .consume(&hash, now)
+            .await
+            .map_err(TokenError::from)?
+        {
+            return Err(Failure::replay(
+                "The authorization code was already used.",
+                &record.family_id,
+            ));
+        }
+        let grant = tx
+            .grants()
+            .get(&record.grant_id)
+            .await
+            .map_err(TokenError::from)?;
+        if grant.as_ref().is_none_or(|g| g.revoked_at.is_some()) {
+            return Err(bad("The authorization was revoked."));
+        }
+        tx.grants()
+            .touch(&record.grant_id, now)
+            .await
+            .map_err(TokenError::from)?;
+        let issue = Issue {
+            client,
+            subject: &data.subject,
+            scope: &data.scope,
+            audience: &data.audience,
+            claims: &data.claims,
+            grant_id: Some(&record.grant_id),
+            family_id: &record.family_id,
+        };
+        Ok(self
+            .issue_tokens(tx, &issue, &data.scope, data.nonce.as_deref())
+            .await?)
+    }
+
+    /// Mints an access token for `access_scope`, a refresh token when the family has offline
+    /// access, and an ID token when it has `openid`.
+    async fn issue_tokens(
+        &self,
+        tx: &mut dyn Tx,
+        issue: &Issue<'_>,
+        access_scope: &Scope,
+        nonce: Option<&str>,
+    ) -> Result<TokenResponse, TokenError> {
+        let access_issue = Issue {
+            scope: access_scope,
+            ..*issue
+        };
+        let (access_token, expires_in) = self.mint_access(tx, &access_issue).await?;
+        let refresh_token = if wants_refresh(issue.client, issue.scope) {
+            Some(self.mint_refresh(tx, issue).await?)
+        } else {
+            None
+        };
+        let id_token = if access_scope.contains("openid") {
+            Some(self.id_token(issue, nonce, &access_token)?)
+        } else {
+            None
+        };
+        Ok(TokenResponse {
+            access_token,
+            token_type: "bearer".into(),
+            expires_in,
+            refresh_token,
+            id_token,
+            scope: Some(access_scope.to_string()).filter(|s| !s.is_empty()),
+        })
+    }
+
+    async fn refresh(
+        &self,
+        tx: &mut dyn Tx,
+        client: &Client,
+        params: &Params,
+    ) -> Result<TokenResponse, Failure> {
+        let token = require(params, "refresh_token")?;
+        let bad = |msg| Failure::from(TokenError::InvalidGrant(msg));
+        let hash = OpaqueToken::verify(TokenKind::RefreshToken, token, &self.deps.secrets)
+            .map_err(|_| bad("The refresh token is invalid."))?;
+        let lookup = tx
+            .tokens()
+            .refresh(&hash)
+            .await
+            .map_err(TokenError::from)?
+            .ok_or_else(|| bad("The refresh token is invalid."))?;
+        let record = lookup.token;
+        if record.client_id != client.id {
+            // Another client holding this token means it was stolen: end the family.
+            return Err(Failure::replay(
+                "The refresh token was issued to another client.",
+                &record.family_id,
+            ));
+        }
+        let now = self.deps.clock.now();
+        if record.revoked_at.is_some() || lookup.grant_revoked {
+            return Err(bad("The refresh token was revoked."));
+        }
+        if record.expires_at <= now {
+            return Err(bad("The refresh token has expired."));
+        }
+        if record.used_at.is_some() {
+            return Err(Failure::replay(
+                "The refresh token was already used.",
+                &record.family_id,
+            ));
+        }
+        let access_scope = match get(params, "scope")? {
+            None => record.scope.clone(),
+            Some(s) => {
+                let requested = Scope::parse(s).map_err(|e| {
+                    TokenError::InvalidScope(format!("The scope is malformed: {e}."))
+                })?;
+                if let Some(extra) = requested.difference(&record.scope).next() {
+                    return Err(Failure::from(TokenError::InvalidScope(format!(
+                        "The scope {extra} was not granted; a refresh may only narrow the scope."
+                    ))));
+                }
+                requested
+            }
+        };
+        if !tx
+            .tokens()
+            .use_refresh(&hash, now, None)
+            .await
+            .map_err(TokenError::from)?
+        {
+            return Err(Failure::replay(
+                "The refresh token was already used.",
+                &record.family_id,
+            ));
+        }
+        if let Some(grant_id) = &record.grant_id {
+            tx.grants()
+                .touch(grant_id, now)
+                .await
+                .map_err(TokenError::from)?;
+        }
+        let issue = Issue {
+            client,
+            subject: &record.subject,
+            scope: &record.scope,
+            audience: &record.audience,
+            claims: &record.claims,
+            grant_id: record.grant_id.as_deref(),
+            family_id: &record.family_id,
+        };
+        Ok(self.issue_tokens(tx, &issue, &access_scope, None).await?)
+    }
+
+    async fn client_credentials(
+        &self,
+        tx: &mut dyn Tx,
+        client: &Client,
+        params: &Params,
+    ) -> Result<TokenResponse, Failure> {
+        if client.is_public() {
+            return Err(Failure::from(TokenError::UnauthorizedClient));
+        }
+        let scope = Scope::parse(get(params, "scope")?.unwrap_or_default())
+            .map_err(|e| TokenError::InvalidScope(format!("The scope is malformed: {e}.")))?;
+        if let Some(extra) = scope.difference(&client.scope).next() {
+            return Err(Failure::from(TokenError::InvalidScope(format!(
+                "The client may not request the scope {extra}."
+            ))));
+        }
+        let audience = space_list(get(params, "audience")?);
+        if let Some(a) = audience.iter().find(|a| !client.audience.contains(a)) {
+            return Err(Failure::from(TokenError::InvalidRequest(format!(
+                "The client may not request the audience {a}."
+            ))));
+        }
+        let claims = TokenClaims {
+            auth_time: self.deps.clock.now(),
+            ..TokenClaims::default()
+        };
+        let family_id = self.deps.entropy.uuid().to_string();
+        let issue = Issue {
+            client,
+            subject: &client.id,
+            scope: &scope,
+            audience: &audience,
+            claims: &claims,
+            grant_id: None,
+            family_id: &family_id,
+        };
+        let (access_token, expires_in) = self.mint_access(tx, &issue).await?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: "bearer".into(),
+            expires_in,
+            refresh_token: None,
+            id_token: None,
+            scope: Some(scope.to_string()).filter(|s| !s.is_empty()),
+        })
+    }
+}
+
+/// A failed grant, and the family a detected replay must revoke.
+struct Failure {
+    error: TokenError,
+    revoke_family: Option<String>,
+}
+
+impl Failure {
+    fn replay(msg: &'static str, family: &str) -> Self {
+        Self {
+            error: TokenError::InvalidGrant(msg),
+            revoke_family: Some(family.to_owned()),
+        }
+    }
+}
+
+impl From<TokenError> for Failure {
+    fn from(error: TokenError) -> Self {
+        Self {
+            error,
+            revoke_family: None,
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Answers of the OAuth endpoints: token responses and RFC 6749 §5.2 errors, with the headers
+//! the RFCs require.
+
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use latchkey_core::oauth::error::TokenError;
+use latchkey_core::oauth::params::Params;
+use latchkey_types::OAuthErrorBody;
+use latchkey_types::token::TokenResponse;
+
+/// Marks a response as never to be cached (RFC 6749 §5.1).
+pub fn no_store(headers: &mut HeaderMap) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// A successful token response.
+pub struct Tokens(pub TokenResponse);
+
+impl IntoResponse for Tokens {
+    fn into_response(self) -> Response {
+        let mut res = axum::Json(self.0).into_response();
+        no_store(res.headers_mut());
+        res
+    }
+}
+
+/// An error of the token, revocation or introspection endpoints.
+pub struct OAuthError(pub TokenError);
+
+impl From<TokenError> for OAuthError {
+    fn from(e: TokenError) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        match &e {
+            TokenError::Store(s) => tracing::error!(error = %s, "token endpoint storage error"),
+            TokenError::Internal(s) => tracing::error!(error = %s, "token endpoint internal error"),
+            TokenError::InvalidClient { reason, .. } => {
+                tracing::info!(reason, "client authentication failed")
+            }
+            other => tracing::info!(error = %other, "token request refused"),
+        }
+        let code = e.code();
+        let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let body = OAuthErrorBody {
+            error: code,
+            error_description: Some(e.description()),
+            status_code: None,
+        };
+        let mut res = (status, axum::Json(body)).into_response();
+        no_store(res.headers_mut());
+        if let TokenError::InvalidClient { basic, .. } = e {
+            let challenge = if basic {
+                "Basic realm=\"latchkey\""
+            } else {
+                "Basic realm=\"latchkey\", error=\"invalid_client\""
+            };
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
+        res
+    }
+}
+
+/// A form body (`application/x-www-form-urlencoded`), every parameter kept so that duplicates
+/// can be refused. Rejections are OAuth `invalid_request` errors.
+pub struct OAuthForm(pub Params);
+
+impl<S: Send + Sync> FromRequest<S> for OAuthForm {
+    type Rejection = OAuthError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+        if !is_form {
+            return Err(TokenError::invalid_request(
+                "The body must be application/x-www-form-urlencoded.",
+            )
+            .into());
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|_| {
+                OAuthError(TokenError::invalid_request(
+                    "The request body is too large or unreadable.",
+                ))
+            })?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| OAuthError(TokenError::invalid_request("The body is not UTF-8.")))?;
+        Params::parse(text)
+            .map(OAuthForm)
+            .map_err(|e| OAuthError(TokenError::InvalidRequest(e.to_string())))
+    }
+}
+
+/// The `Authorization` header, as text.
+pub fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+}

@@ -1,0 +1,99 @@
+//! Server-rendered pages: the templates, their assets, and the headers every page carries.
+
+use askama::Template;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use latchkey_types::ErrorCode;
+
+/// The stylesheet, served by the binary: no external assets.
+pub const STYLESHEET: &str = include_str!("../assets/latchkey.css");
+
+/// The policy of every page: nothing from elsewhere, no script, no framing, forms only to us.
+pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Renders a template as a page with the page headers.
+pub fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => {
+            let mut res = (status, axum::response::Html(html)).into_response();
+            let h = res.headers_mut();
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(PAGE_CSP),
+            );
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            h.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
+            res
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "template failed to render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The page could not be rendered.",
+            )
+                .into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub heading: &'static str,
+    pub description: String,
+    pub code: &'static str,
+}
+
+impl ErrorPage {
+    pub fn response(code: ErrorCode, description: String) -> Response {
+        let heading = match code {
+            ErrorCode::InvalidClient => "This application is not available",
+            ErrorCode::AccessDenied => "The sign-in could not continue",
+            ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable => {
+                "Something went wrong on our side"
+            }
+            _ => "The sign-in request is not valid",
+        };
+        let status = match code {
+            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        render(
+            status,
+            &Self {
+                heading,
+                description,
+                code: code.as_str(),
+            },
+        )
+    }
+}
+
+#[derive(Template)]
+#[template(path = "fallback.html")]
+pub struct FallbackPage {
+    pub heading: &'static str,
+    pub description: &'static str,
+    pub setting: &'static str,
+    pub what: &'static str,
+    pub param: &'static str,
+}
+
+pub async fn stylesheet() -> Response {
+    let mut res = (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        STYLESHEET,
+    )
+        .into_response();
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    res
+}

@@ -1,0 +1,93 @@
+//! `GET|POST /oauth2/auth`.
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use latchkey_core::oauth::authorize::AuthorizeOutcome;
+use latchkey_core::oauth::params::Params;
+use latchkey_types::ErrorCode;
+
+use crate::pages::ErrorPage;
+use crate::state::AppState;
+use crate::{ApiError, cookies};
+
+pub async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    handle(
+        &state,
+        &headers,
+        query.as_deref().unwrap_or_default(),
+        StatusCode::FOUND,
+    )
+    .await
+}
+
+pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return ErrorPage::response(
+            ErrorCode::InvalidRequest,
+            "The request is not valid UTF-8.".into(),
+        );
+    };
+    handle(&state, &headers, text, StatusCode::SEE_OTHER).await
+}
+
+async fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    encoded: &str,
+    redirect_status: StatusCode,
+) -> Response {
+    let params = match Params::parse(encoded) {
+        Ok(p) => p,
+        Err(e) => {
+            return ErrorPage::response(
+                ErrorCode::InvalidRequest,
+                format!("The request is not valid: {e}."),
+            );
+        }
+    };
+    let secure = state.engine.settings().secure_cookies();
+    let outcome = match state
+        .engine
+        .authorize(&params, &cookies::read(headers, secure))
+        .await
+    {
+        Ok(o) => o,
+        Err(e) => {
+            return ErrorPage::response(
+                ApiError::from(e).code,
+                "The server could not complete the request. Try again in a moment.".into(),
+            );
+        }
+    };
+    match outcome {
+        AuthorizeOutcome::Redirect {
+            location,
+            csrf,
+            session,
+        } => {
+            let Ok(location) = HeaderValue::from_str(&location) else {
+                return ErrorPage::response(
+                    ErrorCode::ServerError,
+                    "The redirect could not be built.".into(),
+                );
+            };
+            let mut res = redirect_status.into_response();
+            let h = res.headers_mut();
+            h.insert(header::LOCATION, location);
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            h.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
+            cookies::write(h, secure, csrf, session);
+            res
+        }
+        AuthorizeOutcome::ErrorPage { code, description } => ErrorPage::response(code, description),
+    }
+}

@@ -1,0 +1,32 @@
+//! `POST /oauth2/token` and `POST /oauth2/revoke`.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::oauth::{OAuthError, OAuthForm, Tokens, authorization, no_store};
+use crate::state::AppState;
+
+pub async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    OAuthForm(params): OAuthForm,
+) -> Result<Tokens, OAuthError> {
+    Ok(Tokens(
+        state.engine.token(authorization(&headers), &params).await?,
+    ))
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    OAuthForm(params): OAuthForm,
+) -> Result<Response, OAuthError> {
+    state
+        .engine
+        .revoke(authorization(&headers), &params)
+        .await?;
+    let mut res = StatusCode::OK.into_response();
+    no_store(res.headers_mut());
+    Ok(res)
+}

@@ -1,0 +1,369 @@
+//! Authorization codes, access tokens and refresh tokens.
+
+use async_trait::async_trait;
+use latchkey_core::clock::UnixTime;
+use latchkey_core::crypto::TokenHash;
+use latchkey_core::oauth::records::{
+    AccessTokenRecord, AuthorizationCode, RefreshTokenRecord, TokenLookup,
+};
+use latchkey_core::store::{CodeRepository, StoreError, TokenRepository};
+use latchkey_types::Scope;
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+
+use crate::error::{from_json, map_err, to_json};
+use crate::tx::SqlTx;
+
+fn scope(r: &AnyRow) -> Result<Scope, StoreError> {
+    let s: String = r.try_get("scope").map_err(map_err)?;
+    Scope::parse(&s).map_err(|e| StoreError::Corrupt(format!("scope: {e}")))
+}
+
+fn code_from_row(r: &AnyRow) -> Result<AuthorizationCode, StoreError> {
+    let data: String = r.try_get("data").map_err(map_err)?;
+    Ok(AuthorizationCode {
+        code_hash: TokenHash(r.try_get("code_hash").map_err(map_err)?),
+        client_id: r.try_get("client_id").map_err(map_err)?,
+        grant_id: r.try_get("grant_id").map_err(map_err)?,
+        family_id: r.try_get("family_id").map_err(map_err)?,
+        data: from_json("data", &data)?,
+        created_at: r.try_get("created_at").map_err(map_err)?,
+        expires_at: r.try_get("expires_at").map_err(map_err)?,
+        consumed_at: r.try_get("consumed_at").map_err(map_err)?,
+    })
+}
+
+#[async_trait]
+impl CodeRepository for SqlTx {
+    async fn insert(&mut self, c: &AuthorizationCode) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO authorization_codes (code_hash, client_id, grant_id, family_id, data, created_at, \
+             expires_at, consumed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(c.code_hash.as_str())
+        .bind(c.client_id.as_str())
+        .bind(c.grant_id.as_str())
+        .bind(c.family_id.as_str())
+        .bind(to_json(&c.data))
+        .bind(c.created_at)
+        .bind(c.expires_at)
+        .bind(c.consumed_at)
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get(&mut self, hash: &TokenHash) -> Result<Option<AuthorizationCode>, StoreError> {
+        let row = sqlx::query(
+            "SELECT code_hash, client_id, grant_id, family_id, data, created_at, expires_at, consumed_at \
+             FROM authorization_codes WHERE code_hash = $1",
+        )
+        .bind(hash.as_str())
+        .fetch_optional(self.conn())
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(code_from_row).transpose()
+    }
+
+    async fn consume(&mut self, hash: &TokenHash, now: UnixTime) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE authorization_codes SET consumed_at = $2 WHERE code_hash = $1 AND consumed_at IS NULL",
+        )
+        .bind(hash.as_str())
+        .bind(now)
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM authorization_codes WHERE code_hash IN \
+             (SELECT code_hash FROM authorization_codes WHERE expires_at <= $1 LIMIT $2)",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+}
+
+macro_rules! access_columns {
+    () => {
+        "a.token_hash, a.client_id, a.grant_id, a.family_id, a.subject, a.scope, a.audience, a.data, a.issued_at, \
+         a.expires_at, a.revoked_at"
+    };
+}
+
+macro_rules! refresh_columns {
+    () => {
+        "a.token_hash, a.client_id, a.grant_id, a.family_id, a.subject, a.scope, a.audience, a.data, a.issued_at, \
+         a.expires_at, a.used_at, a.reuse_count, a.successor, a.revoked_at"
+    };
+}
+
+/// The state of what a token depends on, read in the same statement as the token.
+macro_rules! dependency_columns {
+    () => {
+        "c.status AS client_status, g.revoked_at AS grant_revoked_at"
+    };
+}
+
+fn lookup<T>(r: &AnyRow, token: T) -> Result<TokenLookup<T>, StoreError> {
+    let status: String = r.try_get("client_status").map_err(map_err)?;
+    let grant_revoked: Option<i64> = r.try_get("grant_revoked_at").map_err(map_err)?;
+    Ok(TokenLookup {
+        token,
+        client_active: status == "active",
+        grant_revoked: grant_revoked.is_some(),
+    })
+}
+
+fn access_from_row(r: &AnyRow) -> Result<AccessTokenRecord, StoreError> {
+    let audience: String = r.try_get("audience").map_err(map_err)?;
+    let data: String = r.try_get("data").map_err(map_err)?;
+    Ok(AccessTokenRecord {
+        token_hash: TokenHash(r.try_get("token_hash").map_err(map_err)?),
+        client_id: r.try_get("client_id").map_err(map_err)?,
+        grant_id: r.try_get("grant_id").map_err(map_err)?,
+        family_id: r.try_get("family_id").map_err(map_err)?,
+        subject: r.try_get("subject").map_err(map_err)?,
+        scope: scope(r)?,
+        audience: from_json("audience", &audience)?,
+        claims: from_json("data", &data)?,
+        issued_at: r.try_get("issued_at").map_err(map_err)?,
+        expires_at: r.try_get("expires_at").map_err(map_err)?,
+        revoked_at: r.try_get("revoked_at").map_err(map_err)?,
+    })
+}
+
+fn refresh_from_row(r: &AnyRow) -> Result<RefreshTokenRecord, StoreError> {
+    let audience: String = r.try_get("audience").map_err(map_err)?;
+    let data: String = r.try_get("data").map_err(map_err)?;
+    Ok(RefreshTokenRecord {
+        token_hash: TokenHash(r.try_get("token_hash").map_err(map_err)?),
+        client_id: r.try_get("client_id").map_err(map_err)?,
+        grant_id: r.try_get("grant_id").map_err(map_err)?,
+        family_id: r.try_get("family_id").map_err(map_err)?,
+        subject: r.try_get("subject").map_err(map_err)?,
+        scope: scope(r)?,
+        audience: from_json("audience", &audience)?,
+        claims: from_json("data", &data)?,
+        issued_at: r.try_get("issued_at").map_err(map_err)?,
+        expires_at: r.try_get("expires_at").map_err(map_err)?,
+        used_at: r.try_get("used_at").map_err(map_err)?,
+        reuse_count: r.try_get("reuse_count").map_err(map_err)?,
+        successor: r.try_get("successor").map_err(map_err)?,
+        revoked_at: r.try_get("revoked_at").map_err(map_err)?,
+    })
+}
+
+#[async_trait]
+impl TokenRepository for SqlTx {
+    async fn insert_access(&mut self, t: &AccessTokenRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO access_tokens (token_hash, client_id, grant_id, family_id, subject, scope, audience, data, \
+             issued_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(t.token_hash.as_str())
+        .bind(t.client_id.as_str())
+        .bind(t.grant_id.as_deref())
+        .bind(t.family_id.as_str())
+        .bind(t.subject.as_str())
+        .bind(t.scope.to_string())
+        .bind(to_json(&t.audience))
+        .bind(to_json(&t.claims))
+        .bind(t.issued_at)
+        .bind(t.expires_at)
+        .bind(t.revoked_at)
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn insert_refresh(&mut self, t: &RefreshTokenRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, client_id, grant_id, family_id, subject, scope, audience, data, \
+             issued_at, expires_at, used_at, reuse_count, successor, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(t.token_hash.as_str())
+        .bind(t.client_id.as_str())
+        .bind(t.grant_id.as_deref())
+        .bind(t.family_id.as_str())
+        .bind(t.subject.as_str())
+        .bind(t.scope.to_string())
+        .bind(to_json(&t.audience))
+        .bind(to_json(&t.claims))
+        .bind(t.issued_at)
+        .bind(t.expires_at)
+        .bind(t.used_at)
+        .bind(t.reuse_count)
+        .bind(t.successor.as_deref())
+        .bind(t.revoked_at)
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn access(
+        &mut self,
+        hash: &TokenHash,
+    ) -> Result<Option<TokenLookup<AccessTokenRecord>>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            access_columns!(),
+            ", ",
+            dependency_columns!(),
+            " FROM access_tokens a JOIN clients c ON c.id = a.client_id \
+             LEFT JOIN grants g ON g.id = a.grant_id WHERE a.token_hash = $1"
+        ))
+        .bind(hash.as_str())
+        .fetch_optional(self.conn())
+        .await
+        .map_err(map_err)?;
+        row.as_ref()
+            .map(|r| lookup(r, access_from_row(r)?))
+            .transpose()
+    }
+
+    async fn refresh(
+        &mut self,
+        hash: &TokenHash,
+    ) -> Result<Option<TokenLookup<RefreshTokenRecord>>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            refresh_columns!(),
+            ", ",
+            dependency_columns!(),
+            " FROM refresh_tokens a JOIN clients c ON c.id = a.client_id \
+             LEFT JOIN grants g ON g.id = a.grant_id WHERE a.token_hash = $1"
+        ))
+        .bind(hash.as_str())
+        .fetch_optional(self.conn())
+        .await
+        .map_err(map_err)?;
+        row.as_ref()
+            .map(|r| lookup(r, refresh_from_row(r)?))
+            .transpose()
+    }
+
+    async fn use_refresh(
+        &mut self,
+        hash: &TokenHash,
+        now: UnixTime,
+        successor: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $2, successor = $3 \
+             WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(hash.as_str())
+        .bind(now)
+        .bind(successor)
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn revoke_access(&mut self, hash: &TokenHash, now: UnixTime) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE access_tokens SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(hash.as_str())
+        .bind(now)
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn revoke_family(&mut self, family_id: &str, now: UnixTime) -> Result<u64, StoreError> {
+        let a = sqlx::query(
+            "UPDATE access_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(family_id)
+        .bind(now)
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        let r = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $2, successor = NULL WHERE family_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(family_id)
+        .bind(now)
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(a.rows_affected() + r.rows_affected())
+    }
+
+    async fn revoke_grant(&mut self, grant_id: &str, now: UnixTime) -> Result<u64, StoreError> {
+        let a = sqlx::query(
+            "UPDATE access_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(grant_id)
+        .bind(now)
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        let r = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $2, successor = NULL WHERE grant_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(grant_id)
+        .bind(now)
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(a.rows_affected() + r.rows_affected())
+    }
+
+    async fn revoke_client(&mut self, client_id: &str, now: UnixTime) -> Result<u64, StoreError> {
+        let a = sqlx::query(
+            "UPDATE access_tokens SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(client_id)
+        .bind(now)
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        let r = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $2, successor = NULL WHERE client_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(client_id)
+        .bind(now)
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(a.rows_affected() + r.rows_affected())
+    }
+
+    async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError> {
+        let a = sqlx::query(
+            "DELETE FROM access_tokens WHERE token_hash IN \
+             (SELECT token_hash FROM access_tokens WHERE expires_at <= $1 LIMIT $2)",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        let r = sqlx::query(
+            "DELETE FROM refresh_tokens WHERE token_hash IN \
+             (SELECT token_hash FROM refresh_tokens WHERE expires_at <= $1 LIMIT $2)",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(a.rows_affected() + r.rows_affected())
+    }
+}
