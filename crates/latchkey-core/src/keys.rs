@@ -288,8 +288,13 @@ impl KeyRing {
     }
 
     /// Verifies a JWT this server signed (any published key) with the `typ` header expected, and
-    /// returns its claims. Expiry is checked; audience is left to the caller.
-    pub fn verify<T: serde::de::DeserializeOwned>(&self, token: &str, typ: &str) -> Option<T> {
+    /// returns its claims when it has not expired at `now`. Audience is left to the caller.
+    pub fn verify<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        typ: &str,
+        now: UnixTime,
+    ) -> Option<T> {
         let header = jsonwebtoken::decode_header(token).ok()?;
         if !header
             .typ
@@ -302,13 +307,23 @@ impl KeyRing {
         if header.alg != *alg {
             return None;
         }
+        // Expiry is checked against the engine's clock, not the library's.
         let mut validation = jsonwebtoken::Validation::new(*alg);
         validation.validate_aud = false;
-        validation.leeway = 0;
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.set_required_spec_claims(&["exp", "iss"]);
-        jsonwebtoken::decode::<T>(token, key, &validation)
-            .ok()
-            .map(|d| d.claims)
+        let claims = jsonwebtoken::decode::<serde_json::Value>(token, key, &validation)
+            .ok()?
+            .claims;
+        if claims
+            .get("exp")
+            .and_then(serde_json::Value::as_i64)
+            .is_none_or(|exp| exp <= now)
+        {
+            return None;
+        }
+        serde_json::from_value(claims).ok()
     }
 
     /// The algorithms that have an active key, in a stable order.

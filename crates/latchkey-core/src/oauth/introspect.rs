@@ -29,7 +29,11 @@ impl Engine {
                 Err(_) => return Ok(None),
             }
         } else if token.len() <= 8192 && token.split('.').count() == 3 {
-            match self.keys.current().verify::<JwtId>(token, "at+jwt") {
+            match self
+                .keys
+                .current()
+                .verify::<JwtId>(token, "at+jwt", self.deps.clock.now())
+            {
                 Some(id) => jwt_hash(&id.jti),
                 None => return Ok(None),
             }

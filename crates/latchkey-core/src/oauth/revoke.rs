@@ -55,7 +55,7 @@ impl Engine {
             } else {
                 self.keys
                     .current()
-                    .verify::<JwtId>(&token, "at+jwt")
+                    .verify::<JwtId>(&token, "at+jwt", now)
                     .map(|id| jwt_hash(&id.jti))
             };
             match hash {

@@ -2,5 +2,7 @@
 //! when `LATCHKEY_TEST_POSTGRES_URL` is set, PostgreSQL.
 
 mod admin_clients;
+mod browser;
+mod engine;
 mod ops;
 mod support;

@@ -63,6 +63,7 @@ impl TestApp {
     }
 
     /// An app whose configuration is first adjusted by `configure`.
+    #[allow(dead_code)]
     pub async fn configured(db: TestDatabase, configure: impl FnOnce(&mut Config)) -> Self {
         Self::build(db, |_| {}, configure).await
     }
@@ -73,7 +74,13 @@ impl TestApp {
         configure: impl FnOnce(&mut Config),
     ) -> Self {
         let store = db.migrated().await;
-        let clock = MockClock::default();
+        // Real time, so that libraries that check expiry against the wall clock agree.
+        #[allow(clippy::disallowed_methods)]
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time")
+            .as_secs();
+        let clock = MockClock::new(i64::try_from(now).expect("time"));
         let deps = Deps {
             store: Arc::new(store.clone()),
             clock: Arc::new(clock.clone()),
