@@ -42,7 +42,7 @@ impl IntoResponse for OAuthError {
             TokenError::Store(s) => tracing::error!(error = %s, "token endpoint storage error"),
             TokenError::Internal(s) => tracing::error!(error = %s, "token endpoint internal error"),
             TokenError::InvalidClient { reason, .. } => {
-                tracing::info!(reason, "client authentication failed")
+                tracing::info!(reason, "client authentication failed");
             }
             other => tracing::info!(error = %other, "token request refused"),
         }

@@ -26,6 +26,40 @@ impl std::fmt::Debug for TestDatabase {
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+static CLEANED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Drops the schemas of test processes that no longer run (a test that was killed, or whose
+/// schema could not be dropped in time).
+async fn drop_stale_schemas(admin: &SqlStore) {
+    use sqlx::Row as _;
+    let Ok(mut conn) = admin.writer.acquire().await else {
+        return;
+    };
+    let Ok(rows) = sqlx::query(
+        "SELECT CAST(nspname AS TEXT) AS name FROM pg_namespace WHERE nspname LIKE 'lk_test_%'",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    else {
+        return;
+    };
+    drop(conn);
+    for row in rows {
+        let Ok(name) = row.try_get::<String, _>("name") else {
+            continue;
+        };
+        let pid = name
+            .strip_prefix("lk_test_")
+            .and_then(|r| r.split('_').next())
+            .and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+        if !alive && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            let _ = admin
+                .execute_raw(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                .await;
+        }
+    }
+}
 
 impl TestDatabase {
     pub fn sqlite() -> Self {
@@ -64,6 +98,9 @@ impl TestDatabase {
         .unwrap_or_else(|e| {
             panic!("{POSTGRES_URL_VAR} is set but PostgreSQL does not answer: {e}")
         });
+        if !CLEANED.swap(true, Ordering::SeqCst) {
+            drop_stale_schemas(&admin).await;
+        }
         admin
             .execute_raw(&format!("CREATE SCHEMA {schema}"))
             .await
@@ -131,8 +168,13 @@ impl Drop for TestDatabase {
                 )
                 .await
                 {
+                    // The test's own connections may still hold locks (a transaction whose
+                    // ROLLBACK its stopped runtime never sent): give up quickly, and let the next
+                    // run drop the schema.
                     let _ = store
-                        .execute_raw(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                        .execute_raw(&format!(
+                            "SET lock_timeout = '2s'; DROP SCHEMA IF EXISTS {schema} CASCADE"
+                        ))
                         .await;
                     store.close().await;
                 }

@@ -182,8 +182,7 @@ impl FlowError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::NotFound => ErrorCode::NotFound,
-            Self::Handled { .. } => ErrorCode::InvalidRequest,
-            Self::Invalid(_) => ErrorCode::InvalidRequest,
+            Self::Handled { .. } | Self::Invalid(_) => ErrorCode::InvalidRequest,
             Self::Store(StoreError::Unavailable(_)) => ErrorCode::TemporarilyUnavailable,
             Self::Store(_) => ErrorCode::ServerError,
         }

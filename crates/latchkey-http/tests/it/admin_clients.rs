@@ -71,6 +71,7 @@ async fn create_shows_the_secret_once_and_stores_only_its_hash() {
             .await
             .expect("verify");
         assert!(!bad);
+        tx.commit().await.expect("commit");
     }
 }
 
