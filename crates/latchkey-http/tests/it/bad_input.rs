@@ -26,7 +26,7 @@ fn auth_url(client_id: &str, params: &[(&str, &str)]) -> String {
     ];
     for (k, v) in params {
         if let Some(slot) = base.iter_mut().find(|(bk, _)| bk == k) {
-            slot.1 = (*v).to_owned();
+            (*v).clone_into(&mut slot.1);
         } else {
             base.push(((*k).to_owned(), (*v).to_owned()));
         }
@@ -264,7 +264,7 @@ async fn token_endpoint_errors_are_rfc_6749_and_change_nothing() {
         };
         let long = "x".repeat(9000);
         let wrong_verifier = pkce(6).verifier;
-        let cases: Vec<(Vec<(&str, String)>, Option<(&str, &str)>, StatusCode, &str)> = vec![
+        let cases: Vec<TokenCase<'_>> = vec![
             (
                 good(&[]),
                 Some(("unknown", "x")),
@@ -422,6 +422,9 @@ async fn token_endpoint_errors_are_rfc_6749_and_change_nothing() {
         assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
     }
 }
+
+/// A token request (form, Basic credentials) and the status and error it must get.
+type TokenCase<'a> = (Vec<(&'a str, String)>, Option<(&'a str, &'a str)>, StatusCode, &'a str);
 
 fn base64_basic(id: &str, secret: &str) -> String {
     use base64::Engine as _;
