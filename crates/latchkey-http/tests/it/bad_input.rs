@@ -424,7 +424,12 @@ async fn token_endpoint_errors_are_rfc_6749_and_change_nothing() {
 }
 
 /// A token request (form, Basic credentials) and the status and error it must get.
-type TokenCase<'a> = (Vec<(&'a str, String)>, Option<(&'a str, &'a str)>, StatusCode, &'a str);
+type TokenCase<'a> = (
+    Vec<(&'a str, String)>,
+    Option<(&'a str, &'a str)>,
+    StatusCode,
+    &'a str,
+);
 
 fn base64_basic(id: &str, secret: &str) -> String {
     use base64::Engine as _;

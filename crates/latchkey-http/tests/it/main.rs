@@ -5,5 +5,6 @@ mod admin_clients;
 mod bad_input;
 mod browser;
 mod engine;
+mod interop;
 mod ops;
 mod support;
