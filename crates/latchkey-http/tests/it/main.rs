@@ -7,4 +7,5 @@ mod browser;
 mod engine;
 mod interop;
 mod ops;
+mod refresh;
 mod support;

@@ -28,7 +28,7 @@ pub struct TestApp {
     pub state: AppState,
     pub public: Router,
     pub admin: Router,
-    _db: TestDatabase,
+    db: Option<TestDatabase>,
 }
 
 /// A response, read whole.
@@ -82,10 +82,39 @@ impl TestApp {
             .expect("time")
             .as_secs();
         let clock = MockClock::new(i64::try_from(now).expect("time"));
+        let mut app = Self::assemble(store, clock, 42, issuer, tweak, configure).await;
+        app.db = Some(db);
+        app
+    }
+
+    /// A second replica of `self`: its own connection pool on the same database, the same
+    /// secrets and clock, the keys read from the database.
+    #[allow(dead_code)]
+    pub async fn replica(&self) -> Self {
+        let url = self
+            .db
+            .as_ref()
+            .expect("the first replica owns the database")
+            .url
+            .clone();
+        let store = SqlStore::connect(&url, &latchkey_store::StoreOptions::default())
+            .await
+            .expect("second pool");
+        Self::assemble(store, self.clock.clone(), 43, ISSUER, |_| {}, |_| {}).await
+    }
+
+    async fn assemble(
+        store: SqlStore,
+        clock: MockClock,
+        seed: u64,
+        issuer: &str,
+        tweak: impl FnOnce(&mut HttpSettings),
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         let deps = Deps {
             store: Arc::new(store.clone()),
             clock: Arc::new(clock.clone()),
-            entropy: Arc::new(SeededEntropy::new(42)),
+            entropy: Arc::new(SeededEntropy::new(seed)),
             secrets: Arc::new(SystemSecrets::new(&[TEST_SECRET])),
         };
         let keys = KeyService::new(deps.clone(), Arc::new(Keys::default()));
@@ -108,7 +137,7 @@ impl TestApp {
             store,
             clock,
             state,
-            _db: db,
+            db: None,
         }
     }
 
