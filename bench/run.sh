@@ -216,10 +216,12 @@ start_latchkey() {
     [[ -n $database ]] && args+=(--database-url "$database")
     # An external login/consent provider that is never visited: the harness accepts login and
     # consent through the admin API and reads the challenges from the redirects. Logs at warn:
-    # the peers log nothing per request either.
+    # the peers log nothing per request either. Rate limits off: every request comes from one
+    # address and one client, and the peers have no limiter either.
     LATCHKEY_URLS__LOGIN=http://127.0.0.1:9/login \
         LATCHKEY_URLS__CONSENT=http://127.0.0.1:9/consent \
         LATCHKEY_LOG__LEVEL=warn \
+        LATCHKEY_RATE_LIMITS__ENABLED=false \
         "$BIN/latchkey" "${args[@]}" >"$WORK/$name.log" 2>&1 &
     LK_PID=$!
     STARTED+=("$LK_PID")

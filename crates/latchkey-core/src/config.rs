@@ -68,6 +68,7 @@ pub struct Config {
     pub oauth2: OAuth2Config,
     pub log: LogConfig,
     pub janitor: JanitorConfig,
+    pub rate_limits: RateLimitConfig,
 }
 
 impl Default for Config {
@@ -84,6 +85,7 @@ impl Default for Config {
             oauth2: OAuth2Config::default(),
             log: LogConfig::default(),
             janitor: JanitorConfig::default(),
+            rate_limits: RateLimitConfig::default(),
         }
     }
 }
@@ -303,6 +305,40 @@ impl Default for JanitorConfig {
     }
 }
 
+/// Request rate limits, per replica (in memory), in requests per minute; 0 turns one off.
+/// Limits that must hold across replicas (login brute force) live in the database instead.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    /// A header that carries the client's address, set by a trusted reverse proxy
+    /// (e.g. `x-forwarded-for`; its first address is used). Unset: the peer address.
+    pub client_ip_header: Option<String>,
+    pub authorize_per_ip: u32,
+    pub token_per_ip: u32,
+    pub token_per_client: u32,
+    pub revoke_per_ip: u32,
+    pub revoke_per_client: u32,
+    pub introspect_per_ip: u32,
+    pub userinfo_per_ip: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            client_ip_header: None,
+            authorize_per_ip: 600,
+            token_per_ip: 6000,
+            token_per_client: 60_000,
+            revoke_per_ip: 1200,
+            revoke_per_client: 6000,
+            introspect_per_ip: 60_000,
+            userinfo_per_ip: 6000,
+        }
+    }
+}
+
 /// A configuration value that is not acceptable, with the key it is under.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid value for `{key}`: {reason}")]
@@ -409,6 +445,14 @@ impl Config {
                 "must be at most 100",
             ));
         }
+        if let Some(h) = &self.rate_limits.client_ip_header
+            && (h.is_empty() || header_name_invalid(h))
+        {
+            return Err(invalid(
+                "rate_limits.client_ip_header",
+                "must be an HTTP header name",
+            ));
+        }
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));
         }
@@ -431,6 +475,12 @@ impl Config {
     pub fn data_dir(&self) -> PathBuf {
         self.data_dir.clone()
     }
+}
+
+fn header_name_invalid(name: &str) -> bool {
+    !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn validate_addr(addr: &str) -> Result<(), String> {

@@ -18,6 +18,7 @@ pub mod keys;
 pub mod oauth;
 pub mod secret;
 pub mod store;
+pub mod throttle;
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;

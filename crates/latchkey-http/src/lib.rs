@@ -15,6 +15,7 @@ mod oauth;
 mod pages;
 pub mod public;
 mod state;
+mod throttle;
 
 pub use error::ApiError;
 pub use state::{AppState, HttpSettings};
@@ -24,15 +25,25 @@ use axum::Router;
 /// The router of the public listener.
 pub fn public_router(state: AppState) -> Router {
     metrics::handle();
-    middleware::common(public::router(), "public").with_state(state)
+    let hsts = state.engine.settings().secure_cookies();
+    let router = public::router().layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        throttle::per_address,
+    ));
+    middleware::common(router, "public", hsts).with_state(state)
 }
 
 /// The router of the admin listener.
 pub fn admin_router(state: AppState) -> Router {
     metrics::handle();
-    let router = admin::router().layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        middleware::admin_auth,
-    ));
-    middleware::common(router, "admin").with_state(state)
+    let router = admin::router()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            throttle::per_address,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::admin_auth,
+        ));
+    middleware::common(router, "admin", false).with_state(state)
 }

@@ -28,13 +28,23 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The layers every route of a listener gets, and a JSON 404 for everything else.
-pub fn common(router: Router<AppState>, listener: &'static str) -> Router<AppState> {
+/// `hsts` adds `Strict-Transport-Security` (the issuer is https: the listener is reached through
+/// TLS, terminated here or at a proxy).
+pub fn common(router: Router<AppState>, listener: &'static str, hsts: bool) -> Router<AppState> {
     let router = router
         .layer(axum::middleware::from_fn(move |req, next| {
             record_metrics(listener, req, next)
         }))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
+    let router = if hsts {
+        router.layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        ))
+    } else {
+        router
+    };
     router.layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))

@@ -55,6 +55,11 @@ impl IntoResponse for OAuthError {
         };
         let mut res = (status, axum::Json(body)).into_response();
         no_store(res.headers_mut());
+        if let TokenError::RateLimited(t) = &e
+            && let Ok(v) = HeaderValue::from_str(&t.retry_after.as_secs().to_string())
+        {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
         if let TokenError::InvalidClient { basic, .. } = e {
             let challenge = if basic {
                 "Basic realm=\"latchkey\""

@@ -13,6 +13,8 @@ use latchkey_core::secret::SecretString;
 pub struct HttpSettings {
     /// When set, the admin API requires `Authorization: Bearer <token>`.
     pub admin_token: Option<SecretString>,
+    /// A header set by a trusted reverse proxy with the client's address (its first entry).
+    pub client_ip_header: Option<axum::http::HeaderName>,
 }
 
 /// The state shared by every handler. Cheap to clone.

@@ -146,6 +146,20 @@ enforced_for_public_clients = true
 grace_period = "30s"
 grace_reuse_count = 3
 
+[rate_limits]
+# Requests per minute, per replica (in memory); 0 turns a limit off. Over a limit: 429 with
+# Retry-After. Login brute-force limits hold across replicas (they live in the database).
+enabled = true
+# A header with the client's address, set by a trusted reverse proxy (its first entry is used).
+# client_ip_header = "x-forwarded-for"
+authorize_per_ip = 600
+token_per_ip = 6000
+token_per_client = 60000
+revoke_per_ip = 1200
+revoke_per_client = 6000
+introspect_per_ip = 60000
+userinfo_per_ip = 6000
+
 [log]
 # text or json.
 format = "text"

@@ -16,6 +16,7 @@ use latchkey_core::entropy::{EntropyExt as _, SystemEntropy};
 use latchkey_core::keys::{KeyService, Keys};
 use latchkey_core::oauth::{Engine, EngineSettings};
 use latchkey_core::secret::SecretString;
+use latchkey_core::throttle::Throttle;
 use latchkey_http::{AppState, HttpSettings};
 use latchkey_store::{Backend, MigrationState, SqlStore, StoreOptions, sqlite_url};
 use tokio::net::TcpListener;
@@ -260,14 +261,22 @@ pub async fn run(config: Config, migrate: bool) -> anyhow::Result<()> {
         None => url_for(public_addr),
     };
     let instance = open_engine(config, migrate).await?;
+    let client_ip_header = match &instance.config.rate_limits.client_ip_header {
+        Some(h) => Some(
+            axum::http::HeaderName::try_from(h.as_str()).context("rate_limits.client_ip_header")?,
+        ),
+        None => None,
+    };
     let settings = HttpSettings {
         admin_token: instance.config.admin.token.clone().map(SecretString::new),
+        client_ip_header,
     };
     let oauth = Engine::new(
         instance.deps.clone(),
         EngineSettings::from_config(&instance.config, &issuer),
         instance.keys.keys().clone(),
-    );
+    )
+    .with_throttle(Arc::new(Throttle::new(&instance.config.rate_limits)));
     let state = AppState::new(oauth, instance.keys.clone(), settings);
     let public = latchkey_http::public_router(state.clone());
     let admin = latchkey_http::admin_router(state);

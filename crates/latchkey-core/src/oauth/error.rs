@@ -24,6 +24,8 @@ pub enum TokenError {
     InvalidScope(String),
     #[error("{0}")]
     InvalidTarget(String),
+    #[error("too many requests")]
+    RateLimited(#[from] crate::throttle::Throttled),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -39,6 +41,7 @@ impl TokenError {
             Self::UnauthorizedClient => ErrorCode::UnauthorizedClient,
             Self::UnsupportedGrantType => ErrorCode::UnsupportedGrantType,
             Self::InvalidScope(_) => ErrorCode::InvalidScope,
+            Self::RateLimited(_) => ErrorCode::TooManyRequests,
             Self::Store(StoreError::Unavailable(_)) => ErrorCode::TemporarilyUnavailable,
             Self::Store(_) | Self::Internal(_) => ErrorCode::ServerError,
         }
@@ -48,6 +51,10 @@ impl TokenError {
     pub fn description(&self) -> String {
         match self {
             Self::InvalidClient { .. } => "Client authentication failed.".into(),
+            Self::RateLimited(t) => format!(
+                "Too many requests; retry after {} seconds.",
+                t.retry_after.as_secs()
+            ),
             Self::Store(StoreError::Unavailable(_)) => {
                 "The server is temporarily unavailable.".into()
             }

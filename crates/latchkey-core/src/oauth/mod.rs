@@ -26,6 +26,7 @@ use crate::client::ClientService;
 use crate::config::{AccessTokenStrategy, Config};
 use crate::deps::Deps;
 use crate::keys::Keys;
+use crate::throttle::Throttle;
 
 /// The settings the engine runs with, resolved from the configuration at start-up.
 #[derive(Debug, Clone)]
@@ -99,6 +100,7 @@ pub struct Engine {
     pub(crate) settings: Arc<EngineSettings>,
     pub(crate) keys: Arc<Keys>,
     pub(crate) clients: ClientService,
+    pub(crate) throttle: Arc<Throttle>,
 }
 
 impl Engine {
@@ -108,7 +110,19 @@ impl Engine {
             deps,
             settings: Arc::new(settings),
             keys,
+            throttle: Arc::new(Throttle::unlimited()),
         }
+    }
+
+    /// The engine with request rate limits.
+    #[must_use]
+    pub fn with_throttle(mut self, throttle: Arc<Throttle>) -> Self {
+        self.throttle = throttle;
+        self
+    }
+
+    pub fn throttle(&self) -> &Throttle {
+        &self.throttle
     }
 
     pub fn settings(&self) -> &EngineSettings {

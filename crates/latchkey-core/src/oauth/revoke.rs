@@ -37,6 +37,8 @@ impl Engine {
         let client = self
             .authenticate_client(tx.as_mut(), authorization, params)
             .await?;
+        self.throttle
+            .check(crate::throttle::Limit::RevokePerClient, &client.id)?;
         let now = self.deps.clock.now();
         let revoked = if token.starts_with(TokenKind::RefreshToken.prefix()) {
             match OpaqueToken::verify(TokenKind::RefreshToken, &token, &self.deps.secrets) {

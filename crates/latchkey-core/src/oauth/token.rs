@@ -16,6 +16,7 @@ use crate::clock::UnixTime;
 use crate::crypto::{OpaqueToken, TokenKind};
 use crate::entropy::EntropyExt as _;
 use crate::store::Tx;
+use crate::throttle::Limit;
 
 const OFFLINE_SCOPES: [&str; 2] = ["offline_access", "offline"];
 
@@ -74,6 +75,7 @@ impl Engine {
         let client = self
             .authenticate_client(tx.as_mut(), authorization, params)
             .await?;
+        self.throttle.check(Limit::TokenPerClient, &client.id)?;
         if !client.allows_grant(grant) {
             return Err(TokenError::UnauthorizedClient);
         }

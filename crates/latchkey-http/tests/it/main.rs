@@ -7,5 +7,6 @@ mod browser;
 mod engine;
 mod interop;
 mod ops;
+mod rate_limits;
 mod refresh;
 mod support;

@@ -124,12 +124,17 @@ impl TestApp {
         let mut config = Config::default();
         config.urls.login = Some(LOGIN_URL.into());
         config.urls.consent = Some(CONSENT_URL.into());
+        // Tests send bursts from one address; the rate limit tests turn the limits on.
+        config.rate_limits.enabled = false;
         configure(&mut config);
         let engine = Engine::new(
             deps,
             EngineSettings::from_config(&config, issuer),
             keys.keys().clone(),
-        );
+        )
+        .with_throttle(Arc::new(latchkey_core::throttle::Throttle::new(
+            &config.rate_limits,
+        )));
         let state = AppState::new(engine, keys, settings);
         Self {
             public: latchkey_http::public_router(state.clone()),

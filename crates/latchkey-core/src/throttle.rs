@@ -1,0 +1,174 @@
+//! Request rate limits: a token bucket (GCRA) per key and per kind of request, in memory, per
+//! replica. Limits that must hold across replicas (login brute force) are kept in the database.
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+use crate::config::RateLimitConfig;
+
+/// What is being limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Limit {
+    AuthorizePerIp,
+    TokenPerIp,
+    TokenPerClient,
+    RevokePerIp,
+    RevokePerClient,
+    IntrospectPerIp,
+    UserinfoPerIp,
+}
+
+const LIMITS: [Limit; 7] = [
+    Limit::AuthorizePerIp,
+    Limit::TokenPerIp,
+    Limit::TokenPerClient,
+    Limit::RevokePerIp,
+    Limit::RevokePerClient,
+    Limit::IntrospectPerIp,
+    Limit::UserinfoPerIp,
+];
+
+impl Limit {
+    fn per_minute(self, c: &RateLimitConfig) -> u32 {
+        match self {
+            Self::AuthorizePerIp => c.authorize_per_ip,
+            Self::TokenPerIp => c.token_per_ip,
+            Self::TokenPerClient => c.token_per_client,
+            Self::RevokePerIp => c.revoke_per_ip,
+            Self::RevokePerClient => c.revoke_per_client,
+            Self::IntrospectPerIp => c.introspect_per_ip,
+            Self::UserinfoPerIp => c.userinfo_per_ip,
+        }
+    }
+}
+
+/// A request over its limit, and how long to wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("rate limited; retry after {retry_after:?}")]
+pub struct Throttled {
+    pub retry_after: Duration,
+}
+
+/// The limits of one replica.
+pub struct Throttle {
+    limiters: Vec<(Limit, DefaultKeyedRateLimiter<String>)>,
+    checks: AtomicU64,
+}
+
+impl std::fmt::Debug for Throttle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Throttle")
+            .field(
+                "limits",
+                &self.limiters.iter().map(|(l, _)| l).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// How often (in checks) the limiters forget keys that are back to a full bucket.
+const SHRINK_EVERY: u64 = 10_000;
+
+impl Throttle {
+    /// The configured limits; none at all when rate limiting is off.
+    pub fn new(config: &RateLimitConfig) -> Self {
+        let limiters = if config.enabled {
+            LIMITS
+                .iter()
+                .filter_map(|&l| {
+                    NonZeroU32::new(l.per_minute(config)).map(|n| {
+                        // Bursts of up to a tenth of a minute's allowance.
+                        let burst =
+                            NonZeroU32::new((n.get() / 10).max(1)).unwrap_or(NonZeroU32::MIN);
+                        (
+                            l,
+                            DefaultKeyedRateLimiter::keyed(Quota::per_minute(n).allow_burst(burst)),
+                        )
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Self {
+            limiters,
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    /// No limits at all.
+    pub fn unlimited() -> Self {
+        Self {
+            limiters: Vec::new(),
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one request of `key` against `limit`.
+    pub fn check(&self, limit: Limit, key: &str) -> Result<(), Throttled> {
+        let Some((_, limiter)) = self.limiters.iter().find(|(l, _)| *l == limit) else {
+            return Ok(());
+        };
+        if self.checks.fetch_add(1, Ordering::Relaxed) % SHRINK_EVERY == SHRINK_EVERY - 1 {
+            for (_, l) in &self.limiters {
+                l.retain_recent();
+                l.shrink_to_fit();
+            }
+        }
+        let key: String = key.chars().take(128).collect();
+        limiter.check_key(&key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            Throttled {
+                retry_after: wait.max(Duration::from_secs(1)),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_over_its_limit_is_throttled_and_others_are_not() {
+        let config = RateLimitConfig {
+            token_per_client: 10,
+            ..RateLimitConfig::default()
+        };
+        let t = Throttle::new(&config);
+        // A burst of a tenth of the per-minute allowance, then throttled.
+        assert!(t.check(Limit::TokenPerClient, "a").is_ok());
+        let err = t
+            .check(Limit::TokenPerClient, "a")
+            .expect_err("over the limit");
+        assert!(err.retry_after >= Duration::from_secs(1));
+        assert!(
+            t.check(Limit::TokenPerClient, "b").is_ok(),
+            "keys are independent"
+        );
+        assert!(
+            t.check(Limit::TokenPerIp, "a").is_ok(),
+            "limits are independent"
+        );
+    }
+
+    #[test]
+    fn disabled_or_zero_means_unlimited() {
+        let off = Throttle::new(&RateLimitConfig {
+            enabled: false,
+            ..RateLimitConfig::default()
+        });
+        let zero = Throttle::new(&RateLimitConfig {
+            token_per_client: 0,
+            ..RateLimitConfig::default()
+        });
+        for _ in 0..1000 {
+            assert!(off.check(Limit::TokenPerClient, "a").is_ok());
+            assert!(zero.check(Limit::TokenPerClient, "a").is_ok());
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! Per-address rate limits on the OAuth endpoints (per replica): `429 Too Many Requests` with
+//! `Retry-After`.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use latchkey_core::throttle::{Limit, Throttled};
+use latchkey_types::routes::public;
+
+use crate::error::ApiError;
+use crate::pages::ErrorPage;
+use crate::state::AppState;
+
+/// The client's address: from the trusted proxy header when configured, else the peer.
+pub fn client_ip(state: &AppState, req: &Request) -> String {
+    if let Some(name) = &state.settings.client_ip_header
+        && let Some(v) = req.headers().get(name).and_then(|v| v.to_str().ok())
+        && let Some(first) = v.split(',').next().map(str::trim).filter(|s| !s.is_empty())
+    {
+        return first.to_owned();
+    }
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+}
+
+/// The per-address limit of a public or admin route, if it has one.
+fn limit_for(path: &str) -> Option<Limit> {
+    match path {
+        public::AUTHORIZE => Some(Limit::AuthorizePerIp),
+        public::TOKEN => Some(Limit::TokenPerIp),
+        public::REVOKE => Some(Limit::RevokePerIp),
+        public::USERINFO => Some(Limit::UserinfoPerIp),
+        latchkey_types::routes::admin::INTROSPECT => Some(Limit::IntrospectPerIp),
+        _ => None,
+    }
+}
+
+fn too_many(path: &str, t: Throttled) -> Response {
+    let secs = t.retry_after.as_secs().max(1);
+    let description = format!("Too many requests; retry after {secs} seconds.");
+    let mut res = if path == public::AUTHORIZE {
+        let mut r = ErrorPage::response(latchkey_types::ErrorCode::TooManyRequests, description);
+        *r.status_mut() = axum::http::StatusCode::TOO_MANY_REQUESTS;
+        r
+    } else {
+        ApiError::new(latchkey_types::ErrorCode::TooManyRequests, description).into_response()
+    };
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    res
+}
+
+/// Counts the request against its route's per-address limit.
+pub async fn per_address(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    if let Some(limit) = limit_for(&path) {
+        let ip = client_ip(&state, &req);
+        if let Err(t) = state.engine.throttle().check(limit, &ip) {
+            tracing::info!(limit = ?limit, "rate limited");
+            metrics::counter!("latchkey_rate_limited_total", "limit" => format!("{limit:?}"))
+                .increment(1);
+            return too_many(&path, t);
+        }
+    }
+    next.run(req).await
+}
