@@ -7,6 +7,38 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
+/// How deep a JSON body may nest (objects and arrays).
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// True when no object or array in `json` nests deeper than `max` (brackets inside strings do
+/// not count). Malformed input passes: the parser refuses it next.
+pub fn depth_within(json: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in json {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return false;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
+}
+
 /// A JSON body. Refuses other content types, malformed JSON and, through the target type's
 /// `deny_unknown_fields`, unknown fields — each with a message that says which.
 pub struct Json<T>(pub T);
@@ -40,6 +72,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
                     ApiError::invalid_request(format!("The request body could not be read: {e}"))
                 }
             })?;
+        if !depth_within(&bytes, MAX_JSON_DEPTH) {
+            return Err(ApiError::invalid_request(format!(
+                "The request body nests deeper than {MAX_JSON_DEPTH} levels."
+            )));
+        }
         serde_json::from_slice(&bytes)
             .map(Json)
             .map_err(|e| ApiError::invalid_request(format!("The request body is not valid: {e}")))
@@ -57,5 +94,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
         serde_urlencoded::from_str(query).map(Query).map_err(|e| {
             ApiError::invalid_request(format!("The query parameters are not valid: {e}"))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::depth_within;
+
+    #[test]
+    fn depth_counts_nesting_but_not_brackets_in_strings() {
+        assert!(depth_within(br#"{"a":[1,{"b":2}]}"#, 3));
+        assert!(!depth_within(br#"{"a":[1,{"b":2}]}"#, 2));
+        assert!(depth_within(br#"{"a":"[[[[[[\"]]]"}"#, 1));
+        let deep = format!("{}{}", "[".repeat(33), "]".repeat(33));
+        assert!(!depth_within(deep.as_bytes(), 32));
     }
 }

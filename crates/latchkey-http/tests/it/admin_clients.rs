@@ -385,3 +385,25 @@ async fn the_admin_token_is_required_when_configured() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn deeply_nested_json_is_refused() {
+    let app = TestApp::new(TestDatabase::sqlite()).await;
+    let deep = format!(
+        r#"{{"client_name":"x","redirect_uris":["https://a.test/cb"],"metadata":{}1{}}}"#,
+        r#"{"a":"#.repeat(40),
+        "}".repeat(40)
+    );
+    let req = Request::post("/admin/clients")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(deep))
+        .expect("req");
+    let res = TestApp::call(&app.admin, req).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert!(
+        res.json()["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains("deeper"))
+    );
+    assert_eq!(app.count("clients").await, 0);
+}
