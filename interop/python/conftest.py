@@ -43,6 +43,8 @@ def server_env():
     env = {k: v for k, v in os.environ.items() if not k.startswith("LATCHKEY_")}
     env["LATCHKEY_URLS__LOGIN"] = LOGIN_URL
     env["LATCHKEY_URLS__CONSENT"] = CONSENT_URL
+    # A short refresh grace period, so that the tests can see both sides of it.
+    env["LATCHKEY_OAUTH2__REFRESH_TOKEN__GRACE_PERIOD"] = "1s"
     return env
 
 

@@ -6,6 +6,7 @@ API; the browser is a requests session that never follows redirects."""
 import base64
 import hashlib
 import secrets
+import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -166,12 +167,22 @@ def test_refresh_rotates_and_reuse_fails(latchkey, metadata):
     second = rp.refresh_token(metadata["token_endpoint"], refresh_token=first["refresh_token"])
     assert second["refresh_token"] != first["refresh_token"]
     assert second["access_token"] != first["access_token"]
+    # A retry of the first token (a timeout, a second tab) gets the very same answer.
+    retry = rp.refresh_token(metadata["token_endpoint"], refresh_token=first["refresh_token"])
+    assert retry["refresh_token"] == second["refresh_token"]
+    assert retry["access_token"] == second["access_token"]
     third = rp.refresh_token(metadata["token_endpoint"], refresh_token=second["refresh_token"])
     assert third["refresh_token"] != second["refresh_token"]
 
+    # After the grace period (1 s here) and the burst window (2 s), reuse is theft: refused, and
+    # the family is revoked.
+    time.sleep(3.2)
     with pytest.raises(OAuthError) as reused:
         rp.refresh_token(metadata["token_endpoint"], refresh_token=first["refresh_token"])
     assert reused.value.error == "invalid_grant"
+    with pytest.raises(OAuthError) as revoked:
+        rp.refresh_token(metadata["token_endpoint"], refresh_token=third["refresh_token"])
+    assert revoked.value.error == "invalid_grant"
 
 
 def test_revocation(latchkey, metadata):

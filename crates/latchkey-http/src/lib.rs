@@ -45,5 +45,12 @@ pub fn admin_router(state: AppState) -> Router {
             state.clone(),
             middleware::admin_auth,
         ));
-    middleware::common(router, "admin", false).with_state(state)
+    let router = middleware::common(router, "admin", false).with_state(state);
+    // Hydra also answers its admin API without the /admin prefix (/clients, /health/ready,
+    // /version), and its SDK uses some of those paths.
+    Router::new().fallback_service(
+        tower::ServiceBuilder::new()
+            .map_request(middleware::add_admin_prefix)
+            .service(router),
+    )
 }

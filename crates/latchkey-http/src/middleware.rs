@@ -129,3 +129,19 @@ pub async fn admin_auth(State(state): State<AppState>, req: Request, next: Next)
     }
     next.run(req).await
 }
+
+/// Rewrites `/x` to `/admin/x` on the admin listener, as Hydra does.
+pub fn add_admin_prefix(mut req: Request) -> Request {
+    let path = req.uri().path();
+    if path.starts_with("/admin/") || path == "/admin" {
+        return req;
+    }
+    let rewritten = match req.uri().query() {
+        Some(q) => format!("/admin{path}?{q}"),
+        None => format!("/admin{path}"),
+    };
+    if let Ok(uri) = rewritten.parse() {
+        *req.uri_mut() = uri;
+    }
+    req
+}

@@ -113,6 +113,8 @@ export async function startLatchkey(engine) {
   const env = serverEnv({
     LATCHKEY_URLS__LOGIN: LOGIN_URL,
     LATCHKEY_URLS__CONSENT: CONSENT_URL,
+    // A short refresh grace period, so that the tests can see both sides of it.
+    LATCHKEY_OAUTH2__REFRESH_TOKEN__GRACE_PERIOD: '1s',
   });
 
   let db = null;

@@ -790,6 +790,7 @@ impl Engine {
                 acr: login.acr.clone(),
                 amr: login.amr.clone(),
                 context: Some(consent.context.clone()).filter(|c| !c.is_null()),
+                request_url: self.request_url(&request),
             },
             created_at: now,
             updated_at: now,

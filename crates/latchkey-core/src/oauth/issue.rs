@@ -165,7 +165,9 @@ impl Engine {
                 family_id: issue.family_id.to_owned(),
                 subject: issue.subject.to_owned(),
                 scope: issue.scope.clone(),
-                audience,
+                // The granted audience, as introspection reports it (the issuer fills in for the
+                // JWT's required `aud` only).
+                audience: issue.audience.to_vec(),
                 claims: issue.claims.clone(),
                 issued_at: now,
                 expires_at: now + ttl,

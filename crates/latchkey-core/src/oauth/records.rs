@@ -74,6 +74,9 @@ pub struct GrantData {
     pub amr: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<Value>,
+    /// The authorization request's URL.
+    #[serde(default)]
+    pub request_url: String,
 }
 
 /// What an authorization code carries to the token endpoint.

@@ -70,6 +70,39 @@ impl Engine {
         Ok(n)
     }
 
+    /// `DELETE /admin/oauth2/auth/sessions/login?sid=`: ends one login session.
+    pub async fn revoke_login_session(&self, sid: &str) -> Result<bool, StoreError> {
+        let mut tx = self.deps.store.begin().await?;
+        let n = tx.login_sessions().delete(sid).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Revokes the subject's grant recorded by one consent (`consent_request_id`), and its tokens.
+    pub async fn revoke_consent_request(
+        &self,
+        subject: &str,
+        consent_request_id: &str,
+        actor: &Actor,
+    ) -> Result<usize, StoreError> {
+        let grants = self
+            .deps
+            .store
+            .read()
+            .await?
+            .grants()
+            .list_active(subject)
+            .await?;
+        let Some(grant) = grants
+            .into_iter()
+            .find(|g| g.data.consent_request_id == consent_request_id)
+        else {
+            return Ok(0);
+        };
+        self.revoke_consent_sessions(subject, Some(&grant.client_id), actor)
+            .await
+    }
+
     /// `DELETE /admin/oauth2/tokens?client_id=`: revokes every token of a client.
     pub async fn revoke_client_tokens(
         &self,
@@ -104,11 +137,15 @@ fn consent_session(g: &Grant, client: latchkey_types::client::OAuth2Client) -> C
             acr: g.data.acr.clone().unwrap_or_default(),
             amr: g.data.amr.clone(),
             client,
-            context: g.data.context.clone().unwrap_or(Value::Null),
+            context: g
+                .data
+                .context
+                .clone()
+                .unwrap_or_else(|| Value::Object(serde_json::Map::new())),
             login_challenge: g.data.consent_request_id.clone(),
             login_session_id: g.login_session_id.clone().unwrap_or_default(),
             oidc_context: OidcContext::default(),
-            request_url: String::new(),
+            request_url: g.data.request_url.clone(),
             requested_access_token_audience: g.data.requested_audience.clone(),
             requested_scope: g.data.requested_scope.clone(),
             skip: false,

@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route(admin::LOGIN_SESSIONS, delete(sessions::revoke_login))
         .route(admin::INTROSPECT, post(sessions::introspect))
         .route(admin::TOKENS, delete(sessions::revoke_tokens))
+        .route(admin::KEY_SET, get(ops::key_set))
         .route(admin::VERSION, get(ops::version))
         .route(admin::METRICS, get(ops::metrics))
         .route(admin::HEALTH_ALIVE, get(crate::public::health::alive))

@@ -46,34 +46,62 @@ pub struct RevokeConsent {
     client: Option<String>,
     #[serde(default)]
     all: Option<bool>,
+    #[serde(default)]
+    consent_request_id: Option<String>,
 }
 
 pub async fn revoke_consent(
     State(s): State<AppState>,
     Query(q): Query<RevokeConsent>,
 ) -> Result<StatusCode, ApiError> {
-    if q.client.is_some() && q.all == Some(true) {
-        return Err(ApiError::invalid_request(
-            "Give either client or all=true, not both.",
-        ));
+    let actor = Actor::admin_api();
+    match (&q.client, q.all == Some(true), &q.consent_request_id) {
+        (Some(client), false, None) => {
+            s.engine
+                .revoke_consent_sessions(&q.subject, Some(client), &actor)
+                .await?;
+        }
+        (None, true, None) => {
+            s.engine
+                .revoke_consent_sessions(&q.subject, None, &actor)
+                .await?;
+        }
+        (None, false, Some(id)) => {
+            s.engine
+                .revoke_consent_request(&q.subject, id, &actor)
+                .await?;
+        }
+        _ => {
+            return Err(ApiError::invalid_request(
+                "Give exactly one of client, all=true or consent_request_id.",
+            ));
+        }
     }
-    s.engine
-        .revoke_consent_sessions(&q.subject, q.client.as_deref(), &Actor::admin_api())
-        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeLogin {
-    subject: String,
+    #[serde(default)]
+    subject: Option<String>,
+    #[serde(default)]
+    sid: Option<String>,
 }
 
 pub async fn revoke_login(
     State(s): State<AppState>,
     Query(q): Query<RevokeLogin>,
 ) -> Result<StatusCode, ApiError> {
-    s.engine.revoke_login_sessions(&q.subject).await?;
+    match (&q.subject, &q.sid) {
+        (Some(subject), None) => {
+            s.engine.revoke_login_sessions(subject).await?;
+        }
+        (None, Some(sid)) => {
+            s.engine.revoke_login_session(sid).await?;
+        }
+        _ => return Err(ApiError::invalid_request("Give either subject or sid.")),
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

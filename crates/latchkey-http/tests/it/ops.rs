@@ -79,3 +79,36 @@ async fn unknown_routes_answer_json_with_a_request_id() {
     let res = app.admin(Method::POST, "/admin/version", None).await;
     assert_eq!(res.status, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+#[tokio::test]
+async fn the_admin_api_answers_without_its_prefix_as_hydra_does() {
+    let app = TestApp::new(TestDatabase::sqlite()).await;
+    for path in ["/health/alive", "/health/ready", "/version", "/clients"] {
+        let res = app.admin(Method::GET, path, None).await;
+        assert_eq!(res.status, StatusCode::OK, "{path}: {}", res.text());
+    }
+    let keys = app
+        .admin(Method::GET, "/admin/keys/hydra.openid.id-token", None)
+        .await
+        .json();
+    assert!(
+        keys["keys"]
+            .as_array()
+            .is_some_and(|k| k.iter().any(|k| k["alg"] == "RS256"))
+    );
+    let at = app
+        .admin(Method::GET, "/admin/keys/hydra.jwt.access-token", None)
+        .await
+        .json();
+    assert!(
+        at["keys"]
+            .as_array()
+            .is_some_and(|k| k.iter().all(|k| k["alg"] == "ES256"))
+    );
+    assert_eq!(
+        app.admin(Method::GET, "/admin/keys/other", None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
