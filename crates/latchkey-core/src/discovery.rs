@@ -18,6 +18,12 @@ pub fn provider_metadata(issuer: &str, signing_algs: &[SigningAlg]) -> ProviderM
         jwks_uri: url(public::JWKS),
         userinfo_endpoint: Some(url(public::USERINFO)),
         revocation_endpoint: Some(url(public::REVOKE)),
+        introspection_endpoint: Some(url(public::INTROSPECT)),
+        introspection_endpoint_auth_methods_supported: AuthMethod::ALL
+            .iter()
+            .filter(|m| **m != AuthMethod::None)
+            .map(|m| m.as_str().to_owned())
+            .collect(),
         end_session_endpoint: None,
         scopes_supported: vec![
             "openid".into(),

@@ -34,7 +34,9 @@ fn limit_for(path: &str) -> Option<Limit> {
         public::TOKEN => Some(Limit::TokenPerIp),
         public::REVOKE => Some(Limit::RevokePerIp),
         public::USERINFO => Some(Limit::UserinfoPerIp),
-        latchkey_types::routes::admin::INTROSPECT => Some(Limit::IntrospectPerIp),
+        public::INTROSPECT | latchkey_types::routes::admin::INTROSPECT => {
+            Some(Limit::IntrospectPerIp)
+        }
         _ => None,
     }
 }

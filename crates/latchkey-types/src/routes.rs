@@ -9,6 +9,7 @@ pub mod public {
     pub const AUTHORIZE: &str = "/oauth2/auth";
     pub const TOKEN: &str = "/oauth2/token";
     pub const REVOKE: &str = "/oauth2/revoke";
+    pub const INTROSPECT: &str = "/oauth2/introspect";
     pub const USERINFO: &str = "/userinfo";
     pub const LOGOUT: &str = "/oauth2/sessions/logout";
     pub const FALLBACK_LOGIN: &str = "/oauth2/fallbacks/login";

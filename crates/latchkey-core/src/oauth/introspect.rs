@@ -136,3 +136,47 @@ impl Engine {
         })
     }
 }
+
+impl Engine {
+    /// `POST /oauth2/introspect`: introspection for an authenticated client (a resource server,
+    /// or the token's own client). A token is shown active only to the client it was issued to
+    /// or, for access tokens, to a client named in its audience: one client's tokens are useless
+    /// to another.
+    pub async fn introspect_as_client(
+        &self,
+        authorization: Option<&str>,
+        params: &super::params::Params,
+    ) -> Result<Introspection, super::error::TokenError> {
+        use super::error::TokenError;
+        if let Some(dup) = params.first_duplicate() {
+            return Err(TokenError::InvalidRequest(format!(
+                "The parameter {dup} was given more than once."
+            )));
+        }
+        let get = |name| {
+            params
+                .get(name)
+                .map_err(|e| TokenError::InvalidRequest(e.to_string()))
+        };
+        let token = get("token")?
+            .ok_or_else(|| TokenError::invalid_request("The request has no token."))?;
+        let scope = get("scope")?;
+        let mut tx = self.deps.store.begin().await?;
+        let caller = self
+            .authenticate_client(tx.as_mut(), authorization, params)
+            .await?;
+        tx.commit().await?;
+        let result = self.introspect(token, scope).await?;
+        let owner = result.client_id.as_deref() == Some(caller.id.as_str());
+        let audience = result.token_use.as_deref() == Some("access_token")
+            && result
+                .aud
+                .as_ref()
+                .is_some_and(|aud| aud.iter().any(|a| a == &caller.id));
+        Ok(if result.active && (owner || audience) {
+            result
+        } else {
+            Introspection::inactive()
+        })
+    }
+}

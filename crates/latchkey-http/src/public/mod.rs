@@ -21,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .route(public::AUTHORIZE, get(authorize::get).post(authorize::post))
         .route(public::TOKEN, post(token::token))
         .route(public::REVOKE, post(token::revoke))
+        .route(public::INTROSPECT, post(token::introspect))
         .route(public::USERINFO, get(userinfo::get).post(userinfo::post))
         .route(public::FALLBACK_LOGIN, get(fallback::login))
         .route(public::FALLBACK_CONSENT, get(fallback::consent))

@@ -30,3 +30,17 @@ pub async fn revoke(
     no_store(res.headers_mut());
     Ok(res)
 }
+
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    OAuthForm(params): OAuthForm,
+) -> Result<Response, OAuthError> {
+    let result = state
+        .engine
+        .introspect_as_client(authorization(&headers), &params)
+        .await?;
+    let mut res = axum::Json(result).into_response();
+    no_store(res.headers_mut());
+    Ok(res)
+}

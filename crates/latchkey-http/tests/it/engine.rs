@@ -855,3 +855,76 @@ async fn the_janitor_deletes_expired_rows_and_keeps_live_ones() {
         .expect("janitor");
     assert_eq!(report.tokens, 1);
 }
+
+#[tokio::test]
+async fn introspection_by_client_shows_a_token_only_to_its_client_and_audience() {
+    let app = TestApp::new(TestDatabase::sqlite()).await;
+    let owner = app
+        .register(json!({"grant_types": ["client_credentials"], "scope": "dns.read", "audience": ["resource-server"]}))
+        .await;
+    let rs = app
+        .register(json!({"client_id": "resource-server", "grant_types": ["client_credentials"]}))
+        .await;
+    let stranger = app
+        .register(json!({"grant_types": ["client_credentials"]}))
+        .await;
+    let scoped = app
+        .token(
+            &owner,
+            &[
+                ("grant_type", "client_credentials"),
+                ("audience", "resource-server"),
+            ],
+        )
+        .await
+        .json();
+    let plain = app
+        .token(&owner, &[("grant_type", "client_credentials")])
+        .await
+        .json();
+    let ask = |who: &crate::browser::Registered, token: &str| {
+        let (id, secret, token) = (
+            who.id.clone(),
+            who.secret.clone().expect("secret"),
+            token.to_owned(),
+        );
+        let app = &app;
+        async move {
+            app.post_form(
+                "/oauth2/introspect",
+                Some((&id, &secret)),
+                &[("token", &token)],
+            )
+            .await
+            .json()
+        }
+    };
+    let at = scoped["access_token"].as_str().expect("at");
+    assert_eq!(ask(&owner, at).await["active"], true, "its own client");
+    assert_eq!(ask(&rs, at).await["active"], true, "its audience");
+    assert_eq!(
+        ask(&stranger, at).await,
+        json!({"active": false}),
+        "anyone else"
+    );
+    assert_eq!(
+        ask(&rs, plain["access_token"].as_str().expect("at")).await,
+        json!({"active": false})
+    );
+    let res = app
+        .post_form(
+            "/oauth2/introspect",
+            Some((&owner.id, "wrong")),
+            &[("token", at)],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    let doc = app
+        .get_public("/.well-known/openid-configuration")
+        .await
+        .json();
+    assert_eq!(
+        doc["introspection_endpoint"],
+        format!("{ISSUER}/oauth2/introspect")
+    );
+}
