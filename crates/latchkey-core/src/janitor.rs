@@ -17,11 +17,19 @@ pub struct JanitorReport {
     pub tokens: u64,
     pub login_sessions: u64,
     pub assertion_ids: u64,
+    pub console_sessions: u64,
+    pub login_throttle: u64,
 }
 
 impl JanitorReport {
     pub fn total(&self) -> u64 {
-        self.flows + self.codes + self.tokens + self.login_sessions + self.assertion_ids
+        self.flows
+            + self.codes
+            + self.tokens
+            + self.login_sessions
+            + self.assertion_ids
+            + self.console_sessions
+            + self.login_throttle
     }
 }
 
@@ -32,6 +40,8 @@ enum Kind {
     Tokens,
     LoginSessions,
     AssertionIds,
+    ConsoleSessions,
+    LoginThrottle,
 }
 
 /// Deletes expired rows, `batch` at a time (each batch its own transaction).
@@ -44,6 +54,8 @@ pub async fn run(deps: &Deps, batch: u32) -> Result<JanitorReport, StoreError> {
         Kind::Tokens,
         Kind::LoginSessions,
         Kind::AssertionIds,
+        Kind::ConsoleSessions,
+        Kind::LoginThrottle,
     ] {
         for _ in 0..MAX_BATCHES {
             let mut tx = deps.store.begin().await?;
@@ -53,6 +65,12 @@ pub async fn run(deps: &Deps, batch: u32) -> Result<JanitorReport, StoreError> {
                 Kind::Tokens => tx.tokens().purge_expired(now, batch).await?,
                 Kind::LoginSessions => tx.login_sessions().purge_expired(now, batch).await?,
                 Kind::AssertionIds => tx.client_assertions().purge_expired(now, batch).await?,
+                Kind::ConsoleSessions => tx.console_sessions().purge_expired(now, batch).await?,
+                Kind::LoginThrottle => {
+                    tx.login_throttle()
+                        .purge(now - crate::platform::login::THROTTLE_MEMORY, batch)
+                        .await?
+                }
             };
             tx.commit().await?;
             match kind {
@@ -61,6 +79,8 @@ pub async fn run(deps: &Deps, batch: u32) -> Result<JanitorReport, StoreError> {
                 Kind::Tokens => report.tokens += n,
                 Kind::LoginSessions => report.login_sessions += n,
                 Kind::AssertionIds => report.assertion_ids += n,
+                Kind::ConsoleSessions => report.console_sessions += n,
+                Kind::LoginThrottle => report.login_throttle += n,
             }
             if n < u64::from(batch) {
                 break;

@@ -448,9 +448,15 @@ impl Engine {
             return Ok(reply.error(ErrorCode::LoginRequired, "The user is not logged in."));
         }
 
-        let existing = cookies.csrf.as_deref().filter(|c| (32..=128).contains(&c.len()));
+        let existing = cookies
+            .csrf
+            .as_deref()
+            .filter(|c| (32..=128).contains(&c.len()));
         let new_csrf = existing.is_none().then(|| self.deps.entropy.token());
-        let csrf_value = existing.map(str::to_owned).or_else(|| new_csrf.clone()).unwrap_or_default();
+        let csrf_value = existing
+            .map(str::to_owned)
+            .or_else(|| new_csrf.clone())
+            .unwrap_or_default();
         let challenge = self.deps.entropy.token();
         let session = session.filter(|_| skip);
         let flow = FlowRecord {

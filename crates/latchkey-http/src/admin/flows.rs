@@ -33,7 +33,9 @@ fn flow_error(e: FlowError) -> Response {
         FlowError::NotFound => {
             ApiError::not_found("The challenge is unknown or has expired.").into_response()
         }
-        other @ FlowError::Invalid(_) => ApiError::new(other.code(), other.to_string()).into_response(),
+        other @ FlowError::Invalid(_) => {
+            ApiError::new(other.code(), other.to_string()).into_response()
+        }
     }
 }
 
