@@ -186,7 +186,7 @@ impl Default for TtlConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UrlsConfig {
-    /// The login provider. Unset: the built-in pages, when they exist, else a page saying so.
+    /// The login provider. Unset: the built-in pages (`/ui/login`, `/ui/consent`).
     pub login: Option<String>,
     pub consent: Option<String>,
     pub logout: Option<String>,

@@ -6,6 +6,7 @@
 //! This crate depends on the core's traits, never on a storage implementation.
 
 pub mod admin;
+mod api;
 mod cookies;
 mod error;
 mod extract;
@@ -13,8 +14,10 @@ pub mod metrics;
 mod middleware;
 mod oauth;
 mod pages;
+pub mod platform_io;
 pub mod public;
 mod state;
+mod ui;
 
 pub use error::ApiError;
 pub use state::{AppState, HttpSettings};
@@ -24,7 +27,8 @@ use axum::Router;
 /// The router of the public listener.
 pub fn public_router(state: AppState) -> Router {
     metrics::handle();
-    middleware::common(public::router(), "public").with_state(state)
+    let router = public::router().merge(ui::router()).merge(api::router());
+    middleware::common(router, "public").with_state(state)
 }
 
 /// The router of the admin listener.

@@ -32,7 +32,6 @@ pub mod public {
     pub const UI_ADMIN: &str = "/ui/admin";
     pub const UI_ADMIN_APP_ACTION: &str = "/ui/admin/apps/{client_id}/{action}";
     pub const UI_ADMIN_ACCOUNT_POLICY: &str = "/ui/admin/accounts/{account_id}/policy";
-    pub const UI_SCRIPT: &str = "/ui/assets/latchkey.js";
 
     // The self-service API.
     pub const API_APPS: &str = "/api/v1/accounts/{account_id}/apps";
