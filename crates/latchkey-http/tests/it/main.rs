@@ -5,4 +5,5 @@ mod admin_clients;
 mod browser;
 mod engine;
 mod ops;
+mod platform;
 mod support;
