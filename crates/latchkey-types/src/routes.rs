@@ -60,7 +60,10 @@ pub fn fill(route: &str, values: &[&str]) -> String {
             if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
                 out.push(char::from(b));
             } else {
-                out.push_str(&format!("%{b:02X}"));
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                out.push('%');
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 15)]));
             }
         }
         rest = &rest[end..];

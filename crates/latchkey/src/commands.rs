@@ -219,32 +219,30 @@ pub async fn janitor(config: Config) -> anyhow::Result<()> {
 pub async fn users(config: Config, action: UsersAction) -> anyhow::Result<()> {
     let instance = open_engine(config, false).await?;
     let platform = platform(&instance, "http://127.0.0.1", false)?;
-    match action {
-        UsersAction::Create {
-            email,
-            name,
-            password,
-            operator,
-        } => {
-            let password = match password {
-                Some(p) => p,
-                None => {
-                    let mut line = String::new();
-                    std::io::stdin().read_line(&mut line)?;
-                    line.trim_end_matches(['\r', '\n']).to_owned()
-                }
-            };
-            let user = platform
-                .create_user(
-                    &email,
-                    &name,
-                    latchkey_core::secret::SecretString::new(password),
-                    operator,
-                    &Actor::cli(),
-                )
-                .await?;
-            println!("Created user {} ({}).", user.email, user.id);
-        }
+    let UsersAction::Create {
+        email,
+        name,
+        password,
+        operator,
+    } = action;
+    {
+        let password = if let Some(p) = password {
+            p
+        } else {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        };
+        let user = platform
+            .create_user(
+                &email,
+                &name,
+                latchkey_core::secret::SecretString::new(password),
+                operator,
+                &Actor::cli(),
+            )
+            .await?;
+        println!("Created user {} ({}).", user.email, user.id);
     }
     instance.store.close().await;
     Ok(())

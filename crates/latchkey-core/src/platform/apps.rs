@@ -83,12 +83,11 @@ pub fn fold_name(name: &str) -> String {
         .flat_map(char::to_lowercase)
         .filter_map(|c| match c {
             '0' => Some('o'),
-            '1' | '!' | '|' => Some('l'),
+            '1' | '!' | '|' | 'i' => Some('l'),
             '3' => Some('e'),
             '4' | '@' => Some('a'),
             '5' | '$' => Some('s'),
             '7' => Some('t'),
-            'i' => Some('l'),
             c if c.is_ascii_alphanumeric() => Some(c),
             _ => None,
         })
@@ -250,7 +249,7 @@ impl Platform {
 
     /// Validates the scopes against the catalog and the app's standing.
     fn check_scopes(
-        &self,
+        catalog: &super::catalog::Catalog,
         required: &Scope,
         optional: &Scope,
         verified: bool,
@@ -258,7 +257,7 @@ impl Platform {
     ) -> Result<(), PlatformError> {
         for (field, list) in [("scopes", required), ("optional_scopes", optional)] {
             for s in list.iter() {
-                if let Some(reason) = self.catalog.refusal(s, verified, approved) {
+                if let Some(reason) = catalog.refusal(s, verified, approved) {
                     return Err(PlatformError::invalid(field, reason));
                 }
             }
@@ -274,7 +273,6 @@ impl Platform {
 
     /// Builds the OAuth client of an app from its fields.
     fn client_for(
-        &self,
         app_type: AppType,
         fields: &AppFields,
         fixed: (String, i64, i64, ClientStatus, String),
@@ -340,10 +338,16 @@ impl Platform {
             ));
         }
         let fields = AppFields::from_input(input, None)?;
-        self.check_scopes(&fields.required, &fields.optional, false, &[])?;
+        Self::check_scopes(
+            &self.catalog,
+            &fields.required,
+            &fields.optional,
+            false,
+            &[],
+        )?;
         let now = self.deps.clock.now();
         let id = self.deps.entropy.uuid().to_string();
-        let client = self.client_for(
+        let client = Self::client_for(
             app_type,
             &fields,
             (
@@ -425,7 +429,8 @@ impl Platform {
         }
         let fields = AppFields::from_input(input, Some(&current))?;
         let mut profile = current.profile.clone();
-        self.check_scopes(
+        Self::check_scopes(
+            &self.catalog,
             &fields.required,
             &fields.optional,
             profile.is_verified(),
@@ -440,7 +445,7 @@ impl Platform {
             ));
         }
         let now = self.deps.clock.now();
-        let client = self.client_for(
+        let client = Self::client_for(
             profile.app_type,
             &fields,
             (
@@ -466,9 +471,7 @@ impl Platform {
         }
         let mut action = "client.update";
         match input.visibility.as_deref() {
-            None | Some("") => {}
-            Some("public") if profile.visibility == Visibility::Public => {}
-            Some("public") => {
+            Some("public") if profile.visibility != Visibility::Public => {
                 let missing: Vec<&str> = [
                     ("a logo", client.logo_uri.is_empty()),
                     ("a homepage", client.client_uri.is_empty()),
@@ -494,7 +497,7 @@ impl Platform {
                     "a public app cannot become private again",
                 ));
             }
-            Some("private") => {}
+            None | Some("" | "public" | "private") => {}
             Some(_) => {
                 return Err(PlatformError::invalid(
                     "visibility",

@@ -58,7 +58,7 @@ pub enum LoginStart {
         cookie: Option<SessionCookie>,
     },
     /// Ask for the email and password.
-    Form { request: LoginRequest },
+    Form { request: Box<LoginRequest> },
 }
 
 /// A successful login.
@@ -248,7 +248,9 @@ impl Platform {
     pub async fn login_start(&self, challenge: &str) -> Result<LoginStart, PlatformError> {
         let request = self.engine.login_request(challenge).await?;
         if !request.skip {
-            return Ok(LoginStart::Form { request });
+            return Ok(LoginStart::Form {
+                request: Box::new(request),
+            });
         }
         let user = self
             .deps
@@ -261,7 +263,9 @@ impl Platform {
             .filter(User::is_active);
         let Some(user) = user else {
             // The remembered subject is gone or disabled: ask again.
-            return Ok(LoginStart::Form { request });
+            return Ok(LoginStart::Form {
+                request: Box::new(request),
+            });
         };
         let redirect = self
             .engine

@@ -115,15 +115,13 @@ impl PlatformError {
     /// The HTTP status this error is answered with.
     pub fn http_status(&self) -> u16 {
         match self {
-            Self::NotFound(_) => 404,
+            Self::NotFound(_) | Self::Flow(FlowError::NotFound) => 404,
             Self::Forbidden(_) | Self::Csrf => 403,
             Self::Unauthenticated | Self::BadCredentials => 401,
-            Self::Invalid { .. } => 400,
+            Self::Invalid { .. } | Self::Flow(FlowError::Invalid(_)) => 400,
             Self::Conflict(_) => 409,
             Self::Throttled { .. } => 429,
-            Self::Flow(FlowError::NotFound) => 404,
             Self::Flow(FlowError::Handled { .. }) => 410,
-            Self::Flow(FlowError::Invalid(_)) => 400,
             Self::Flow(FlowError::Store(s)) | Self::Store(s) => match s {
                 StoreError::Unavailable(_) => 503,
                 _ => 500,

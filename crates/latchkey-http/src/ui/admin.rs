@@ -31,6 +31,12 @@ pub struct AdminPage {
     pub accounts: Vec<AdminAccount>,
 }
 
+// Helpers the template calls: askama passes references and calls them as methods.
+#[allow(
+    clippy::unused_self,
+    clippy::trivially_copy_pass_by_ref,
+    clippy::ref_option
+)]
 impl AdminPage {
     fn time(&self, t: &i64) -> String {
         rfc3339(*t).replace('T', " ").replace('Z', " UTC")

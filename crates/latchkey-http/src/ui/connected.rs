@@ -19,6 +19,12 @@ pub struct ConnectedPage {
     pub now: i64,
 }
 
+// Helpers the template calls: askama passes references and calls them as methods.
+#[allow(
+    clippy::unused_self,
+    clippy::trivially_copy_pass_by_ref,
+    clippy::ref_option
+)]
 impl ConnectedPage {
     fn ago(&self, t: &i64) -> String {
         ago(self.now, *t)

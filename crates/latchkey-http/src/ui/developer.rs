@@ -52,6 +52,12 @@ pub struct AppPage {
     pub action_base: String,
 }
 
+// Helpers the template calls: askama passes references and calls them as methods.
+#[allow(
+    clippy::unused_self,
+    clippy::trivially_copy_pass_by_ref,
+    clippy::ref_option
+)]
 impl AppPage {
     fn field(v: &Option<String>) -> &str {
         v.as_deref().unwrap_or_default()

@@ -481,7 +481,7 @@ async fn the_consent_form_refuses_forgery_replay_and_another_users_challenge() {
         let id = created.json()["client_id"].as_str().expect("id").to_owned();
 
         let (mut f, cc, token) = to_consent(&app, &id, "alice@acme.test").await;
-        let (mut bob_flow, _, _) = to_consent_bob(&app).await;
+        let mut bob_flow = to_consent_bob(&app).await;
         let before = app.store.snapshot().await.expect("snapshot");
         // A forged token.
         let res = f
@@ -557,7 +557,7 @@ async fn the_consent_form_refuses_forgery_replay_and_another_users_challenge() {
 }
 
 /// Bob signed in through the login page (no flow needed: he only needs a session).
-async fn to_consent_bob(app: &TestApp) -> (Flow, (), ()) {
+async fn to_consent_bob(app: &TestApp) -> Flow {
     let mut f = Flow {
         jar: BTreeMap::new(),
     };
@@ -575,7 +575,7 @@ async fn to_consent_bob(app: &TestApp) -> (Flow, (), ()) {
         )
         .await;
     assert_eq!(location(&res), "/ui/apps");
-    (f, (), ())
+    f
 }
 
 #[tokio::test]
