@@ -208,7 +208,41 @@ pub struct OAuth2Config {
     /// The access token format for clients that do not choose one.
     pub access_token_strategy: AccessTokenStrategy,
     pub pkce: PkceConfig,
+    pub refresh_token: RefreshTokenConfig,
 }
+
+/// Refresh token rotation that real clients survive.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RefreshTokenConfig {
+    /// How long a used refresh token, presented again by the same client, still gets the
+    /// response it got the first time (a retry after a timeout, two tabs). At most 5 minutes.
+    pub grace_period: Duration,
+    /// How many such retries it gets within the grace period.
+    pub grace_reuse_count: u32,
+}
+
+impl Default for RefreshTokenConfig {
+    fn default() -> Self {
+        Self {
+            grace_period: Duration::secs(30),
+            grace_reuse_count: 3,
+        }
+    }
+}
+
+impl RefreshTokenConfig {
+    /// How long a rotated refresh token's response is kept: the grace period, and never less
+    /// than the window in which concurrent requests are coalesced.
+    pub fn response_window(&self) -> i64 {
+        self.grace_period
+            .as_secs()
+            .max(crate::oauth::token::COALESCE_WINDOW)
+    }
+}
+
+/// The longest refresh grace period accepted.
+pub const MAX_REFRESH_GRACE_PERIOD: i64 = 300;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -438,6 +472,18 @@ impl Config {
                     return Err(invalid(key, "must be an http or https URL"));
                 }
             }
+        }
+        if self.oauth2.refresh_token.grace_period.as_secs() > MAX_REFRESH_GRACE_PERIOD {
+            return Err(invalid(
+                "oauth2.refresh_token.grace_period",
+                format!("must be at most {MAX_REFRESH_GRACE_PERIOD}s"),
+            ));
+        }
+        if self.oauth2.refresh_token.grace_reuse_count > 100 {
+            return Err(invalid(
+                "oauth2.refresh_token.grace_reuse_count",
+                "must be at most 100",
+            ));
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));

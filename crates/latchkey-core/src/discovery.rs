@@ -16,8 +16,8 @@ pub fn provider_metadata(issuer: &str, signing_algs: &[SigningAlg]) -> ProviderM
         authorization_endpoint: url(public::AUTHORIZE),
         token_endpoint: url(public::TOKEN),
         jwks_uri: url(public::JWKS),
-        userinfo_endpoint: None,
-        revocation_endpoint: None,
+        userinfo_endpoint: Some(url(public::USERINFO)),
+        revocation_endpoint: Some(url(public::REVOKE)),
         end_session_endpoint: None,
         scopes_supported: vec![
             "openid".into(),
@@ -43,10 +43,32 @@ pub fn provider_metadata(issuer: &str, signing_algs: &[SigningAlg]) -> ProviderM
             .iter()
             .map(|a| (*a).to_owned())
             .collect(),
-        revocation_endpoint_auth_methods_supported: vec![],
+        revocation_endpoint_auth_methods_supported: AuthMethod::ALL
+            .iter()
+            .map(|m| m.as_str().to_owned())
+            .collect(),
         code_challenge_methods_supported: vec!["S256".into()],
-        claims_supported: vec![],
-        prompt_values_supported: vec![],
+        claims_supported: [
+            "sub",
+            "iss",
+            "aud",
+            "azp",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "acr",
+            "amr",
+            "sid",
+            "at_hash",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect(),
+        prompt_values_supported: ["none", "login", "consent", "select_account"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
         claims_parameter_supported: false,
         request_parameter_supported: false,
         request_uri_parameter_supported: false,

@@ -1,17 +1,20 @@
 //! The janitor: deletes expired codes, tokens, flows, login sessions and assertion ids, in
-//! bounded batches. Used refresh tokens stay until they expire, so that reuse is still detected.
+//! bounded batches. Used refresh tokens stay until they expire, so that reuse is still detected;
+//! the responses kept for their grace period are forgotten when it ends.
 
 use serde::Serialize;
 
 use crate::deps::Deps;
 use crate::store::StoreError;
 
-/// Batches per table per run: bounds one run's work.
+/// Batches per kind per run: bounds one run's work.
 const MAX_BATCHES: u32 = 100;
 
-/// Rows deleted by one run, per kind.
+/// Rows cleaned by one run, per kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct JanitorReport {
+    /// Kept refresh responses forgotten after their grace period.
+    pub refresh_responses: u64,
     pub flows: u64,
     pub codes: u64,
     pub tokens: u64,
@@ -23,7 +26,8 @@ pub struct JanitorReport {
 
 impl JanitorReport {
     pub fn total(&self) -> u64 {
-        self.flows
+        self.refresh_responses
+            + self.flows
             + self.codes
             + self.tokens
             + self.login_sessions
@@ -35,6 +39,7 @@ impl JanitorReport {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
+    RefreshResponses,
     Flows,
     Codes,
     Tokens,
@@ -44,11 +49,17 @@ enum Kind {
     LoginThrottle,
 }
 
-/// Deletes expired rows, `batch` at a time (each batch its own transaction).
-pub async fn run(deps: &Deps, batch: u32) -> Result<JanitorReport, StoreError> {
+/// Cleans up, `batch` rows at a time (each batch its own transaction). Kept refresh responses
+/// are forgotten once `refresh_window` seconds have passed since their rotation.
+pub async fn run(
+    deps: &Deps,
+    batch: u32,
+    refresh_window: i64,
+) -> Result<JanitorReport, StoreError> {
     let now = deps.clock.now();
     let mut report = JanitorReport::default();
     for kind in [
+        Kind::RefreshResponses,
         Kind::Flows,
         Kind::Codes,
         Kind::Tokens,
@@ -57,9 +68,24 @@ pub async fn run(deps: &Deps, batch: u32) -> Result<JanitorReport, StoreError> {
         Kind::ConsoleSessions,
         Kind::LoginThrottle,
     ] {
+        let counter = match kind {
+            Kind::RefreshResponses => &mut report.refresh_responses,
+            Kind::Flows => &mut report.flows,
+            Kind::Codes => &mut report.codes,
+            Kind::Tokens => &mut report.tokens,
+            Kind::LoginSessions => &mut report.login_sessions,
+            Kind::AssertionIds => &mut report.assertion_ids,
+            Kind::ConsoleSessions => &mut report.console_sessions,
+            Kind::LoginThrottle => &mut report.login_throttle,
+        };
         for _ in 0..MAX_BATCHES {
             let mut tx = deps.store.begin().await?;
             let n = match kind {
+                Kind::RefreshResponses => {
+                    tx.tokens()
+                        .expire_successors(now - refresh_window, batch)
+                        .await?
+                }
                 Kind::Flows => tx.flows().purge_expired(now, batch).await?,
                 Kind::Codes => tx.codes().purge_expired(now, batch).await?,
                 Kind::Tokens => tx.tokens().purge_expired(now, batch).await?,
@@ -73,15 +99,7 @@ pub async fn run(deps: &Deps, batch: u32) -> Result<JanitorReport, StoreError> {
                 }
             };
             tx.commit().await?;
-            match kind {
-                Kind::Flows => report.flows += n,
-                Kind::Codes => report.codes += n,
-                Kind::Tokens => report.tokens += n,
-                Kind::LoginSessions => report.login_sessions += n,
-                Kind::AssertionIds => report.assertion_ids += n,
-                Kind::ConsoleSessions => report.console_sessions += n,
-                Kind::LoginThrottle => report.login_throttle += n,
-            }
+            *counter += n;
             if n < u64::from(batch) {
                 break;
             }

@@ -201,14 +201,21 @@ pub trait TokenRepository: Send {
         &mut self,
         hash: &TokenHash,
     ) -> Result<Option<TokenLookup<RefreshTokenRecord>>, StoreError>;
-    /// Marks an unused, unrevoked refresh token used and keeps `successor` with it, in one
-    /// statement; false when another request used it first.
-    async fn use_refresh(
+    /// Claims an unused, unrevoked refresh token for rotation: marks it used, in one statement.
+    /// False when another request claimed it first (on PostgreSQL, a concurrent claim waits for
+    /// the first one's transaction to end, then sees it used).
+    async fn claim_refresh(&mut self, hash: &TokenHash, now: UnixTime) -> Result<bool, StoreError>;
+    /// Keeps the (sealed) response a refresh token was exchanged for, for the grace period.
+    async fn set_successor(&mut self, hash: &TokenHash, successor: &str) -> Result<(), StoreError>;
+    /// Counts one more retry of a used refresh token whose response is still kept; false when the
+    /// token already had `max` retries, or was revoked.
+    async fn count_reuse(&mut self, hash: &TokenHash, max: u32) -> Result<bool, StoreError>;
+    /// Forgets kept responses of refresh tokens used before `used_before`; returns how many.
+    async fn expire_successors(
         &mut self,
-        hash: &TokenHash,
-        now: UnixTime,
-        successor: Option<&str>,
-    ) -> Result<bool, StoreError>;
+        used_before: UnixTime,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
     async fn revoke_access(&mut self, hash: &TokenHash, now: UnixTime) -> Result<bool, StoreError>;
     /// Revokes every access and refresh token of a family; returns how many.
     async fn revoke_family(&mut self, family_id: &str, now: UnixTime) -> Result<u64, StoreError>;

@@ -174,7 +174,7 @@ impl SqlStore {
 #[async_trait]
 impl Store for SqlStore {
     async fn begin(&self) -> Result<Box<dyn Tx>, StoreError> {
-        Ok(Box::new(SqlTx::begin(&self.writer).await?))
+        Ok(Box::new(SqlTx::begin(&self.writer, self.backend).await?))
     }
 
     async fn read(&self) -> Result<Box<dyn Tx>, StoreError> {

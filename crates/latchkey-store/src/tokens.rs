@@ -254,23 +254,59 @@ impl TokenRepository for SqlTx {
             .transpose()
     }
 
-    async fn use_refresh(
-        &mut self,
-        hash: &TokenHash,
-        now: UnixTime,
-        successor: Option<&str>,
-    ) -> Result<bool, StoreError> {
+    async fn claim_refresh(&mut self, hash: &TokenHash, now: UnixTime) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE refresh_tokens SET used_at = $2, successor = $3 \
+            "UPDATE refresh_tokens SET used_at = $2 \
              WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL",
         )
         .bind(hash.as_str())
         .bind(now)
-        .bind(successor)
         .execute(self.conn())
         .await
         .map_err(map_err)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_successor(&mut self, hash: &TokenHash, successor: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE refresh_tokens SET successor = $2 WHERE token_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(hash.as_str())
+        .bind(successor)
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn count_reuse(&mut self, hash: &TokenHash, max: u32) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE refresh_tokens SET reuse_count = reuse_count + 1 \
+             WHERE token_hash = $1 AND reuse_count < $2 AND revoked_at IS NULL AND successor IS NOT NULL",
+        )
+        .bind(hash.as_str())
+        .bind(i64::from(max))
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn expire_successors(
+        &mut self,
+        used_before: UnixTime,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE refresh_tokens SET successor = NULL WHERE token_hash IN \
+             (SELECT token_hash FROM refresh_tokens WHERE successor IS NOT NULL AND used_at < $1 LIMIT $2)",
+        )
+        .bind(used_before)
+        .bind(i64::from(limit))
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected())
     }
 
     async fn revoke_access(&mut self, hash: &TokenHash, now: UnixTime) -> Result<bool, StoreError> {

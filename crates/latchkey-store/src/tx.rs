@@ -10,6 +10,7 @@ use latchkey_core::store::{
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Transaction};
 
+use crate::Backend;
 use crate::error::map_err;
 
 enum Conn {
@@ -24,9 +25,16 @@ pub(crate) struct SqlTx {
 }
 
 impl SqlTx {
-    pub(crate) async fn begin(pool: &AnyPool) -> Result<Self, StoreError> {
+    /// Begins a write transaction. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`): a deferred transaction that reads, then writes, fails when another
+    /// connection (a second replica, the CLI) wrote in between.
+    pub(crate) async fn begin(pool: &AnyPool, backend: Backend) -> Result<Self, StoreError> {
+        let tx = match backend {
+            Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => pool.begin().await,
+        };
         Ok(Self {
-            conn: Conn::Tx(pool.begin().await.map_err(map_err)?),
+            conn: Conn::Tx(tx.map_err(map_err)?),
         })
     }
 

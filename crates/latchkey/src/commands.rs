@@ -200,8 +200,9 @@ fn urlencode(s: &str) -> String {
 
 pub async fn janitor(config: Config) -> anyhow::Result<()> {
     let batch = config.janitor.batch_size;
+    let refresh_window = config.oauth2.refresh_token.response_window();
     let instance = open_engine(config, false).await?;
-    let report = latchkey_core::janitor::run(&instance.deps, batch).await?;
+    let report = latchkey_core::janitor::run(&instance.deps, batch, refresh_window).await?;
     println!(
         "Deleted {} expired rows: {} flows, {} codes, {} tokens, {} login sessions, {} assertion ids.",
         report.total(),

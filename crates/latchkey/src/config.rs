@@ -137,6 +137,15 @@ access_token_strategy = "opaque"
 enforced = true
 enforced_for_public_clients = true
 
+[oauth2.refresh_token]
+# A used refresh token presented again by the same client within the grace period gets the same
+# response it got the first time (a retried request, two tabs, a CLI and its daemon), up to
+# grace_reuse_count times. After that, or later, reuse revokes the whole token family.
+# Concurrent requests with the same token are coalesced into one rotation in any case.
+# The grace period is at most 5 minutes; 0s turns retries off.
+grace_period = "30s"
+grace_reuse_count = 3
+
 [log]
 # text or json.
 format = "text"

@@ -379,12 +379,13 @@ pub async fn run(config: Config, migrate: bool, demo: bool) -> anyhow::Result<()
         let interval =
             Duration::from_secs(instance.config.janitor.interval.as_secs().unsigned_abs());
         let batch = instance.config.janitor.batch_size;
+        let refresh_window = instance.config.oauth2.refresh_token.response_window();
         let mut janitor_stop = stop_rx.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval);
             loop {
                 tokio::select! {
-                    _ = tick.tick() => match latchkey_core::janitor::run(&deps, batch).await {
+                    _ = tick.tick() => match latchkey_core::janitor::run(&deps, batch, refresh_window).await {
                         Ok(report) if report.total() > 0 => tracing::info!(?report, "janitor deleted expired rows"),
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "janitor run failed"),

@@ -45,6 +45,10 @@ pub struct EngineSettings {
     pub pkce_enforced: bool,
     pub pkce_enforced_for_public_clients: bool,
     pub access_token_strategy: AccessTokenStrategy,
+    /// Seconds a used refresh token's response is served again to its client.
+    pub refresh_grace_period: i64,
+    /// Retries served within the grace period.
+    pub refresh_grace_reuse_count: u32,
 }
 
 impl EngineSettings {
@@ -72,6 +76,8 @@ impl EngineSettings {
             pkce_enforced: config.oauth2.pkce.enforced,
             pkce_enforced_for_public_clients: config.oauth2.pkce.enforced_for_public_clients,
             access_token_strategy: config.oauth2.access_token_strategy,
+            refresh_grace_period: config.oauth2.refresh_token.grace_period.as_secs(),
+            refresh_grace_reuse_count: config.oauth2.refresh_token.grace_reuse_count,
             issuer,
         }
     }

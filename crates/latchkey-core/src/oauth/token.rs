@@ -12,6 +12,7 @@ use super::pkce;
 use super::records::TokenClaims;
 use crate::audit::{Actor, AuditEntry};
 use crate::client::{Client, GrantType};
+use crate::clock::UnixTime;
 use crate::crypto::{OpaqueToken, TokenKind};
 use crate::entropy::EntropyExt as _;
 use crate::store::Tx;
@@ -62,6 +63,13 @@ impl Engine {
             "client_credentials" => GrantType::ClientCredentials,
             _ => return Err(TokenError::UnsupportedGrantType),
         };
+        // Whether the refresh token was still unused when this request arrived, read before the
+        // request queues for the writer: a request that raced the rotation is coalesced into it,
+        // one that came after it is a retry.
+        let contender = match grant {
+            GrantType::RefreshToken => self.refresh_is_unused(params).await?,
+            _ => false,
+        };
         let mut tx = self.deps.store.begin().await?;
         let client = self
             .authenticate_client(tx.as_mut(), authorization, params)
@@ -71,7 +79,7 @@ impl Engine {
         }
         let result = match grant {
             GrantType::AuthorizationCode => self.exchange_code(tx.as_mut(), &client, params).await,
-            GrantType::RefreshToken => self.refresh(tx.as_mut(), &client, params).await,
+            GrantType::RefreshToken => self.refresh(tx.as_mut(), &client, params, contender).await,
             GrantType::ClientCredentials => {
                 self.client_credentials(tx.as_mut(), &client, params).await
             }
@@ -94,6 +102,8 @@ impl Engine {
                 if let Some(family) = revoke_family {
                     self.revoke_family_for_replay(tx.as_mut(), &client, &family)
                         .await?;
+                    metrics::counter!("latchkey_token_family_revocations_total", "reason" => "replay")
+                        .increment(1);
                 }
                 tx.commit().await?;
                 Err(error)
@@ -261,11 +271,32 @@ impl Engine {
         })
     }
 
+    /// True when the request's refresh token verifies and is unused right now.
+    async fn refresh_is_unused(&self, params: &Params) -> Result<bool, TokenError> {
+        let Some(token) = get(params, "refresh_token")? else {
+            return Ok(false);
+        };
+        let Ok(hash) = OpaqueToken::verify(TokenKind::RefreshToken, token, &self.deps.secrets)
+        else {
+            return Ok(false);
+        };
+        let found = self
+            .deps
+            .store
+            .read()
+            .await?
+            .tokens()
+            .refresh(&hash)
+            .await?;
+        Ok(found.is_some_and(|l| l.token.used_at.is_none()))
+    }
+
     async fn refresh(
         &self,
         tx: &mut dyn Tx,
         client: &Client,
         params: &Params,
+        contender: bool,
     ) -> Result<TokenResponse, Failure> {
         let token = require(params, "refresh_token")?;
         let bad = |msg| Failure::from(TokenError::InvalidGrant(msg));
@@ -292,12 +323,6 @@ impl Engine {
         if record.expires_at <= now {
             return Err(bad("The refresh token has expired."));
         }
-        if record.used_at.is_some() {
-            return Err(Failure::replay(
-                "The refresh token was already used.",
-                &record.family_id,
-            ));
-        }
         let access_scope = match get(params, "scope")? {
             None => record.scope.clone(),
             Some(s) => {
@@ -312,33 +337,95 @@ impl Engine {
                 requested
             }
         };
-        if !tx
-            .tokens()
-            .use_refresh(&hash, now, None)
-            .await
-            .map_err(TokenError::from)?
+        if record.used_at.is_none()
+            && tx
+                .tokens()
+                .claim_refresh(&hash, now)
+                .await
+                .map_err(TokenError::from)?
         {
-            return Err(Failure::replay(
-                "The refresh token was already used.",
-                &record.family_id,
-            ));
-        }
-        if let Some(grant_id) = &record.grant_id {
-            tx.grants()
-                .touch(grant_id, now)
+            // This request rotates the token. The row stays locked (PostgreSQL) or the writer
+            // busy (SQLite) only until the new pair is written and the response kept.
+            if let Some(grant_id) = &record.grant_id {
+                tx.grants()
+                    .touch(grant_id, now)
+                    .await
+                    .map_err(TokenError::from)?;
+            }
+            let issue = Issue {
+                client,
+                subject: &record.subject,
+                scope: &record.scope,
+                audience: &record.audience,
+                claims: &record.claims,
+                grant_id: record.grant_id.as_deref(),
+                family_id: &record.family_id,
+            };
+            let response = self.issue_tokens(tx, &issue, &access_scope, None).await?;
+            let sealed = self.deps.secrets.seal(
+                self.deps.entropy.as_ref(),
+                &successor_aad(&hash, &client.id),
+                &serde_json::to_vec(&response).map_err(|e| TokenError::Internal(e.to_string()))?,
+            );
+            tx.tokens()
+                .set_successor(&hash, &sealed)
                 .await
                 .map_err(TokenError::from)?;
+            metrics::counter!("latchkey_refresh_rotations_total").increment(1);
+            return Ok(response);
         }
-        let issue = Issue {
-            client,
-            subject: &record.subject,
-            scope: &record.scope,
-            audience: &record.audience,
-            claims: &record.claims,
-            grant_id: record.grant_id.as_deref(),
-            family_id: &record.family_id,
+        // The token was rotated already: by a request racing this one, or before it came.
+        let current = tx
+            .tokens()
+            .refresh(&hash)
+            .await
+            .map_err(TokenError::from)?
+            .ok_or_else(|| bad("The refresh token is invalid."))?;
+        let t = &current.token;
+        let state = RefreshState {
+            used_at: t.used_at,
+            successor: t.successor.is_some(),
+            reuse_count: t.reuse_count,
         };
-        Ok(self.issue_tokens(tx, &issue, &access_scope, None).await?)
+        let decision = reuse_decision(
+            &state,
+            contender,
+            now,
+            self.settings.refresh_grace_period,
+            self.settings.refresh_grace_reuse_count,
+        );
+        let live = t.revoked_at.is_none() && !current.grant_revoked && current.client_active;
+        let sealed = match (decision, &t.successor) {
+            (ReuseDecision::Serve { counted }, Some(sealed)) if live => {
+                if counted
+                    && !tx
+                        .tokens()
+                        .count_reuse(&hash, self.settings.refresh_grace_reuse_count)
+                        .await
+                        .map_err(TokenError::from)?
+                {
+                    return Err(Failure::replay(
+                        "The refresh token was already used.",
+                        &record.family_id,
+                    ));
+                }
+                let kind = if counted { "retry" } else { "concurrent" };
+                metrics::counter!("latchkey_refresh_coalesced_total", "kind" => kind).increment(1);
+                sealed.clone()
+            }
+            _ => {
+                return Err(Failure::replay(
+                    "The refresh token was already used.",
+                    &record.family_id,
+                ));
+            }
+        };
+        let plain = self
+            .deps
+            .secrets
+            .open(&successor_aad(&hash, &client.id), &sealed)
+            .map_err(|_| bad("The refresh token was already used."))?;
+        Ok(serde_json::from_slice(&plain).map_err(|e| TokenError::Internal(e.to_string()))?)
     }
 
     async fn client_credentials(
@@ -389,6 +476,77 @@ impl Engine {
     }
 }
 
+/// What a used refresh token's record says about a new presentation of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RefreshState {
+    pub used_at: Option<UnixTime>,
+    /// The response it was exchanged for is still kept.
+    pub successor: bool,
+    pub reuse_count: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReuseDecision {
+    /// Answer with the kept response; `counted` when it uses up one of the retries.
+    Serve { counted: bool },
+    /// Reuse: revoke the family.
+    Reject,
+}
+
+/// How long a request that raced the rotation may still be answered with its result, even when
+/// retries are turned off: such a request presented the token before it was used.
+pub const COALESCE_WINDOW: i64 = 10;
+
+/// Presentations this close to the rotation (in seconds) are part of the same burst — two tabs,
+/// a CLI and its daemon refreshing at once — and are coalesced without using up a retry, even
+/// when they reached the database after the rotation.
+pub const BURST_WINDOW: i64 = 2;
+
+/// Whether a used refresh token, presented again at `now`, gets the response of its rotation.
+/// A request that raced the rotation (`contender`: the token was unused when it arrived) or came
+/// in the same burst is coalesced into the rotation without using up a retry; a later
+/// presentation is a retry, served within the grace period while retries remain.
+pub(crate) fn reuse_decision(
+    state: &RefreshState,
+    contender: bool,
+    now: UnixTime,
+    grace: i64,
+    max_retries: u32,
+) -> ReuseDecision {
+    let Some(used_at) = state.used_at else {
+        return ReuseDecision::Reject;
+    };
+    if !state.successor {
+        return ReuseDecision::Reject;
+    }
+    let age = now - used_at;
+    let concurrent = contender || age <= BURST_WINDOW;
+    let window = if concurrent {
+        grace.max(COALESCE_WINDOW)
+    } else {
+        grace
+    };
+    if age > window {
+        return ReuseDecision::Reject;
+    }
+    if concurrent {
+        return ReuseDecision::Serve { counted: false };
+    }
+    if state.reuse_count < i64::from(max_retries) {
+        ReuseDecision::Serve { counted: true }
+    } else {
+        ReuseDecision::Reject
+    }
+}
+
+fn successor_aad(hash: &crate::crypto::TokenHash, client_id: &str) -> Vec<u8> {
+    format!(
+        "latchkey refresh successor\u{0}{}\u{0}{client_id}",
+        hash.as_str()
+    )
+    .into_bytes()
+}
+
 /// A failed grant, and the family a detected replay must revoke.
 struct Failure {
     error: TokenError,
@@ -410,5 +568,125 @@ impl From<TokenError> for Failure {
             error,
             revoke_family: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock as _, MockClock};
+
+    const GRACE: i64 = 30;
+
+    fn used(at: UnixTime, reuse_count: i64) -> RefreshState {
+        RefreshState {
+            used_at: Some(at),
+            successor: true,
+            reuse_count,
+        }
+    }
+
+    #[test]
+    fn a_retry_inside_the_grace_period_is_served_and_counted() {
+        let clock = MockClock::new(1_000);
+        let rotated = clock.now();
+        clock.advance(GRACE);
+        assert_eq!(
+            reuse_decision(&used(rotated, 0), false, clock.now(), GRACE, 3),
+            ReuseDecision::Serve { counted: true }
+        );
+        clock.advance(1);
+        assert_eq!(
+            reuse_decision(&used(rotated, 0), false, clock.now(), GRACE, 3),
+            ReuseDecision::Reject,
+            "outside the window"
+        );
+    }
+
+    #[test]
+    fn retries_run_out() {
+        let now = 1_000;
+        let rotated = now - 5;
+        assert_eq!(
+            reuse_decision(&used(rotated, 2), false, now, GRACE, 3),
+            ReuseDecision::Serve { counted: true }
+        );
+        assert_eq!(
+            reuse_decision(&used(rotated, 3), false, now, GRACE, 3),
+            ReuseDecision::Reject
+        );
+        assert_eq!(
+            reuse_decision(&used(rotated, 0), false, now, GRACE, 0),
+            ReuseDecision::Reject,
+            "retries off"
+        );
+    }
+
+    #[test]
+    fn a_burst_right_after_the_rotation_is_coalesced() {
+        let rotated = 1_000;
+        for age in 0..=BURST_WINDOW {
+            assert_eq!(
+                reuse_decision(&used(rotated, 3), false, rotated + age, GRACE, 3),
+                ReuseDecision::Serve { counted: false }
+            );
+        }
+        assert_eq!(
+            reuse_decision(
+                &used(rotated, 3),
+                false,
+                rotated + BURST_WINDOW + 1,
+                GRACE,
+                3
+            ),
+            ReuseDecision::Reject
+        );
+    }
+
+    #[test]
+    fn concurrent_requests_are_coalesced_without_using_retries() {
+        let clock = MockClock::new(5_000);
+        let rotated = clock.now();
+        assert_eq!(
+            reuse_decision(&used(rotated, 3), true, clock.now(), GRACE, 3),
+            ReuseDecision::Serve { counted: false }
+        );
+        assert_eq!(
+            reuse_decision(&used(rotated, 0), true, clock.now(), 0, 0),
+            ReuseDecision::Serve { counted: false },
+            "even in strict mode"
+        );
+        clock.advance(COALESCE_WINDOW + 1);
+        assert_eq!(
+            reuse_decision(&used(rotated, 0), true, clock.now(), 0, 0),
+            ReuseDecision::Reject
+        );
+    }
+
+    #[test]
+    fn without_a_kept_response_reuse_is_rejected() {
+        // A revocation clears the kept response: nothing is served after it.
+        let revoked = RefreshState {
+            used_at: Some(10),
+            successor: false,
+            reuse_count: 0,
+        };
+        assert_eq!(
+            reuse_decision(&revoked, false, 10, GRACE, 3),
+            ReuseDecision::Reject
+        );
+        assert_eq!(
+            reuse_decision(&revoked, true, 10, GRACE, 3),
+            ReuseDecision::Reject
+        );
+        let unused = RefreshState {
+            used_at: None,
+            successor: false,
+            reuse_count: 0,
+        };
+        assert_eq!(
+            reuse_decision(&unused, false, 10, GRACE, 3),
+            ReuseDecision::Reject
+        );
     }
 }

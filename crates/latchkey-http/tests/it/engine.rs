@@ -189,7 +189,8 @@ async fn the_whole_authorization_code_flow() {
             .expect("refresh")
             .to_owned();
 
-        // Reusing a spent refresh token revokes the whole family.
+        // Reusing a spent refresh token after the grace period revokes the whole family.
+        app.clock.advance(31);
         let res = app
             .token(
                 &client,
@@ -830,12 +831,12 @@ async fn the_janitor_deletes_expired_rows_and_keeps_live_ones() {
         ],
     )
     .await;
-    let report = latchkey_core::janitor::run(app.state.engine.deps(), 10)
+    let report = latchkey_core::janitor::run(app.state.engine.deps(), 10, 30)
         .await
         .expect("janitor");
     assert_eq!(report.total(), 0, "nothing has expired yet");
     app.clock.advance(3601);
-    let report = latchkey_core::janitor::run(app.state.engine.deps(), 10)
+    let report = latchkey_core::janitor::run(app.state.engine.deps(), 10, 30)
         .await
         .expect("janitor");
     assert_eq!(
@@ -849,7 +850,7 @@ async fn the_janitor_deletes_expired_rows_and_keeps_live_ones() {
         "the refresh token lives 30 days"
     );
     app.clock.advance(31 * 86_400);
-    let report = latchkey_core::janitor::run(app.state.engine.deps(), 10)
+    let report = latchkey_core::janitor::run(app.state.engine.deps(), 10, 30)
         .await
         .expect("janitor");
     assert_eq!(report.tokens, 1);

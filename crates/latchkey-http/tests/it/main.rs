@@ -2,8 +2,11 @@
 //! when `LATCHKEY_TEST_POSTGRES_URL` is set, PostgreSQL.
 
 mod admin_clients;
+mod bad_input;
 mod browser;
 mod engine;
+mod interop;
 mod ops;
 mod platform;
+mod refresh;
 mod support;

@@ -28,7 +28,7 @@ pub struct TestApp {
     pub state: AppState,
     pub public: Router,
     pub admin: Router,
-    _db: TestDatabase,
+    db: Option<TestDatabase>,
 }
 
 /// A response, read whole.
@@ -59,17 +59,18 @@ impl TestApp {
     }
 
     pub async fn with_settings(db: TestDatabase, tweak: impl FnOnce(&mut HttpSettings)) -> Self {
-        Self::build(db, tweak, |_| {}).await
+        Self::build(db, ISSUER, tweak, |_| {}).await
     }
 
     /// An app whose configuration is first adjusted by `configure`.
     #[allow(dead_code)]
     pub async fn configured(db: TestDatabase, configure: impl FnOnce(&mut Config)) -> Self {
-        Self::build(db, |_| {}, configure).await
+        Self::build(db, ISSUER, |_| {}, configure).await
     }
 
     async fn build(
         db: TestDatabase,
+        issuer: &str,
         tweak: impl FnOnce(&mut HttpSettings),
         configure: impl FnOnce(&mut Config),
     ) -> Self {
@@ -81,10 +82,39 @@ impl TestApp {
             .expect("time")
             .as_secs();
         let clock = MockClock::new(i64::try_from(now).expect("time"));
+        let mut app = Self::assemble(store, clock, 42, issuer, tweak, configure).await;
+        app.db = Some(db);
+        app
+    }
+
+    /// A second replica of `self`: its own connection pool on the same database, the same
+    /// secrets and clock, the keys read from the database.
+    #[allow(dead_code)]
+    pub async fn replica(&self) -> Self {
+        let url = self
+            .db
+            .as_ref()
+            .expect("the first replica owns the database")
+            .url
+            .clone();
+        let store = SqlStore::connect(&url, &latchkey_store::StoreOptions::default())
+            .await
+            .expect("second pool");
+        Self::assemble(store, self.clock.clone(), 43, ISSUER, |_| {}, |_| {}).await
+    }
+
+    async fn assemble(
+        store: SqlStore,
+        clock: MockClock,
+        seed: u64,
+        issuer: &str,
+        tweak: impl FnOnce(&mut HttpSettings),
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         let deps = Deps {
             store: Arc::new(store.clone()),
             clock: Arc::new(clock.clone()),
-            entropy: Arc::new(SeededEntropy::new(42)),
+            entropy: Arc::new(SeededEntropy::new(seed)),
             secrets: Arc::new(SystemSecrets::new(&[TEST_SECRET])),
         };
         let keys = KeyService::new(deps.clone(), Arc::new(Keys::default()));
@@ -97,7 +127,7 @@ impl TestApp {
         configure(&mut config);
         let engine = Engine::new(
             deps,
-            EngineSettings::from_config(&config, ISSUER),
+            EngineSettings::from_config(&config, issuer),
             keys.keys().clone(),
         );
         let state = AppState::new(engine, keys, settings);
@@ -107,7 +137,7 @@ impl TestApp {
             store,
             clock,
             state,
-            _db: db,
+            db: None,
         }
     }
 
@@ -117,6 +147,7 @@ impl TestApp {
     pub async fn platform(db: TestDatabase, dns: Option<std::net::SocketAddr>) -> Self {
         let mut app = Self::build(
             db,
+            ISSUER,
             |_| {},
             |c| {
                 c.urls.login = None;
@@ -192,5 +223,68 @@ impl TestApp {
     /// Counts rows of a table, to assert that a refused request changed nothing.
     pub async fn count(&self, table: &str) -> i64 {
         self.store.count_rows(table).await.expect("count")
+    }
+}
+
+/// An app on real sockets: the public router over TLS (a fresh self-signed certificate for
+/// 127.0.0.1) and the admin router over plain HTTP, both on loopback; the issuer is the public
+/// URL.
+pub struct Served {
+    #[allow(dead_code)]
+    pub app: TestApp,
+    pub public: String,
+    pub admin: String,
+    /// The certificate clients must trust, PEM.
+    pub ca_pem: String,
+}
+
+impl Served {
+    pub async fn start(db: TestDatabase) -> Self {
+        let public_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let public = format!("https://{}", public_listener.local_addr().expect("addr"));
+        let admin = format!("http://{}", admin_listener.local_addr().expect("addr"));
+        let app = TestApp::build(db, &public, |_| {}, |_| {}).await;
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let cert =
+            rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("certificate");
+        let ca_pem = cert.cert.pem();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+        let tls = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .expect("tls config");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+        let router = app.public.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = public_listener.accept().await else {
+                    break;
+                };
+                let (acceptor, router) = (acceptor.clone(), router.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let service = hyper_util::service::TowerToHyperService::new(router);
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+                });
+            }
+        });
+        tokio::spawn(axum::serve(admin_listener, app.admin.clone()).into_future());
+        Self {
+            app,
+            public,
+            admin,
+            ca_pem,
+        }
     }
 }

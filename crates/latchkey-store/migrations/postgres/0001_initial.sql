@@ -173,6 +173,7 @@ CREATE INDEX refresh_tokens_family_idx ON refresh_tokens (family_id);
 CREATE INDEX refresh_tokens_grant_idx ON refresh_tokens (grant_id);
 CREATE INDEX refresh_tokens_client_idx ON refresh_tokens (client_id);
 CREATE INDEX refresh_tokens_expires_idx ON refresh_tokens (expires_at);
+CREATE INDEX refresh_tokens_successor_idx ON refresh_tokens (used_at) WHERE successor IS NOT NULL;
 
 CREATE TABLE client_assertion_jtis (
     jti_hash TEXT PRIMARY KEY,
