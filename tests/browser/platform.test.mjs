@@ -162,7 +162,7 @@ test("a user authorizes the third-party app with one optional scope unticked and
     const body = await p.textContent("body");
     assert.match(body, /Verified publisher/);
     assert.match(body, /toolsmith\.example/);
-    assert.match(body, /owned by the account Toolsmith Labs/);
+    assert.match(body, /Owned by the account Toolsmith Labs/);
     assert.match(body, /127\.0\.0\.1:\d+/, "the redirect host is shown");
     assert.match(body, /Change your DNS records/);
     assert.ok(!/not verified/.test(body), "no unverified warning for a verified app");
