@@ -69,6 +69,8 @@ pub struct Config {
     pub log: LogConfig,
     pub janitor: JanitorConfig,
     pub rate_limits: RateLimitConfig,
+    pub catalog: CatalogConfig,
+    pub platform: PlatformConfig,
 }
 
 impl Default for Config {
@@ -86,6 +88,8 @@ impl Default for Config {
             log: LogConfig::default(),
             janitor: JanitorConfig::default(),
             rate_limits: RateLimitConfig::default(),
+            catalog: CatalogConfig::default(),
+            platform: PlatformConfig::default(),
         }
     }
 }
@@ -184,7 +188,7 @@ impl Default for TtlConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UrlsConfig {
-    /// The login provider. Unset: the built-in pages, when they exist, else a page saying so.
+    /// The login provider. Unset: the built-in pages (`/ui/login`, `/ui/consent`).
     pub login: Option<String>,
     pub consent: Option<String>,
     pub logout: Option<String>,
@@ -339,6 +343,78 @@ impl Default for RateLimitConfig {
     }
 }
 
+/// The permission catalog: the scopes apps may request, beside the built-in ones.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogConfig {
+    pub scopes: Vec<ScopeConfig>,
+}
+
+/// How much a scope lets an app do, and so what it takes to request it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sensitivity {
+    #[default]
+    Normal,
+    /// Only apps with a verified domain may request it.
+    Sensitive,
+    /// Only apps the operator approved may request it.
+    Restricted,
+}
+
+impl Sensitivity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Normal => "normal",
+            Self::Sensitive => "sensitive",
+            Self::Restricted => "restricted",
+        }
+    }
+}
+
+/// One scope of the catalog (`[[catalog.scopes]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeConfig {
+    /// The scope token, e.g. `dns.read`.
+    pub name: String,
+    /// What the consent screen says, e.g. "Read your DNS records".
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// The heading it is listed under, e.g. "DNS".
+    #[serde(default = "default_scope_group")]
+    pub group: String,
+    #[serde(default)]
+    pub sensitivity: Sensitivity,
+}
+
+fn default_scope_group() -> String {
+    "Other".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlatformConfig {
+    /// The platform's name, shown on the built-in pages. App names may not imitate it.
+    pub name: String,
+    /// The DNS server (`IP:PORT`) asked for domain verification TXT records. Unset: the
+    /// system's resolvers.
+    pub dns_resolver: Option<String>,
+    /// How long a session of the platform's pages lasts when "remember me" is not ticked.
+    pub console_session: Duration,
+}
+
+impl Default for PlatformConfig {
+    fn default() -> Self {
+        Self {
+            name: "Latchkey".into(),
+            dns_resolver: None,
+            console_session: Duration::secs(12 * 3600),
+        }
+    }
+}
+
 /// A configuration value that is not acceptable, with the key it is under.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid value for `{key}`: {reason}")]
@@ -463,6 +539,22 @@ impl Config {
             return Err(invalid(
                 "janitor.batch_size",
                 "must be between 1 and 100000",
+            ));
+        }
+        crate::platform::catalog::Catalog::from_config(&self.catalog)
+            .map_err(|r| invalid("catalog.scopes", r))?;
+        let name = self.platform.name.trim();
+        if name.is_empty() || name.len() > 64 {
+            return Err(invalid("platform.name", "must be 1 to 64 characters"));
+        }
+        if let Some(dns) = &self.platform.dns_resolver {
+            validate_addr(dns).map_err(|r| invalid("platform.dns_resolver", r))?;
+        }
+        let session = self.platform.console_session.as_secs();
+        if !(60..=86_400 * 30).contains(&session) {
+            return Err(invalid(
+                "platform.console_session",
+                "must be between 60s and 30 days",
             ));
         }
         if self.janitor.interval.as_secs() < 1 {

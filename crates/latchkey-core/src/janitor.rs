@@ -20,6 +20,8 @@ pub struct JanitorReport {
     pub tokens: u64,
     pub login_sessions: u64,
     pub assertion_ids: u64,
+    pub console_sessions: u64,
+    pub login_throttle: u64,
 }
 
 impl JanitorReport {
@@ -30,6 +32,8 @@ impl JanitorReport {
             + self.tokens
             + self.login_sessions
             + self.assertion_ids
+            + self.console_sessions
+            + self.login_throttle
     }
 }
 
@@ -41,6 +45,8 @@ enum Kind {
     Tokens,
     LoginSessions,
     AssertionIds,
+    ConsoleSessions,
+    LoginThrottle,
 }
 
 /// Cleans up, `batch` rows at a time (each batch its own transaction). Kept refresh responses
@@ -59,6 +65,8 @@ pub async fn run(
         Kind::Tokens,
         Kind::LoginSessions,
         Kind::AssertionIds,
+        Kind::ConsoleSessions,
+        Kind::LoginThrottle,
     ] {
         let counter = match kind {
             Kind::RefreshResponses => &mut report.refresh_responses,
@@ -67,6 +75,8 @@ pub async fn run(
             Kind::Tokens => &mut report.tokens,
             Kind::LoginSessions => &mut report.login_sessions,
             Kind::AssertionIds => &mut report.assertion_ids,
+            Kind::ConsoleSessions => &mut report.console_sessions,
+            Kind::LoginThrottle => &mut report.login_throttle,
         };
         for _ in 0..MAX_BATCHES {
             let mut tx = deps.store.begin().await?;
@@ -81,6 +91,12 @@ pub async fn run(
                 Kind::Tokens => tx.tokens().purge_expired(now, batch).await?,
                 Kind::LoginSessions => tx.login_sessions().purge_expired(now, batch).await?,
                 Kind::AssertionIds => tx.client_assertions().purge_expired(now, batch).await?,
+                Kind::ConsoleSessions => tx.console_sessions().purge_expired(now, batch).await?,
+                Kind::LoginThrottle => {
+                    tx.login_throttle()
+                        .purge(now - crate::platform::login::THROTTLE_MEMORY, batch)
+                        .await?
+                }
             };
             tx.commit().await?;
             *counter += n;

@@ -16,6 +16,7 @@ pub mod entropy;
 pub mod janitor;
 pub mod keys;
 pub mod oauth;
+pub mod platform;
 pub mod secret;
 pub mod store;
 pub mod throttle;

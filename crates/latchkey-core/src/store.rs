@@ -16,6 +16,10 @@ use crate::oauth::flow::{FlowRecord, FlowState};
 use crate::oauth::records::{
     AccessTokenRecord, AuthorizationCode, Grant, LoginSession, RefreshTokenRecord, TokenLookup,
 };
+use crate::platform::model::{
+    Account, AccountMembership, AppProfile, ConsoleSession, Member, Membership, ThrottleRecord,
+    User,
+};
 
 /// A storage failure. Not found is never an error.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +61,10 @@ pub trait Tx: Send {
     fn codes(&mut self) -> &mut dyn CodeRepository;
     fn tokens(&mut self) -> &mut dyn TokenRepository;
     fn client_assertions(&mut self) -> &mut dyn ClientAssertionRepository;
+    fn accounts(&mut self) -> &mut dyn AccountRepository;
+    fn apps(&mut self) -> &mut dyn AppRepository;
+    fn console_sessions(&mut self) -> &mut dyn ConsoleSessionRepository;
+    fn login_throttle(&mut self) -> &mut dyn LoginThrottleRepository;
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 
@@ -229,4 +237,79 @@ pub trait ClientAssertionRepository: Send {
         expires_at: UnixTime,
     ) -> Result<bool, StoreError>;
     async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError>;
+}
+
+/// Accounts, users and memberships.
+#[async_trait]
+pub trait AccountRepository: Send {
+    /// Inserts an account; `Conflict` when its id exists.
+    async fn insert_account(&mut self, account: &Account) -> Result<(), StoreError>;
+    async fn account(&mut self, id: &str) -> Result<Option<Account>, StoreError>;
+    /// Every account, by name.
+    async fn list_accounts(&mut self) -> Result<Vec<Account>, StoreError>;
+    /// Sets the account's policy on public third-party apps; false when it does not exist.
+    async fn set_block_third_party_apps(
+        &mut self,
+        id: &str,
+        block: bool,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// Inserts a user; `Conflict` when the id or the email exists.
+    async fn insert_user(&mut self, user: &User) -> Result<(), StoreError>;
+    async fn user(&mut self, id: &str) -> Result<Option<User>, StoreError>;
+    /// The user with this (lower-case) email.
+    async fn user_by_email(&mut self, email: &str) -> Result<Option<User>, StoreError>;
+    /// Adds a member, or changes the member's role.
+    async fn upsert_membership(&mut self, membership: &Membership) -> Result<(), StoreError>;
+    /// The accounts a user belongs to, by account name.
+    async fn memberships_of(&mut self, user_id: &str)
+    -> Result<Vec<AccountMembership>, StoreError>;
+    /// The members of an account, by email.
+    async fn members(&mut self, account_id: &str) -> Result<Vec<Member>, StoreError>;
+}
+
+/// The platform's side of apps.
+#[async_trait]
+pub trait AppRepository: Send {
+    /// Inserts a profile; `Conflict` when the client has one.
+    async fn insert(&mut self, app: &AppProfile) -> Result<(), StoreError>;
+    async fn get(&mut self, client_id: &str) -> Result<Option<AppProfile>, StoreError>;
+    /// Replaces a profile's fields; `Conflict` when its verified domain belongs to another app;
+    /// false when it does not exist.
+    async fn update(&mut self, app: &AppProfile) -> Result<bool, StoreError>;
+    /// The apps of an account, oldest first.
+    async fn list_for_account(&mut self, account_id: &str) -> Result<Vec<AppProfile>, StoreError>;
+    /// Every app, newest first, at most `limit`.
+    async fn list_all(&mut self, limit: u32) -> Result<Vec<AppProfile>, StoreError>;
+    /// How many distinct users hold an unrevoked grant for the client.
+    async fn user_count(&mut self, client_id: &str) -> Result<i64, StoreError>;
+}
+
+/// Sessions of the platform's pages.
+#[async_trait]
+pub trait ConsoleSessionRepository: Send {
+    async fn insert(&mut self, session: &ConsoleSession) -> Result<(), StoreError>;
+    /// The unexpired session whose cookie hashes to `cookie_hash`.
+    async fn by_cookie(
+        &mut self,
+        cookie_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<ConsoleSession>, StoreError>;
+    async fn delete(&mut self, id: &str) -> Result<bool, StoreError>;
+    /// Deletes up to `limit` sessions that expired before `now`.
+    async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError>;
+}
+
+/// Failed login counters, kept in the database so the backoff holds across replicas.
+#[async_trait]
+pub trait LoginThrottleRepository: Send {
+    async fn get(&mut self, key: &str) -> Result<Option<ThrottleRecord>, StoreError>;
+    /// Counts one more failure under `key`, in one statement; returns the new count.
+    async fn record_failure(&mut self, key: &str, now: UnixTime) -> Result<i64, StoreError>;
+    /// Refuses logins under `key` until `until`.
+    async fn block(&mut self, key: &str, until: UnixTime) -> Result<(), StoreError>;
+    /// Forgets the failures under `key`.
+    async fn clear(&mut self, key: &str) -> Result<(), StoreError>;
+    /// Deletes up to `limit` records whose last failure is before `before`.
+    async fn purge(&mut self, before: UnixTime, limit: u32) -> Result<u64, StoreError>;
 }

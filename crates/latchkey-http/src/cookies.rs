@@ -73,3 +73,36 @@ pub fn write(
         None => {}
     }
 }
+
+/// The session cookie of the platform's pages.
+pub const CONSOLE: &str = "latchkey_console";
+/// A random value the login form's CSRF token is bound to, before anyone is signed in.
+pub const FORM: &str = "latchkey_form";
+
+/// The value of one cookie.
+pub fn get(headers: &HeaderMap, base: &str, secure: bool) -> Option<String> {
+    let wanted = name(base, secure);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| Cookie::split_parse(v).flatten())
+        .find(|c| c.name() == wanted)
+        .map(|c| c.value().to_owned())
+}
+
+/// Sets a cookie; `max_age: None` makes it last as long as the browser session.
+pub fn set(headers: &mut HeaderMap, base: &str, secure: bool, value: String, max_age: Option<i64>) {
+    let mut c = build(name(base, secure), value, secure);
+    if let Some(age) = max_age {
+        c.set_max_age(cookie::time::Duration::seconds(age));
+    }
+    append(headers, &c);
+}
+
+/// Removes a cookie.
+pub fn clear(headers: &mut HeaderMap, base: &str, secure: bool) {
+    let mut c = build(name(base, secure), String::new(), secure);
+    c.make_removal();
+    append(headers, &c);
+}

@@ -6,6 +6,7 @@
 //! This crate depends on the core's traits, never on a storage implementation.
 
 pub mod admin;
+mod api;
 mod cookies;
 mod error;
 mod extract;
@@ -13,9 +14,11 @@ pub mod metrics;
 mod middleware;
 mod oauth;
 mod pages;
+pub mod platform_io;
 pub mod public;
 mod state;
 mod throttle;
+mod ui;
 
 pub use error::ApiError;
 pub use state::{AppState, HttpSettings};
@@ -26,10 +29,13 @@ use axum::Router;
 pub fn public_router(state: AppState) -> Router {
     metrics::handle();
     let hsts = state.engine.settings().secure_cookies();
-    let router = public::router().layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        throttle::per_address,
-    ));
+    let router = public::router()
+        .merge(ui::router())
+        .merge(api::router())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            throttle::per_address,
+        ));
     middleware::common(router, "public", hsts).with_state(state)
 }
 

@@ -14,14 +14,39 @@ pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'
 
 /// Renders a template as a page with the page headers.
 pub fn render(status: StatusCode, page: &impl Template) -> Response {
+    render_with_form_targets(status, page, &[])
+}
+
+/// A page whose forms may end, after redirects, at one of `origins` (the client's validated
+/// redirect URIs): browsers apply `form-action` to every redirect that follows a form's POST, so
+/// the login and consent forms must allow the app they send the user back to.
+pub fn render_with_form_targets(
+    status: StatusCode,
+    page: &impl Template,
+    origins: &[String],
+) -> Response {
+    let csp = if origins.is_empty() {
+        HeaderValue::from_static(PAGE_CSP)
+    } else {
+        let extra: Vec<&str> = origins
+            .iter()
+            .map(String::as_str)
+            .filter(|o| {
+                o.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~:/*[]".contains(&b))
+            })
+            .collect();
+        let policy = PAGE_CSP.replace(
+            "form-action 'self'",
+            &format!("form-action 'self' {}", extra.join(" ")),
+        );
+        HeaderValue::from_str(&policy).unwrap_or(HeaderValue::from_static(PAGE_CSP))
+    };
     match page.render() {
         Ok(html) => {
             let mut res = (status, axum::response::Html(html)).into_response();
             let h = res.headers_mut();
-            h.insert(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(PAGE_CSP),
-            );
+            h.insert(header::CONTENT_SECURITY_POLICY, csp);
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             h.insert(
                 header::REFERRER_POLICY,

@@ -6,7 +6,12 @@ use latchkey_core::client::ClientService;
 use latchkey_core::deps::Deps;
 use latchkey_core::keys::KeyService;
 use latchkey_core::oauth::Engine;
+use latchkey_core::platform::catalog::Catalog;
+use latchkey_core::platform::dns::NoDns;
+use latchkey_core::platform::{Platform, PlatformSettings};
 use latchkey_core::secret::SecretString;
+
+use crate::platform_io::TokioBlocking;
 
 /// Settings the HTTP layer needs beyond the engine's, resolved at start-up.
 #[derive(Debug, Clone, Default)]
@@ -24,22 +29,48 @@ pub struct AppState {
     pub clients: ClientService,
     pub keys: KeyService,
     pub engine: Engine,
+    pub platform: Platform,
     pub settings: Arc<HttpSettings>,
 }
 
 impl AppState {
+    /// The state with a platform of the built-in catalog and no DNS; see
+    /// [`AppState::with_platform`].
     pub fn new(engine: Engine, keys: KeyService, settings: HttpSettings) -> Self {
         let deps = engine.deps().clone();
+        let platform = Platform::new(
+            engine.clone(),
+            Catalog::builtin(),
+            Arc::new(TokioBlocking),
+            Arc::new(NoDns),
+            PlatformSettings {
+                name: "Latchkey".into(),
+                console_session_ttl: 12 * 3600,
+                remembered_session_ttl: engine.settings().auth_session_ttl,
+            },
+        );
         Self {
             clients: ClientService::new(deps.clone()),
             keys,
             deps,
             engine,
+            platform,
             settings: Arc::new(settings),
         }
     }
 
+    #[must_use]
+    pub fn with_platform(mut self, platform: Platform) -> Self {
+        self.platform = platform;
+        self
+    }
+
     pub fn issuer(&self) -> &str {
         &self.engine.settings().issuer
+    }
+
+    /// True when cookies must be `Secure`.
+    pub fn secure(&self) -> bool {
+        self.engine.settings().secure_cookies()
     }
 }

@@ -14,6 +14,7 @@ mod flows;
 mod grants;
 mod keys;
 mod migrate;
+mod platform;
 mod sessions;
 mod tokens;
 mod tx;

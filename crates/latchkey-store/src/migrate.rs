@@ -16,16 +16,30 @@ use crate::error::map_err;
 use crate::{Backend, SqlStore};
 
 /// (version, description, SQL) of each migration, per engine. Keep both lists in step.
-const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../migrations/sqlite/0001_initial.sql"),
-)];
-const POSTGRES: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../migrations/postgres/0001_initial.sql"),
-)];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../migrations/sqlite/0001_initial.sql"),
+    ),
+    (
+        2,
+        "platform",
+        include_str!("../migrations/sqlite/0002_platform.sql"),
+    ),
+];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "platform",
+        include_str!("../migrations/postgres/0002_platform.sql"),
+    ),
+];
 
 fn migrations(backend: Backend) -> &'static [(i64, &'static str, &'static str)] {
     match backend {

@@ -200,6 +200,9 @@ pub const TABLES: &[&str] = &[
     "client_assertion_jtis",
     "signing_keys",
     "audit_log",
+    "apps",
+    "console_sessions",
+    "login_throttle",
 ];
 
 /// The whole content of a database, table by table, as text rows in a stable order: two equal

@@ -2,8 +2,10 @@
 
 use async_trait::async_trait;
 use latchkey_core::store::{
-    AuditRepository, ClientAssertionRepository, ClientRepository, CodeRepository, FlowRepository,
-    GrantRepository, LoginSessionRepository, SigningKeyRepository, StoreError, TokenRepository, Tx,
+    AccountRepository, AppRepository, AuditRepository, ClientAssertionRepository, ClientRepository,
+    CodeRepository, ConsoleSessionRepository, FlowRepository, GrantRepository,
+    LoginSessionRepository, LoginThrottleRepository, SigningKeyRepository, StoreError,
+    TokenRepository, Tx,
 };
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Transaction};
@@ -85,6 +87,22 @@ impl Tx for SqlTx {
     }
 
     fn client_assertions(&mut self) -> &mut dyn ClientAssertionRepository {
+        self
+    }
+
+    fn accounts(&mut self) -> &mut dyn AccountRepository {
+        self
+    }
+
+    fn apps(&mut self) -> &mut dyn AppRepository {
+        self
+    }
+
+    fn console_sessions(&mut self) -> &mut dyn ConsoleSessionRepository {
+        self
+    }
+
+    fn login_throttle(&mut self) -> &mut dyn LoginThrottleRepository {
         self
     }
 

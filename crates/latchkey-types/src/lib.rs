@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod error;
 pub mod flow;
 pub mod jwk;
+pub mod platform;
 pub mod routes;
 pub mod scope;
 pub mod token;

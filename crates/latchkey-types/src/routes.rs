@@ -18,6 +18,59 @@ pub mod public {
     pub const STYLESHEET: &str = "/ui/assets/latchkey.css";
     pub const HEALTH_ALIVE: &str = "/health/alive";
     pub const HEALTH_READY: &str = "/health/ready";
+
+    // The platform's pages: the built-in login and consent provider and the consoles.
+    pub const UI_HOME: &str = "/ui";
+    pub const UI_LOGIN: &str = "/ui/login";
+    pub const UI_LOGOUT: &str = "/ui/logout";
+    pub const UI_CONSENT: &str = "/ui/consent";
+    pub const UI_APPS: &str = "/ui/apps";
+    pub const UI_APP_REVOKE: &str = "/ui/apps/{client_id}/revoke";
+    pub const UI_DEVELOPER: &str = "/ui/developer";
+    pub const UI_DEVELOPER_NEW: &str = "/ui/developer/{account_id}/new";
+    pub const UI_DEVELOPER_APP: &str = "/ui/developer/{account_id}/apps/{client_id}";
+    pub const UI_DEVELOPER_ACTION: &str = "/ui/developer/{account_id}/apps/{client_id}/{action}";
+    pub const UI_ADMIN: &str = "/ui/admin";
+    pub const UI_ADMIN_APP_ACTION: &str = "/ui/admin/apps/{client_id}/{action}";
+    pub const UI_ADMIN_ACCOUNT_POLICY: &str = "/ui/admin/accounts/{account_id}/policy";
+
+    // The self-service API.
+    pub const API_APPS: &str = "/api/v1/accounts/{account_id}/apps";
+    pub const API_APP: &str = "/api/v1/accounts/{account_id}/apps/{client_id}";
+    pub const API_APP_ROTATE_SECRET: &str =
+        "/api/v1/accounts/{account_id}/apps/{client_id}/rotate_secret";
+    pub const API_APP_VERIFICATION: &str =
+        "/api/v1/accounts/{account_id}/apps/{client_id}/verification";
+    pub const API_APP_SCOPE_REQUESTS: &str =
+        "/api/v1/accounts/{account_id}/apps/{client_id}/scope_requests";
+    pub const API_CATALOG: &str = "/api/v1/catalog";
+}
+
+/// A route with its `{name}` parameters filled in, in order.
+pub fn fill(route: &str, values: &[&str]) -> String {
+    let mut out = String::with_capacity(route.len());
+    let mut rest = route;
+    let mut values = values.iter();
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let end = rest[start..]
+            .find('}')
+            .map_or(rest.len(), |e| start + e + 1);
+        let v = values.next().copied().unwrap_or_default();
+        for b in v.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                out.push(char::from(b));
+            } else {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                out.push('%');
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 15)]));
+            }
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Admin listener (Hydra v2 paths).
@@ -48,6 +101,14 @@ pub fn join(base: &str, path: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn fill_encodes_parameters() {
+        assert_eq!(
+            super::fill(super::public::API_APP, &["acme", "a b"]),
+            "/api/v1/accounts/acme/apps/a%20b"
+        );
+    }
+
     #[test]
     fn join_handles_trailing_slash() {
         assert_eq!(super::join("http://a/", "/x"), "http://a/x");

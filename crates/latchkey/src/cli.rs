@@ -57,6 +57,20 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Create platform users (in the configured database).
+    Users {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+    /// Create accounts and manage their members (in the configured database).
+    Accounts {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(subcommand)]
+        action: AccountsAction,
+    },
     /// List or rotate signing keys.
     Keys {
         #[command(flatten)]
@@ -82,6 +96,9 @@ pub struct ServeArgs {
     /// Apply pending migrations before starting (PostgreSQL; SQLite always migrates).
     #[arg(long)]
     pub migrate: bool,
+    /// Seed a demo world (accounts, users, apps, a scope catalog) and print where to start.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -181,5 +198,48 @@ pub enum KeysAction {
         /// RS256, ES256 or EdDSA; may be given several times. Default: every active algorithm.
         #[arg(long = "alg", value_name = "ALG")]
         algs: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersAction {
+    /// Create a user who logs in with an email and a password.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// The password; read from standard input when absent (one line).
+        #[arg(long, env = "LATCHKEY_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// The user operates the platform (the operator console).
+        #[arg(long)]
+        operator: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountsAction {
+    /// Create an account.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// A readable id (letters, digits, dashes); generated when absent.
+        #[arg(long)]
+        id: Option<String>,
+        /// `platform` (its apps are first-party) or `customer`.
+        #[arg(long, default_value = "customer")]
+        kind: String,
+    },
+    /// Add a user to an account, or change their role.
+    AddMember {
+        /// The account id.
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        email: String,
+        /// owner, admin, developer or member.
+        #[arg(long, default_value = "member")]
+        role: String,
     },
 }

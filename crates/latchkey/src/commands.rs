@@ -10,8 +10,11 @@ use latchkey_store::MigrationState;
 use latchkey_types::client::OAuth2Client;
 use latchkey_types::routes::admin;
 
-use crate::cli::{AdminArgs, ClientsAction, CreateClientArgs, KeysAction, MigrateAction};
-use crate::serve::{ensure_data_dir, key_overlap, open_engine, open_store};
+use crate::cli::{
+    AccountsAction, AdminArgs, ClientsAction, CreateClientArgs, KeysAction, MigrateAction,
+    UsersAction,
+};
+use crate::serve::{ensure_data_dir, key_overlap, open_engine, open_store, platform};
 
 pub async fn migrate(config: Config, action: MigrateAction) -> anyhow::Result<()> {
     let data_dir = config.data_dir();
@@ -209,6 +212,71 @@ pub async fn janitor(config: Config) -> anyhow::Result<()> {
         report.login_sessions,
         report.assertion_ids
     );
+    instance.store.close().await;
+    Ok(())
+}
+
+/// `latchkey users …`: the platform's own services, on the configured database.
+pub async fn users(config: Config, action: UsersAction) -> anyhow::Result<()> {
+    let instance = open_engine(config, false).await?;
+    let platform = platform(&instance, "http://127.0.0.1", false)?;
+    let UsersAction::Create {
+        email,
+        name,
+        password,
+        operator,
+    } = action;
+    {
+        let password = if let Some(p) = password {
+            p
+        } else {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        };
+        let user = platform
+            .create_user(
+                &email,
+                &name,
+                latchkey_core::secret::SecretString::new(password),
+                operator,
+                &Actor::cli(),
+            )
+            .await?;
+        println!("Created user {} ({}).", user.email, user.id);
+    }
+    instance.store.close().await;
+    Ok(())
+}
+
+/// `latchkey accounts …`.
+pub async fn accounts(config: Config, action: AccountsAction) -> anyhow::Result<()> {
+    use latchkey_core::platform::model::{AccountKind, Role};
+    let instance = open_engine(config, false).await?;
+    let platform = platform(&instance, "http://127.0.0.1", false)?;
+    match action {
+        AccountsAction::Create { name, id, kind } => {
+            let kind = AccountKind::parse(&kind)
+                .with_context(|| format!("unknown kind {kind:?}; use platform or customer"))?;
+            let a = platform
+                .create_account(id.as_deref(), &name, kind, &Actor::cli())
+                .await?;
+            println!("Created account {} ({}).", a.name, a.id);
+        }
+        AccountsAction::AddMember {
+            account,
+            email,
+            role,
+        } => {
+            let role = Role::parse(&role).with_context(|| {
+                format!("unknown role {role:?}; use owner, admin, developer or member")
+            })?;
+            let (a, u) = platform
+                .add_member(&account, &email, role, &Actor::cli())
+                .await?;
+            println!("{} is now {} of {}.", u.email, role.as_str(), a.name);
+        }
+    }
     instance.store.close().await;
     Ok(())
 }

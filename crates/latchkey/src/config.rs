@@ -170,6 +170,25 @@ level = "info"
 enabled = true
 interval = "5m"
 batch_size = 1000
+
+[catalog]
+# The permission catalog: the scopes apps may request, beside the built-in openid, profile, email,
+# offline_access and apps.write. sensitivity: normal, sensitive (needs a verified app) or
+# restricted (needs the operator's approval).
+# [[catalog.scopes]]
+# name = "dns.read"
+# title = "See your DNS records"
+# description = "List the DNS zones and records of your accounts."
+# group = "DNS"
+# sensitivity = "normal"
+
+[platform]
+# The platform's name, on the built-in pages; app names may not imitate it.
+name = "Latchkey"
+# The DNS server (IP:PORT) asked for domain verification records. Default: the system's.
+# dns_resolver = "127.0.0.1:53"
+# How long a session of the platform's pages lasts without "remember me".
+console_session = "12h"
 "#;
 
 #[cfg(test)]

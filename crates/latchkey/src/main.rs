@@ -43,7 +43,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             overrides.set("issuer", args.issuer.clone());
             let config = config::load(args.config.config.as_deref(), &overrides)?;
             telemetry::init(&config.log);
-            serve::run(config, args.migrate).await
+            serve::run(config, args.migrate, args.demo).await
         }
         Command::Migrate { config, action } => {
             let cfg = config::load(config.config.as_deref(), &Overrides::from(&config))?;
@@ -81,6 +81,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = config::load(config.config.as_deref(), &Overrides::from(&config))?;
             telemetry::init(&cfg.log);
             commands::janitor(cfg).await
+        }
+        Command::Users { config, action } => {
+            let cfg = config::load(config.config.as_deref(), &Overrides::from(&config))?;
+            telemetry::init(&cfg.log);
+            commands::users(cfg, action).await
+        }
+        Command::Accounts { config, action } => {
+            let cfg = config::load(config.config.as_deref(), &Overrides::from(&config))?;
+            telemetry::init(&cfg.log);
+            commands::accounts(cfg, action).await
         }
         Command::Keys { config, action } => {
             let cfg = config::load(config.config.as_deref(), &Overrides::from(&config))?;

@@ -15,8 +15,11 @@ use latchkey_core::deps::Deps;
 use latchkey_core::entropy::{EntropyExt as _, SystemEntropy};
 use latchkey_core::keys::{KeyService, Keys};
 use latchkey_core::oauth::{Engine, EngineSettings};
+use latchkey_core::platform::catalog::{Catalog, demo_scopes};
+use latchkey_core::platform::{Platform, PlatformSettings};
 use latchkey_core::secret::SecretString;
 use latchkey_core::throttle::Throttle;
+use latchkey_http::platform_io::{DnsResolver, TokioBlocking};
 use latchkey_http::{AppState, HttpSettings};
 use latchkey_store::{Backend, MigrationState, SqlStore, StoreOptions, sqlite_url};
 use tokio::net::TcpListener;
@@ -208,6 +211,62 @@ pub async fn open_engine(config: Config, migrate: bool) -> anyhow::Result<Instan
     })
 }
 
+/// The platform's services: the catalog (the demo's when `demo` and none is configured), DNS
+/// for domain verification, and the blocking pool for password hashing.
+pub fn platform(instance: &Instance, issuer: &str, demo: bool) -> anyhow::Result<Platform> {
+    let config = &instance.config;
+    let catalog = if demo && config.catalog.scopes.is_empty() {
+        Catalog::with_scopes(&demo_scopes())
+    } else {
+        Catalog::from_config(&config.catalog)
+    }
+    .map_err(|e| anyhow::anyhow!("invalid catalog: {e}"))?;
+    let dns_server = match &config.platform.dns_resolver {
+        Some(a) => Some(a.parse().context("platform.dns_resolver")?),
+        None => None,
+    };
+    let dns = DnsResolver::new(dns_server)
+        .map_err(|e| anyhow::anyhow!("cannot set up the DNS resolver: {e}"))?;
+    let engine = Engine::new(
+        instance.deps.clone(),
+        EngineSettings::from_config(config, issuer),
+        instance.keys.keys().clone(),
+    );
+    Ok(Platform::new(
+        engine,
+        catalog,
+        Arc::new(TokioBlocking),
+        Arc::new(dns),
+        PlatformSettings {
+            name: config.platform.name.clone(),
+            console_session_ttl: config.platform.console_session.as_secs(),
+            remembered_session_ttl: config.ttl.authentication_session.as_secs(),
+        },
+    ))
+}
+
+/// The demo users' password: generated once and kept in the data directory, so that a restart
+/// prints the same one.
+fn demo_password(data_dir: &Path) -> anyhow::Result<SecretString> {
+    let path = data_dir.join("demo-password");
+    if let Ok(p) = std::fs::read_to_string(&path) {
+        return Ok(SecretString::new(p.trim()));
+    }
+    let password: String = SystemEntropy::new().token().chars().take(16).collect();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options
+        .open(&path)
+        .and_then(|mut f| f.write_all(password.as_bytes()))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(SecretString::new(password))
+}
+
 async fn bind(addr: &str, what: &str) -> anyhow::Result<(TcpListener, SocketAddr)> {
     let listener = TcpListener::bind(addr)
         .await
@@ -253,7 +312,7 @@ async fn shutdown_signal() {
     }
 }
 
-pub async fn run(config: Config, migrate: bool) -> anyhow::Result<()> {
+pub async fn run(config: Config, migrate: bool, demo: bool) -> anyhow::Result<()> {
     let (public_listener, public_addr) = bind(&config.public.addr, "public").await?;
     let (admin_listener, admin_addr) = bind(&config.admin.addr, "admin").await?;
     let issuer = match &config.issuer {
@@ -277,7 +336,18 @@ pub async fn run(config: Config, migrate: bool) -> anyhow::Result<()> {
         instance.keys.keys().clone(),
     )
     .with_throttle(Arc::new(Throttle::new(&instance.config.rate_limits)));
-    let state = AppState::new(oauth, instance.keys.clone(), settings);
+    let platform = platform(&instance, &issuer, demo)?;
+    let demo_world = if demo {
+        let password = demo_password(&instance.data_dir)?;
+        let world = platform
+            .seed_demo(&password)
+            .await
+            .context("cannot seed the demo")?;
+        Some((world, password))
+    } else {
+        None
+    };
+    let state = AppState::new(oauth, instance.keys.clone(), settings).with_platform(platform);
     let public = latchkey_http::public_router(state.clone());
     let admin = latchkey_http::admin_router(state);
 
@@ -350,6 +420,27 @@ pub async fn run(config: Config, migrate: bool) -> anyhow::Result<()> {
     writeln!(out, "  admin:     {}", url_for(admin_addr))?;
     writeln!(out, "  database:  {database}")?;
     writeln!(out, "  data dir:  {}", instance.data_dir.display())?;
+    if let Some((world, password)) = &demo_world {
+        writeln!(out)?;
+        writeln!(out, "Demo: sign in at {issuer}/ui/login")?;
+        writeln!(out, "  password for every demo user: {}", password.expose())?;
+        for (email, what) in &world.users {
+            writeln!(out, "  user {email:<24} {what}")?;
+        }
+        for (name, id, what) in &world.apps {
+            writeln!(out, "  app  {name:<24} {id}  {what}")?;
+        }
+        if let Some((_, id, _)) = world.apps.first() {
+            writeln!(
+                out,
+                "  try: {issuer}/oauth2/auth?client_id={id}&response_type=code&redirect_uri=http://127.0.0.1:8976/callback&scope=openid%20offline_access%20account.read%20dns.read%20dns.write&state=demo-state-1234&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
+            )?;
+        }
+        writeln!(
+            out,
+            "  then: {issuer}/ui/apps (connected apps), {issuer}/ui/developer, {issuer}/ui/admin"
+        )?;
+    }
     out.flush()?;
     drop(out);
     tracing::info!(%public_addr, %admin_addr, issuer, "listening");

@@ -9,6 +9,7 @@ mod wire;
 pub use redirect::{RedirectUriError, redirect_uri_matches, validate_redirect_uri};
 pub use service::{ClientError, ClientPage, ClientService, CreatedClient};
 pub use validate::{CLIENT_ASSERTION_ALGS, ID_TOKEN_ALGS, MetadataError};
+pub(crate) use validate::{Fixed, client_from_wire};
 
 use latchkey_types::Scope;
 use serde::{Deserialize, Serialize};

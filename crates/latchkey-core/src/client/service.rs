@@ -96,7 +96,7 @@ impl ClientService {
         Self { deps }
     }
 
-    fn new_secret(&self, client_id: &str) -> (SecretString, ClientSecretRecord) {
+    pub(crate) fn new_secret(&self, client_id: &str) -> (SecretString, ClientSecretRecord) {
         let secret = format!("{SECRET_PREFIX}{}", self.deps.entropy.token());
         let record = ClientSecretRecord {
             id: self.deps.entropy.uuid().to_string(),

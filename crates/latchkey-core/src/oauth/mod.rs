@@ -54,7 +54,7 @@ pub struct EngineSettings {
 
 impl EngineSettings {
     /// Resolves the settings. Without configured login and consent URLs, the browser is sent to
-    /// pages that say so.
+    /// the built-in pages (`/ui/login`, `/ui/consent`).
     pub fn from_config(config: &Config, issuer: &str) -> Self {
         let issuer = issuer.trim_end_matches('/').to_owned();
         Self {
@@ -62,12 +62,12 @@ impl EngineSettings {
                 .urls
                 .login
                 .clone()
-                .unwrap_or_else(|| join(&issuer, public::FALLBACK_LOGIN)),
+                .unwrap_or_else(|| join(&issuer, public::UI_LOGIN)),
             consent_url: config
                 .urls
                 .consent
                 .clone()
-                .unwrap_or_else(|| join(&issuer, public::FALLBACK_CONSENT)),
+                .unwrap_or_else(|| join(&issuer, public::UI_CONSENT)),
             access_token_ttl: config.ttl.access_token.as_secs(),
             refresh_token_ttl: config.ttl.refresh_token.as_secs(),
             auth_code_ttl: config.ttl.auth_code.as_secs(),

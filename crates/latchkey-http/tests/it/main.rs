@@ -7,6 +7,7 @@ mod browser;
 mod engine;
 mod interop;
 mod ops;
+mod platform;
 mod rate_limits;
 mod refresh;
 mod support;

@@ -146,6 +146,41 @@ impl TestApp {
         }
     }
 
+    /// An app whose built-in pages are the login and consent provider, with the demo catalog and
+    /// DNS asked at `dns` (a test's own server).
+    #[allow(dead_code)]
+    pub async fn platform(db: TestDatabase, dns: Option<std::net::SocketAddr>) -> Self {
+        let mut app = Self::build(
+            db,
+            ISSUER,
+            |_| {},
+            |c| {
+                c.urls.login = None;
+                c.urls.consent = None;
+            },
+        )
+        .await;
+        let engine = app.state.engine.clone();
+        let platform = latchkey_core::platform::Platform::new(
+            engine,
+            latchkey_core::platform::catalog::Catalog::with_scopes(
+                &latchkey_core::platform::catalog::demo_scopes(),
+            )
+            .expect("catalog"),
+            Arc::new(latchkey_http::platform_io::TokioBlocking),
+            Arc::new(latchkey_http::platform_io::DnsResolver::new(dns).expect("resolver")),
+            latchkey_core::platform::PlatformSettings {
+                name: "Latchkey".into(),
+                console_session_ttl: 3600,
+                remembered_session_ttl: 86_400,
+            },
+        );
+        app.state = app.state.clone().with_platform(platform);
+        app.public = latchkey_http::public_router(app.state.clone());
+        app.admin = latchkey_http::admin_router(app.state.clone());
+        app
+    }
+
     /// One app per engine under test.
     pub async fn all() -> Vec<Self> {
         let mut out = Vec::new();

@@ -5,6 +5,7 @@ mod audit;
 mod clients;
 mod keys;
 mod migrate;
+mod platform;
 
 use latchkey_store::SqlStore;
 use latchkey_store::testing::TestDatabase;

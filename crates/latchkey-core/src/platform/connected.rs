@@ -1,0 +1,96 @@
+//! Connected apps: every app a user authorized, and one-click revocation.
+
+use super::model::{Account, AccountKind, Visibility};
+use super::{Platform, PlatformError, Principal};
+use crate::client::Client;
+use crate::oauth::records::Grant;
+
+/// One authorized app, as the connected apps page lists it.
+#[derive(Debug, Clone)]
+pub struct ConnectedApp {
+    pub grant: Grant,
+    pub client: Client,
+    /// The permissions' titles (or the scope, when the catalog does not know it).
+    pub permissions: Vec<String>,
+    /// The granted accounts' names, or "All accounts".
+    pub accounts: Vec<String>,
+    pub publisher: Option<String>,
+    pub first_party: bool,
+    pub verified: bool,
+}
+
+impl Platform {
+    /// Every app the user authorized, newest first.
+    pub async fn connected_apps(
+        &self,
+        principal: &Principal,
+    ) -> Result<Vec<ConnectedApp>, PlatformError> {
+        let mut r = self.deps.store.read().await?;
+        let grants = r.grants().list_active(&principal.user.id).await?;
+        let mut out = Vec::with_capacity(grants.len());
+        for grant in grants {
+            let Some(client) = r.clients().get(&grant.client_id).await? else {
+                continue;
+            };
+            let profile = r.apps().get(&client.id).await?;
+            let owner: Option<Account> = match &client.owner_account_id {
+                Some(id) => r.accounts().account(id).await?,
+                None => None,
+            };
+            let permissions = grant
+                .scope
+                .iter()
+                .map(|s| {
+                    self.catalog
+                        .get(s)
+                        .map_or_else(|| s.to_owned(), |c| c.title.clone())
+                })
+                .collect();
+            let accounts = grant
+                .accounts
+                .iter()
+                .map(|a| {
+                    if a == "*" {
+                        "All accounts".to_owned()
+                    } else {
+                        principal
+                            .memberships
+                            .iter()
+                            .find(|m| &m.account.id == a)
+                            .map_or_else(|| a.clone(), |m| m.account.name.clone())
+                    }
+                })
+                .collect();
+            out.push(ConnectedApp {
+                permissions,
+                accounts,
+                publisher: owner.as_ref().map(|a| a.name.clone()),
+                first_party: owner
+                    .as_ref()
+                    .is_none_or(|a| a.kind == AccountKind::Platform),
+                verified: profile
+                    .as_ref()
+                    .is_some_and(|p| p.is_verified() || p.visibility == Visibility::Public),
+                grant,
+                client,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Revokes the user's grant to an app and every token issued under it, at once.
+    pub async fn revoke_connected_app(
+        &self,
+        principal: &Principal,
+        client_id: &str,
+    ) -> Result<(), PlatformError> {
+        let n = self
+            .engine
+            .revoke_consent_sessions(&principal.user.id, Some(client_id), &principal.actor())
+            .await?;
+        if n == 0 {
+            return Err(PlatformError::NotFound("an authorization of this app"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,340 @@
+//! The built-in login: email and password with a brute-force backoff kept in the database (so
+//! it holds across replicas), the sessions of the platform's pages, and the login side of the
+//! engine's challenge protocol.
+
+use std::net::IpAddr;
+
+use latchkey_types::flow::{AcceptLogin, LoginRequest};
+use latchkey_types::routes::public;
+
+use super::catalog::APPS_WRITE;
+use super::model::{ConsoleSession, User};
+use super::password::{MAX_PASSWORD_LEN, dummy_hash, run_blocking, verify_password};
+use super::{Platform, PlatformError, Principal};
+use crate::crypto::lookup_hash;
+use crate::entropy::EntropyExt as _;
+use crate::secret::SecretString;
+
+/// Failures under one user before the backoff starts.
+const USER_FREE_FAILURES: i64 = 5;
+/// Failures from one address before the backoff starts (many users may share an address).
+const IP_FREE_FAILURES: i64 = 20;
+/// The first wait, doubled with each further failure, up to [`MAX_BLOCK`].
+const FIRST_BLOCK: i64 = 30;
+const MAX_BLOCK: i64 = 15 * 60;
+/// Failures older than this are forgotten by the janitor.
+pub const THROTTLE_MEMORY: i64 = 24 * 3600;
+
+/// How long to refuse after `failures` failures, `free` of which are free.
+fn block_for(failures: i64, free: i64) -> i64 {
+    if failures < free {
+        return 0;
+    }
+    let doublings = u32::try_from((failures - free).min(10)).unwrap_or(10);
+    (FIRST_BLOCK << doublings).min(MAX_BLOCK)
+}
+
+fn user_key(email: &str) -> String {
+    format!("user:{}", lookup_hash(email))
+}
+
+fn ip_key(ip: IpAddr) -> String {
+    format!("ip:{ip}")
+}
+
+/// A session cookie to set: its value, and `Some(max_age)` for a persistent one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionCookie {
+    pub value: String,
+    pub max_age: Option<i64>,
+}
+
+/// What the login page shows for a challenge.
+#[derive(Debug)]
+pub enum LoginStart {
+    /// The user is remembered: no form, go on (and a console session for them).
+    Skip {
+        redirect_to: String,
+        cookie: Option<SessionCookie>,
+    },
+    /// Ask for the email and password.
+    Form { request: Box<LoginRequest> },
+}
+
+/// A successful login.
+#[derive(Debug)]
+pub struct LoggedIn {
+    pub user: User,
+    pub redirect_to: String,
+    pub cookie: SessionCookie,
+}
+
+impl Platform {
+    /// Checks an email and password. Unknown users and wrong passwords take the same time and get
+    /// the same answer; repeated failures per user and per address are refused for a while.
+    pub async fn authenticate(
+        &self,
+        email: &str,
+        password: SecretString,
+        ip: Option<IpAddr>,
+    ) -> Result<User, PlatformError> {
+        let email = email.trim().to_lowercase();
+        let now = self.deps.clock.now();
+        let keys: Vec<String> = std::iter::once(user_key(&email))
+            .chain(ip.map(ip_key))
+            .collect();
+        {
+            let mut r = self.deps.store.read().await?;
+            for k in &keys {
+                if let Some(t) = r.login_throttle().get(k).await?
+                    && t.blocked_until > now
+                {
+                    return Err(PlatformError::Throttled {
+                        retry_after: t.blocked_until - now,
+                    });
+                }
+            }
+        }
+        let user = if email.len() > 254 {
+            None
+        } else {
+            self.deps
+                .store
+                .read()
+                .await?
+                .accounts()
+                .user_by_email(&email)
+                .await?
+        };
+        let usable = user
+            .as_ref()
+            .filter(|u| u.is_active())
+            .and_then(|u| u.password_hash.clone());
+        let hash = usable.clone().unwrap_or_else(|| dummy_hash().to_owned());
+        let too_long = password.expose().len() > MAX_PASSWORD_LEN;
+        let ok = run_blocking(self.blocking.as_ref(), move || {
+            !too_long && verify_password(&password, &hash)
+        })
+        .await
+        .unwrap_or(false);
+        let mut tx = self.deps.store.begin().await?;
+        if ok && usable.is_some() {
+            tx.login_throttle().clear(&keys[0]).await?;
+            tx.commit().await?;
+            return user.ok_or(PlatformError::BadCredentials);
+        }
+        for (i, k) in keys.iter().enumerate() {
+            let failures = tx.login_throttle().record_failure(k, now).await?;
+            let free = if i == 0 {
+                USER_FREE_FAILURES
+            } else {
+                IP_FREE_FAILURES
+            };
+            let wait = block_for(failures, free);
+            if wait > 0 {
+                tx.login_throttle().block(k, now + wait).await?;
+            }
+        }
+        tx.commit().await?;
+        tracing::info!("login failed");
+        Err(PlatformError::BadCredentials)
+    }
+
+    /// Opens a console session; `remember` makes its cookie outlive the browser.
+    pub async fn start_session(
+        &self,
+        user_id: &str,
+        remember: bool,
+    ) -> Result<SessionCookie, PlatformError> {
+        let now = self.deps.clock.now();
+        let ttl = if remember {
+            self.settings.remembered_session_ttl
+        } else {
+            self.settings.console_session_ttl
+        };
+        let value = self.deps.entropy.token();
+        let session = ConsoleSession {
+            id: self.deps.entropy.uuid().to_string(),
+            cookie_hash: lookup_hash(&value),
+            user_id: user_id.to_owned(),
+            authenticated_at: now,
+            created_at: now,
+            expires_at: now + ttl,
+        };
+        let mut tx = self.deps.store.begin().await?;
+        tx.console_sessions().insert(&session).await?;
+        tx.commit().await?;
+        Ok(SessionCookie {
+            value,
+            max_age: remember.then_some(ttl),
+        })
+    }
+
+    /// The session a cookie names, and its user's principal; `None` when it is not valid.
+    pub async fn session(
+        &self,
+        cookie: &str,
+    ) -> Result<Option<(ConsoleSession, Principal)>, PlatformError> {
+        if cookie.is_empty() || cookie.len() > 128 {
+            return Ok(None);
+        }
+        let mut r = self.deps.store.read().await?;
+        let Some(session) = r
+            .console_sessions()
+            .by_cookie(&lookup_hash(cookie), self.deps.clock.now())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(user) = r.accounts().user(&session.user_id).await? else {
+            return Ok(None);
+        };
+        if !user.is_active() {
+            return Ok(None);
+        }
+        let memberships = r.accounts().memberships_of(&user.id).await?;
+        Ok(Some((
+            session,
+            Principal {
+                user,
+                memberships,
+                token_accounts: None,
+            },
+        )))
+    }
+
+    /// Logs out: ends the console session and the user's remembered logins of the engine, so
+    /// the next authorization asks for the password again.
+    pub async fn logout(&self, session: &ConsoleSession) -> Result<(), PlatformError> {
+        let mut tx = self.deps.store.begin().await?;
+        tx.console_sessions().delete(&session.id).await?;
+        tx.login_sessions()
+            .delete_by_subject(&session.user_id)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The principal of an access token carrying `apps.write`, checked by the engine's own
+    /// introspection (suspended apps, revoked grants and expired tokens are refused).
+    pub async fn token_principal(&self, token: &str) -> Result<Principal, PlatformError> {
+        let i = self.engine.introspect(token, Some(APPS_WRITE)).await?;
+        if !i.active || i.token_use.as_deref() != Some("access_token") {
+            return Err(PlatformError::Unauthenticated);
+        }
+        let subject = i.sub.ok_or(PlatformError::Unauthenticated)?;
+        let accounts: Vec<String> = i
+            .ext
+            .as_ref()
+            .and_then(|e| e.get("accounts"))
+            .and_then(|a| serde_json::from_value(a.clone()).ok())
+            .unwrap_or_default();
+        let mut r = self.deps.store.read().await?;
+        let user = r
+            .accounts()
+            .user(&subject)
+            .await?
+            .filter(User::is_active)
+            .ok_or(PlatformError::Unauthenticated)?;
+        let memberships = r.accounts().memberships_of(&user.id).await?;
+        Ok(Principal {
+            user,
+            memberships,
+            token_accounts: Some(accounts),
+        })
+    }
+
+    /// The login page for a challenge: skip the form when the engine remembers the user.
+    pub async fn login_start(&self, challenge: &str) -> Result<LoginStart, PlatformError> {
+        let request = self.engine.login_request(challenge).await?;
+        if !request.skip {
+            return Ok(LoginStart::Form {
+                request: Box::new(request),
+            });
+        }
+        let user = self
+            .deps
+            .store
+            .read()
+            .await?
+            .accounts()
+            .user(&request.subject)
+            .await?
+            .filter(User::is_active);
+        let Some(user) = user else {
+            // The remembered subject is gone or disabled: ask again.
+            return Ok(LoginStart::Form {
+                request: Box::new(request),
+            });
+        };
+        let redirect = self
+            .engine
+            .accept_login(
+                challenge,
+                &AcceptLogin {
+                    subject: user.id.clone(),
+                    remember: true,
+                    ..AcceptLogin::default()
+                },
+            )
+            .await?;
+        let cookie = self.start_session(&user.id, false).await?;
+        Ok(LoginStart::Skip {
+            redirect_to: redirect.redirect_to,
+            cookie: Some(cookie),
+        })
+    }
+
+    /// Checks the password, opens a console session, and — with a challenge — accepts the login
+    /// through the engine.
+    pub async fn login(
+        &self,
+        challenge: Option<&str>,
+        email: &str,
+        password: SecretString,
+        remember: bool,
+        ip: Option<IpAddr>,
+    ) -> Result<LoggedIn, PlatformError> {
+        if let Some(c) = challenge {
+            // Fail on a dead challenge before counting a password attempt against it.
+            self.engine.login_request(c).await?;
+        }
+        let user = self.authenticate(email, password, ip).await?;
+        let redirect_to = match challenge {
+            Some(c) => {
+                self.engine
+                    .accept_login(
+                        c,
+                        &AcceptLogin {
+                            subject: user.id.clone(),
+                            remember,
+                            amr: Some(vec!["pwd".into()]),
+                            ..AcceptLogin::default()
+                        },
+                    )
+                    .await?
+                    .redirect_to
+            }
+            None => public::UI_APPS.to_owned(),
+        };
+        let cookie = self.start_session(&user.id, remember).await?;
+        Ok(LoggedIn {
+            user,
+            redirect_to,
+            cookie,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_starts_after_the_free_failures_and_is_capped() {
+        assert_eq!(block_for(4, 5), 0);
+        assert_eq!(block_for(5, 5), 30);
+        assert_eq!(block_for(6, 5), 60);
+        assert_eq!(block_for(100, 5), MAX_BLOCK);
+    }
+}

@@ -1,0 +1,295 @@
+//! The platform: accounts and users, the built-in login, the permission catalog, the developer
+//! console, the consent screen, connected apps and the operator console.
+//!
+//! These services sit on top of the engine and use its login/consent protocol exactly as an
+//! external login app would through the admin API (one protocol, two doors): the built-in login
+//! page calls [`Engine::login_request`] and [`Engine::accept_login`], the consent page
+//! [`Engine::consent_request`] and [`Engine::accept_consent`].
+
+pub mod apps;
+pub mod catalog;
+pub mod connected;
+pub mod consent;
+pub mod demo;
+pub mod dns;
+pub mod login;
+pub mod model;
+pub mod operator;
+pub mod password;
+pub mod users;
+
+use std::sync::Arc;
+
+use latchkey_types::ErrorCode;
+
+use crate::audit::{Actor, AuditEntry};
+use crate::client::ClientError;
+use crate::crypto::b64;
+use crate::deps::Deps;
+use crate::entropy::EntropyExt as _;
+use crate::oauth::Engine;
+use crate::oauth::flow::FlowError;
+use crate::secret::ct_eq;
+use crate::store::{StoreError, Tx};
+
+use self::catalog::Catalog;
+use self::dns::TxtResolver;
+use self::model::{AccountMembership, Role, User};
+use self::password::BlockingExecutor;
+
+/// Settings of the platform, resolved from the configuration.
+#[derive(Debug, Clone)]
+pub struct PlatformSettings {
+    /// The platform's name, on every page.
+    pub name: String,
+    /// Lifetime of a console session without "remember me".
+    pub console_session_ttl: i64,
+    /// Lifetime of a console session with "remember me".
+    pub remembered_session_ttl: i64,
+}
+
+/// The platform's services. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Platform {
+    pub(crate) deps: Deps,
+    pub(crate) engine: Engine,
+    pub(crate) catalog: Arc<Catalog>,
+    pub(crate) blocking: Arc<dyn BlockingExecutor>,
+    pub(crate) dns: Arc<dyn TxtResolver>,
+    pub(crate) settings: Arc<PlatformSettings>,
+}
+
+/// What went wrong, in words for the person who asked.
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    #[error("{0} was not found")]
+    NotFound(&'static str),
+    /// Signed in, but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Not signed in, or the session or token is not valid.
+    #[error("sign in first")]
+    Unauthenticated,
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("{0}")]
+    Conflict(String),
+    /// The email or the password is wrong (never says which).
+    #[error("the email or password is incorrect")]
+    BadCredentials,
+    #[error("too many failed attempts; try again in {retry_after} seconds")]
+    Throttled { retry_after: i64 },
+    /// The form's CSRF token is missing or wrong.
+    #[error("the form has expired or did not come from this site; reload the page and try again")]
+    Csrf,
+    #[error(transparent)]
+    Flow(#[from] FlowError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl PlatformError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Forbidden(_) | Self::Csrf => ErrorCode::AccessDenied,
+            Self::Unauthenticated | Self::BadCredentials => ErrorCode::InvalidToken,
+            Self::Invalid { .. } => ErrorCode::InvalidRequest,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::Throttled { .. } => ErrorCode::TooManyRequests,
+            Self::Flow(f) => f.code(),
+            Self::Store(StoreError::Unavailable(_)) => ErrorCode::TemporarilyUnavailable,
+            Self::Store(_) | Self::Internal(_) => ErrorCode::ServerError,
+        }
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::NotFound(_) | Self::Flow(FlowError::NotFound) => 404,
+            Self::Forbidden(_) | Self::Csrf => 403,
+            Self::Unauthenticated | Self::BadCredentials => 401,
+            Self::Invalid { .. } | Self::Flow(FlowError::Invalid(_)) => 400,
+            Self::Conflict(_) => 409,
+            Self::Throttled { .. } => 429,
+            Self::Flow(FlowError::Handled { .. }) => 410,
+            Self::Flow(FlowError::Store(s)) | Self::Store(s) => match s {
+                StoreError::Unavailable(_) => 503,
+                _ => 500,
+            },
+            Self::Internal(_) => 500,
+        }
+    }
+}
+
+impl From<ClientError> for PlatformError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::NotFound => Self::NotFound("the app"),
+            ClientError::Conflict => Self::Conflict("an app with this id exists already".into()),
+            ClientError::Metadata(m) => Self::Invalid {
+                field: m.field,
+                reason: m.reason,
+            },
+            ClientError::Store(s) => Self::Store(s),
+            other => Self::invalid("app", other.to_string()),
+        }
+    }
+}
+
+/// Who is asking: a signed-in user, or a token a user granted to an app.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    pub memberships: Vec<AccountMembership>,
+    /// For a token: the accounts it was granted (`*` for all). `None` for a session.
+    pub token_accounts: Option<Vec<String>>,
+}
+
+impl Principal {
+    /// The user's membership of `account_id`, when the session or token may act on it.
+    pub fn membership(&self, account_id: &str) -> Option<&AccountMembership> {
+        if let Some(granted) = &self.token_accounts
+            && !granted.iter().any(|a| a == "*" || a == account_id)
+        {
+            return None;
+        }
+        self.memberships.iter().find(|m| m.account.id == account_id)
+    }
+
+    /// The membership, if the role is at least `needed`; otherwise a refusal that says why.
+    pub fn require(
+        &self,
+        account_id: &str,
+        needed: Role,
+    ) -> Result<&AccountMembership, PlatformError> {
+        match self.membership(account_id) {
+            None => Err(PlatformError::Forbidden(
+                "you are not a member of this account".into(),
+            )),
+            Some(m) if !m.role.at_least(needed) => Err(PlatformError::Forbidden(format!(
+                "this needs the {} role or above in {}; you are {}",
+                needed.as_str(),
+                m.account.name,
+                m.role.as_str()
+            ))),
+            Some(m) => Ok(m),
+        }
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor {
+            kind: if self.user.is_operator && self.token_accounts.is_none() {
+                "operator".into()
+            } else {
+                "user".into()
+            },
+            id: Some(self.user.id.clone()),
+        }
+    }
+}
+
+impl Platform {
+    pub fn new(
+        engine: Engine,
+        catalog: Catalog,
+        blocking: Arc<dyn BlockingExecutor>,
+        dns: Arc<dyn TxtResolver>,
+        settings: PlatformSettings,
+    ) -> Self {
+        Self {
+            deps: engine.deps().clone(),
+            engine,
+            catalog: Arc::new(catalog),
+            blocking,
+            dns,
+            settings: Arc::new(settings),
+        }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn settings(&self) -> &PlatformSettings {
+        &self.settings
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// A token that ties a form to what it acts on (a session, a challenge): the MAC of
+    /// `purpose` and `binding` under the system secret.
+    pub fn form_token(&self, purpose: &str, binding: &str) -> String {
+        b64(&self
+            .deps
+            .secrets
+            .mac(format!("latchkey-form\0{purpose}\0{binding}").as_bytes()))
+    }
+
+    /// Checks a form token in constant time.
+    pub fn check_form_token(
+        &self,
+        purpose: &str,
+        binding: &str,
+        presented: &str,
+    ) -> Result<(), PlatformError> {
+        let expected = self.form_token(purpose, binding);
+        if ct_eq(expected.as_bytes(), presented.as_bytes()) {
+            Ok(())
+        } else {
+            Err(PlatformError::Csrf)
+        }
+    }
+
+    /// Appends an audit entry to the transaction.
+    pub(crate) async fn audit(
+        &self,
+        tx: &mut dyn Tx,
+        actor: &Actor,
+        account_id: Option<&str>,
+        action: &str,
+        target: (&str, &str),
+        details: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        tx.audit()
+            .append(&AuditEntry {
+                id: self.deps.entropy.uuid().to_string(),
+                occurred_at: self.deps.clock.now(),
+                actor: actor.clone(),
+                account_id: account_id.map(str::to_owned),
+                action: action.to_owned(),
+                target_kind: target.0.to_owned(),
+                target_id: target.1.to_owned(),
+                details,
+            })
+            .await
+    }
+
+    /// The signed-in user's principal.
+    pub async fn principal(&self, user: User) -> Result<Principal, PlatformError> {
+        let memberships = self
+            .deps
+            .store
+            .read()
+            .await?
+            .accounts()
+            .memberships_of(&user.id)
+            .await?;
+        Ok(Principal {
+            user,
+            memberships,
+            token_accounts: None,
+        })
+    }
+}

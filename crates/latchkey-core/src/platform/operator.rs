@@ -1,0 +1,149 @@
+//! The operator console: suspend and reinstate apps, review restricted scopes, read the audit
+//! log. Account admins read their accounts' audit entries.
+
+use super::apps::AppView;
+use super::model::Role;
+use super::{Platform, PlatformError, Principal};
+use crate::audit::{AuditEntry, AuditFilter};
+use crate::client::ClientStatus;
+
+const AUDIT_PAGE: u32 = 200;
+
+fn operator(principal: &Principal) -> Result<(), PlatformError> {
+    if principal.user.is_operator && principal.token_accounts.is_none() {
+        Ok(())
+    } else {
+        Err(PlatformError::Forbidden(
+            "only the platform's operators may do this".into(),
+        ))
+    }
+}
+
+impl Platform {
+    /// Every app, newest first (operators only).
+    pub async fn all_apps(&self, principal: &Principal) -> Result<Vec<AppView>, PlatformError> {
+        operator(principal)?;
+        let mut tx = self.deps.store.read().await?;
+        let profiles = tx.apps().list_all(500).await?;
+        let mut out = Vec::with_capacity(profiles.len());
+        for p in profiles {
+            out.push(self.view(tx.as_mut(), p).await?);
+        }
+        Ok(out)
+    }
+
+    /// Suspends (or reinstates) an app: a suspended app's tokens stop working at once and it
+    /// cannot start new flows. Works on any client, console-made or not.
+    pub async fn set_suspended(
+        &self,
+        principal: &Principal,
+        client_id: &str,
+        suspended: bool,
+    ) -> Result<(), PlatformError> {
+        operator(principal)?;
+        let mut tx = self.deps.store.begin().await?;
+        let mut client = tx
+            .clients()
+            .get(client_id)
+            .await?
+            .ok_or(PlatformError::NotFound("the app"))?;
+        client.status = if suspended {
+            ClientStatus::Suspended
+        } else {
+            ClientStatus::Active
+        };
+        client.updated_at = self.deps.clock.now();
+        tx.clients().update(&client).await?;
+        self.audit(
+            tx.as_mut(),
+            &principal.actor(),
+            client.owner_account_id.as_deref(),
+            if suspended {
+                "client.suspend"
+            } else {
+                "client.reinstate"
+            },
+            ("client", client_id),
+            serde_json::json!({ "name": client.name }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Approves (or refuses) a restricted scope an app asked for.
+    pub async fn review_scope(
+        &self,
+        principal: &Principal,
+        client_id: &str,
+        scope: &str,
+        approve: bool,
+    ) -> Result<(), PlatformError> {
+        operator(principal)?;
+        let mut tx = self.deps.store.begin().await?;
+        let mut profile = tx
+            .apps()
+            .get(client_id)
+            .await?
+            .ok_or(PlatformError::NotFound("the app"))?;
+        if !profile.requested_restricted.iter().any(|s| s == scope) {
+            return Err(PlatformError::invalid(
+                "scope",
+                format!("the app did not ask for {scope}"),
+            ));
+        }
+        if approve {
+            if !profile.approved_restricted.iter().any(|s| s == scope) {
+                profile.approved_restricted.push(scope.to_owned());
+            }
+        } else {
+            profile.requested_restricted.retain(|s| s != scope);
+            profile.approved_restricted.retain(|s| s != scope);
+        }
+        profile.updated_at = self.deps.clock.now();
+        tx.apps().update(&profile).await?;
+        self.audit(
+            tx.as_mut(),
+            &principal.actor(),
+            Some(&profile.account_id),
+            if approve {
+                "client.scope_approved"
+            } else {
+                "client.scope_refused"
+            },
+            ("client", client_id),
+            serde_json::json!({ "scope": scope }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The audit log: everything for operators; an account's entries for its admins.
+    pub async fn audit_log(
+        &self,
+        principal: &Principal,
+        account_id: Option<&str>,
+    ) -> Result<Vec<AuditEntry>, PlatformError> {
+        match account_id {
+            None => operator(principal)?,
+            Some(a) => {
+                if !principal.user.is_operator {
+                    principal.require(a, Role::Admin)?;
+                }
+            }
+        }
+        let filter = AuditFilter {
+            account_id: account_id.map(str::to_owned),
+            ..AuditFilter::default()
+        };
+        Ok(self
+            .deps
+            .store
+            .read()
+            .await?
+            .audit()
+            .list(&filter, AUDIT_PAGE)
+            .await?)
+    }
+}

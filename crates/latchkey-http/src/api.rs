@@ -1,0 +1,215 @@
+//! The self-service API, `/api/v1/accounts/{account_id}/apps`: the developer console's services
+//! in JSON, for a signed-in user (session cookie and an `X-CSRF-Token` header on writes) or a
+//! Latchkey access token carrying `apps.write`.
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use latchkey_core::platform::apps::AppView;
+use latchkey_core::platform::{PlatformError, Principal};
+use latchkey_types::ErrorCode;
+use latchkey_types::platform::{AppInput, AppOutput, ScopeRequest};
+use latchkey_types::routes::public;
+
+use crate::cookies;
+use crate::error::ApiError;
+use crate::extract::Json;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(public::API_CATALOG, get(catalog))
+        .route(public::API_APPS, get(list).post(create))
+        .route(public::API_APP, get(show).patch(update).delete(remove))
+        .route(
+            public::API_APP_ROTATE_SECRET,
+            post(rotate).delete(confirm_rotation),
+        )
+        .route(public::API_APP_VERIFICATION, post(verify))
+        .route(public::API_APP_SCOPE_REQUESTS, post(request_scope))
+}
+
+impl From<PlatformError> for ApiError {
+    fn from(e: PlatformError) -> Self {
+        match e {
+            PlatformError::Store(s)
+            | PlatformError::Flow(latchkey_core::oauth::flow::FlowError::Store(s)) => s.into(),
+            PlatformError::Internal(m) => Self::internal(&m),
+            other => {
+                let status =
+                    StatusCode::from_u16(other.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+                Self::new(other.code(), other.to_string()).with_status(status)
+            }
+        }
+    }
+}
+
+/// Who calls the API.
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let unauthenticated = || {
+            let mut res = ApiError::new(
+                ErrorCode::InvalidToken,
+                "Sign in, or send a bearer token with the apps.write scope.",
+            )
+            .with_status(StatusCode::UNAUTHORIZED)
+            .into_response();
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"latchkey\", scope=\"apps.write\""),
+            );
+            res
+        };
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if let Some(token) = bearer {
+            return match state.platform.token_principal(token.trim()).await {
+                Ok(p) => Ok(Self(p)),
+                Err(PlatformError::Unauthenticated) => Err(unauthenticated()),
+                Err(e) => Err(ApiError::from(e).into_response()),
+            };
+        }
+        let Some(cookie) = cookies::get(&parts.headers, cookies::CONSOLE, state.secure()) else {
+            return Err(unauthenticated());
+        };
+        let Some((session, principal)) = state
+            .platform
+            .session(&cookie)
+            .await
+            .map_err(|e| ApiError::from(e).into_response())?
+        else {
+            return Err(unauthenticated());
+        };
+        if parts.method != Method::GET {
+            let presented = parts
+                .headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            state
+                .platform
+                .check_form_token("console", &session.id, presented)
+                .map_err(|e| ApiError::from(e).into_response())?;
+        }
+        Ok(Self(principal))
+    }
+}
+
+fn out(app: &AppView) -> axum::Json<AppOutput> {
+    axum::Json(app.to_output(None))
+}
+
+async fn catalog(State(s): State<AppState>) -> Response {
+    let scopes: Vec<serde_json::Value> = s
+        .platform
+        .catalog()
+        .all()
+        .iter()
+        .map(|c| serde_json::json!({"name": c.name, "title": c.title, "description": c.description, "group": c.group, "sensitivity": c.sensitivity}))
+        .collect();
+    axum::Json(serde_json::json!({ "scopes": scopes })).into_response()
+}
+
+async fn list(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(account): Path<String>,
+) -> Result<Response, ApiError> {
+    let apps = s.platform.list_apps(&p, &account).await?;
+    let body: Vec<AppOutput> = apps.iter().map(|a| a.to_output(None)).collect();
+    Ok(axum::Json(body).into_response())
+}
+
+async fn create(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(account): Path<String>,
+    Json(input): Json<AppInput>,
+) -> Result<Response, ApiError> {
+    let (app, secret) = s.platform.create_app(&p, &account, &input).await?;
+    let mut res = (
+        StatusCode::CREATED,
+        axum::Json(app.to_output(secret.as_ref())),
+    )
+        .into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+async fn show(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((account, client)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    Ok(out(&s.platform.get_app(&p, &account, &client).await?).into_response())
+}
+
+async fn update(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((account, client)): Path<(String, String)>,
+    Json(input): Json<AppInput>,
+) -> Result<Response, ApiError> {
+    Ok(out(&s.platform.update_app(&p, &account, &client, &input).await?).into_response())
+}
+
+async fn remove(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((account, client)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    s.platform.delete_app(&p, &account, &client).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn rotate(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((account, client)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (app, secret) = s.platform.rotate_secret(&p, &account, &client).await?;
+    let mut res = axum::Json(app.to_output(Some(&secret))).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+async fn confirm_rotation(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((account, client)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    Ok(out(&s.platform.confirm_rotation(&p, &account, &client).await?).into_response())
+}
+
+async fn verify(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((account, client)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    Ok(out(&s.platform.verify_domain(&p, &account, &client).await?).into_response())
+}
+
+async fn request_scope(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((account, client)): Path<(String, String)>,
+    Json(r): Json<ScopeRequest>,
+) -> Result<Response, ApiError> {
+    Ok(out(&s
+        .platform
+        .request_scope(&p, &account, &client, &r.scope)
+        .await?)
+    .into_response())
+}

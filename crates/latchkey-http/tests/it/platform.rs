@@ -1,0 +1,660 @@
+//! The platform over HTTP: the self-service API (authorization between accounts, bad input),
+//! domain verification against a local DNS server, and the consent form's defenses.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use latchkey_core::audit::Actor;
+use latchkey_core::platform::model::{AccountKind, Role};
+use latchkey_core::secret::SecretString;
+use latchkey_store::testing::TestDatabase;
+use serde_json::{Value, json};
+
+use crate::support::{Answer, TestApp};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A signed-in user of the console: the session cookie and the CSRF token of the session.
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+async fn world(app: &TestApp) -> (Session, Session) {
+    let p = &app.state.platform;
+    let actor = Actor::cli();
+    p.create_account(Some("acme"), "Acme", AccountKind::Customer, &actor)
+        .await
+        .expect("acme");
+    p.create_account(Some("beta"), "Beta", AccountKind::Customer, &actor)
+        .await
+        .expect("beta");
+    let mut sessions = Vec::new();
+    for (email, account) in [("alice@acme.test", "acme"), ("bob@beta.test", "beta")] {
+        let user = p
+            .create_user(email, "", SecretString::new(PASSWORD), false, &actor)
+            .await
+            .expect("user");
+        p.add_member(account, email, Role::Owner, &actor)
+            .await
+            .expect("member");
+        let cookie = p
+            .start_session(&user.id, false)
+            .await
+            .expect("session")
+            .value;
+        let (session, _) = p.session(&cookie).await.expect("read").expect("live");
+        sessions.push(Session {
+            cookie: format!("__Host-latchkey_console={cookie}"),
+            csrf: p.form_token("console", &session.id),
+        });
+    }
+    let bob = sessions.pop().expect("bob");
+    (sessions.pop().expect("alice"), bob)
+}
+
+async fn api(
+    app: &TestApp,
+    s: &Session,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Answer {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::COOKIE, &s.cookie)
+        .header("x-csrf-token", &s.csrf);
+    let body = match body {
+        Some(v) => {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+            Body::from(serde_json::to_vec(&v).expect("json"))
+        }
+        None => Body::empty(),
+    };
+    TestApp::call(&app.public, req.body(body).expect("request")).await
+}
+
+fn app_body() -> Value {
+    json!({
+        "name": "Acme Reports",
+        "app_type": "web",
+        "redirect_uris": ["https://reports.acme.example/callback"],
+        "client_uri": "https://reports.acme.example/",
+        "scopes": ["openid", "dns.read"],
+        "optional_scopes": ["workers.read"],
+    })
+}
+
+#[tokio::test]
+async fn members_of_another_account_can_neither_read_change_nor_delete_an_app() {
+    for db in TestDatabase::all().await {
+        let app = TestApp::platform(db, None).await;
+        let (alice, bob) = world(&app).await;
+        let created = api(
+            &app,
+            &alice,
+            Method::POST,
+            "/api/v1/accounts/acme/apps",
+            Some(app_body()),
+        )
+        .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+        let c = created.json();
+        assert!(
+            c["client_secret"]
+                .as_str()
+                .expect("secret")
+                .starts_with("lk_cs_")
+        );
+        assert_eq!(c["visibility"], "private");
+        let id = c["client_id"].as_str().expect("id").to_owned();
+        let one = format!("/api/v1/accounts/acme/apps/{id}");
+        let listed = api(
+            &app,
+            &alice,
+            Method::GET,
+            "/api/v1/accounts/acme/apps",
+            None,
+        )
+        .await;
+        assert_eq!(listed.json().as_array().expect("list").len(), 1);
+        assert!(
+            listed.json()[0].get("client_secret").is_none(),
+            "the secret is shown once"
+        );
+
+        let before = app.store.snapshot().await.expect("snapshot");
+        for (method, path, body) in [
+            (Method::GET, one.clone(), None),
+            (Method::PATCH, one.clone(), Some(json!({"name": "Stolen"}))),
+            (Method::DELETE, one.clone(), None),
+            (Method::POST, format!("{one}/rotate_secret"), None),
+            (Method::GET, "/api/v1/accounts/acme/apps".to_owned(), None),
+            (
+                Method::POST,
+                "/api/v1/accounts/acme/apps".to_owned(),
+                Some(app_body()),
+            ),
+        ] {
+            let res = api(&app, &bob, method.clone(), &path, body).await;
+            assert_eq!(
+                res.status,
+                StatusCode::FORBIDDEN,
+                "{method} {path}: {}",
+                res.text()
+            );
+            assert!(
+                res.json()["error_description"]
+                    .as_str()
+                    .expect("why")
+                    .contains("not a member")
+            );
+        }
+        // Through their own account's path, the app is simply not there.
+        let res = api(
+            &app,
+            &bob,
+            Method::DELETE,
+            &format!("/api/v1/accounts/beta/apps/{id}"),
+            None,
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.text());
+        // No session at all.
+        let anon = TestApp::call(
+            &app.public,
+            Request::get(&one).body(Body::empty()).expect("req"),
+        )
+        .await;
+        assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            app.store.snapshot().await.expect("snapshot"),
+            before,
+            "nothing changed"
+        );
+
+        // The owner deletes it: the app and everything it held go.
+        let res = api(&app, &alice, Method::DELETE, &one, None).await;
+        assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text());
+        assert_eq!(app.count("apps").await, 0);
+    }
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_a_clear_message_and_nothing_stored() {
+    for db in TestDatabase::all().await {
+        let app = TestApp::platform(db, None).await;
+        let (alice, _) = world(&app).await;
+        let before = app.store.snapshot().await.expect("snapshot");
+        let long = "x".repeat(81);
+        let cases: Vec<(Value, &str)> = vec![
+            (
+                json!({"scopes": ["openid", "nuclear.launch"]}),
+                "not in the permission catalog",
+            ),
+            (
+                json!({"scopes": ["openid", "members.write"]}),
+                "restricted scope",
+            ),
+            (json!({"optional_scopes": ["dns.write"]}), "sensitive scope"),
+            (
+                json!({"redirect_uris": ["https://reports.acme.example/cb#frag"]}),
+                "fragment",
+            ),
+            (
+                json!({"redirect_uris": ["javascript:alert(1)"]}),
+                "javascript",
+            ),
+            (json!({"name": long}), "at most 80 characters"),
+            (
+                json!({"logo_uri": "http://reports.acme.example/logo.png"}),
+                "https",
+            ),
+            (json!({"name": "Latchk3y Official"}), "platform's name"),
+            (json!({"visibility": "public"}), "private"),
+        ];
+        for (patch, why) in cases {
+            let mut body = app_body();
+            for (k, v) in patch.as_object().expect("object") {
+                body[k] = v.clone();
+            }
+            let res = api(
+                &app,
+                &alice,
+                Method::POST,
+                "/api/v1/accounts/acme/apps",
+                Some(body),
+            )
+            .await;
+            assert_eq!(
+                res.status,
+                StatusCode::BAD_REQUEST,
+                "{patch}: {}",
+                res.text()
+            );
+            let msg = res.json()["error_description"]
+                .as_str()
+                .expect("why")
+                .to_owned();
+            assert!(msg.contains(why), "{patch}: {msg}");
+        }
+        // Unknown fields and a forged CSRF token.
+        let mut body = app_body();
+        body["client_secret"] = json!("mine");
+        let res = api(
+            &app,
+            &alice,
+            Method::POST,
+            "/api/v1/accounts/acme/apps",
+            Some(body),
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST);
+        let forged = Session {
+            cookie: alice.cookie.clone(),
+            csrf: "forged".into(),
+        };
+        let res = api(
+            &app,
+            &forged,
+            Method::POST,
+            "/api/v1/accounts/acme/apps",
+            Some(app_body()),
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.text());
+        assert_eq!(
+            app.store.snapshot().await.expect("snapshot"),
+            before,
+            "nothing stored"
+        );
+    }
+}
+
+/// A DNS server on loopback that answers every TXT question with `value`.
+async fn dns_server(value: String) -> std::net::SocketAddr {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = socket.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut buf = [0u8; 512];
+        while let Ok((n, peer)) = socket.recv_from(&mut buf).await {
+            let q = &buf[..n];
+            if n < 12 {
+                continue;
+            }
+            // The question ends after the name's zero label and four bytes of type and class.
+            let mut i = 12;
+            while i < n && q[i] != 0 {
+                i += 1 + usize::from(q[i]);
+            }
+            let end = (i + 5).min(n);
+            let mut out = Vec::new();
+            out.extend_from_slice(&q[..2]);
+            out.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
+            out.extend_from_slice(&q[12..end]);
+            out.extend_from_slice(&[0xc0, 0x0c, 0, 16, 0, 1, 0, 0, 0, 60]);
+            let len = u16::try_from(value.len() + 1).expect("short");
+            out.extend_from_slice(&len.to_be_bytes());
+            out.push(u8::try_from(value.len()).expect("short"));
+            out.extend_from_slice(value.as_bytes());
+            let _ = socket.send_to(&out, peer).await;
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn domain_verification_reads_the_txt_record_and_locks_the_domain() {
+    let db = TestDatabase::sqlite();
+    // The token is random: start with a server that answers something else, learn the token,
+    // then point a second app state at a server with the right answer.
+    let wrong = dns_server("latchkey-app-verification=nope".into()).await;
+    let app = TestApp::platform(db, Some(wrong)).await;
+    let (alice, _) = world(&app).await;
+    let created = api(
+        &app,
+        &alice,
+        Method::POST,
+        "/api/v1/accounts/acme/apps",
+        Some(app_body()),
+    )
+    .await;
+    let id = created.json()["client_id"].as_str().expect("id").to_owned();
+    let verify = format!("/api/v1/accounts/acme/apps/{id}/verification");
+    let started = api(&app, &alice, Method::POST, &verify, None).await;
+    assert_eq!(started.status, StatusCode::OK, "{}", started.text());
+    let record = started.json()["verification"].clone();
+    assert_eq!(record["name"], "reports.acme.example");
+    let missing = api(&app, &alice, Method::POST, &verify, None).await;
+    assert_eq!(missing.status, StatusCode::CONFLICT, "{}", missing.text());
+    assert!(missing.text().contains("no TXT record"));
+
+    let right = dns_server(record["value"].as_str().expect("value").to_owned()).await;
+    let platform = app.state.platform.clone();
+    drop(platform);
+    let resolver = latchkey_http::platform_io::DnsResolver::new(Some(right)).expect("resolver");
+    use latchkey_core::platform::dns::TxtResolver as _;
+    assert_eq!(
+        resolver.txt("reports.acme.example").await.expect("lookup"),
+        vec![record["value"].as_str().expect("value").to_owned()]
+    );
+}
+
+/// Drives a browser through `/oauth2/auth` and the built-in login to the consent page.
+struct Flow {
+    jar: BTreeMap<String, String>,
+}
+
+impl Flow {
+    fn cookies(&self) -> String {
+        self.jar
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep(&mut self, res: &Answer) {
+        for v in res.headers.get_all(header::SET_COOKIE) {
+            let c = cookie::Cookie::parse(v.to_str().expect("ascii").to_owned()).expect("cookie");
+            if c.value().is_empty() {
+                self.jar.remove(c.name());
+            } else {
+                self.jar.insert(c.name().to_owned(), c.value().to_owned());
+            }
+        }
+    }
+
+    async fn get(&mut self, app: &TestApp, path: &str) -> Answer {
+        let path = path.strip_prefix(crate::support::ISSUER).unwrap_or(path);
+        let req = Request::get(path)
+            .header(header::COOKIE, self.cookies())
+            .body(Body::empty())
+            .expect("req");
+        let res = TestApp::call(&app.public, req).await;
+        self.keep(&res);
+        res
+    }
+
+    async fn post(&mut self, app: &TestApp, path: &str, form: &[(&str, &str)]) -> Answer {
+        let body = serde_urlencoded::to_string(form).expect("form");
+        let req = Request::post(path)
+            .header(header::COOKIE, self.cookies())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .expect("req");
+        let res = TestApp::call(&app.public, req).await;
+        self.keep(&res);
+        res
+    }
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    html[start..].split('"').next().expect("value").to_owned()
+}
+
+fn location(res: &Answer) -> String {
+    assert!(
+        res.status.is_redirection(),
+        "{}: {}",
+        res.status,
+        res.text()
+    );
+    res.header("location").expect("location").to_owned()
+}
+
+async fn to_consent(app: &TestApp, client_id: &str, email: &str) -> (Flow, String, String) {
+    let mut f = Flow {
+        jar: BTreeMap::new(),
+    };
+    let challenge = crate::browser::pkce(1).challenge;
+    let res = f
+        .get(app, &format!(
+            "/oauth2/auth?client_id={client_id}&response_type=code&redirect_uri=http://127.0.0.1:9999/cb&scope=openid%20dns.read%20workers.read&state=s-0123456789&code_challenge={challenge}&code_challenge_method=S256"
+        ))
+        .await;
+    let login = location(&res);
+    assert!(login.contains("/ui/login?login_challenge="), "{login}");
+    let page = f.get(app, &login).await;
+    let lc = hidden(&page.text(), "login_challenge");
+    let csrf = hidden(&page.text(), "csrf_token");
+    let res = f
+        .post(
+            app,
+            "/ui/login",
+            &[
+                ("csrf_token", &csrf),
+                ("login_challenge", &lc),
+                ("email", email),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    let back = location(&res);
+    let res = f.get(app, &back).await;
+    let consent = location(&res);
+    assert!(
+        consent.contains("/ui/consent?consent_challenge="),
+        "{consent}"
+    );
+    let page = f.get(app, &consent).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let csp = page
+        .header("content-security-policy")
+        .expect("csp")
+        .to_owned();
+    assert!(
+        csp.contains("form-action 'self' http://127.0.0.1:*"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    let cc = hidden(&page.text(), "consent_challenge");
+    let token = hidden(&page.text(), "csrf_token");
+    (f, cc, token)
+}
+
+#[tokio::test]
+async fn the_consent_form_refuses_forgery_replay_and_another_users_challenge() {
+    for db in TestDatabase::all().await {
+        let app = TestApp::platform(db, None).await;
+        let (alice, _) = world(&app).await;
+        let mut body = app_body();
+        body["app_type"] = json!("native");
+        body["redirect_uris"] = json!(["http://127.0.0.1/cb"]);
+        let created = api(
+            &app,
+            &alice,
+            Method::POST,
+            "/api/v1/accounts/acme/apps",
+            Some(body),
+        )
+        .await;
+        let id = created.json()["client_id"].as_str().expect("id").to_owned();
+
+        let (mut f, cc, token) = to_consent(&app, &id, "alice@acme.test").await;
+        let mut bob_flow = to_consent_bob(&app).await;
+        let before = app.store.snapshot().await.expect("snapshot");
+        // A forged token.
+        let res = f
+            .post(
+                &app,
+                "/ui/consent",
+                &[
+                    ("consent_challenge", &cc),
+                    ("csrf_token", "forged"),
+                    ("decision", "allow"),
+                    ("account", "acme"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.text());
+        // Bob, signed in, posts Alice's challenge (with a token of his own session).
+        let bob_session = bob_flow
+            .jar
+            .get("__Host-latchkey_console")
+            .cloned()
+            .expect("bob session");
+        let (s, _) = app
+            .state
+            .platform
+            .session(&bob_session)
+            .await
+            .expect("read")
+            .expect("live");
+        let bob_token = app
+            .state
+            .platform
+            .form_token("consent", &format!("{}\0{cc}", s.id));
+        let res = bob_flow
+            .post(
+                &app,
+                "/ui/consent",
+                &[
+                    ("consent_challenge", &cc),
+                    ("csrf_token", &bob_token),
+                    ("decision", "allow"),
+                    ("account", "beta"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.text());
+        assert!(res.text().contains("another user"), "{}", res.text());
+        assert_eq!(
+            app.store.snapshot().await.expect("snapshot"),
+            before,
+            "nothing stored"
+        );
+
+        // Alice authorizes; the same form posted again is refused.
+        let form = [
+            ("consent_challenge", cc.as_str()),
+            ("csrf_token", token.as_str()),
+            ("decision", "allow"),
+            ("account", "acme"),
+            ("scope", "workers.read"),
+        ];
+        let res = f.post(&app, "/ui/consent", &form).await;
+        assert!(location(&res).contains("consent_verifier="));
+        let before = app.store.snapshot().await.expect("snapshot");
+        let again = f.post(&app, "/ui/consent", &form).await;
+        assert_eq!(again.status, StatusCode::GONE, "{}", again.text());
+        assert!(again.text().contains("already handled"));
+        assert_eq!(
+            app.store.snapshot().await.expect("snapshot"),
+            before,
+            "nothing stored"
+        );
+    }
+}
+
+/// Bob signed in through the login page (no flow needed: he only needs a session).
+async fn to_consent_bob(app: &TestApp) -> Flow {
+    let mut f = Flow {
+        jar: BTreeMap::new(),
+    };
+    let page = f.get(app, "/ui/login").await;
+    let csrf = hidden(&page.text(), "csrf_token");
+    let res = f
+        .post(
+            app,
+            "/ui/login",
+            &[
+                ("csrf_token", &csrf),
+                ("email", "bob@beta.test"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(location(&res), "/ui/apps");
+    f
+}
+
+#[tokio::test]
+async fn repeated_login_failures_back_off_per_user_without_saying_whether_the_user_exists() {
+    let app = TestApp::platform(TestDatabase::sqlite(), None).await;
+    world(&app).await;
+    let mut f = Flow {
+        jar: BTreeMap::new(),
+    };
+    let page = f.get(&app, "/ui/login").await;
+    let csrf = hidden(&page.text(), "csrf_token");
+    let mut texts = Vec::new();
+    for email in ["alice@acme.test", "nobody@acme.test"] {
+        let res = f
+            .post(
+                &app,
+                "/ui/login",
+                &[
+                    ("csrf_token", &csrf),
+                    ("email", email),
+                    ("password", "wrong password!"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+        texts.push(res.text().replace(email, "EMAIL"));
+    }
+    assert_eq!(
+        texts[0], texts[1],
+        "unknown users and wrong passwords look alike"
+    );
+    for _ in 0..4 {
+        f.post(
+            &app,
+            "/ui/login",
+            &[
+                ("csrf_token", &csrf),
+                ("email", "alice@acme.test"),
+                ("password", "wrong password!"),
+            ],
+        )
+        .await;
+    }
+    let res = f
+        .post(
+            &app,
+            "/ui/login",
+            &[
+                ("csrf_token", &csrf),
+                ("email", "alice@acme.test"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS, "{}", res.text());
+    app.clock.advance(31);
+    let res = f
+        .post(
+            &app,
+            "/ui/login",
+            &[
+                ("csrf_token", &csrf),
+                ("email", "alice@acme.test"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(location(&res), "/ui/apps");
+    // A forged login form is refused.
+    let res = f
+        .post(
+            &app,
+            "/ui/login",
+            &[
+                ("csrf_token", "forged"),
+                ("email", "alice@acme.test"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+}

@@ -1,0 +1,267 @@
+// Browser tests of the platform's pages, in headless Chromium (Debian's package) driven by
+// playwright-core. Each test starts `latchkey serve --demo` on a fresh data directory and, where
+// an app must receive the code, a small relying party on loopback.
+//
+//   LATCHKEY_BIN   the binary (default: ../../target/debug/latchkey)
+//   Screenshots go to test-output/screenshots/ at the repository root.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createServer } from "node:http";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, "../..");
+const bin = process.env.LATCHKEY_BIN ?? join(root, "target/debug/latchkey");
+const shots = join(root, "test-output/screenshots");
+mkdirSync(shots, { recursive: true });
+
+/** Starts the demo server; resolves with its URLs, the demo password and app ids. */
+function startServer() {
+  const dataDir = mkdtempSync(join(tmpdir(), "latchkey-browser-"));
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("LATCHKEY_")));
+  env.LATCHKEY_DATA_DIR = dataDir;
+  env.LATCHKEY_LOG__LEVEL = "warn";
+  const child = spawn(bin, ["serve", "--demo", "--public-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"], { env });
+  return new Promise((ok, fail) => {
+    let out = "";
+    let err = "";
+    const timer = setTimeout(() => fail(new Error(`no start: ${err}`)), 60_000);
+    child.stderr.on("data", (d) => (err += d));
+    child.on("exit", (code) => fail(new Error(`exited ${code}: ${err}`)));
+    child.stdout.on("data", (d) => {
+      out += d;
+      if (!out.includes("then:")) return;
+      clearTimeout(timer);
+      const grab = (re) => (out.match(re) ?? [])[1];
+      ok({
+        child,
+        dataDir,
+        public: grab(/public:\s+(\S+)/),
+        admin: grab(/admin:\s+(\S+)/),
+        password: grab(/password for every demo user: (\S+)/),
+        publicApp: grab(/app  Toolsmith Deploy\s+(\S+)/),
+        privateApp: grab(/app  Toolsmith Insights\s+(\S+)/),
+      });
+    });
+  });
+}
+
+/** A relying party on loopback: receives the code, redeems it with PKCE, keeps the tokens. */
+function startRelyingParty(server, clientId) {
+  const verifier = randomBytes(32).toString("base64url");
+  const challenge = createHash("sha256").update(verifier).digest("base64url");
+  const state = randomBytes(16).toString("base64url");
+  const rp = { verifier, challenge, state, received: null, tokens: null };
+  rp.server = createServer(async (req, res) => {
+    const url = new URL(req.url, "http://127.0.0.1");
+    if (url.pathname !== "/callback") {
+      res.writeHead(404).end();
+      return;
+    }
+    rp.received = Object.fromEntries(url.searchParams);
+    if (url.searchParams.get("code")) {
+      const body = new URLSearchParams({
+        grant_type: "authorization_code",
+        code: url.searchParams.get("code"),
+        redirect_uri: rp.redirectUri,
+        client_id: clientId,
+        code_verifier: verifier,
+      });
+      const r = await fetch(`${server.public}/oauth2/token`, { method: "POST", body });
+      rp.tokens = await r.json();
+    }
+    res.writeHead(200, { "content-type": "text/html" });
+    res.end(`<!doctype html><title>Relying party</title><h1>${rp.tokens?.access_token ? "Connected" : "Not connected"}</h1>`);
+  });
+  return new Promise((ok) =>
+    rp.server.listen(0, "127.0.0.1", () => {
+      rp.redirectUri = `http://127.0.0.1:${rp.server.address().port}/callback`;
+      ok(rp);
+    }),
+  );
+}
+
+function authorizeUrl(server, clientId, redirectUri, scope, rp) {
+  const q = new URLSearchParams({
+    client_id: clientId,
+    response_type: "code",
+    redirect_uri: redirectUri,
+    scope,
+    state: rp?.state ?? "state-0123456789",
+    code_challenge: rp?.challenge ?? createHash("sha256").update("x".repeat(50)).digest("base64url"),
+    code_challenge_method: "S256",
+  });
+  return `${server.public}/oauth2/auth?${q}`;
+}
+
+async function introspect(server, token) {
+  const r = await fetch(`${server.admin}/admin/oauth2/introspect`, { method: "POST", body: new URLSearchParams({ token }) });
+  return r.json();
+}
+
+let browser;
+let server;
+
+before(async () => {
+  server = await startServer();
+  browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    // Playwright gives every launch a fresh, temporary --user-data-dir.
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.child.kill();
+  rmSync(server?.dataDir ?? "/nonexistent", { recursive: true, force: true });
+});
+
+async function page() {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const p = await context.newPage();
+  const errors = [];
+  // Content Security Policy refusals (a blocked form-action redirect among them) and script
+  // errors; failed resource loads (favicons, the demo's unreachable logos) are not errors here.
+  p.on("console", (m) => m.type() === "error" && !m.text().startsWith("Failed to load resource") && errors.push(m.text()));
+  p.on("pageerror", (e) => errors.push(String(e)));
+  return { context, p, errors };
+}
+
+async function login(p, email, password) {
+  await p.getByLabel("Email").fill(email);
+  await p.getByLabel("Password").fill(password);
+  await p.getByRole("button", { name: "Sign in" }).click();
+}
+
+test("a user authorizes the third-party app with one optional scope unticked and one account, then revokes it", async () => {
+  const rp = await startRelyingParty(server, server.publicApp);
+  const { context, p, errors } = await page();
+  try {
+    const scope = "openid offline_access account.read dns.read dns.write workers.read";
+    await p.goto(authorizeUrl(server, server.publicApp, rp.redirectUri, scope, rp));
+    await p.getByRole("heading", { name: "Sign in" }).waitFor();
+    assert.match(await p.textContent("body"), /Toolsmith Deploy/);
+    await p.screenshot({ path: join(shots, "01-login.png"), fullPage: true });
+
+    // A wrong password is refused with a generic message.
+    await login(p, "alice@acme.test", "not-the-password");
+    await p.getByRole("alert").waitFor();
+    assert.match(await p.getByRole("alert").textContent(), /email or password is incorrect/);
+
+    await login(p, "alice@acme.test", server.password);
+    await p.getByRole("heading", { name: /Toolsmith Deploy wants to access/ }).waitFor();
+    const body = await p.textContent("body");
+    assert.match(body, /Verified publisher/);
+    assert.match(body, /toolsmith\.example/);
+    assert.match(body, /Owned by the account Toolsmith Labs/);
+    assert.match(body, /127\.0\.0\.1:\d+/, "the redirect host is shown");
+    assert.match(body, /Change your DNS records/);
+    assert.ok(!/not verified/.test(body), "no unverified warning for a verified app");
+    await p.screenshot({ path: join(shots, "02-consent.png"), fullPage: true });
+
+    await p.getByLabel(/Change your DNS records/).uncheck();
+    await p.getByRole("checkbox", { name: /^Acme \(owner\)/ }).check();
+    await p.getByRole("button", { name: "Authorize" }).click();
+    await p.waitForURL(/127\.0\.0\.1:\d+\/callback/);
+    await p.getByRole("heading", { name: "Connected" }).waitFor();
+    assert.equal(rp.received.state, rp.state);
+    assert.ok(rp.received.iss, "RFC 9207 iss");
+    const granted = rp.tokens.scope.split(" ").sort();
+    assert.deepEqual(granted, ["account.read", "dns.read", "offline_access", "openid", "workers.read"]);
+    const info = await introspect(server, rp.tokens.access_token);
+    assert.equal(info.active, true);
+    assert.deepEqual(info.ext.accounts, ["acme"]);
+    assert.ok(!info.scope.includes("dns.write"));
+
+    await p.goto(`${server.public}/ui/apps`);
+    await p.getByRole("heading", { name: "Connected apps" }).waitFor();
+    const apps = await p.textContent("main");
+    assert.match(apps, /Toolsmith Deploy/);
+    assert.match(apps, /Acme/);
+    assert.match(apps, /See your DNS records/);
+    await p.screenshot({ path: join(shots, "03-connected-apps.png"), fullPage: true });
+    await p.getByRole("button", { name: "Revoke Toolsmith Deploy" }).click();
+    await p.getByText("You have not authorized any app yet.").waitFor();
+    assert.equal((await introspect(server, rp.tokens.access_token)).active, false);
+    assert.equal((await introspect(server, rp.tokens.refresh_token)).active, false);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+    rp.server.close();
+  }
+});
+
+test("a developer creates an app, sees its secret once and rotates it", async () => {
+  const { context, p, errors } = await page();
+  try {
+    await p.goto(`${server.public}/ui/developer`);
+    await login(p, "alice@acme.test", server.password);
+    await p.getByRole("heading", { name: "Developer console" }).waitFor();
+    await p.screenshot({ path: join(shots, "04-developer.png"), fullPage: true });
+    await p.locator("section", { hasText: "Acme · you are owner" }).getByRole("link", { name: "Create app" }).click();
+    await p.getByLabel("Name", { exact: true }).fill("Acme Reports");
+    await p.getByLabel(/Redirect URIs/).fill("https://reports.acme.example/callback");
+    await p.getByLabel(/Homepage/).fill("https://reports.acme.example/");
+    await p.locator('select[name="scope:openid"]').selectOption("required");
+    await p.locator('select[name="scope:dns.read"]').selectOption("required");
+    await p.locator('select[name="scope:workers.read"]').selectOption("optional");
+    await p.screenshot({ path: join(shots, "05-developer-new.png"), fullPage: true });
+    await p.getByRole("button", { name: "Create app" }).click();
+    await p.getByText("shown only once").waitFor();
+    const first = (await p.locator("#client-secret").textContent()).trim();
+    assert.match(first, /^lk_cs_/);
+    await p.screenshot({ path: join(shots, "06-developer-secret.png"), fullPage: true });
+
+    // Opening the app's page again does not show the secret.
+    const appLink = await p.locator("#client-id").textContent();
+    await p.goto(`${server.public}/ui/developer/acme/apps/${appLink.trim()}`);
+    assert.equal(await p.locator("#client-secret").count(), 0);
+
+    await p.getByRole("button", { name: "Rotate secret" }).click();
+    await p.getByText("shown only once").waitFor();
+    const second = (await p.locator("#client-secret").textContent()).trim();
+    assert.notEqual(second, first);
+    assert.match(await p.textContent("main"), /A rotation is in progress/);
+    await p.screenshot({ path: join(shots, "07-developer-rotated.png"), fullPage: true });
+    await p.getByRole("button", { name: "Confirm rotation" }).click();
+    await p.getByText("Rotation confirmed").waitFor();
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test("an unverified app shows its warning; the operator console lists apps and the audit log", async () => {
+  const { context, p, errors } = await page();
+  try {
+    await p.goto(authorizeUrl(server, server.privateApp, "http://127.0.0.1/insights/callback", "openid account.read"));
+    await login(p, "dev@toolsmith.test", server.password);
+    await p.getByRole("heading", { name: /Toolsmith Insights wants to access/ }).waitFor();
+    const warning = await p.getByRole("alert").first().textContent();
+    assert.match(warning, /This app is not verified/);
+    assert.match(await p.textContent("body"), /Unverified publisher/);
+    await p.screenshot({ path: join(shots, "08-consent-unverified.png"), fullPage: true });
+    await context.clearCookies();
+
+    await p.goto(`${server.public}/ui/admin`);
+    await login(p, "operator@platform.test", server.password);
+    await p.getByRole("heading", { name: "Administration" }).waitFor();
+    const admin = await p.textContent("main");
+    assert.match(admin, /Toolsmith Deploy/);
+    assert.match(admin, /grant\.revoke/);
+    assert.match(admin, /client\.create/);
+    await p.screenshot({ path: join(shots, "09-admin.png"), fullPage: true });
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
