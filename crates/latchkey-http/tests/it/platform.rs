@@ -273,8 +273,8 @@ async fn bad_input_is_refused_with_a_clear_message_and_nothing_stored() {
     }
 }
 
-/// A DNS server on loopback that answers every TXT question with `value`.
-async fn dns_server(value: String) -> std::net::SocketAddr {
+/// A DNS server on loopback that answers every TXT question with the current `value`.
+async fn dns_server(value: std::sync::Arc<std::sync::Mutex<String>>) -> std::net::SocketAddr {
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -286,6 +286,7 @@ async fn dns_server(value: String) -> std::net::SocketAddr {
             if n < 12 {
                 continue;
             }
+            let value = value.lock().expect("lock").clone();
             // The question ends after the name's zero label and four bytes of type and class.
             let mut i = 12;
             while i < n && q[i] != 0 {
@@ -308,40 +309,122 @@ async fn dns_server(value: String) -> std::net::SocketAddr {
 }
 
 #[tokio::test]
-async fn domain_verification_reads_the_txt_record_and_locks_the_domain() {
-    let db = TestDatabase::sqlite();
-    // The token is random: start with a server that answers something else, learn the token,
-    // then point a second app state at a server with the right answer.
-    let wrong = dns_server("latchkey-app-verification=nope".into()).await;
-    let app = TestApp::platform(db, Some(wrong)).await;
-    let (alice, _) = world(&app).await;
-    let created = api(
-        &app,
-        &alice,
-        Method::POST,
-        "/api/v1/accounts/acme/apps",
-        Some(app_body()),
-    )
-    .await;
-    let id = created.json()["client_id"].as_str().expect("id").to_owned();
-    let verify = format!("/api/v1/accounts/acme/apps/{id}/verification");
-    let started = api(&app, &alice, Method::POST, &verify, None).await;
-    assert_eq!(started.status, StatusCode::OK, "{}", started.text());
-    let record = started.json()["verification"].clone();
-    assert_eq!(record["name"], "reports.acme.example");
-    let missing = api(&app, &alice, Method::POST, &verify, None).await;
-    assert_eq!(missing.status, StatusCode::CONFLICT, "{}", missing.text());
-    assert!(missing.text().contains("no TXT record"));
+async fn domain_verification_reads_the_txt_record_locks_the_domain_and_opens_going_public() {
+    for db in TestDatabase::all().await {
+        let answer = std::sync::Arc::new(std::sync::Mutex::new(
+            "latchkey-app-verification=nope".to_owned(),
+        ));
+        let dns = dns_server(answer.clone()).await;
+        let app = TestApp::platform(db, Some(dns)).await;
+        let (alice, _) = world(&app).await;
+        let mut body = app_body();
+        body["logo_uri"] = json!("https://reports.acme.example/logo.png");
+        let created = api(
+            &app,
+            &alice,
+            Method::POST,
+            "/api/v1/accounts/acme/apps",
+            Some(body),
+        )
+        .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+        let id = created.json()["client_id"].as_str().expect("id").to_owned();
+        let path = format!("/api/v1/accounts/acme/apps/{id}");
+        let verify = format!("{path}/verification");
 
-    let right = dns_server(record["value"].as_str().expect("value").to_owned()).await;
-    let platform = app.state.platform.clone();
-    drop(platform);
-    let resolver = latchkey_http::platform_io::DnsResolver::new(Some(right)).expect("resolver");
-    use latchkey_core::platform::dns::TxtResolver as _;
-    assert_eq!(
-        resolver.txt("reports.acme.example").await.expect("lookup"),
-        vec![record["value"].as_str().expect("value").to_owned()]
-    );
+        // Going public needs a verified domain.
+        let early = api(
+            &app,
+            &alice,
+            Method::PATCH,
+            &path,
+            Some(json!({"visibility": "public"})),
+        )
+        .await;
+        assert_eq!(early.status, StatusCode::BAD_REQUEST, "{}", early.text());
+
+        let started = api(&app, &alice, Method::POST, &verify, None).await;
+        assert_eq!(started.status, StatusCode::OK, "{}", started.text());
+        let record = started.json()["verification"].clone();
+        assert_eq!(record["name"], "reports.acme.example");
+        let missing = api(&app, &alice, Method::POST, &verify, None).await;
+        assert_eq!(missing.status, StatusCode::CONFLICT, "{}", missing.text());
+        assert!(missing.text().contains("no TXT record"));
+
+        // The record is published: the domain is verified and locked to this app.
+        *answer.lock().expect("lock") = record["value"].as_str().expect("value").to_owned();
+        let verified = api(&app, &alice, Method::POST, &verify, None).await;
+        assert_eq!(verified.status, StatusCode::OK, "{}", verified.text());
+        let shown = api(&app, &alice, Method::GET, &path, None).await.json();
+        assert_eq!(
+            (shown["domain"].clone(), shown["domain_verified"].clone()),
+            (json!("reports.acme.example"), json!(true)),
+            "{shown}"
+        );
+
+        let copy = api(
+            &app,
+            &alice,
+            Method::POST,
+            "/api/v1/accounts/acme/apps",
+            Some(json!({
+                "name": "Acme Reports Two",
+                "app_type": "web",
+                "redirect_uris": ["https://reports.acme.example/other"],
+                "client_uri": "https://reports.acme.example/",
+                "scopes": ["openid"],
+            })),
+        )
+        .await;
+        let copy_id = copy.json()["client_id"].as_str().expect("id").to_owned();
+        let copy_verify = format!("/api/v1/accounts/acme/apps/{copy_id}/verification");
+        let started = api(&app, &alice, Method::POST, &copy_verify, None)
+            .await
+            .json();
+        *answer.lock().expect("lock") = started["verification"]["value"]
+            .as_str()
+            .expect("value")
+            .to_owned();
+        let before = app.store.snapshot().await.expect("snapshot");
+        let taken = api(&app, &alice, Method::POST, &copy_verify, None).await;
+        assert_eq!(
+            taken.status,
+            StatusCode::CONFLICT,
+            "a verified domain belongs to one app: {}",
+            taken.text()
+        );
+        assert!(
+            taken.text().contains("verified by another app"),
+            "{}",
+            taken.text()
+        );
+        assert_eq!(app.store.snapshot().await.expect("snapshot"), before);
+
+        // Now it may go public, once and for good.
+        let public = api(
+            &app,
+            &alice,
+            Method::PATCH,
+            &path,
+            Some(json!({"visibility": "public"})),
+        )
+        .await;
+        assert_eq!(public.status, StatusCode::OK, "{}", public.text());
+        assert_eq!(public.json()["visibility"], "public");
+        let back = api(
+            &app,
+            &alice,
+            Method::PATCH,
+            &path,
+            Some(json!({"visibility": "private"})),
+        )
+        .await;
+        assert_eq!(
+            back.status,
+            StatusCode::BAD_REQUEST,
+            "going public is one-way"
+        );
+    }
 }
 
 /// Drives a browser through `/oauth2/auth` and the built-in login to the consent page.
@@ -657,4 +740,349 @@ async fn repeated_login_failures_back_off_per_user_without_saying_whether_the_us
         )
         .await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
+}
+
+/// A console session for a new user; `operator` makes it the platform's operator.
+async fn console_user(app: &TestApp, email: &str, operator: bool) -> Session {
+    let p = &app.state.platform;
+    let user = p
+        .create_user(
+            email,
+            "",
+            SecretString::new(PASSWORD),
+            operator,
+            &Actor::cli(),
+        )
+        .await
+        .expect("user");
+    let cookie = p
+        .start_session(&user.id, false)
+        .await
+        .expect("session")
+        .value;
+    let (session, _) = p.session(&cookie).await.expect("read").expect("live");
+    Session {
+        cookie: format!("__Host-latchkey_console={cookie}"),
+        csrf: p.form_token("console", &session.id),
+    }
+}
+
+async fn console_post(app: &TestApp, s: &Session, path: &str, form: &[(&str, &str)]) -> Answer {
+    let mut fields = vec![("csrf_token", s.csrf.as_str())];
+    fields.extend_from_slice(form);
+    let req = Request::post(path)
+        .header(header::COOKIE, &s.cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(
+            serde_urlencoded::to_string(&fields).expect("form"),
+        ))
+        .expect("req");
+    TestApp::call(&app.public, req).await
+}
+
+#[tokio::test]
+async fn the_operator_suspends_and_reinstates_an_app_from_the_console() {
+    for db in TestDatabase::all().await {
+        let app = TestApp::platform(db, None).await;
+        let (alice, _) = world(&app).await;
+        let operator = console_user(&app, "operator@platform.test", true).await;
+        let service = app
+            .register(json!({"grant_types": ["client_credentials"], "scope": "dns.read"}))
+            .await;
+        let token = app
+            .token(&service, &[("grant_type", "client_credentials")])
+            .await
+            .json();
+        let at = token["access_token"].as_str().expect("at").to_owned();
+        let suspend = format!("/ui/admin/apps/{}/suspend", service.id);
+
+        // Not an operator: refused, nothing changes.
+        let before = app.store.snapshot().await.expect("snapshot");
+        let res = console_post(&app, &alice, &suspend, &[]).await;
+        assert!(res.status.is_client_error(), "{}", res.status);
+        // A forged CSRF token: refused, nothing changes.
+        let forged = Session {
+            cookie: operator.cookie.clone(),
+            csrf: "forged".into(),
+        };
+        let res = console_post(&app, &forged, &suspend, &[]).await;
+        assert!(res.status.is_client_error(), "{}", res.status);
+        assert_eq!(app.store.snapshot().await.expect("snapshot"), before);
+        assert_eq!(app.introspect(&at).await["active"], true);
+
+        // The kill switch: the token stops at once, and no new one is issued.
+        let res = console_post(&app, &operator, &suspend, &[]).await;
+        assert!(
+            res.status.is_redirection() || res.status.is_success(),
+            "{}: {}",
+            res.status,
+            res.text()
+        );
+        assert_eq!(app.introspect(&at).await["active"], false);
+        assert_eq!(
+            app.token(&service, &[("grant_type", "client_credentials")])
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+
+        let res = console_post(
+            &app,
+            &operator,
+            &format!("/ui/admin/apps/{}/reinstate", service.id),
+            &[],
+        )
+        .await;
+        assert!(
+            res.status.is_redirection() || res.status.is_success(),
+            "{}",
+            res.status
+        );
+        assert_eq!(
+            app.introspect(&at).await["active"],
+            true,
+            "reinstated: its unexpired tokens work again"
+        );
+        assert_eq!(
+            app.token(&service, &[("grant_type", "client_credentials")])
+                .await
+                .status,
+            StatusCode::OK
+        );
+        let audit = app.admin(Method::GET, "/admin/version", None).await;
+        assert_eq!(audit.status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn the_operator_approves_a_restricted_scope_an_app_asked_for() {
+    let app = TestApp::platform(TestDatabase::sqlite(), None).await;
+    let (alice, _) = world(&app).await;
+    let operator = console_user(&app, "operator@platform.test", true).await;
+    let created = api(
+        &app,
+        &alice,
+        Method::POST,
+        "/api/v1/accounts/acme/apps",
+        Some(app_body()),
+    )
+    .await;
+    let id = created.json()["client_id"].as_str().expect("id").to_owned();
+    let path = format!("/api/v1/accounts/acme/apps/{id}");
+    // A restricted scope cannot simply be added.
+    let refused = api(
+        &app,
+        &alice,
+        Method::PATCH,
+        &path,
+        Some(json!({"scopes": ["openid", "members.write"]})),
+    )
+    .await;
+    assert!(refused.status.is_client_error(), "{}", refused.text());
+    let asked = api(
+        &app,
+        &alice,
+        Method::POST,
+        &format!("{path}/scope_requests"),
+        Some(json!({"scope": "members.write"})),
+    )
+    .await;
+    assert!(asked.status.is_success(), "{}", asked.text());
+    assert_eq!(
+        api(&app, &alice, Method::GET, &path, None).await.json()["pending_restricted_scopes"],
+        json!(["members.write"])
+    );
+    let res = console_post(
+        &app,
+        &operator,
+        &format!("/ui/admin/apps/{id}/approve"),
+        &[("scope", "members.write")],
+    )
+    .await;
+    assert!(
+        res.status.is_redirection() || res.status.is_success(),
+        "{}",
+        res.status
+    );
+    let shown = api(&app, &alice, Method::GET, &path, None).await.json();
+    assert_eq!(
+        shown["approved_restricted_scopes"],
+        json!(["members.write"])
+    );
+    let added = api(
+        &app,
+        &alice,
+        Method::PATCH,
+        &path,
+        Some(json!({"scopes": ["openid", "dns.read", "members.write"]})),
+    )
+    .await;
+    assert_eq!(
+        added.status,
+        StatusCode::OK,
+        "approved: the app may now request it: {}",
+        added.text()
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_token_after_a_confirmed_secret_rotation_needs_the_new_secret() {
+    use crate::browser::{Browser, FlowOptions, Registered, pkce, query, run_flow};
+    for db in TestDatabase::all().await {
+        let app = TestApp::platform(db, None).await;
+        let (alice, _) = world(&app).await;
+        let mut body = app_body();
+        body["redirect_uris"] = json!([crate::browser::REDIRECT]);
+        body["scopes"] = json!(["openid", "offline_access", "dns.read"]);
+        let created = api(
+            &app,
+            &alice,
+            Method::POST,
+            "/api/v1/accounts/acme/apps",
+            Some(body),
+        )
+        .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+        let created = created.json();
+        let id = created["client_id"].as_str().expect("id").to_owned();
+        let old = Registered {
+            id: id.clone(),
+            secret: created["client_secret"].as_str().map(Into::into),
+        };
+
+        // A family, through the Hydra-compatible door (the admin API plays the consent app).
+        let p = pkce(8);
+        let o = FlowOptions {
+            scope: "openid offline_access dns.read",
+            consent: json!({"grant_scope": ["openid", "offline_access", "dns.read"]}),
+            ..FlowOptions::default()
+        };
+        let callback = run_flow(&app, &mut Browser::default(), &id, &p, &o).await;
+        let code = query(&callback)["code"].clone();
+        let t = app
+            .token(
+                &old,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", crate::browser::REDIRECT),
+                    ("code_verifier", &p.verifier),
+                ],
+            )
+            .await;
+        assert_eq!(t.status, StatusCode::OK, "{}", t.text());
+        let mut rt = t.json()["refresh_token"].as_str().expect("rt").to_owned();
+
+        // Rotation: both secrets work until the new one is confirmed.
+        let rotate = format!("/api/v1/accounts/acme/apps/{id}/rotate_secret");
+        let rotated = api(&app, &alice, Method::POST, &rotate, None).await;
+        assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text());
+        let new = Registered {
+            id: id.clone(),
+            secret: rotated.json()["client_secret"].as_str().map(Into::into),
+        };
+        assert_ne!(new.secret, old.secret);
+        let r = app
+            .token(
+                &old,
+                &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "the old secret still works: {}",
+            r.text()
+        );
+        rt = r.json()["refresh_token"].as_str().expect("rt").to_owned();
+        let confirmed = api(&app, &alice, Method::DELETE, &rotate, None).await;
+        assert!(confirmed.status.is_success(), "{}", confirmed.text());
+
+        // After the confirmation the old secret is refused — and nothing changes.
+        let before = app.store.snapshot().await.expect("snapshot");
+        let r = app
+            .token(
+                &old,
+                &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(r.json()["error"], "invalid_client");
+        assert_eq!(app.store.snapshot().await.expect("snapshot"), before);
+        let r = app
+            .token(
+                &new,
+                &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "the family lives on with the new secret: {}",
+            r.text()
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_built_in_login_honours_skip_prompt_login_and_max_age() {
+    let app = TestApp::platform(TestDatabase::sqlite(), None).await;
+    world(&app).await;
+    let created = app
+        .register(
+            json!({"redirect_uris": ["http://127.0.0.1:9999/cb"], "scope": "openid dns.read"}),
+        )
+        .await;
+    let challenge = crate::browser::pkce(1).challenge;
+    let auth = |extra: &str| {
+        format!(
+            "/oauth2/auth?client_id={}&response_type=code&redirect_uri=http://127.0.0.1:9999/cb&scope=openid&state=s-0123456789&code_challenge={challenge}&code_challenge_method=S256{extra}",
+            created.id
+        )
+    };
+    let mut f = Flow {
+        jar: BTreeMap::new(),
+    };
+    // First time: the form, then a remembered login.
+    let login = location(&f.get(&app, &auth("")).await);
+    let page = f.get(&app, &login).await;
+    assert!(
+        page.text().contains("name=\"password\""),
+        "the form is shown"
+    );
+    let res = f
+        .post(
+            &app,
+            "/ui/login",
+            &[
+                ("csrf_token", &hidden(&page.text(), "csrf_token")),
+                ("login_challenge", &hidden(&page.text(), "login_challenge")),
+                ("email", "alice@acme.test"),
+                ("password", PASSWORD),
+                ("remember", "1"),
+            ],
+        )
+        .await;
+    assert!(location(&res).contains("login_verifier="));
+    f.get(&app, &location(&res)).await;
+
+    // A remembered login is skipped: no form, straight back to the flow.
+    let login = location(&f.get(&app, &auth("")).await);
+    let res = f.get(&app, &login).await;
+    assert!(res.status.is_redirection(), "skip: {}", res.text());
+    assert!(location(&res).contains("login_verifier="));
+
+    // prompt=login and an expired max_age show the form again.
+    for extra in ["&prompt=login", "&max_age=60"] {
+        if extra.contains("max_age") {
+            app.clock.advance(120);
+        }
+        let login = location(&f.get(&app, &auth(extra)).await);
+        let page = f.get(&app, &login).await;
+        assert_eq!(page.status, StatusCode::OK, "{extra}");
+        assert!(
+            page.text().contains("name=\"password\""),
+            "{extra}: the form is shown again"
+        );
+    }
 }
