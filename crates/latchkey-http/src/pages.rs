@@ -100,15 +100,6 @@ impl ErrorPage {
     }
 }
 
-#[derive(Template)]
-#[template(path = "fallback.html")]
-pub struct FallbackPage {
-    pub heading: &'static str,
-    pub description: &'static str,
-    pub setting: &'static str,
-    pub what: &'static str,
-    pub param: &'static str,
-}
 
 pub async fn stylesheet() -> Response {
     let mut res = (

@@ -12,9 +12,6 @@ pub mod public {
     pub const INTROSPECT: &str = "/oauth2/introspect";
     pub const USERINFO: &str = "/userinfo";
     pub const LOGOUT: &str = "/oauth2/sessions/logout";
-    pub const FALLBACK_LOGIN: &str = "/oauth2/fallbacks/login";
-    pub const FALLBACK_CONSENT: &str = "/oauth2/fallbacks/consent";
-    pub const FALLBACK_ERROR: &str = "/oauth2/fallbacks/error";
     pub const STYLESHEET: &str = "/ui/assets/latchkey.css";
     pub const HEALTH_ALIVE: &str = "/health/alive";
     pub const HEALTH_READY: &str = "/health/ready";

@@ -2,7 +2,6 @@
 
 mod authorize;
 mod discovery;
-mod fallback;
 pub mod health;
 mod token;
 mod userinfo;
@@ -23,8 +22,6 @@ pub fn router() -> Router<AppState> {
         .route(public::REVOKE, post(token::revoke))
         .route(public::INTROSPECT, post(token::introspect))
         .route(public::USERINFO, get(userinfo::get).post(userinfo::post))
-        .route(public::FALLBACK_LOGIN, get(fallback::login))
-        .route(public::FALLBACK_CONSENT, get(fallback::consent))
         .route(public::STYLESHEET, get(crate::pages::stylesheet))
         .route(public::HEALTH_ALIVE, get(health::alive))
         .route(public::HEALTH_READY, get(health::ready))
