@@ -100,7 +100,6 @@ impl ErrorPage {
     }
 }
 
-
 pub async fn stylesheet() -> Response {
     let mut res = (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],

@@ -43,3 +43,32 @@ async fn an_unreachable_database_is_a_clear_error() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn a_migration_that_failed_half_way_stops_everything_with_a_clear_error() {
+    for db in TestDatabase::all().await {
+        let store = db.migrated().await;
+        // What a migration that died half-way leaves behind: its row, marked unsuccessful.
+        let checksum = match db.backend {
+            latchkey_store::Backend::Sqlite => "X'00'",
+            latchkey_store::Backend::Postgres => "decode('00', 'hex')",
+        };
+        store
+            .execute_raw(&format!(
+                "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) \
+                 VALUES (9999, 'broken', CURRENT_TIMESTAMP, FALSE, {checksum}, 0)"
+            ))
+            .await
+            .unwrap_or_else(|_| panic!("insert a dirty migration row on {:?}", db.backend));
+        let err = store.migrate().await.expect_err("refuses to go on");
+        assert!(err.to_string().contains("failed half-way"), "{err}");
+        let status = store
+            .migration_status()
+            .await
+            .expect("status still readable");
+        assert!(
+            status.iter().all(|m| m.state == MigrationState::Applied),
+            "{status:?}"
+        );
+    }
+}
