@@ -119,12 +119,14 @@ impl Platform {
         Ok(())
     }
 
-    /// The audit log: everything for operators; an account's entries for its admins.
+    /// The audit log: everything for operators; an account's entries for its admins. Each entry
+    /// comes with the names a person reads: the acting user's email, the target app's or user's
+    /// name, when they still exist.
     pub async fn audit_log(
         &self,
         principal: &Principal,
         account_id: Option<&str>,
-    ) -> Result<Vec<AuditEntry>, PlatformError> {
+    ) -> Result<Vec<AuditRow>, PlatformError> {
         match account_id {
             None => operator(principal)?,
             Some(a) => {
@@ -137,13 +139,53 @@ impl Platform {
             account_id: account_id.map(str::to_owned),
             ..AuditFilter::default()
         };
-        Ok(self
-            .deps
-            .store
-            .read()
-            .await?
-            .audit()
-            .list(&filter, AUDIT_PAGE)
-            .await?)
+        let mut tx = self.deps.store.read().await?;
+        let entries = tx.audit().list(&filter, AUDIT_PAGE).await?;
+        let mut names: std::collections::HashMap<(String, String), Option<String>> =
+            std::collections::HashMap::new();
+        let mut rows = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let actor_key = entry
+                .actor
+                .id
+                .clone()
+                .map(|id| (entry.actor.kind.clone(), id));
+            let target_key = (entry.target_kind.clone(), entry.target_id.clone());
+            for key in actor_key.iter().chain(std::iter::once(&target_key)) {
+                if !names.contains_key(key) {
+                    let name = match key.0.as_str() {
+                        "user" => tx.accounts().user(&key.1).await?.map(|u| u.email),
+                        "client" => tx.clients().get(&key.1).await?.map(|c| c.name),
+                        _ => None,
+                    };
+                    names.insert(key.clone(), name);
+                }
+            }
+            let actor = match (&actor_key, &entry.actor.id) {
+                (Some(key), Some(id)) => names
+                    .get(key)
+                    .cloned()
+                    .flatten()
+                    .unwrap_or_else(|| id.clone()),
+                _ => entry.actor.kind.clone(),
+            };
+            let target = names.get(&target_key).cloned().flatten();
+            rows.push(AuditRow {
+                actor,
+                target,
+                entry,
+            });
+        }
+        Ok(rows)
     }
+}
+
+/// An audit entry as a person reads it.
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    /// The acting user's email, or the kind of actor (`cli`, `admin_api`, `system` …).
+    pub actor: String,
+    /// The target's name, when it has one and still exists.
+    pub target: Option<String>,
+    pub entry: AuditEntry,
 }

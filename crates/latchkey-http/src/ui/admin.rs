@@ -5,11 +5,11 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use latchkey_core::audit::AuditEntry;
 use latchkey_core::clock::rfc3339;
 use latchkey_core::platform::PlatformError;
 use latchkey_core::platform::apps::AppView;
 use latchkey_core::platform::model::{Account, Role};
+use latchkey_core::platform::operator::AuditRow;
 use latchkey_types::routes::{fill, public};
 
 use super::{Console, Form, Nav, error_page, see_other};
@@ -18,7 +18,7 @@ use crate::state::AppState;
 
 pub struct AdminAccount {
     pub account: Account,
-    pub audit: Vec<AuditEntry>,
+    pub audit: Vec<AuditRow>,
 }
 
 #[derive(Template)]
@@ -27,7 +27,7 @@ pub struct AdminPage {
     pub nav: Nav,
     /// Operators only.
     pub apps: Vec<AppView>,
-    pub audit: Vec<AuditEntry>,
+    pub audit: Vec<AuditRow>,
     pub accounts: Vec<AdminAccount>,
 }
 
@@ -48,13 +48,6 @@ impl AdminPage {
 
     fn policy_url(&self, account_id: &str) -> String {
         fill(public::UI_ADMIN_ACCOUNT_POLICY, &[account_id])
-    }
-
-    fn actor(e: &AuditEntry) -> String {
-        match &e.actor.id {
-            Some(id) => format!("{} {}", e.actor.kind, id),
-            None => e.actor.kind.clone(),
-        }
     }
 }
 
