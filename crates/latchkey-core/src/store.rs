@@ -8,6 +8,7 @@
 use async_trait::async_trait;
 
 use crate::audit::{AuditEntry, AuditFilter};
+use crate::client::cache::ClientGuard;
 use crate::client::{Client, ClientFilter, ClientSecretRecord};
 use crate::clock::UnixTime;
 use crate::crypto::TokenHash;
@@ -22,7 +23,7 @@ use crate::platform::model::{
 };
 
 /// A storage failure. Not found is never an error.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A uniqueness constraint refused the write (e.g. a client id that exists).
     #[error("conflict: {0}")]
@@ -47,6 +48,17 @@ pub trait Store: Send + Sync + 'static {
     async fn read(&self) -> Result<Box<dyn Tx>, StoreError>;
     /// Answers when the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Stores an access token minted for a client authenticated from the cache, in one
+    /// statement that writes nothing unless `guard` holds at `now` (see
+    /// [`ClientRepository::guard_holds`]); false when it did not. It runs outside any unit of
+    /// work and is durable when it returns; an implementation may commit concurrent calls
+    /// together.
+    async fn insert_access_guarded(
+        &self,
+        token: &AccessTokenRecord,
+        guard: &ClientGuard,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
 }
 
 /// A unit of work: the repositories, then `commit`.
@@ -89,6 +101,11 @@ pub trait ClientRepository: Send {
     async fn secrets(&mut self, client_id: &str) -> Result<Vec<ClientSecretRecord>, StoreError>;
     /// Deletes the given secret; false when it did not exist.
     async fn delete_secret(&mut self, client_id: &str, secret_id: &str)
+    -> Result<bool, StoreError>;
+    /// True while what a cached authentication rested on still holds: the client exists, is
+    /// active and its row is the version cached (`updated_at`), and the secret that matched (if
+    /// any) exists and has not expired at `now`.
+    async fn guard_holds(&mut self, guard: &ClientGuard, now: UnixTime)
     -> Result<bool, StoreError>;
 }
 

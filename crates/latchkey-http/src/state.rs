@@ -50,7 +50,7 @@ impl AppState {
             },
         );
         Self {
-            clients: ClientService::new(deps.clone()),
+            clients: engine.clients().clone(),
             keys,
             deps,
             engine,

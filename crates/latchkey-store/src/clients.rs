@@ -1,9 +1,11 @@
 //! Clients and their secrets.
 
 use async_trait::async_trait;
+use latchkey_core::client::cache::ClientGuard;
 use latchkey_core::client::{
     AuthMethod, Client, ClientFilter, ClientSecretRecord, ClientStatus, GrantType,
 };
+use latchkey_core::clock::UnixTime;
 use latchkey_core::config::AccessTokenStrategy;
 use latchkey_core::store::{ClientRepository, StoreError};
 use latchkey_types::Scope;
@@ -20,6 +22,17 @@ macro_rules! client_columns {
          userinfo_signed_response_alg, jwks, access_token_strategy, skip_consent, skip_logout_consent, owner, \
          logo_uri, client_uri, policy_uri, tos_uri, contacts, metadata, owner_account_id, status, created_at, \
          updated_at"
+    };
+}
+
+/// The condition of a [`ClientGuard`] on the client row `c`: `$1` the client id, `$2` the
+/// `updated_at` cached, `$3` the id of the secret that matched (or NULL), `$4` now. Other
+/// statements use it with their own parameter numbers (see `tokens.rs`).
+macro_rules! guard_holds {
+    () => {
+        "c.id = $1 AND c.status = 'active' AND c.updated_at = $2 AND ($3 IS NULL OR EXISTS \
+         (SELECT 1 FROM client_secrets s WHERE s.client_id = c.id AND s.id = $3 \
+         AND (s.expires_at IS NULL OR s.expires_at > $4)))"
     };
 }
 
@@ -236,6 +249,25 @@ impl ClientRepository for SqlTx {
                 })
             })
             .collect()
+    }
+
+    async fn guard_holds(
+        &mut self,
+        guard: &ClientGuard,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT 1 AS ok FROM clients c WHERE ",
+            guard_holds!()
+        ))
+        .bind(guard.client_id.as_str())
+        .bind(guard.updated_at)
+        .bind(guard.secret_id.as_deref())
+        .bind(now)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(row.is_some())
     }
 
     async fn delete_secret(

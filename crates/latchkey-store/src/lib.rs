@@ -12,6 +12,7 @@ mod clients;
 mod error;
 mod flows;
 mod grants;
+mod group_commit;
 mod keys;
 mod migrate;
 mod platform;
@@ -24,6 +25,9 @@ use std::sync::Once;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use latchkey_core::client::cache::ClientGuard;
+use latchkey_core::clock::UnixTime;
+use latchkey_core::oauth::records::AccessTokenRecord;
 use latchkey_core::store::{Store, StoreError, Tx};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor as _};
@@ -31,6 +35,7 @@ use sqlx::{AnyPool, Executor as _};
 pub use migrate::{MigrationState, MigrationStatus};
 
 use crate::error::map_err;
+use crate::group_commit::GroupCommit;
 use crate::tx::SqlTx;
 
 /// Which database engine a store runs on.
@@ -84,6 +89,8 @@ pub struct SqlStore {
     backend: Backend,
     writer: AnyPool,
     reader: AnyPool,
+    /// SQLite: the task that commits concurrent token inserts together.
+    group_commit: Option<GroupCommit>,
 }
 
 static DRIVERS: Once = Once::new();
@@ -122,6 +129,7 @@ impl SqlStore {
                     backend,
                     writer: pool.clone(),
                     reader: pool,
+                    group_commit: None,
                 })
             }
             Backend::Sqlite => {
@@ -153,6 +161,7 @@ impl SqlStore {
                     .map_err(map_err)?;
                 Ok(Self {
                     backend,
+                    group_commit: Some(GroupCommit::start(writer.clone())),
                     writer,
                     reader,
                 })
@@ -185,6 +194,23 @@ impl Store for SqlStore {
         let mut conn = self.reader.acquire().await.map_err(map_err)?;
         conn.execute("SELECT 1").await.map_err(map_err)?;
         Ok(())
+    }
+
+    async fn insert_access_guarded(
+        &self,
+        token: &AccessTokenRecord,
+        guard: &ClientGuard,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        if let Some(group) = &self.group_commit
+            && let Some(result) = group.insert_access(token, guard, now).await
+        {
+            return result;
+        }
+        // PostgreSQL: one statement in its own transaction; concurrent commits share their WAL
+        // flushes in the server.
+        let mut conn = self.writer.acquire().await.map_err(map_err)?;
+        tokens::insert_access_guarded(&mut *conn, token, guard, now).await
     }
 }
 

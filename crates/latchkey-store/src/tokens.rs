@@ -1,6 +1,7 @@
 //! Authorization codes, access tokens and refresh tokens.
 
 use async_trait::async_trait;
+use latchkey_core::client::cache::ClientGuard;
 use latchkey_core::clock::UnixTime;
 use latchkey_core::crypto::TokenHash;
 use latchkey_core::oauth::records::{
@@ -8,8 +9,9 @@ use latchkey_core::oauth::records::{
 };
 use latchkey_core::store::{CodeRepository, StoreError, TokenRepository};
 use latchkey_types::Scope;
-use sqlx::Row as _;
+use sqlx::any::AnyArguments;
 use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection, Row as _};
 
 use crate::error::{from_json, map_err, to_json};
 use crate::tx::SqlTx;
@@ -160,6 +162,87 @@ fn refresh_from_row(r: &AnyRow) -> Result<RefreshTokenRecord, StoreError> {
         successor: r.try_get("successor").map_err(map_err)?,
         revoked_at: r.try_get("revoked_at").map_err(map_err)?,
     })
+}
+
+pub(crate) const INSERT_ACCESS_HEAD: &str = "INSERT INTO access_tokens (token_hash, client_id, grant_id, \
+     family_id, subject, scope, audience, data, issued_at, expires_at, revoked_at) ";
+
+/// Parameters of one guarded row: the 11 columns, then the guard's client id, `updated_at`,
+/// secret id, and now.
+pub(crate) const GUARDED_PARAMS: usize = 15;
+/// About the length of one guarded row's SQL.
+pub(crate) const GUARDED_ROW_LEN: usize = 420;
+
+/// Appends `SELECT <the row> WHERE <the guard holds>` with parameters from `$(base + 1)`: the
+/// condition of `guard_holds` in `clients.rs`, so that a client suspended or changed since it was
+/// cached gets no token, on every replica.
+pub(crate) fn guarded_row(sql: &mut String, base: usize) {
+    use std::fmt::Write as _;
+    let p = |i: usize| base + i;
+    let _ = write!(
+        sql,
+        "SELECT ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${} WHERE EXISTS (SELECT 1 FROM clients c \
+         WHERE c.id = ${} AND c.status = 'active' AND c.updated_at = ${} AND (${} IS NULL OR EXISTS \
+         (SELECT 1 FROM client_secrets s WHERE s.client_id = c.id AND s.id = ${} \
+         AND (s.expires_at IS NULL OR s.expires_at > ${}))))",
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6),
+        p(7),
+        p(8),
+        p(9),
+        p(10),
+        p(11),
+        p(12),
+        p(13),
+        p(14),
+        p(14),
+        p(15),
+    );
+}
+
+/// Binds one guarded row's parameters, in the order of [`guarded_row`].
+pub(crate) fn bind_guarded<'q>(
+    q: sqlx::query::Query<'q, Any, AnyArguments>,
+    t: &'q AccessTokenRecord,
+    guard: &'q ClientGuard,
+    now: UnixTime,
+) -> sqlx::query::Query<'q, Any, AnyArguments> {
+    q.bind(t.token_hash.as_str())
+        .bind(t.client_id.as_str())
+        .bind(t.grant_id.as_deref())
+        .bind(t.family_id.as_str())
+        .bind(t.subject.as_str())
+        .bind(t.scope.to_string())
+        .bind(to_json(&t.audience))
+        .bind(to_json(&t.claims))
+        .bind(t.issued_at)
+        .bind(t.expires_at)
+        .bind(t.revoked_at)
+        .bind(guard.client_id.as_str())
+        .bind(guard.updated_at)
+        .bind(guard.secret_id.as_deref())
+        .bind(now)
+}
+
+/// Inserts one access token only while its client's guard holds; true when it was written.
+pub(crate) async fn insert_access_guarded(
+    conn: &mut AnyConnection,
+    t: &AccessTokenRecord,
+    guard: &ClientGuard,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    let mut sql = String::with_capacity(INSERT_ACCESS_HEAD.len() + GUARDED_ROW_LEN);
+    sql.push_str(INSERT_ACCESS_HEAD);
+    guarded_row(&mut sql, 0);
+    let done = bind_guarded(sqlx::query(sqlx::AssertSqlSafe(sql)), t, guard, now)
+        .execute(conn)
+        .await
+        .map_err(map_err)?;
+    Ok(done.rows_affected() == 1)
 }
 
 #[async_trait]

@@ -1,13 +1,16 @@
 //! OAuth clients: the domain model, its validation, and the registry service behind the
 //! Hydra-compatible admin API.
 
+pub mod cache;
 mod redirect;
 mod service;
 mod validate;
 mod wire;
 
 pub use redirect::{RedirectUriError, redirect_uri_matches, validate_redirect_uri};
-pub use service::{ClientError, ClientPage, ClientService, CreatedClient};
+pub use service::{
+    ClientError, ClientPage, ClientService, CreatedClient, hash_client_secret, verify_client_secret,
+};
 pub use validate::{CLIENT_ASSERTION_ALGS, ID_TOKEN_ALGS, MetadataError};
 pub(crate) use validate::{Fixed, client_from_wire};
 

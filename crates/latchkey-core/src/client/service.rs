@@ -1,9 +1,12 @@
 //! The client registry: create, read, list, replace, patch and delete clients, and check their
 //! secrets.
 
+use std::sync::Arc;
+
 use latchkey_types::ErrorCode;
 use latchkey_types::client::OAuth2Client;
 
+use super::cache::ClientCache;
 use super::validate::{Fixed, client_from_wire, validate_client_id};
 use super::{Client, ClientFilter, ClientSecretRecord, ClientStatus, MetadataError};
 use crate::audit::{Actor, AuditEntry};
@@ -89,11 +92,22 @@ pub fn verify_client_secret(presented: &str, stored_hash: &str) -> bool {
 #[derive(Clone, Debug)]
 pub struct ClientService {
     deps: Deps,
+    /// Clients and secret hashes for authentication (see [`super::cache`]).
+    pub(crate) cache: Arc<ClientCache>,
 }
 
 impl ClientService {
     pub fn new(deps: Deps) -> Self {
-        Self { deps }
+        Self {
+            deps,
+            cache: Arc::new(ClientCache::default()),
+        }
+    }
+
+    /// Forgets what this process cached about a client (after changing it here). Other
+    /// replicas need no notice: writes after a cached authentication are guarded.
+    pub fn forget(&self, id: &str) {
+        self.cache.invalidate(id);
     }
 
     pub(crate) fn new_secret(&self, client_id: &str) -> (SecretString, ClientSecretRecord) {
@@ -260,6 +274,7 @@ impl ClientService {
         let entry = self.entry(actor, "client.update", &client, serde_json::json!({}));
         Self::audit(tx.as_mut(), entry).await?;
         tx.commit().await?;
+        self.forget(id);
         Ok(client)
     }
 
@@ -292,6 +307,7 @@ impl ClientService {
         );
         Self::audit(tx.as_mut(), entry).await?;
         tx.commit().await?;
+        self.forget(id);
         Ok(())
     }
 

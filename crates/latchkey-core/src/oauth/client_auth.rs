@@ -7,10 +7,16 @@ use base64::engine::general_purpose::STANDARD;
 use latchkey_types::routes::public;
 use serde::Deserialize;
 
+use std::sync::Arc;
+
 use super::Engine;
 use super::error::TokenError;
 use super::params::Params;
-use crate::client::{AuthMethod, CLIENT_ASSERTION_ALGS, Client};
+use crate::client::cache::{CachedClient, ClientGuard};
+use crate::client::{
+    AuthMethod, CLIENT_ASSERTION_ALGS, Client, ClientSecretRecord, verify_client_secret,
+};
+use crate::clock::UnixTime;
 use crate::crypto::lookup_hash;
 use crate::secret::SecretString;
 use crate::store::Tx;
@@ -49,68 +55,213 @@ struct AssertionClaims {
     jti: Option<String>,
 }
 
+/// The credentials a request presents, before any lookup.
+enum Credentials<'p> {
+    /// `client_secret_basic` or `client_secret_post`.
+    Secret {
+        id: String,
+        method: AuthMethod,
+        secret: SecretString,
+    },
+    /// A `private_key_jwt` assertion.
+    Assertion {
+        assertion: &'p str,
+        body_id: Option<&'p str>,
+    },
+    /// A public client: `client_id` only.
+    Public { id: String },
+}
+
+/// Reads the client's credentials from the request: exactly one method, well formed. Returns
+/// them and whether they came in a Basic header (which decides the shape of a refusal).
+fn credentials<'p>(
+    authorization: Option<&str>,
+    params: &'p Params,
+) -> Result<(Credentials<'p>, bool), TokenError> {
+    let get = |name| {
+        params
+            .get(name)
+            .map_err(|e| TokenError::InvalidRequest(e.to_string()))
+    };
+    let basic = match authorization {
+        None => None,
+        Some(h) => Some(
+            parse_basic(h).ok_or_else(|| invalid_client("malformed Basic credentials", true))?,
+        ),
+    };
+    let body_id = get("client_id")?;
+    let body_secret = get("client_secret")?;
+    let assertion_type = get("client_assertion_type")?;
+    let assertion = get("client_assertion")?;
+    let methods = usize::from(basic.is_some())
+        + usize::from(body_secret.is_some())
+        + usize::from(assertion.is_some());
+    if methods > 1 {
+        return Err(TokenError::invalid_request(
+            "The client used more than one authentication method.",
+        ));
+    }
+    let is_basic = basic.is_some();
+    let creds = if let Some((id, secret)) = basic {
+        if body_id.is_some_and(|b| b != id) {
+            return Err(TokenError::invalid_request(
+                "client_id does not match the Basic credentials.",
+            ));
+        }
+        Credentials::Secret {
+            id,
+            method: AuthMethod::ClientSecretBasic,
+            secret,
+        }
+    } else if let Some(secret) = body_secret {
+        let id = body_id.ok_or_else(|| invalid_client("client_secret without client_id", false))?;
+        Credentials::Secret {
+            id: id.to_owned(),
+            method: AuthMethod::ClientSecretPost,
+            secret: SecretString::new(secret),
+        }
+    } else if let Some(assertion) = assertion {
+        if assertion_type != Some(JWT_BEARER) {
+            return Err(TokenError::invalid_request(
+                "client_assertion_type must be jwt-bearer.",
+            ));
+        }
+        Credentials::Assertion { assertion, body_id }
+    } else {
+        let id = body_id.ok_or_else(|| invalid_client("no client credentials", false))?;
+        Credentials::Public { id: id.to_owned() }
+    };
+    Ok((creds, is_basic))
+}
+
+/// Checks presented credentials against a client and its secrets. Every secret is checked, so
+/// the time taken does not say which one matched. Returns the guard of the decision.
+fn check_client(
+    client: &Client,
+    secrets: &[ClientSecretRecord],
+    method: AuthMethod,
+    secret: Option<&SecretString>,
+    now: UnixTime,
+    is_basic: bool,
+) -> Result<ClientGuard, TokenError> {
+    if !client.is_active() {
+        return Err(invalid_client("client suspended", is_basic));
+    }
+    if client.token_endpoint_auth_method != method {
+        return Err(invalid_client(
+            "authentication method not registered for the client",
+            is_basic,
+        ));
+    }
+    let mut secret_id = None;
+    if let Some(secret) = secret {
+        for r in secrets {
+            let live = r.expires_at.is_none_or(|t| t > now);
+            if verify_client_secret(secret.expose(), &r.secret_hash) && live {
+                secret_id = Some(r.id.clone());
+            }
+        }
+        if secret_id.is_none() {
+            return Err(invalid_client("wrong client secret", is_basic));
+        }
+    }
+    Ok(ClientGuard {
+        client_id: client.id.clone(),
+        updated_at: client.updated_at,
+        secret_id,
+    })
+}
+
+/// A client authenticated against the cache. Anything written for it must be conditional on
+/// its guard (see [`crate::client::cache`]).
+pub(crate) struct CachedAuth {
+    pub client: Arc<Client>,
+    pub guard: ClientGuard,
+}
+
 impl Engine {
-    /// Authenticates the client of a token or revocation request.
+    /// Authenticates the client from the in-process cache, reading it (from a reader, never the
+    /// writer) when it is missing, stale, or does not know the presented secret. `Ok(None)` for
+    /// client assertions: their `jti` must be recorded in the request's transaction, so they go
+    /// through [`Engine::authenticate_client`]. A refusal is always decided on a fresh read.
+    pub(crate) async fn authenticate_cached(
+        &self,
+        authorization: Option<&str>,
+        params: &Params,
+    ) -> Result<Option<CachedAuth>, TokenError> {
+        let (creds, is_basic) = credentials(authorization, params)?;
+        let (id, method, secret) = match creds {
+            Credentials::Assertion { .. } => return Ok(None),
+            Credentials::Secret { id, method, secret } => (id, method, Some(secret)),
+            Credentials::Public { id } => (id, AuthMethod::None, None),
+        };
+        if id.is_empty() || id.len() > 255 {
+            return Err(invalid_client("unknown client", is_basic));
+        }
+        let now = self.deps.clock.now();
+        let cache = &self.clients.cache;
+        if let Some(entry) = cache.get(&id, now)
+            && let Ok(guard) = check_client(
+                &entry.client,
+                &entry.secrets,
+                method,
+                secret.as_ref(),
+                now,
+                is_basic,
+            )
+        {
+            return Ok(Some(CachedAuth {
+                client: entry.client.clone(),
+                guard,
+            }));
+        }
+        let mut reader = self.deps.store.read().await?;
+        let client = reader
+            .clients()
+            .get(&id)
+            .await?
+            .ok_or_else(|| invalid_client("unknown client", is_basic))?;
+        let secrets = if client.token_endpoint_auth_method.uses_secret() {
+            reader.clients().secrets(&id).await?
+        } else {
+            Vec::new()
+        };
+        drop(reader);
+        let entry = Arc::new(CachedClient {
+            client: Arc::new(client),
+            secrets,
+            loaded_at: now,
+        });
+        cache.put(entry.clone());
+        let guard = check_client(
+            &entry.client,
+            &entry.secrets,
+            method,
+            secret.as_ref(),
+            now,
+            is_basic,
+        )?;
+        Ok(Some(CachedAuth {
+            client: entry.client.clone(),
+            guard,
+        }))
+    }
+
+    /// Authenticates the client of a token or revocation request inside its transaction.
     pub async fn authenticate_client(
         &self,
         tx: &mut dyn Tx,
         authorization: Option<&str>,
         params: &Params,
     ) -> Result<Client, TokenError> {
-        let get = |name| {
-            params
-                .get(name)
-                .map_err(|e| TokenError::InvalidRequest(e.to_string()))
-        };
-        let basic = match authorization {
-            None => None,
-            Some(h) => Some(
-                parse_basic(h)
-                    .ok_or_else(|| invalid_client("malformed Basic credentials", true))?,
-            ),
-        };
-        let body_id = get("client_id")?;
-        let body_secret = get("client_secret")?;
-        let assertion_type = get("client_assertion_type")?;
-        let assertion = get("client_assertion")?;
-        let methods = usize::from(basic.is_some())
-            + usize::from(body_secret.is_some())
-            + usize::from(assertion.is_some());
-        if methods > 1 {
-            return Err(TokenError::invalid_request(
-                "The client used more than one authentication method.",
-            ));
-        }
-        let is_basic = basic.is_some();
-
-        let (client_id, method, secret) = if let Some((id, secret)) = basic {
-            if body_id.is_some_and(|b| b != id) {
-                return Err(TokenError::invalid_request(
-                    "client_id does not match the Basic credentials.",
-                ));
+        let (creds, is_basic) = credentials(authorization, params)?;
+        let (client_id, method, secret) = match creds {
+            Credentials::Assertion { assertion, body_id } => {
+                return self.verify_assertion(tx, assertion, body_id).await;
             }
-            (id, AuthMethod::ClientSecretBasic, Some(secret))
-        } else if let Some(secret) = body_secret {
-            let id =
-                body_id.ok_or_else(|| invalid_client("client_secret without client_id", false))?;
-            (
-                id.to_owned(),
-                AuthMethod::ClientSecretPost,
-                Some(SecretString::new(secret)),
-            )
-        } else if let Some(assertion) = assertion {
-            if assertion_type != Some(JWT_BEARER) {
-                return Err(TokenError::invalid_request(
-                    "client_assertion_type must be jwt-bearer.",
-                ));
-            }
-            let client = self.verify_assertion(tx, assertion, body_id).await?;
-            return Ok(client);
-        } else {
-            let id = body_id.ok_or_else(|| invalid_client("no client credentials", false))?;
-            (id.to_owned(), AuthMethod::None, None)
+            Credentials::Secret { id, method, secret } => (id, method, Some(secret)),
+            Credentials::Public { id } => (id, AuthMethod::None, None),
         };
-
         if client_id.is_empty() || client_id.len() > 255 {
             return Err(invalid_client("unknown client", is_basic));
         }
@@ -119,20 +270,13 @@ impl Engine {
             .get(&client_id)
             .await?
             .ok_or_else(|| invalid_client("unknown client", is_basic))?;
-        if !client.is_active() {
-            return Err(invalid_client("client suspended", is_basic));
-        }
-        if client.token_endpoint_auth_method != method {
-            return Err(invalid_client(
-                "authentication method not registered for the client",
-                is_basic,
-            ));
-        }
-        if let Some(secret) = secret
-            && !self.clients.verify_secret(tx, &client.id, &secret).await?
-        {
-            return Err(invalid_client("wrong client secret", is_basic));
-        }
+        let secrets = if secret.is_some() && client.is_active() {
+            tx.clients().secrets(&client.id).await?
+        } else {
+            Vec::new()
+        };
+        let now = self.deps.clock.now();
+        check_client(&client, &secrets, method, secret.as_ref(), now, is_basic)?;
         Ok(client)
     }
 

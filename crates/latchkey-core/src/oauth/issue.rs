@@ -109,6 +109,16 @@ impl Engine {
         tx: &mut dyn Tx,
         issue: &Issue<'_>,
     ) -> Result<(String, i64), TokenError> {
+        let (value, ttl, record) = self.access_token(issue)?;
+        tx.tokens().insert_access(&record).await?;
+        Ok((value, ttl))
+    }
+
+    /// Mints an access token: its value, its lifetime in seconds, and the record to store.
+    pub(crate) fn access_token(
+        &self,
+        issue: &Issue<'_>,
+    ) -> Result<(String, i64, AccessTokenRecord), TokenError> {
         let now = self.deps.clock.now();
         let ttl = self.settings.access_token_ttl;
         let strategy = issue
@@ -157,24 +167,22 @@ impl Engine {
                 (jwt, jwt_hash(&jti))
             }
         };
-        tx.tokens()
-            .insert_access(&AccessTokenRecord {
-                token_hash: hash,
-                client_id: issue.client.id.clone(),
-                grant_id: issue.grant_id.map(str::to_owned),
-                family_id: issue.family_id.to_owned(),
-                subject: issue.subject.to_owned(),
-                scope: issue.scope.clone(),
-                // The granted audience, as introspection reports it (the issuer fills in for the
-                // JWT's required `aud` only).
-                audience: issue.audience.to_vec(),
-                claims: issue.claims.clone(),
-                issued_at: now,
-                expires_at: now + ttl,
-                revoked_at: None,
-            })
-            .await?;
-        Ok((value, ttl))
+        let record = AccessTokenRecord {
+            token_hash: hash,
+            client_id: issue.client.id.clone(),
+            grant_id: issue.grant_id.map(str::to_owned),
+            family_id: issue.family_id.to_owned(),
+            subject: issue.subject.to_owned(),
+            scope: issue.scope.clone(),
+            // The granted audience, as introspection reports it (the issuer fills in for the
+            // JWT's required `aud` only).
+            audience: issue.audience.to_vec(),
+            claims: issue.claims.clone(),
+            issued_at: now,
+            expires_at: now + ttl,
+            revoked_at: None,
+        };
+        Ok((value, ttl, record))
     }
 
     /// Mints and stores a refresh token of the family.

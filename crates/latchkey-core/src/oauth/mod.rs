@@ -132,4 +132,9 @@ impl Engine {
     pub fn deps(&self) -> &Deps {
         &self.deps
     }
+
+    /// The client registry the engine authenticates against (and whose cache it keeps).
+    pub fn clients(&self) -> &ClientService {
+        &self.clients
+    }
 }

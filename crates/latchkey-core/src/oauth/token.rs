@@ -1,6 +1,8 @@
 //! The token endpoint (RFC 6749 §3.2, §4.1.3, §4.4, §6): authorization code with PKCE, refresh
 //! token rotation with reuse detection, client credentials.
 
+use std::sync::Arc;
+
 use latchkey_types::Scope;
 use latchkey_types::token::TokenResponse;
 
@@ -9,7 +11,7 @@ use super::error::TokenError;
 use super::issue::Issue;
 use super::params::Params;
 use super::pkce;
-use super::records::TokenClaims;
+use super::records::{AccessTokenRecord, TokenClaims};
 use crate::audit::{Actor, AuditEntry};
 use crate::client::{Client, GrantType};
 use crate::clock::UnixTime;
@@ -71,20 +73,71 @@ impl Engine {
             GrantType::RefreshToken => self.refresh_is_unused(params).await?,
             _ => false,
         };
-        let mut tx = self.deps.store.begin().await?;
-        let client = self
-            .authenticate_client(tx.as_mut(), authorization, params)
-            .await?;
-        self.throttle.check(Limit::TokenPerClient, &client.id)?;
-        if !client.allows_grant(grant) {
-            return Err(TokenError::UnauthorizedClient);
+        // Authenticate from the cache first, without the writer. What the decision rested on
+        // (the guard) is checked again by the write itself, so a client suspended or changed on
+        // another replica cannot mint tokens here.
+        let cached = self.authenticate_cached(authorization, params).await?;
+        if let Some(auth) = &cached {
+            self.throttle
+                .check(Limit::TokenPerClient, &auth.client.id)?;
+            if !auth.client.allows_grant(grant) {
+                return Err(TokenError::UnauthorizedClient);
+            }
+            if grant == GrantType::ClientCredentials {
+                let (response, record) = self.client_credentials(&auth.client, params)?;
+                let now = self.deps.clock.now();
+                if self
+                    .deps
+                    .store
+                    .insert_access_guarded(&record, &auth.guard, now)
+                    .await?
+                {
+                    return Ok(response);
+                }
+            }
         }
+        let mut tx = self.deps.store.begin().await?;
+        let client = match cached {
+            Some(auth)
+                if grant != GrantType::ClientCredentials
+                    && tx
+                        .clients()
+                        .guard_holds(&auth.guard, self.deps.clock.now())
+                        .await? =>
+            {
+                auth.client
+            }
+            cached => {
+                // No cache (a client assertion), or the client changed since it was cached:
+                // authenticate in the transaction, as the answer must be exact.
+                let counted = cached.is_some();
+                if let Some(auth) = cached {
+                    self.clients.forget(&auth.client.id);
+                }
+                let client = self
+                    .authenticate_client(tx.as_mut(), authorization, params)
+                    .await?;
+                if !counted {
+                    self.throttle.check(Limit::TokenPerClient, &client.id)?;
+                }
+                if !client.allows_grant(grant) {
+                    return Err(TokenError::UnauthorizedClient);
+                }
+                Arc::new(client)
+            }
+        };
         let result = match grant {
             GrantType::AuthorizationCode => self.exchange_code(tx.as_mut(), &client, params).await,
             GrantType::RefreshToken => self.refresh(tx.as_mut(), &client, params, contender).await,
-            GrantType::ClientCredentials => {
-                self.client_credentials(tx.as_mut(), &client, params).await
-            }
+            GrantType::ClientCredentials => match self.client_credentials(&client, params) {
+                Ok((response, record)) => tx
+                    .tokens()
+                    .insert_access(&record)
+                    .await
+                    .map(|()| response)
+                    .map_err(|e| Failure::from(TokenError::from(e))),
+                Err(e) => Err(Failure::from(e)),
+            },
         };
         match result {
             Ok(response) => {
@@ -430,27 +483,27 @@ impl Engine {
         Ok(serde_json::from_slice(&plain).map_err(|e| TokenError::Internal(e.to_string()))?)
     }
 
-    async fn client_credentials(
+    /// The response to a client credentials grant and the access token record to store.
+    fn client_credentials(
         &self,
-        tx: &mut dyn Tx,
         client: &Client,
         params: &Params,
-    ) -> Result<TokenResponse, Failure> {
+    ) -> Result<(TokenResponse, AccessTokenRecord), TokenError> {
         if client.is_public() {
-            return Err(Failure::from(TokenError::UnauthorizedClient));
+            return Err(TokenError::UnauthorizedClient);
         }
         let scope = Scope::parse(get(params, "scope")?.unwrap_or_default())
             .map_err(|e| TokenError::InvalidScope(format!("The scope is malformed: {e}.")))?;
         if let Some(extra) = scope.difference(&client.scope).next() {
-            return Err(Failure::from(TokenError::InvalidScope(format!(
+            return Err(TokenError::InvalidScope(format!(
                 "The client may not request the scope {extra}."
-            ))));
+            )));
         }
         let audience = space_list(get(params, "audience")?);
         if let Some(a) = audience.iter().find(|a| !client.audience.contains(a)) {
-            return Err(Failure::from(TokenError::InvalidRequest(format!(
+            return Err(TokenError::InvalidRequest(format!(
                 "The client may not request the audience {a}."
-            ))));
+            )));
         }
         let claims = TokenClaims {
             auth_time: self.deps.clock.now(),
@@ -466,15 +519,16 @@ impl Engine {
             grant_id: None,
             family_id: &family_id,
         };
-        let (access_token, expires_in) = self.mint_access(tx, &issue).await?;
-        Ok(TokenResponse {
+        let (access_token, expires_in, record) = self.access_token(&issue)?;
+        let response = TokenResponse {
             access_token,
             token_type: "bearer".into(),
             expires_in,
             refresh_token: None,
             id_token: None,
             scope: Some(scope.to_string()).filter(|s| !s.is_empty()),
-        })
+        };
+        Ok((response, record))
     }
 }
 
