@@ -121,6 +121,7 @@ impl SqlStore {
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
                     .max_connections(options.max_connections)
+                    .test_before_acquire(false)
                     .acquire_timeout(options.acquire_timeout)
                     .connect_with(connect_options)
                     .await
@@ -137,6 +138,7 @@ impl SqlStore {
                 // upgrades and busy retries between writers.
                 let writer = AnyPoolOptions::new()
                     .max_connections(1)
+                    .test_before_acquire(false)
                     .acquire_timeout(options.acquire_timeout)
                     .after_connect(|conn, _| {
                         Box::pin(async move { conn.execute(SQLITE_PRAGMAS).await.map(|_| ()) })
@@ -148,6 +150,7 @@ impl SqlStore {
                 writer.acquire().await.map_err(map_err)?;
                 let reader = AnyPoolOptions::new()
                     .max_connections(options.max_connections)
+                    .test_before_acquire(false)
                     .acquire_timeout(options.acquire_timeout)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
