@@ -4,6 +4,7 @@
 mod admin_clients;
 mod bad_input;
 mod browser;
+mod client_cache;
 mod engine;
 mod interop;
 mod ops;
