@@ -104,6 +104,12 @@ pub fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
 }
 
+/// Readers keep a page cache of 1 MiB each (SQLite's default is 2 MiB): with one per reader
+/// connection, the default would be most of the server's memory under load, for pages the
+/// operating system caches anyway. (A memory map instead would be counted once per connection.)
+const SQLITE_READER_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
+     PRAGMA query_only = ON; PRAGMA cache_size = -1024;";
+
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
      PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
 
@@ -153,11 +159,9 @@ impl SqlStore {
                     .test_before_acquire(false)
                     .acquire_timeout(options.acquire_timeout)
                     .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            conn.execute("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA query_only = ON;")
-                                .await
-                                .map(|_| ())
-                        })
+                        Box::pin(
+                            async move { conn.execute(SQLITE_READER_PRAGMAS).await.map(|_| ()) },
+                        )
                     })
                     .connect_with(connect_options)
                     .await
