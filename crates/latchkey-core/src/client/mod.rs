@@ -6,7 +6,9 @@ mod service;
 mod validate;
 mod wire;
 
-pub use redirect::{RedirectUriError, redirect_uri_matches, validate_redirect_uri};
+pub use redirect::{
+    MAX_REDIRECT_URI_LEN, RedirectUriError, redirect_uri_matches, validate_redirect_uri,
+};
 pub use service::{ClientError, ClientPage, ClientService, CreatedClient};
 pub use validate::{CLIENT_ASSERTION_ALGS, ID_TOKEN_ALGS, MetadataError};
 pub(crate) use validate::{Fixed, client_from_wire};

@@ -40,13 +40,211 @@ fn parse_basic(header: &str) -> Option<(String, SecretString)> {
     Some((decode(id)?, SecretString::new(decode(secret)?)))
 }
 
-#[derive(Deserialize)]
-struct AssertionClaims {
-    iss: String,
-    sub: String,
-    exp: i64,
+/// The claims of a client assertion that Latchkey reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AssertionClaims {
+    pub iss: String,
+    pub sub: String,
+    pub exp: i64,
     #[serde(default)]
-    jti: Option<String>,
+    pub jti: Option<String>,
+}
+
+/// The credentials a token or revocation request presents, read from the `Authorization` header
+/// and the form body, before any lookup.
+#[derive(Debug)]
+pub enum Presented<'p> {
+    /// A client id with a secret (`client_secret_basic` or `client_secret_post`) or without one
+    /// (`none`, a public client).
+    Secret {
+        client_id: String,
+        method: AuthMethod,
+        secret: Option<SecretString>,
+    },
+    /// A `private_key_jwt` assertion, with the `client_id` of the body if given.
+    Assertion {
+        assertion: &'p str,
+        client_id: Option<&'p str>,
+    },
+}
+
+impl Presented<'_> {
+    /// True when the client tried HTTP Basic (the error then carries a Basic challenge).
+    pub fn is_basic(&self) -> bool {
+        matches!(
+            self,
+            Self::Secret {
+                method: AuthMethod::ClientSecretBasic,
+                ..
+            }
+        )
+    }
+}
+
+/// Reads the client's credentials: exactly one method, a Basic client id that agrees with the
+/// body's, the jwt-bearer assertion type. Pure: no storage.
+pub fn presented_credentials<'p>(
+    authorization: Option<&str>,
+    params: &'p Params,
+) -> Result<Presented<'p>, TokenError> {
+    let get = |name| {
+        params
+            .get(name)
+            .map_err(|e| TokenError::InvalidRequest(e.to_string()))
+    };
+    let basic = match authorization {
+        None => None,
+        Some(h) => Some(
+            parse_basic(h).ok_or_else(|| invalid_client("malformed Basic credentials", true))?,
+        ),
+    };
+    let body_id = get("client_id")?;
+    let body_secret = get("client_secret")?;
+    let assertion_type = get("client_assertion_type")?;
+    let assertion = get("client_assertion")?;
+    let methods = usize::from(basic.is_some())
+        + usize::from(body_secret.is_some())
+        + usize::from(assertion.is_some());
+    if methods > 1 {
+        return Err(TokenError::invalid_request(
+            "The client used more than one authentication method.",
+        ));
+    }
+    if let Some((id, secret)) = basic {
+        if body_id.is_some_and(|b| b != id) {
+            return Err(TokenError::invalid_request(
+                "client_id does not match the Basic credentials.",
+            ));
+        }
+        return Ok(Presented::Secret {
+            client_id: id,
+            method: AuthMethod::ClientSecretBasic,
+            secret: Some(secret),
+        });
+    }
+    if let Some(secret) = body_secret {
+        let id = body_id.ok_or_else(|| invalid_client("client_secret without client_id", false))?;
+        return Ok(Presented::Secret {
+            client_id: id.to_owned(),
+            method: AuthMethod::ClientSecretPost,
+            secret: Some(SecretString::new(secret)),
+        });
+    }
+    if let Some(assertion) = assertion {
+        if assertion_type != Some(JWT_BEARER) {
+            return Err(TokenError::invalid_request(
+                "client_assertion_type must be jwt-bearer.",
+            ));
+        }
+        return Ok(Presented::Assertion {
+            assertion,
+            client_id: body_id,
+        });
+    }
+    let id = body_id.ok_or_else(|| invalid_client("no client credentials", false))?;
+    Ok(Presented::Secret {
+        client_id: id.to_owned(),
+        method: AuthMethod::None,
+        secret: None,
+    })
+}
+
+/// Reads a client assertion's header and, unverified, its subject: the client whose keys will
+/// verify it. Refuses algorithms that are not allowed and a subject that disagrees with the
+/// body's `client_id`.
+pub fn assertion_subject(
+    assertion: &str,
+    body_id: Option<&str>,
+) -> Result<(jsonwebtoken::Header, String), TokenError> {
+    let bad = |reason| invalid_client(reason, false);
+    let header =
+        jsonwebtoken::decode_header(assertion).map_err(|_| bad("malformed client assertion"))?;
+    let alg_name = format!("{:?}", header.alg);
+    if !CLIENT_ASSERTION_ALGS.contains(&alg_name.as_str()) {
+        return Err(bad("client assertion algorithm not allowed"));
+    }
+    // The client id is the assertion's subject; read it before the signature is checked only
+    // to find the client's keys.
+    let unverified = jsonwebtoken::dangerous::insecure_decode::<AssertionClaims>(assertion)
+        .map_err(|_| bad("malformed client assertion"))?;
+    let client_id = unverified.claims.sub;
+    if body_id.is_some_and(|b| b != client_id) || client_id.is_empty() || client_id.len() > 255 {
+        return Err(bad("client assertion subject does not match client_id"));
+    }
+    Ok((header, client_id))
+}
+
+/// Verifies a client assertion of `client` (found by [`assertion_subject`]): the client may use
+/// `private_key_jwt` with this algorithm, one of its keys signs it, it is meant for `audiences`,
+/// its `iss` and `sub` are the client, it lives at most an hour from `now` and has a `jti`.
+/// Returns the claims; recording the `jti` is the caller's. Pure: no storage, no clock.
+pub fn check_assertion(
+    assertion: &str,
+    header: &jsonwebtoken::Header,
+    client: &Client,
+    audiences: &[String],
+    now: i64,
+) -> Result<AssertionClaims, TokenError> {
+    let bad = |reason| invalid_client(reason, false);
+    let alg_name = format!("{:?}", header.alg);
+    if !CLIENT_ASSERTION_ALGS.contains(&alg_name.as_str()) {
+        return Err(bad("client assertion algorithm not allowed"));
+    }
+    if !client.is_active() {
+        return Err(bad("client suspended"));
+    }
+    if client.token_endpoint_auth_method != AuthMethod::PrivateKeyJwt {
+        return Err(bad("authentication method not registered for the client"));
+    }
+    if client
+        .token_endpoint_auth_signing_alg
+        .as_deref()
+        .is_some_and(|a| a != alg_name)
+    {
+        return Err(bad(
+            "client assertion algorithm not registered for the client",
+        ));
+    }
+    let jwks: jsonwebtoken::jwk::JwkSet = client
+        .jwks
+        .clone()
+        .and_then(|j| serde_json::from_value(j).ok())
+        .ok_or_else(|| bad("client has no usable keys"))?;
+    let client_id = client.id.as_str();
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.leeway = 30;
+    validation.set_issuer(&[client_id]);
+    validation.set_audience(audiences);
+    validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+    let candidates = jwks
+        .keys
+        .iter()
+        .filter(|k| header.kid.is_none() || k.common.key_id == header.kid);
+    let mut verified = None;
+    for jwk in candidates {
+        let Ok(key) = jsonwebtoken::DecodingKey::from_jwk(jwk) else {
+            continue;
+        };
+        if let Ok(data) = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation) {
+            verified = Some(data.claims);
+            break;
+        }
+    }
+    let claims = verified.ok_or_else(|| bad("client assertion signature or claims invalid"))?;
+    if claims.iss != client_id || claims.sub != client_id {
+        return Err(bad("client assertion iss and sub must be the client id"));
+    }
+    if claims.exp > now + MAX_ASSERTION_LIFETIME {
+        return Err(bad("client assertion lives too long"));
+    }
+    if claims
+        .jti
+        .as_ref()
+        .is_none_or(|j| j.is_empty() || j.len() > 256)
+    {
+        return Err(bad("client assertion has no jti"));
+    }
+    Ok(claims)
 }
 
 impl Engine {
@@ -57,60 +255,19 @@ impl Engine {
         authorization: Option<&str>,
         params: &Params,
     ) -> Result<Client, TokenError> {
-        let get = |name| {
-            params
-                .get(name)
-                .map_err(|e| TokenError::InvalidRequest(e.to_string()))
+        let presented = presented_credentials(authorization, params)?;
+        let is_basic = presented.is_basic();
+        let (client_id, method, secret) = match presented {
+            Presented::Assertion {
+                assertion,
+                client_id,
+            } => return self.verify_assertion(tx, assertion, client_id).await,
+            Presented::Secret {
+                client_id,
+                method,
+                secret,
+            } => (client_id, method, secret),
         };
-        let basic = match authorization {
-            None => None,
-            Some(h) => Some(
-                parse_basic(h)
-                    .ok_or_else(|| invalid_client("malformed Basic credentials", true))?,
-            ),
-        };
-        let body_id = get("client_id")?;
-        let body_secret = get("client_secret")?;
-        let assertion_type = get("client_assertion_type")?;
-        let assertion = get("client_assertion")?;
-        let methods = usize::from(basic.is_some())
-            + usize::from(body_secret.is_some())
-            + usize::from(assertion.is_some());
-        if methods > 1 {
-            return Err(TokenError::invalid_request(
-                "The client used more than one authentication method.",
-            ));
-        }
-        let is_basic = basic.is_some();
-
-        let (client_id, method, secret) = if let Some((id, secret)) = basic {
-            if body_id.is_some_and(|b| b != id) {
-                return Err(TokenError::invalid_request(
-                    "client_id does not match the Basic credentials.",
-                ));
-            }
-            (id, AuthMethod::ClientSecretBasic, Some(secret))
-        } else if let Some(secret) = body_secret {
-            let id =
-                body_id.ok_or_else(|| invalid_client("client_secret without client_id", false))?;
-            (
-                id.to_owned(),
-                AuthMethod::ClientSecretPost,
-                Some(SecretString::new(secret)),
-            )
-        } else if let Some(assertion) = assertion {
-            if assertion_type != Some(JWT_BEARER) {
-                return Err(TokenError::invalid_request(
-                    "client_assertion_type must be jwt-bearer.",
-                ));
-            }
-            let client = self.verify_assertion(tx, assertion, body_id).await?;
-            return Ok(client);
-        } else {
-            let id = body_id.ok_or_else(|| invalid_client("no client credentials", false))?;
-            (id.to_owned(), AuthMethod::None, None)
-        };
-
         if client_id.is_empty() || client_id.len() > 255 {
             return Err(invalid_client("unknown client", is_basic));
         }
@@ -136,6 +293,14 @@ impl Engine {
         Ok(client)
     }
 
+    /// The audiences a client assertion may name: the token endpoint and the issuer.
+    pub fn assertion_audiences(&self) -> [String; 2] {
+        [
+            self.settings.url(public::TOKEN),
+            self.settings.issuer.clone(),
+        ]
+    }
+
     /// Verifies a `private_key_jwt` assertion against the client's registered keys, and that its
     /// `jti` was never seen before.
     async fn verify_assertion(
@@ -145,81 +310,21 @@ impl Engine {
         body_id: Option<&str>,
     ) -> Result<Client, TokenError> {
         let bad = |reason| invalid_client(reason, false);
-        let header = jsonwebtoken::decode_header(assertion)
-            .map_err(|_| bad("malformed client assertion"))?;
-        let alg_name = format!("{:?}", header.alg);
-        if !CLIENT_ASSERTION_ALGS.contains(&alg_name.as_str()) {
-            return Err(bad("client assertion algorithm not allowed"));
-        }
-        // The client id is the assertion's subject; read it before the signature is checked only
-        // to find the client's keys.
-        let unverified = jsonwebtoken::dangerous::insecure_decode::<AssertionClaims>(assertion)
-            .map_err(|_| bad("malformed client assertion"))?;
-        let client_id = unverified.claims.sub.clone();
-        if body_id.is_some_and(|b| b != client_id) || client_id.is_empty() || client_id.len() > 255
-        {
-            return Err(bad("client assertion subject does not match client_id"));
-        }
+        let (header, client_id) = assertion_subject(assertion, body_id)?;
         let client = tx
             .clients()
             .get(&client_id)
             .await?
             .ok_or_else(|| bad("unknown client"))?;
-        if !client.is_active() {
-            return Err(bad("client suspended"));
-        }
-        if client.token_endpoint_auth_method != AuthMethod::PrivateKeyJwt {
-            return Err(bad("authentication method not registered for the client"));
-        }
-        if client
-            .token_endpoint_auth_signing_alg
-            .as_deref()
-            .is_some_and(|a| a != alg_name)
-        {
-            return Err(bad(
-                "client assertion algorithm not registered for the client",
-            ));
-        }
-        let jwks: jsonwebtoken::jwk::JwkSet = client
-            .jwks
-            .clone()
-            .and_then(|j| serde_json::from_value(j).ok())
-            .ok_or_else(|| bad("client has no usable keys"))?;
-        let mut validation = jsonwebtoken::Validation::new(header.alg);
-        validation.leeway = 30;
-        validation.set_issuer(&[client_id.as_str()]);
-        validation.set_audience(&[
-            self.settings.url(public::TOKEN),
-            self.settings.issuer.clone(),
-        ]);
-        validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
-        let candidates = jwks
-            .keys
-            .iter()
-            .filter(|k| header.kid.is_none() || k.common.key_id == header.kid);
-        let mut verified = None;
-        for jwk in candidates {
-            let Ok(key) = jsonwebtoken::DecodingKey::from_jwk(jwk) else {
-                continue;
-            };
-            if let Ok(data) = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation)
-            {
-                verified = Some(data.claims);
-                break;
-            }
-        }
-        let claims = verified.ok_or_else(|| bad("client assertion signature or claims invalid"))?;
-        if claims.iss != client_id || claims.sub != client_id {
-            return Err(bad("client assertion iss and sub must be the client id"));
-        }
         let now = self.deps.clock.now();
-        if claims.exp > now + MAX_ASSERTION_LIFETIME {
-            return Err(bad("client assertion lives too long"));
-        }
-        let jti = claims
-            .jti
-            .filter(|j| !j.is_empty() && j.len() <= 256)
-            .ok_or_else(|| bad("client assertion has no jti"))?;
+        let claims = check_assertion(
+            assertion,
+            &header,
+            &client,
+            &self.assertion_audiences(),
+            now,
+        )?;
+        let jti = claims.jti.unwrap_or_default();
         let jti_hash = lookup_hash(&format!("{client_id}\u{0}{jti}"));
         if !tx
             .client_assertions()

@@ -7,6 +7,7 @@ mod bad_input;
 mod browser;
 mod engine;
 mod interop;
+mod openapi;
 mod ops;
 mod platform;
 mod rate_limits;
