@@ -396,7 +396,7 @@ impl Platform {
         if input.visibility.as_deref().is_some_and(|v| v != "private") {
             return Err(PlatformError::invalid(
                 "visibility",
-                "new apps are private; make the app public once its domain is verified",
+                "new apps are private; make the app public once it has a logo, a homepage and scopes",
             ));
         }
         let fields = AppFields::from_input(input, None)?;
