@@ -6,26 +6,14 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use latchkey_store::testing::TestDatabase;
 
-use super::{before, service, unchanged};
+use super::{alice_native_app, before, service, unchanged};
 use crate::browser::{Browser, FlowOptions, authorize_url, pkce};
-use crate::platform::{api, app_body, to_consent, world};
+use crate::platform::to_consent;
 use crate::support::TestApp;
 
 /// A consent page of the built-in provider: alice authorizing her own app.
 async fn consent_page(app: &TestApp) -> crate::support::Answer {
-    let (alice, _) = world(app).await;
-    let mut body = app_body();
-    body["app_type"] = serde_json::json!("native");
-    body["redirect_uris"] = serde_json::json!(["http://127.0.0.1/cb"]);
-    let created = api(
-        app,
-        &alice,
-        Method::POST,
-        "/api/v1/accounts/acme/apps",
-        Some(body),
-    )
-    .await;
-    let id = created.json()["client_id"].as_str().expect("id").to_owned();
+    let (_, _, id) = alice_native_app(app).await;
     let (mut flow, challenge, _) = to_consent(app, &id, "alice@acme.test").await;
     flow.get(app, &format!("/ui/consent?consent_challenge={challenge}"))
         .await
@@ -154,19 +142,7 @@ async fn strict_transport_security_is_sent_when_the_issuer_is_https() {
 async fn a_retried_login_keeps_only_the_apps_validated_origins_in_form_action() {
     for db in TestDatabase::all().await {
         let app = TestApp::platform(db, None).await;
-        let (alice, _) = world(&app).await;
-        let mut body = app_body();
-        body["app_type"] = serde_json::json!("native");
-        body["redirect_uris"] = serde_json::json!(["http://127.0.0.1/cb"]);
-        let created = api(
-            &app,
-            &alice,
-            Method::POST,
-            "/api/v1/accounts/acme/apps",
-            Some(body),
-        )
-        .await;
-        let id = created.json()["client_id"].as_str().expect("id").to_owned();
+        let (_, _, id) = alice_native_app(&app).await;
         let mut f = crate::platform::Flow::default();
         let challenge = pkce(1).challenge;
         let res = f

@@ -13,11 +13,14 @@ mod redirect;
 mod session;
 mod tokens;
 
+use axum::http::{Method, StatusCode};
 use latchkey_store::testing::Snapshot;
 use serde_json::{Value, json};
 
+pub use crate::browser::auth_url as authorize;
 use crate::browser::{Browser, FlowOptions, Pkce, REDIRECT, Registered, pkce, query, run_flow};
-use crate::support::TestApp;
+use crate::platform::{Flow, Session, api, app_body, world};
+use crate::support::{Answer, TestApp};
 
 /// The state of every table, before an attack.
 pub async fn before(app: &TestApp) -> Snapshot {
@@ -68,17 +71,7 @@ pub async fn code_for(app: &TestApp, client: &Registered) -> (String, Pkce) {
 /// A token response (access, refresh and ID token) of `client` for alice.
 pub async fn tokens_for(app: &TestApp, client: &Registered) -> Value {
     let (code, p) = code_for(app, client).await;
-    let res = app
-        .token(
-            client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", &p.verifier),
-            ],
-        )
-        .await;
+    let res = app.redeem(client, &code, &p.verifier).await;
     assert!(res.status.is_success(), "{}", res.text());
     res.json()
 }
@@ -101,35 +94,78 @@ pub async fn service_token(app: &TestApp, client: &Registered) -> String {
         .to_owned()
 }
 
-/// An authorization request of `client_id` with `params` replacing or adding to a valid one.
-pub fn authorize(client_id: &str, params: &[(&str, &str)]) -> String {
-    let p = pkce(9);
-    let mut base: Vec<(String, String)> = vec![
-        ("response_type".into(), "code".into()),
-        ("client_id".into(), client_id.into()),
-        ("redirect_uri".into(), REDIRECT.into()),
-        ("scope".into(), "openid dns.read".into()),
-        ("state".into(), "state-0123456789".into()),
-        ("code_challenge".into(), p.challenge),
-        ("code_challenge_method".into(), "S256".into()),
-    ];
-    for (k, v) in params {
-        match base.iter_mut().find(|(bk, _)| bk == k) {
-            Some(slot) => (*v).clone_into(&mut slot.1),
-            None => base.push(((*k).to_owned(), (*v).to_owned())),
-        }
-    }
-    let mut q = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in base.iter().filter(|(_, v)| !v.is_empty()) {
-        q.append_pair(k, v);
-    }
-    format!("/oauth2/auth?{}", q.finish())
-}
-
 /// The answer to an authorization request is an error page: never a redirect.
 pub async fn shown_not_redirected(app: &TestApp, url: &str) -> String {
     let res = Browser::default().get(app, url).await;
     assert!(res.status.is_client_error(), "{url}: {}", res.status);
     assert!(res.header("location").is_none(), "{url}: redirected");
     res.text()
+}
+
+/// Alice (of acme) and Bob (of beta) signed in, and Alice's native app with a loopback redirect.
+pub async fn alice_native_app(app: &TestApp) -> (Session, Session, String) {
+    let (alice, bob) = world(app).await;
+    let mut body = app_body();
+    body["app_type"] = json!("native");
+    body["redirect_uris"] = json!(["http://127.0.0.1/cb"]);
+    let created = api(
+        app,
+        &alice,
+        Method::POST,
+        "/api/v1/accounts/acme/apps",
+        Some(body),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    let id = created.json()["client_id"].as_str().expect("id").to_owned();
+    (alice, bob, id)
+}
+
+/// Posts the consent form: allow, on `account`.
+pub async fn allow(
+    app: &TestApp,
+    f: &mut Flow,
+    challenge: &str,
+    csrf: &str,
+    account: &str,
+) -> Answer {
+    f.post(
+        app,
+        "/ui/consent",
+        &[
+            ("consent_challenge", challenge),
+            ("csrf_token", csrf),
+            ("decision", "allow"),
+            ("account", account),
+        ],
+    )
+    .await
+}
+
+/// The family of `tokens` was revoked by the defense, and nothing was issued: only the
+/// revocations and their audit entry were written.
+pub async fn family_ended(app: &TestApp, before: &Snapshot, tokens: &[&str]) {
+    for token in tokens {
+        assert_eq!(app.introspect(token).await["active"], false, "{token}");
+    }
+    unchanged_except(
+        app,
+        before,
+        &[
+            "access_tokens",
+            "refresh_tokens",
+            "grants",
+            "authorization_codes",
+            "audit_log",
+        ],
+    )
+    .await;
+    let after = app.store.snapshot().await.expect("snapshot");
+    for table in ["access_tokens", "refresh_tokens"] {
+        assert_eq!(
+            after[table].len(),
+            before[table].len(),
+            "nothing issued into {table}"
+        );
+    }
 }

@@ -8,7 +8,7 @@ use latchkey_core::secret::SecretString;
 use latchkey_store::testing::TestDatabase;
 use serde_json::{Value, json};
 
-use super::{before, unchanged};
+use super::{allow, before, unchanged};
 use crate::platform::{PASSWORD, Session, api, app_body, dns_server, location, to_consent, world};
 use crate::support::TestApp;
 
@@ -250,18 +250,7 @@ async fn an_unverified_public_app_is_capped_in_distinct_users() {
 
         // The first user fits under the cap.
         let (mut bob, cc, token) = to_consent(&app, &id, "bob@beta.test").await;
-        let res = bob
-            .post(
-                &app,
-                "/ui/consent",
-                &[
-                    ("consent_challenge", &cc),
-                    ("csrf_token", &token),
-                    ("decision", "allow"),
-                    ("account", "beta"),
-                ],
-            )
-            .await;
+        let res = allow(&app, &mut bob, &cc, &token, "beta").await;
         let back = location(&res);
         assert!(back.contains("consent_verifier="), "{back}");
         let done = bob.get(&app, &back).await;
@@ -290,18 +279,7 @@ async fn an_unverified_public_app_is_capped_in_distinct_users() {
             )
             .await;
         assert!(page.text().contains("must verify it"), "{}", page.text());
-        let res = carol
-            .post(
-                &app,
-                "/ui/consent",
-                &[
-                    ("consent_challenge", &cc),
-                    ("csrf_token", &token),
-                    ("decision", "allow"),
-                    ("account", "gamma"),
-                ],
-            )
-            .await;
+        let res = allow(&app, &mut carol, &cc, &token, "gamma").await;
         assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.text());
         unchanged(&app, &snapshot).await;
     }
@@ -340,18 +318,7 @@ async fn a_private_app_cannot_be_authorized_by_an_outsider() {
         let id = create(&app, &alice, "acme", body).await;
         let (mut bob, cc, token) = to_consent(&app, &id, "bob@beta.test").await;
         let snapshot = before(&app).await;
-        let res = bob
-            .post(
-                &app,
-                "/ui/consent",
-                &[
-                    ("consent_challenge", &cc),
-                    ("csrf_token", &token),
-                    ("decision", "allow"),
-                    ("account", "beta"),
-                ],
-            )
-            .await;
+        let res = allow(&app, &mut bob, &cc, &token, "beta").await;
         assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.text());
         assert!(res.text().contains("private"), "{}", res.text());
         unchanged(&app, &snapshot).await;
@@ -379,18 +346,7 @@ async fn an_account_that_blocks_third_party_apps_cannot_be_picked() {
         );
         let (mut bob, cc, token) = to_consent(&app, &id, "bob@beta.test").await;
         let snapshot = before(&app).await;
-        let res = bob
-            .post(
-                &app,
-                "/ui/consent",
-                &[
-                    ("consent_challenge", &cc),
-                    ("csrf_token", &token),
-                    ("decision", "allow"),
-                    ("account", "beta"),
-                ],
-            )
-            .await;
+        let res = allow(&app, &mut bob, &cc, &token, "beta").await;
         assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.text());
         unchanged(&app, &snapshot).await;
     }

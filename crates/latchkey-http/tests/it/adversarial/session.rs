@@ -7,7 +7,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use latchkey_store::testing::TestDatabase;
 use serde_json::json;
 
-use super::{before, service, service_token, unchanged, unchanged_except};
+use super::{alice_native_app, before, service, service_token, unchanged, unchanged_except};
 use crate::platform::{
     Flow, PASSWORD, Session, api, app_body, console_post, console_user, hidden, to_consent, world,
 };
@@ -15,19 +15,7 @@ use crate::support::TestApp;
 
 /// Alice's native app, and her browser on its consent page.
 async fn alice_at_consent(app: &TestApp) -> (Flow, String, String) {
-    let (alice, _) = world(app).await;
-    let mut body = app_body();
-    body["app_type"] = json!("native");
-    body["redirect_uris"] = json!(["http://127.0.0.1/cb"]);
-    let created = api(
-        app,
-        &alice,
-        Method::POST,
-        "/api/v1/accounts/acme/apps",
-        Some(body),
-    )
-    .await;
-    let id = created.json()["client_id"].as_str().expect("id").to_owned();
+    let (_, _, id) = alice_native_app(app).await;
     to_consent(app, &id, "alice@acme.test").await
 }
 
