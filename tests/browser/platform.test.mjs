@@ -48,6 +48,7 @@ function startServer() {
         password: grab(/password for every demo user: (\S+)/),
         publicApp: grab(/app  Toolsmith Deploy\s+(\S+)/),
         privateApp: grab(/app  Toolsmith Insights\s+(\S+)/),
+        unverifiedApp: grab(/app  Toolsmith Sync\s+(\S+)/),
       });
     });
   });
@@ -262,6 +263,38 @@ test("an unverified app shows its warning; the operator console lists apps and t
     await p.screenshot({ path: join(shots, "09-admin.png"), fullPage: true });
     assert.deepEqual(errors, []);
   } finally {
+    await context.close();
+  }
+});
+
+test("an outsider is warned before the consent screen of an unverified public app; its developer sees the user cap", async () => {
+  const rp = await startRelyingParty(server, server.unverifiedApp);
+  const { context, p, errors } = await page();
+  try {
+    // The registered redirect is http://127.0.0.1/sync/callback: any loopback port is fine.
+    const redirectUri = rp.redirectUri.replace("/callback", "/sync/callback");
+    await p.goto(authorizeUrl(server, server.unverifiedApp, redirectUri, "openid dns.read", rp));
+    await login(p, "alice@acme.test", server.password);
+    await p.getByRole("heading", { name: /has not verified this app/ }).waitFor();
+    const body = await p.textContent("main");
+    assert.match(body, /Toolsmith Sync/);
+    assert.match(body, /sync\.toolsmith-beta\.example/);
+    assert.ok(await p.getByRole("button", { name: "Back to safety" }).isVisible());
+    await p.screenshot({ path: join(shots, "10-unverified-interstitial.png"), fullPage: true });
+
+    await p.getByRole("link", { name: /continue to Toolsmith Sync/ }).click();
+    await p.getByRole("heading", { name: /Toolsmith Sync wants to access/ }).waitFor();
+    assert.match(await p.getByRole("alert").first().textContent(), /This app is not verified/);
+    await context.clearCookies();
+
+    await p.goto(`${server.public}/ui/developer`);
+    await login(p, "dev@toolsmith.test", server.password);
+    await p.getByRole("link", { name: "Toolsmith Sync" }).click();
+    await p.getByText(/Unverified apps can have at most 100 users/).waitFor();
+    await p.screenshot({ path: join(shots, "11-developer-user-cap.png"), fullPage: true });
+    assert.deepEqual(errors, []);
+  } finally {
+    rp.server.close();
     await context.close();
   }
 });

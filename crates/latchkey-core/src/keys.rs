@@ -326,6 +326,24 @@ impl KeyRing {
         serde_json::from_value(claims).ok()
     }
 
+    /// Adds a key: published and verifying, and signing when it is the first active key of its
+    /// algorithm (keys are added newest first).
+    pub fn add(&mut self, key: SigningKey, state: KeyState) -> Result<(), KeyError> {
+        let public = key.public_jwk();
+        let decoding = serde_json::to_value(&public)
+            .ok()
+            .and_then(|v| serde_json::from_value::<jsonwebtoken::jwk::Jwk>(v).ok())
+            .and_then(|jwk| jsonwebtoken::DecodingKey::from_jwk(&jwk).ok())
+            .ok_or_else(|| KeyError::Unreadable(key.kid.clone()))?;
+        self.verifiers
+            .insert(key.kid.clone(), (decoding, jwt_alg(key.alg)));
+        self.jwks.keys.push(public);
+        if state == KeyState::Active && !self.active.contains_key(&key.alg) {
+            self.active.insert(key.alg, Arc::new(key));
+        }
+        Ok(())
+    }
+
     /// The algorithms that have an active key, in a stable order.
     pub fn algorithms(&self) -> Vec<SigningAlg> {
         let mut algs: Vec<_> = self.active.keys().copied().collect();
@@ -452,19 +470,7 @@ impl KeyService {
                 .open(&aad(&s.kid), &s.private_key)
                 .map_err(|_| KeyError::Unreadable(s.kid.clone()))?;
             let key = SigningKey::from_pkcs8(s.alg, s.kid.clone(), &der)?;
-            let public = key.public_jwk();
-            let decoding = serde_json::to_value(&public)
-                .ok()
-                .and_then(|v| serde_json::from_value::<jsonwebtoken::jwk::Jwk>(v).ok())
-                .and_then(|jwk| jsonwebtoken::DecodingKey::from_jwk(&jwk).ok())
-                .ok_or_else(|| KeyError::Unreadable(s.kid.clone()))?;
-            ring.verifiers
-                .insert(s.kid.clone(), (decoding, jwt_alg(s.alg)));
-            ring.jwks.keys.push(public);
-            // Listed newest first: the first active key of an algorithm signs.
-            if s.state == KeyState::Active && !ring.active.contains_key(&s.alg) {
-                ring.active.insert(s.alg, Arc::new(key));
-            }
+            ring.add(key, s.state)?;
         }
         self.keys.replace(ring);
         Ok(())

@@ -22,6 +22,7 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(public::API_CATALOG, get(catalog))
+        .route(public::API_OPENAPI, get(crate::openapi::api))
         .route(public::API_APPS, get(list).post(create))
         .route(public::API_APP, get(show).patch(update).delete(remove))
         .route(

@@ -13,6 +13,7 @@ mod extract;
 pub mod metrics;
 mod middleware;
 mod oauth;
+pub mod openapi;
 mod pages;
 pub mod platform_io;
 pub mod public;

@@ -41,6 +41,20 @@ pub mod public {
     pub const API_APP_SCOPE_REQUESTS: &str =
         "/api/v1/accounts/{account_id}/apps/{client_id}/scope_requests";
     pub const API_CATALOG: &str = "/api/v1/catalog";
+    /// The OpenAPI description of the self-service API.
+    pub const API_OPENAPI: &str = "/api/v1/openapi.json";
+
+    /// Every route of the self-service API, for the test that holds its OpenAPI description to
+    /// the router.
+    pub const API_ALL: &[&str] = &[
+        API_APPS,
+        API_APP,
+        API_APP_ROTATE_SECRET,
+        API_APP_VERIFICATION,
+        API_APP_SCOPE_REQUESTS,
+        API_CATALOG,
+        API_OPENAPI,
+    ];
 }
 
 /// A route with its `{name}` parameters filled in, in order.
@@ -89,6 +103,31 @@ pub mod admin {
     pub const VERSION: &str = "/admin/version";
     pub const HEALTH_ALIVE: &str = "/admin/health/alive";
     pub const HEALTH_READY: &str = "/admin/health/ready";
+    /// The OpenAPI description of the admin API.
+    pub const OPENAPI: &str = "/admin/openapi.json";
+
+    /// Every route of the admin listener, for the test that holds its OpenAPI description to
+    /// the router.
+    pub const ALL: &[&str] = &[
+        CLIENTS,
+        CLIENT,
+        LOGIN_REQUEST,
+        LOGIN_ACCEPT,
+        LOGIN_REJECT,
+        CONSENT_REQUEST,
+        CONSENT_ACCEPT,
+        CONSENT_REJECT,
+        CONSENT_SESSIONS,
+        LOGIN_SESSIONS,
+        INTROSPECT,
+        TOKENS,
+        KEY_SET,
+        METRICS,
+        VERSION,
+        HEALTH_ALIVE,
+        HEALTH_READY,
+        OPENAPI,
+    ];
 }
 
 /// Joins a base URL (no trailing slash needed) and a route path.

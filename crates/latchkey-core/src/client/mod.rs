@@ -7,7 +7,9 @@ mod service;
 mod validate;
 mod wire;
 
-pub use redirect::{RedirectUriError, redirect_uri_matches, validate_redirect_uri};
+pub use redirect::{
+    MAX_REDIRECT_URI_LEN, RedirectUriError, redirect_uri_matches, validate_redirect_uri,
+};
 pub use service::{
     ClientError, ClientPage, ClientService, CreatedClient, hash_client_secret, verify_client_secret,
 };

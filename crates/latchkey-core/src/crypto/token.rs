@@ -113,7 +113,8 @@ impl OpaqueToken {
         let rest = token
             .strip_prefix(kind.prefix())
             .ok_or(TokenError::WrongKind)?;
-        if rest.len() != RANDOM_B64_LEN + 1 + TAG_B64_LEN {
+        // ASCII only: the split below is by bytes, and must not fall inside a character.
+        if rest.len() != RANDOM_B64_LEN + 1 + TAG_B64_LEN || !rest.is_ascii() {
             return Err(TokenError::Malformed);
         }
         let (random_b64, tag_b64) = rest.split_at(RANDOM_B64_LEN);
@@ -179,6 +180,13 @@ mod tests {
         assert_eq!(
             OpaqueToken::verify(TokenKind::AccessToken, &relabelled, &s),
             Err(TokenError::BadMac)
+        );
+        // Found by fuzzing: a multi-byte character across the split point used to panic.
+        let wide = format!("lk_rt_{}é{}", "A".repeat(42), "B".repeat(22));
+        assert_eq!(wide.len(), 6 + 43 + 1 + 22);
+        assert_eq!(
+            OpaqueToken::verify(TokenKind::RefreshToken, &wide, &s),
+            Err(TokenError::Malformed)
         );
         let other = SystemSecrets::new(&["another-system-secret-long-enough!!!"]);
         assert_eq!(

@@ -8,13 +8,13 @@
 use latchkey_types::flow::OidcContext;
 use latchkey_types::{ErrorCode, Scope};
 
-use super::Engine;
 use super::flow::{AuthRequest, FlowData, FlowRecord, FlowState};
 use super::params::{ParamError, Params};
 use super::pkce;
 use super::records::{
     AuthorizationCode, CodeData, Grant, GrantData, LoginSession, LoginSessionData, TokenClaims,
 };
+use super::{Engine, EngineSettings};
 use crate::audit::{Actor, AuditEntry};
 use crate::client::{Client, GrantType, redirect_uri_matches};
 use crate::crypto::{OpaqueToken, TokenKind, lookup_hash};
@@ -128,6 +128,238 @@ fn words(s: Option<&str>) -> Vec<String> {
     .unwrap_or_default()
 }
 
+/// The redirect URI of a request by `client`: the one given, if it matches a registered one
+/// (exactly, or up to the port of a loopback IP literal), else the only registered one. The
+/// boolean says whether the request named it. Anything wrong is shown, never redirected.
+pub fn choose_redirect_uri(
+    client: &Client,
+    params: &Params,
+) -> Result<(String, bool), AuthorizeOutcome> {
+    let (redirect_uri, given) = match params.get("redirect_uri") {
+        Err(_) => {
+            return Err(page(
+                ErrorCode::InvalidRequest,
+                "redirect_uri was given more than once.",
+            ));
+        }
+        Ok(Some(uri)) => match client
+            .redirect_uris
+            .iter()
+            .find(|r| redirect_uri_matches(r, uri))
+        {
+            Some(_) => (uri.to_owned(), true),
+            None => {
+                return Err(page(
+                    ErrorCode::InvalidRequest,
+                    "The redirect_uri is not registered for this client.",
+                ));
+            }
+        },
+        Ok(None) => match client.redirect_uris.as_slice() {
+            [only] => (only.clone(), false),
+            _ => {
+                return Err(page(
+                    ErrorCode::InvalidRequest,
+                    "The request has no redirect_uri, and the client has more than one.",
+                ));
+            }
+        },
+    };
+    Ok((redirect_uri, given))
+}
+
+/// Validates the rest of the request. Errors go back to the validated redirect URI.
+fn validate(
+    settings: &EngineSettings,
+    params: &Params,
+    client: &Client,
+    redirect_uri: String,
+    given: bool,
+) -> Result<AuthRequest, (ErrorCode, String)> {
+    let invalid = |m: String| (ErrorCode::InvalidRequest, m);
+    if let Some(dup) = params.first_duplicate() {
+        return Err(invalid(format!(
+            "The parameter {dup} was given more than once."
+        )));
+    }
+    // Every value is kept and some are echoed back: none may carry control characters.
+    if let Some((name, _)) = params
+        .pairs()
+        .iter()
+        .find(|(_, v)| v.chars().any(char::is_control))
+    {
+        return Err(invalid(format!(
+            "The parameter {name} contains control characters."
+        )));
+    }
+    let state = bounded(params, "state", MAX_STATE_LEN)
+        .map_err(invalid)?
+        .map(str::to_owned);
+    match param(params, "response_type").map_err(invalid)? {
+        None => return Err(invalid("The request has no response_type.".into())),
+        Some("code") => {}
+        Some(_) => {
+            return Err((
+                ErrorCode::UnsupportedResponseType,
+                "Only the code response type is supported.".into(),
+            ));
+        }
+    }
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err((
+            ErrorCode::UnauthorizedClient,
+            "The client may not use the authorization code grant.".into(),
+        ));
+    }
+    if let Some(mode) = param(params, "response_mode").map_err(invalid)?
+        && mode != "query"
+    {
+        return Err(invalid("Only the query response mode is supported.".into()));
+    }
+    if param(params, "request").map_err(invalid)?.is_some() {
+        return Err((
+            ErrorCode::RequestNotSupported,
+            "Request objects are not supported.".into(),
+        ));
+    }
+    if param(params, "request_uri").map_err(invalid)?.is_some() {
+        return Err((
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported.".into(),
+        ));
+    }
+    let scope = Scope::parse(param(params, "scope").map_err(invalid)?.unwrap_or_default())
+        .map_err(|e| {
+            (
+                ErrorCode::InvalidScope,
+                format!("The scope is malformed: {e}."),
+            )
+        })?;
+    if let Some(s) = scope.difference(&client.scope).next() {
+        return Err((
+            ErrorCode::InvalidScope,
+            format!("The client may not request the scope {s}."),
+        ));
+    }
+    let audience = words(bounded(params, "audience", 4096).map_err(invalid)?);
+    if let Some(a) = audience.iter().find(|a| !client.audience.contains(a)) {
+        return Err(invalid(format!(
+            "The client may not request the audience {a}."
+        )));
+    }
+    let method = param(params, "code_challenge_method").map_err(invalid)?;
+    let challenge = param(params, "code_challenge").map_err(invalid)?;
+    match (challenge, method) {
+        (Some(_), Some("S256")) => {}
+        (Some(_) | None, Some("plain")) | (Some(_), None) => {
+            return Err(invalid(
+                "PKCE with the plain method is not allowed; use S256.".into(),
+            ));
+        }
+        (_, Some(_)) => return Err(invalid("code_challenge_method must be S256.".into())),
+        (None, None) => {
+            if settings.pkce_enforced
+                || (client.is_public() && settings.pkce_enforced_for_public_clients)
+            {
+                return Err(invalid(
+                    "PKCE is required: send code_challenge with code_challenge_method=S256.".into(),
+                ));
+            }
+        }
+    }
+    if let Some(c) = challenge
+        && !pkce::valid_challenge(c)
+    {
+        return Err(invalid(
+            "code_challenge must be 43 base64url characters (S256).".into(),
+        ));
+    }
+    let nonce = bounded(params, "nonce", MAX_NONCE_LEN)
+        .map_err(invalid)?
+        .map(str::to_owned);
+    let prompt = words(param(params, "prompt").map_err(invalid)?);
+    if let Some(p) = prompt
+        .iter()
+        .find(|p| !matches!(p.as_str(), "none" | "login" | "consent" | "select_account"))
+    {
+        return Err(invalid(format!("The prompt value {p} is not supported.")));
+    }
+    if prompt.iter().any(|p| p == "none") && prompt.len() > 1 {
+        return Err(invalid(
+            "prompt=none cannot be combined with other values.".into(),
+        ));
+    }
+    let max_age = match param(params, "max_age").map_err(invalid)? {
+        None => None,
+        Some(m) => Some(
+            m.parse::<i64>()
+                .ok()
+                .filter(|m| (0..=MAX_MAX_AGE).contains(m))
+                .ok_or_else(|| invalid("max_age must be a number of seconds.".into()))?,
+        ),
+    };
+    let display = param(params, "display")
+        .map_err(invalid)?
+        .map(str::to_owned);
+    if let Some(d) = &display
+        && !matches!(d.as_str(), "page" | "popup" | "touch" | "wap")
+    {
+        return Err(invalid("display must be page, popup, touch or wap.".into()));
+    }
+    let oidc = OidcContext {
+        acr_values: words(bounded(params, "acr_values", MAX_HINT_LEN).map_err(invalid)?),
+        display,
+        id_token_hint_claims: None,
+        login_hint: bounded(params, "login_hint", MAX_HINT_LEN)
+            .map_err(invalid)?
+            .map(str::to_owned),
+        ui_locales: words(bounded(params, "ui_locales", MAX_HINT_LEN).map_err(invalid)?),
+    };
+    if param(params, "id_token_hint").map_err(invalid)?.is_some() {
+        return Err(invalid("id_token_hint is not supported.".into()));
+    }
+    Ok(AuthRequest {
+        client_id: client.id.clone(),
+        redirect_uri,
+        redirect_uri_given: given,
+        scope,
+        audience,
+        state,
+        nonce,
+        code_challenge: challenge.map(str::to_owned),
+        prompt,
+        max_age,
+        oidc,
+        query: params.encode_without(&["login_verifier", "consent_verifier"]),
+    })
+}
+
+/// Checks an authorization request by a known, active `client`: its redirect URI first (errors
+/// are shown on a page), then everything else (errors go to that redirect URI, with `state` when
+/// it was given once and is of a sane size, and `iss`). Pure: no storage, no clock.
+pub fn check_request(
+    settings: &EngineSettings,
+    params: &Params,
+    client: &Client,
+) -> Result<AuthRequest, AuthorizeOutcome> {
+    let (redirect_uri, given) = choose_redirect_uri(client, params)?;
+    validate(settings, params, client, redirect_uri.clone(), given).map_err(
+        |(code, description)| {
+            let state = params
+                .get("state")
+                .ok()
+                .flatten()
+                .filter(|s| s.len() <= MAX_STATE_LEN);
+            let reply = Reply {
+                redirect_uri: &redirect_uri,
+                state,
+                issuer: &settings.issuer,
+            };
+            reply.error(code, &description)
+        },
+    )
+}
+
 impl Engine {
     /// `GET|POST /oauth2/auth`.
     pub async fn authorize(
@@ -150,11 +382,11 @@ impl Engine {
         self.start(params, cookies).await
     }
 
-    /// Validates the client and the redirect URI; anything wrong here is shown, not redirected.
-    async fn client_and_redirect(
+    /// Looks up the client of the request; anything wrong here is shown, not redirected.
+    async fn client_of(
         &self,
         params: &Params,
-    ) -> Result<Result<(Client, String, bool), AuthorizeOutcome>, StoreError> {
+    ) -> Result<Result<Client, AuthorizeOutcome>, StoreError> {
         let client_id = match params.get("client_id") {
             Err(ParamError::Duplicate(_)) => {
                 return Ok(Err(page(
@@ -197,194 +429,7 @@ impl Engine {
                 "This application has been suspended.",
             )));
         }
-        let (redirect_uri, given) = match params.get("redirect_uri") {
-            Err(_) => {
-                return Ok(Err(page(
-                    ErrorCode::InvalidRequest,
-                    "redirect_uri was given more than once.",
-                )));
-            }
-            Ok(Some(uri)) => match client
-                .redirect_uris
-                .iter()
-                .find(|r| redirect_uri_matches(r, uri))
-            {
-                Some(_) => (uri.to_owned(), true),
-                None => {
-                    return Ok(Err(page(
-                        ErrorCode::InvalidRequest,
-                        "The redirect_uri is not registered for this client.",
-                    )));
-                }
-            },
-            Ok(None) => match client.redirect_uris.as_slice() {
-                [only] => (only.clone(), false),
-                _ => {
-                    return Ok(Err(page(
-                        ErrorCode::InvalidRequest,
-                        "The request has no redirect_uri, and the client has more than one.",
-                    )));
-                }
-            },
-        };
-        Ok(Ok((client, redirect_uri, given)))
-    }
-
-    /// Validates the rest of the request. Errors go back to the validated redirect URI.
-    fn validate(
-        &self,
-        params: &Params,
-        client: &Client,
-        redirect_uri: String,
-        given: bool,
-    ) -> Result<AuthRequest, (ErrorCode, String)> {
-        let invalid = |m: String| (ErrorCode::InvalidRequest, m);
-        if let Some(dup) = params.first_duplicate() {
-            return Err(invalid(format!(
-                "The parameter {dup} was given more than once."
-            )));
-        }
-        let state = bounded(params, "state", MAX_STATE_LEN)
-            .map_err(invalid)?
-            .map(str::to_owned);
-        match param(params, "response_type").map_err(invalid)? {
-            None => return Err(invalid("The request has no response_type.".into())),
-            Some("code") => {}
-            Some(_) => {
-                return Err((
-                    ErrorCode::UnsupportedResponseType,
-                    "Only the code response type is supported.".into(),
-                ));
-            }
-        }
-        if !client.allows_grant(GrantType::AuthorizationCode) {
-            return Err((
-                ErrorCode::UnauthorizedClient,
-                "The client may not use the authorization code grant.".into(),
-            ));
-        }
-        if let Some(mode) = param(params, "response_mode").map_err(invalid)?
-            && mode != "query"
-        {
-            return Err(invalid("Only the query response mode is supported.".into()));
-        }
-        if param(params, "request").map_err(invalid)?.is_some() {
-            return Err((
-                ErrorCode::RequestNotSupported,
-                "Request objects are not supported.".into(),
-            ));
-        }
-        if param(params, "request_uri").map_err(invalid)?.is_some() {
-            return Err((
-                ErrorCode::RequestUriNotSupported,
-                "request_uri is not supported.".into(),
-            ));
-        }
-        let scope = Scope::parse(param(params, "scope").map_err(invalid)?.unwrap_or_default())
-            .map_err(|e| {
-                (
-                    ErrorCode::InvalidScope,
-                    format!("The scope is malformed: {e}."),
-                )
-            })?;
-        if let Some(s) = scope.difference(&client.scope).next() {
-            return Err((
-                ErrorCode::InvalidScope,
-                format!("The client may not request the scope {s}."),
-            ));
-        }
-        let audience = words(bounded(params, "audience", 4096).map_err(invalid)?);
-        if let Some(a) = audience.iter().find(|a| !client.audience.contains(a)) {
-            return Err(invalid(format!(
-                "The client may not request the audience {a}."
-            )));
-        }
-        let method = param(params, "code_challenge_method").map_err(invalid)?;
-        let challenge = param(params, "code_challenge").map_err(invalid)?;
-        match (challenge, method) {
-            (Some(_), Some("S256")) => {}
-            (Some(_) | None, Some("plain")) | (Some(_), None) => {
-                return Err(invalid(
-                    "PKCE with the plain method is not allowed; use S256.".into(),
-                ));
-            }
-            (_, Some(_)) => return Err(invalid("code_challenge_method must be S256.".into())),
-            (None, None) => {
-                if self.settings.pkce_enforced
-                    || (client.is_public() && self.settings.pkce_enforced_for_public_clients)
-                {
-                    return Err(invalid(
-                        "PKCE is required: send code_challenge with code_challenge_method=S256."
-                            .into(),
-                    ));
-                }
-            }
-        }
-        if let Some(c) = challenge
-            && !pkce::valid_challenge(c)
-        {
-            return Err(invalid(
-                "code_challenge must be 43 base64url characters (S256).".into(),
-            ));
-        }
-        let nonce = bounded(params, "nonce", MAX_NONCE_LEN)
-            .map_err(invalid)?
-            .map(str::to_owned);
-        let prompt = words(param(params, "prompt").map_err(invalid)?);
-        if let Some(p) = prompt
-            .iter()
-            .find(|p| !matches!(p.as_str(), "none" | "login" | "consent" | "select_account"))
-        {
-            return Err(invalid(format!("The prompt value {p} is not supported.")));
-        }
-        if prompt.iter().any(|p| p == "none") && prompt.len() > 1 {
-            return Err(invalid(
-                "prompt=none cannot be combined with other values.".into(),
-            ));
-        }
-        let max_age = match param(params, "max_age").map_err(invalid)? {
-            None => None,
-            Some(m) => Some(
-                m.parse::<i64>()
-                    .ok()
-                    .filter(|m| (0..=MAX_MAX_AGE).contains(m))
-                    .ok_or_else(|| invalid("max_age must be a number of seconds.".into()))?,
-            ),
-        };
-        let display = param(params, "display")
-            .map_err(invalid)?
-            .map(str::to_owned);
-        if let Some(d) = &display
-            && !matches!(d.as_str(), "page" | "popup" | "touch" | "wap")
-        {
-            return Err(invalid("display must be page, popup, touch or wap.".into()));
-        }
-        let oidc = OidcContext {
-            acr_values: words(bounded(params, "acr_values", MAX_HINT_LEN).map_err(invalid)?),
-            display,
-            id_token_hint_claims: None,
-            login_hint: bounded(params, "login_hint", MAX_HINT_LEN)
-                .map_err(invalid)?
-                .map(str::to_owned),
-            ui_locales: words(bounded(params, "ui_locales", MAX_HINT_LEN).map_err(invalid)?),
-        };
-        if param(params, "id_token_hint").map_err(invalid)?.is_some() {
-            return Err(invalid("id_token_hint is not supported.".into()));
-        }
-        Ok(AuthRequest {
-            client_id: client.id.clone(),
-            redirect_uri,
-            redirect_uri_given: given,
-            scope,
-            audience,
-            state,
-            nonce,
-            code_challenge: challenge.map(str::to_owned),
-            prompt,
-            max_age,
-            oidc,
-            query: params.encode_without(&["login_verifier", "consent_verifier"]),
-        })
+        Ok(Ok(client))
     }
 
     async fn start(
@@ -392,27 +437,14 @@ impl Engine {
         params: &Params,
         cookies: &BrowserCookies,
     ) -> Result<AuthorizeOutcome, StoreError> {
-        let (client, redirect_uri, given) = match self.client_and_redirect(params).await? {
-            Ok(v) => v,
+        let client = match self.client_of(params).await? {
+            Ok(c) => c,
             Err(outcome) => return Ok(outcome),
         };
         let issuer = self.settings.issuer.clone();
-        let request = match self.validate(params, &client, redirect_uri.clone(), given) {
+        let request = match check_request(&self.settings, params, &client) {
             Ok(r) => r,
-            Err((code, description)) => {
-                // Echo the state only when it was given once and is of a sane size.
-                let state = params
-                    .get("state")
-                    .ok()
-                    .flatten()
-                    .filter(|s| s.len() <= MAX_STATE_LEN);
-                let reply = Reply {
-                    redirect_uri: &redirect_uri,
-                    state,
-                    issuer: &issuer,
-                };
-                return Ok(reply.error(code, &description));
-            }
+            Err(outcome) => return Ok(outcome),
         };
         let reply = Reply {
             redirect_uri: &request.redirect_uri,

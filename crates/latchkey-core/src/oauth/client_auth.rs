@@ -46,38 +46,53 @@ fn parse_basic(header: &str) -> Option<(String, SecretString)> {
     Some((decode(id)?, SecretString::new(decode(secret)?)))
 }
 
-#[derive(Deserialize)]
-struct AssertionClaims {
-    iss: String,
-    sub: String,
-    exp: i64,
+/// The claims of a client assertion that Latchkey reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AssertionClaims {
+    pub iss: String,
+    pub sub: String,
+    pub exp: i64,
     #[serde(default)]
-    jti: Option<String>,
+    pub jti: Option<String>,
 }
 
-/// The credentials a request presents, before any lookup.
-enum Credentials<'p> {
-    /// `client_secret_basic` or `client_secret_post`.
+/// The credentials a token or revocation request presents, read from the `Authorization` header
+/// and the form body, before any lookup.
+#[derive(Debug)]
+pub enum Presented<'p> {
+    /// A client id with a secret (`client_secret_basic` or `client_secret_post`) or without one
+    /// (`none`, a public client).
     Secret {
-        id: String,
+        client_id: String,
         method: AuthMethod,
-        secret: SecretString,
+        secret: Option<SecretString>,
     },
-    /// A `private_key_jwt` assertion.
+    /// A `private_key_jwt` assertion, with the `client_id` of the body if given.
     Assertion {
         assertion: &'p str,
-        body_id: Option<&'p str>,
+        client_id: Option<&'p str>,
     },
-    /// A public client: `client_id` only.
-    Public { id: String },
 }
 
-/// Reads the client's credentials from the request: exactly one method, well formed. Returns
-/// them and whether they came in a Basic header (which decides the shape of a refusal).
-fn credentials<'p>(
+impl Presented<'_> {
+    /// True when the client tried HTTP Basic (the error then carries a Basic challenge).
+    pub fn is_basic(&self) -> bool {
+        matches!(
+            self,
+            Self::Secret {
+                method: AuthMethod::ClientSecretBasic,
+                ..
+            }
+        )
+    }
+}
+
+/// Reads the client's credentials: exactly one method, a Basic client id that agrees with the
+/// body's, the jwt-bearer assertion type. Pure: no storage.
+pub fn presented_credentials<'p>(
     authorization: Option<&str>,
     params: &'p Params,
-) -> Result<(Credentials<'p>, bool), TokenError> {
+) -> Result<Presented<'p>, TokenError> {
     let get = |name| {
         params
             .get(name)
@@ -101,41 +116,146 @@ fn credentials<'p>(
             "The client used more than one authentication method.",
         ));
     }
-    let is_basic = basic.is_some();
-    let creds = if let Some((id, secret)) = basic {
+    if let Some((id, secret)) = basic {
         if body_id.is_some_and(|b| b != id) {
             return Err(TokenError::invalid_request(
                 "client_id does not match the Basic credentials.",
             ));
         }
-        Credentials::Secret {
-            id,
+        return Ok(Presented::Secret {
+            client_id: id,
             method: AuthMethod::ClientSecretBasic,
-            secret,
-        }
-    } else if let Some(secret) = body_secret {
+            secret: Some(secret),
+        });
+    }
+    if let Some(secret) = body_secret {
         let id = body_id.ok_or_else(|| invalid_client("client_secret without client_id", false))?;
-        Credentials::Secret {
-            id: id.to_owned(),
+        return Ok(Presented::Secret {
+            client_id: id.to_owned(),
             method: AuthMethod::ClientSecretPost,
-            secret: SecretString::new(secret),
-        }
-    } else if let Some(assertion) = assertion {
+            secret: Some(SecretString::new(secret)),
+        });
+    }
+    if let Some(assertion) = assertion {
         if assertion_type != Some(JWT_BEARER) {
             return Err(TokenError::invalid_request(
                 "client_assertion_type must be jwt-bearer.",
             ));
         }
-        Credentials::Assertion { assertion, body_id }
-    } else {
-        let id = body_id.ok_or_else(|| invalid_client("no client credentials", false))?;
-        Credentials::Public { id: id.to_owned() }
-    };
-    Ok((creds, is_basic))
+        return Ok(Presented::Assertion {
+            assertion,
+            client_id: body_id,
+        });
+    }
+    let id = body_id.ok_or_else(|| invalid_client("no client credentials", false))?;
+    Ok(Presented::Secret {
+        client_id: id.to_owned(),
+        method: AuthMethod::None,
+        secret: None,
+    })
 }
 
-/// Checks presented credentials against a client and its secrets. Every secret is checked, so
-/// the time taken does not say which one matched. Returns the guard of the decision.
+/// Reads a client assertion's header and, unverified, its subject: the client whose keys will
+/// verify it. Refuses algorithms that are not allowed and a subject that disagrees with the
+/// body's `client_id`.
+pub fn assertion_subject(
+    assertion: &str,
+    body_id: Option<&str>,
+) -> Result<(jsonwebtoken::Header, String), TokenError> {
+    let bad = |reason| invalid_client(reason, false);
+    let header =
+        jsonwebtoken::decode_header(assertion).map_err(|_| bad("malformed client assertion"))?;
+    let alg_name = format!("{:?}", header.alg);
+    if !CLIENT_ASSERTION_ALGS.contains(&alg_name.as_str()) {
+        return Err(bad("client assertion algorithm not allowed"));
+    }
+    // The client id is the assertion's subject; read it before the signature is checked only
+    // to find the client's keys.
+    let unverified = jsonwebtoken::dangerous::insecure_decode::<AssertionClaims>(assertion)
+        .map_err(|_| bad("malformed client assertion"))?;
+    let client_id = unverified.claims.sub;
+    if body_id.is_some_and(|b| b != client_id) || client_id.is_empty() || client_id.len() > 255 {
+        return Err(bad("client assertion subject does not match client_id"));
+    }
+    Ok((header, client_id))
+}
+
+/// Verifies a client assertion of `client` (found by [`assertion_subject`]): the client may use
+/// `private_key_jwt` with this algorithm, one of its keys signs it, it is meant for `audiences`,
+/// its `iss` and `sub` are the client, it lives at most an hour from `now` and has a `jti`.
+/// Returns the claims; recording the `jti` is the caller's. Pure: no storage, no clock.
+pub fn check_assertion(
+    assertion: &str,
+    header: &jsonwebtoken::Header,
+    client: &Client,
+    audiences: &[String],
+    now: i64,
+) -> Result<AssertionClaims, TokenError> {
+    let bad = |reason| invalid_client(reason, false);
+    let alg_name = format!("{:?}", header.alg);
+    if !CLIENT_ASSERTION_ALGS.contains(&alg_name.as_str()) {
+        return Err(bad("client assertion algorithm not allowed"));
+    }
+    if !client.is_active() {
+        return Err(bad("client suspended"));
+    }
+    if client.token_endpoint_auth_method != AuthMethod::PrivateKeyJwt {
+        return Err(bad("authentication method not registered for the client"));
+    }
+    if client
+        .token_endpoint_auth_signing_alg
+        .as_deref()
+        .is_some_and(|a| a != alg_name)
+    {
+        return Err(bad(
+            "client assertion algorithm not registered for the client",
+        ));
+    }
+    let jwks: jsonwebtoken::jwk::JwkSet = client
+        .jwks
+        .clone()
+        .and_then(|j| serde_json::from_value(j).ok())
+        .ok_or_else(|| bad("client has no usable keys"))?;
+    let client_id = client.id.as_str();
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.leeway = 30;
+    validation.set_issuer(&[client_id]);
+    validation.set_audience(audiences);
+    validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+    let candidates = jwks
+        .keys
+        .iter()
+        .filter(|k| header.kid.is_none() || k.common.key_id == header.kid);
+    let mut verified = None;
+    for jwk in candidates {
+        let Ok(key) = jsonwebtoken::DecodingKey::from_jwk(jwk) else {
+            continue;
+        };
+        if let Ok(data) = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation) {
+            verified = Some(data.claims);
+            break;
+        }
+    }
+    let claims = verified.ok_or_else(|| bad("client assertion signature or claims invalid"))?;
+    if claims.iss != client_id || claims.sub != client_id {
+        return Err(bad("client assertion iss and sub must be the client id"));
+    }
+    if claims.exp > now + MAX_ASSERTION_LIFETIME {
+        return Err(bad("client assertion lives too long"));
+    }
+    if claims
+        .jti
+        .as_ref()
+        .is_none_or(|j| j.is_empty() || j.len() > 256)
+    {
+        return Err(bad("client assertion has no jti"));
+    }
+    Ok(claims)
+}
+
+/// Checks presented credentials against a client and its secrets, in the order and with the
+/// answers of [`Engine::authenticate_client`]. Every secret is checked, so the time taken does
+/// not say which one matched. Returns the guard of the decision.
 fn check_client(
     client: &Client,
     secrets: &[ClientSecretRecord],
@@ -189,11 +309,15 @@ impl Engine {
         authorization: Option<&str>,
         params: &Params,
     ) -> Result<Option<CachedAuth>, TokenError> {
-        let (creds, is_basic) = credentials(authorization, params)?;
-        let (id, method, secret) = match creds {
-            Credentials::Assertion { .. } => return Ok(None),
-            Credentials::Secret { id, method, secret } => (id, method, Some(secret)),
-            Credentials::Public { id } => (id, AuthMethod::None, None),
+        let presented = presented_credentials(authorization, params)?;
+        let is_basic = presented.is_basic();
+        let (id, method, secret) = match presented {
+            Presented::Assertion { .. } => return Ok(None),
+            Presented::Secret {
+                client_id,
+                method,
+                secret,
+            } => (client_id, method, secret),
         };
         if id.is_empty() || id.len() > 255 {
             return Err(invalid_client("unknown client", is_basic));
@@ -247,20 +371,25 @@ impl Engine {
         }))
     }
 
-    /// Authenticates the client of a token or revocation request inside its transaction.
+    /// Authenticates the client of a token or revocation request.
     pub async fn authenticate_client(
         &self,
         tx: &mut dyn Tx,
         authorization: Option<&str>,
         params: &Params,
     ) -> Result<Client, TokenError> {
-        let (creds, is_basic) = credentials(authorization, params)?;
-        let (client_id, method, secret) = match creds {
-            Credentials::Assertion { assertion, body_id } => {
-                return self.verify_assertion(tx, assertion, body_id).await;
-            }
-            Credentials::Secret { id, method, secret } => (id, method, Some(secret)),
-            Credentials::Public { id } => (id, AuthMethod::None, None),
+        let presented = presented_credentials(authorization, params)?;
+        let is_basic = presented.is_basic();
+        let (client_id, method, secret) = match presented {
+            Presented::Assertion {
+                assertion,
+                client_id,
+            } => return self.verify_assertion(tx, assertion, client_id).await,
+            Presented::Secret {
+                client_id,
+                method,
+                secret,
+            } => (client_id, method, secret),
         };
         if client_id.is_empty() || client_id.len() > 255 {
             return Err(invalid_client("unknown client", is_basic));
@@ -270,14 +399,29 @@ impl Engine {
             .get(&client_id)
             .await?
             .ok_or_else(|| invalid_client("unknown client", is_basic))?;
-        let secrets = if secret.is_some() && client.is_active() {
-            tx.clients().secrets(&client.id).await?
-        } else {
-            Vec::new()
-        };
-        let now = self.deps.clock.now();
-        check_client(&client, &secrets, method, secret.as_ref(), now, is_basic)?;
+        if !client.is_active() {
+            return Err(invalid_client("client suspended", is_basic));
+        }
+        if client.token_endpoint_auth_method != method {
+            return Err(invalid_client(
+                "authentication method not registered for the client",
+                is_basic,
+            ));
+        }
+        if let Some(secret) = secret
+            && !self.clients.verify_secret(tx, &client.id, &secret).await?
+        {
+            return Err(invalid_client("wrong client secret", is_basic));
+        }
         Ok(client)
+    }
+
+    /// The audiences a client assertion may name: the token endpoint and the issuer.
+    pub fn assertion_audiences(&self) -> [String; 2] {
+        [
+            self.settings.url(public::TOKEN),
+            self.settings.issuer.clone(),
+        ]
     }
 
     /// Verifies a `private_key_jwt` assertion against the client's registered keys, and that its
@@ -289,81 +433,21 @@ impl Engine {
         body_id: Option<&str>,
     ) -> Result<Client, TokenError> {
         let bad = |reason| invalid_client(reason, false);
-        let header = jsonwebtoken::decode_header(assertion)
-            .map_err(|_| bad("malformed client assertion"))?;
-        let alg_name = format!("{:?}", header.alg);
-        if !CLIENT_ASSERTION_ALGS.contains(&alg_name.as_str()) {
-            return Err(bad("client assertion algorithm not allowed"));
-        }
-        // The client id is the assertion's subject; read it before the signature is checked only
-        // to find the client's keys.
-        let unverified = jsonwebtoken::dangerous::insecure_decode::<AssertionClaims>(assertion)
-            .map_err(|_| bad("malformed client assertion"))?;
-        let client_id = unverified.claims.sub.clone();
-        if body_id.is_some_and(|b| b != client_id) || client_id.is_empty() || client_id.len() > 255
-        {
-            return Err(bad("client assertion subject does not match client_id"));
-        }
+        let (header, client_id) = assertion_subject(assertion, body_id)?;
         let client = tx
             .clients()
             .get(&client_id)
             .await?
             .ok_or_else(|| bad("unknown client"))?;
-        if !client.is_active() {
-            return Err(bad("client suspended"));
-        }
-        if client.token_endpoint_auth_method != AuthMethod::PrivateKeyJwt {
-            return Err(bad("authentication method not registered for the client"));
-        }
-        if client
-            .token_endpoint_auth_signing_alg
-            .as_deref()
-            .is_some_and(|a| a != alg_name)
-        {
-            return Err(bad(
-                "client assertion algorithm not registered for the client",
-            ));
-        }
-        let jwks: jsonwebtoken::jwk::JwkSet = client
-            .jwks
-            .clone()
-            .and_then(|j| serde_json::from_value(j).ok())
-            .ok_or_else(|| bad("client has no usable keys"))?;
-        let mut validation = jsonwebtoken::Validation::new(header.alg);
-        validation.leeway = 30;
-        validation.set_issuer(&[client_id.as_str()]);
-        validation.set_audience(&[
-            self.settings.url(public::TOKEN),
-            self.settings.issuer.clone(),
-        ]);
-        validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
-        let candidates = jwks
-            .keys
-            .iter()
-            .filter(|k| header.kid.is_none() || k.common.key_id == header.kid);
-        let mut verified = None;
-        for jwk in candidates {
-            let Ok(key) = jsonwebtoken::DecodingKey::from_jwk(jwk) else {
-                continue;
-            };
-            if let Ok(data) = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation)
-            {
-                verified = Some(data.claims);
-                break;
-            }
-        }
-        let claims = verified.ok_or_else(|| bad("client assertion signature or claims invalid"))?;
-        if claims.iss != client_id || claims.sub != client_id {
-            return Err(bad("client assertion iss and sub must be the client id"));
-        }
         let now = self.deps.clock.now();
-        if claims.exp > now + MAX_ASSERTION_LIFETIME {
-            return Err(bad("client assertion lives too long"));
-        }
-        let jti = claims
-            .jti
-            .filter(|j| !j.is_empty() && j.len() <= 256)
-            .ok_or_else(|| bad("client assertion has no jti"))?;
+        let claims = check_assertion(
+            assertion,
+            &header,
+            &client,
+            &self.assertion_audiences(),
+            now,
+        )?;
+        let jti = claims.jti.unwrap_or_default();
         let jti_hash = lookup_hash(&format!("{client_id}\u{0}{jti}"));
         if !tx
             .client_assertions()

@@ -47,6 +47,21 @@ fn space_list(s: Option<&str>) -> Vec<String> {
     .unwrap_or_default()
 }
 
+/// The grant a token request asks for, once no parameter is given twice (RFC 6749 §3.2).
+pub fn requested_grant(params: &Params) -> Result<GrantType, TokenError> {
+    if let Some(dup) = params.first_duplicate() {
+        return Err(TokenError::InvalidRequest(format!(
+            "The parameter {dup} was given more than once."
+        )));
+    }
+    match require(params, "grant_type")? {
+        "authorization_code" => Ok(GrantType::AuthorizationCode),
+        "refresh_token" => Ok(GrantType::RefreshToken),
+        "client_credentials" => Ok(GrantType::ClientCredentials),
+        _ => Err(TokenError::UnsupportedGrantType),
+    }
+}
+
 impl Engine {
     /// `POST /oauth2/token`.
     pub async fn token(
@@ -54,18 +69,7 @@ impl Engine {
         authorization: Option<&str>,
         params: &Params,
     ) -> Result<TokenResponse, TokenError> {
-        if let Some(dup) = params.first_duplicate() {
-            return Err(TokenError::InvalidRequest(format!(
-                "The parameter {dup} was given more than once."
-            )));
-        }
-        let grant_type = require(params, "grant_type")?;
-        let grant = match grant_type {
-            "authorization_code" => GrantType::AuthorizationCode,
-            "refresh_token" => GrantType::RefreshToken,
-            "client_credentials" => GrantType::ClientCredentials,
-            _ => return Err(TokenError::UnsupportedGrantType),
-        };
+        let grant = requested_grant(params)?;
         // Whether the refresh token was still unused when this request arrived, read before the
         // request queues for the writer: a request that raced the rotation is coalesced into it,
         // one that came after it is a retry.

@@ -20,6 +20,7 @@ pub const TOOLSMITH_EMAIL: &str = "dev@toolsmith.test";
 
 pub const PUBLIC_APP: &str = "Toolsmith Deploy";
 pub const PRIVATE_APP: &str = "Toolsmith Insights";
+pub const UNVERIFIED_APP: &str = "Toolsmith Sync";
 pub const PUBLIC_APP_DOMAIN: &str = "toolsmith.example";
 
 /// What the demo holds, for printing.
@@ -186,7 +187,41 @@ impl Platform {
                 .await?;
             existing.push(view);
         }
+        if find(&existing, UNVERIFIED_APP).is_none() {
+            // Public before its domain is verified: capped in users, and outsiders are warned.
+            let (view, _) = self
+                .create_app(
+                    &dev,
+                    TOOLSMITH_ACCOUNT,
+                    &AppInput {
+                        name: Some(UNVERIFIED_APP.into()),
+                        description: Some(
+                            "Keeps DNS records in sync with a Git repository.".into(),
+                        ),
+                        app_type: Some("native".into()),
+                        logo_uri: Some("https://sync.toolsmith-beta.example/logo.png".into()),
+                        client_uri: Some("https://sync.toolsmith-beta.example/".into()),
+                        redirect_uris: Some(vec!["http://127.0.0.1/sync/callback".into()]),
+                        scopes: Some(vec!["openid".into(), "dns.read".into()]),
+                        ..AppInput::default()
+                    },
+                )
+                .await?;
+            let view = self
+                .update_app(
+                    &dev,
+                    TOOLSMITH_ACCOUNT,
+                    &view.client.id,
+                    &AppInput {
+                        visibility: Some(Visibility::Public.as_str().into()),
+                        ..AppInput::default()
+                    },
+                )
+                .await?;
+            existing.push(view);
+        }
         let private = find(&existing, PRIVATE_APP);
+        let unverified = find(&existing, UNVERIFIED_APP);
         let mut apps = Vec::new();
         if let Some(p) = public {
             apps.push((
@@ -201,6 +236,13 @@ impl Platform {
                 p.client.name.clone(),
                 p.client.id.clone(),
                 "private, unverified, a web app of Toolsmith Labs".into(),
+            ));
+        }
+        if let Some(p) = unverified {
+            apps.push((
+                p.client.name.clone(),
+                p.client.id.clone(),
+                "public but unverified: capped in users, outsiders are warned first".into(),
             ));
         }
         Ok(DemoWorld {

@@ -39,4 +39,5 @@ pub fn router() -> Router<AppState> {
         .route(admin::METRICS, get(ops::metrics))
         .route(admin::HEALTH_ALIVE, get(crate::public::health::alive))
         .route(admin::HEALTH_READY, get(crate::public::health::ready))
+        .route(admin::OPENAPI, get(crate::openapi::admin))
 }

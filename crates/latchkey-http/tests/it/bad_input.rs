@@ -8,37 +8,9 @@ use latchkey_store::testing::TestDatabase;
 use serde_json::json;
 
 use crate::browser::{
-    Browser, FlowOptions, REDIRECT, authorize_url, location, pkce, query, run_flow,
+    Browser, FlowOptions, REDIRECT, auth_url, authorize_url, location, pkce, query, run_flow,
 };
 use crate::support::{ISSUER, TestApp};
-
-/// An authorization request with `params` replacing or adding to a valid one.
-fn auth_url(client_id: &str, params: &[(&str, &str)]) -> String {
-    let p = pkce(9);
-    let mut base: Vec<(String, String)> = vec![
-        ("response_type".into(), "code".into()),
-        ("client_id".into(), client_id.into()),
-        ("redirect_uri".into(), REDIRECT.into()),
-        ("scope".into(), "openid dns.read".into()),
-        ("state".into(), "s-1".into()),
-        ("code_challenge".into(), p.challenge),
-        ("code_challenge_method".into(), "S256".into()),
-    ];
-    for (k, v) in params {
-        if let Some(slot) = base.iter_mut().find(|(bk, _)| bk == k) {
-            (*v).clone_into(&mut slot.1);
-        } else {
-            base.push(((*k).to_owned(), (*v).to_owned()));
-        }
-    }
-    let mut q = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in &base {
-        if !v.is_empty() {
-            q.append_pair(k, v);
-        }
-    }
-    format!("/oauth2/auth?{}", q.finish())
-}
 
 #[tokio::test]
 async fn authorization_errors_before_the_redirect_uri_is_validated_are_shown_never_redirected() {

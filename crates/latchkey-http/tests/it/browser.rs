@@ -147,6 +147,20 @@ impl TestApp {
         .await
     }
 
+    /// Redeems an authorization code issued for [`REDIRECT`], with its PKCE verifier.
+    pub async fn redeem(&self, client: &Registered, code: &str, verifier: &str) -> Answer {
+        self.token(
+            client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", verifier),
+            ],
+        )
+        .await
+    }
+
     pub async fn introspect(&self, token: &str) -> Value {
         let res = self
             .post_form("/admin/oauth2/introspect", None, &[("token", token)])
@@ -189,6 +203,34 @@ pub fn authorize_url(client_id: &str, pkce: &Pkce, o: &FlowOptions) -> String {
         .append_pair("code_challenge_method", "S256");
     for (k, v) in &o.extra {
         q.append_pair(k, v);
+    }
+    format!("/oauth2/auth?{}", q.finish())
+}
+
+/// An authorization request with `params` replacing or adding to a valid one.
+pub fn auth_url(client_id: &str, params: &[(&str, &str)]) -> String {
+    let p = pkce(9);
+    let mut base: Vec<(String, String)> = vec![
+        ("response_type".into(), "code".into()),
+        ("client_id".into(), client_id.into()),
+        ("redirect_uri".into(), REDIRECT.into()),
+        ("scope".into(), "openid dns.read".into()),
+        ("state".into(), "s-1".into()),
+        ("code_challenge".into(), p.challenge),
+        ("code_challenge_method".into(), "S256".into()),
+    ];
+    for (k, v) in params {
+        if let Some(slot) = base.iter_mut().find(|(bk, _)| bk == k) {
+            (*v).clone_into(&mut slot.1);
+        } else {
+            base.push(((*k).to_owned(), (*v).to_owned()));
+        }
+    }
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in &base {
+        if !v.is_empty() {
+            q.append_pair(k, v);
+        }
     }
     format!("/oauth2/auth?{}", q.finish())
 }

@@ -2,11 +2,13 @@
 //! when `LATCHKEY_TEST_POSTGRES_URL` is set, PostgreSQL.
 
 mod admin_clients;
+mod adversarial;
 mod bad_input;
 mod browser;
 mod client_cache;
 mod engine;
 mod interop;
+mod openapi;
 mod ops;
 mod platform;
 mod rate_limits;
