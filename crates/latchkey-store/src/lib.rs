@@ -217,7 +217,7 @@ impl Store for SqlStore {
         // PostgreSQL: one statement in its own transaction; concurrent commits share their WAL
         // flushes in the server.
         let mut conn = self.writer.acquire().await.map_err(map_err)?;
-        tokens::insert_access_guarded(&mut *conn, token, guard, now).await
+        tokens::insert_access_guarded(&mut conn, token, guard, now).await
     }
 }
 
