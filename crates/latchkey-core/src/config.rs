@@ -403,6 +403,8 @@ pub struct PlatformConfig {
     pub dns_resolver: Option<String>,
     /// How long a session of the platform's pages lasts when "remember me" is not ticked.
     pub console_session: Duration,
+    /// How many distinct users a public app may have while its domain is not verified.
+    pub unverified_user_cap: u32,
 }
 
 impl Default for PlatformConfig {
@@ -411,6 +413,7 @@ impl Default for PlatformConfig {
             name: "Latchkey".into(),
             dns_resolver: None,
             console_session: Duration::secs(12 * 3600),
+            unverified_user_cap: 100,
         }
     }
 }

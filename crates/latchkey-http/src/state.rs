@@ -44,9 +44,8 @@ impl AppState {
             Arc::new(TokioBlocking),
             Arc::new(NoDns),
             PlatformSettings {
-                name: "Latchkey".into(),
-                console_session_ttl: 12 * 3600,
                 remembered_session_ttl: engine.settings().auth_session_ttl,
+                ..PlatformSettings::from_config(&latchkey_core::config::Config::default())
             },
         );
         Self {

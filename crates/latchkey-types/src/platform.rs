@@ -81,6 +81,10 @@ pub struct AppOutput {
     pub approved_restricted_scopes: Vec<String>,
     /// Users holding an active grant.
     pub user_count: i64,
+    /// How many users the app may have while its domain is not verified; absent once verified
+    /// (or for the platform's own apps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_cap: Option<i64>,
     pub created_at: String,
     pub updated_at: String,
     /// Only in the answer to a create or a secret rotation.

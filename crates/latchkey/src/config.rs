@@ -189,6 +189,8 @@ name = "Latchkey"
 # dns_resolver = "127.0.0.1:53"
 # How long a session of the platform's pages lasts without "remember me".
 console_session = "12h"
+# How many distinct users a public app may have while its domain is not verified.
+unverified_user_cap = 100
 "#;
 
 #[cfg(test)]

@@ -237,11 +237,7 @@ pub fn platform(instance: &Instance, issuer: &str, demo: bool) -> anyhow::Result
         catalog,
         Arc::new(TokioBlocking),
         Arc::new(dns),
-        PlatformSettings {
-            name: config.platform.name.clone(),
-            console_session_ttl: config.platform.console_session.as_secs(),
-            remembered_session_ttl: config.ttl.authentication_session.as_secs(),
-        },
+        PlatformSettings::from_config(config),
     ))
 }
 

@@ -182,6 +182,16 @@ fn validate(
             "The parameter {dup} was given more than once."
         )));
     }
+    // Every value is kept and some are echoed back: none may carry control characters.
+    if let Some((name, _)) = params
+        .pairs()
+        .iter()
+        .find(|(_, v)| v.chars().any(char::is_control))
+    {
+        return Err(invalid(format!(
+            "The parameter {name} contains control characters."
+        )));
+    }
     let state = bounded(params, "state", MAX_STATE_LEN)
         .map_err(invalid)?
         .map(str::to_owned);

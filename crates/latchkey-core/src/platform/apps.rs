@@ -5,7 +5,7 @@ use latchkey_types::client::OAuth2Client;
 use latchkey_types::platform::{AppInput, AppOutput, VerificationRecord};
 
 use super::dns::expected_value;
-use super::model::{Account, AppProfile, AppType, Role, Visibility};
+use super::model::{Account, AccountKind, AppProfile, AppType, Role, Visibility};
 use super::{Platform, PlatformError, Principal};
 use crate::client::{Client, ClientStatus, client_from_wire};
 use crate::clock::rfc3339;
@@ -25,6 +25,8 @@ pub struct AppView {
     pub profile: AppProfile,
     pub account: Account,
     pub user_count: i64,
+    /// Users the app may have while it is unverified (`None`: no cap).
+    pub user_cap: Option<i64>,
     pub has_rotated_secret: bool,
 }
 
@@ -69,6 +71,7 @@ impl AppView {
             pending_restricted_scopes: p.pending_restricted(),
             approved_restricted_scopes: p.approved_restricted.clone(),
             user_count: self.user_count,
+            user_cap: self.user_cap,
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
             client_secret: secret.map(|s| s.expose().to_owned()),
@@ -76,22 +79,60 @@ impl AppView {
     }
 }
 
-/// Folds a name to what it looks like: lower case, letters and digits only, common digit
-/// look-alikes replaced. Two names that fold alike would look alike on a consent screen.
+/// Folds a name to what it looks like, so that names a person would confuse fold alike: the
+/// Unicode confusable skeleton (UTS #39: `pаypal` with a Cyrillic `а`, full-width letters,
+/// `I`/`l`/`1`), then lower case, common leetspeak digits and symbols, and letters and digits only
+/// (spacing and punctuation dropped).
 pub fn fold_name(name: &str) -> String {
-    name.chars()
-        .flat_map(char::to_lowercase)
+    let skeleton: String = unicode_security::skeleton(name).collect();
+    let lower: String = skeleton.chars().flat_map(char::to_lowercase).collect();
+    unicode_security::skeleton(&lower)
         .filter_map(|c| match c {
             '0' => Some('o'),
-            '1' | '!' | '|' | 'i' => Some('l'),
+            '1' | '|' | 'i' => Some('l'),
             '3' => Some('e'),
             '4' | '@' => Some('a'),
             '5' | '$' => Some('s'),
             '7' => Some('t'),
-            c if c.is_ascii_alphanumeric() => Some(c),
+            c if c.is_alphanumeric() => Some(c),
             _ => None,
         })
         .collect()
+}
+
+/// Why a name is refused whatever other apps are called: it mixes scripts the way homograph
+/// attacks do (Latin with Cyrillic or Greek), has nothing to read, or claims a standing that only
+/// the platform can show.
+fn name_refusal(name: &str, platform: &str) -> Option<String> {
+    use unicode_security::{RestrictionLevel, RestrictionLevelDetection as _};
+    let folded = fold_name(name);
+    if folded.is_empty() {
+        return Some("must contain letters or digits".into());
+    }
+    // Scripts are judged on the letters and digits: spacing and punctuation belong to none.
+    let letters: String = name.chars().filter(|c| c.is_alphanumeric()).collect();
+    if letters.as_str().detect_restriction_level() > RestrictionLevel::ModeratelyRestrictive {
+        return Some(
+            "uses look-alike characters or mixes alphabets the way imitations do (for \
+             example Latin with Cyrillic letters); write it in plain letters of one alphabet"
+                .into(),
+        );
+    }
+    let own = fold_name(platform);
+    if !own.is_empty() && folded.contains(&own) {
+        return Some(format!(
+            "must not contain or imitate \"{platform}\", the platform's name"
+        ));
+    }
+    if ["official", "verified"]
+        .iter()
+        .any(|w| folded.contains(&fold_name(w)))
+    {
+        return Some(format!(
+            "must not claim to be official or verified: {platform} shows an app's standing itself"
+        ));
+    }
+    None
 }
 
 fn text(field: &str, value: &str, max: usize, required: bool) -> Result<String, PlatformError> {
@@ -157,11 +198,14 @@ impl Platform {
             .ok_or(PlatformError::NotFound("the account"))?;
         let user_count = tx.apps().user_count(&client.id).await?;
         let has_rotated_secret = tx.clients().secrets(&client.id).await?.len() > 1;
+        let user_cap = (!profile.is_verified() && account.kind != AccountKind::Platform)
+            .then_some(self.settings.unverified_user_cap);
         Ok(AppView {
             client,
             profile,
             account,
             user_count,
+            user_cap,
             has_rotated_secret,
         })
     }
@@ -212,35 +256,53 @@ impl Platform {
             .await
     }
 
-    /// Checks the name against the platform's and against public apps' names.
+    /// Checks a name: [`name_refusal`], and no look-alike of an app users already trust — a
+    /// public or verified app, or one of the platform's own.
     async fn check_name(
         &self,
         tx: &mut dyn Tx,
         name: &str,
         client_id: Option<&str>,
     ) -> Result<(), PlatformError> {
-        let folded = fold_name(name);
-        let platform = fold_name(&self.settings.name);
-        if !platform.is_empty() && folded.contains(&platform) {
-            return Err(PlatformError::invalid(
-                "name",
-                format!(
-                    "must not contain or imitate \"{}\", the platform's name",
-                    self.settings.name
-                ),
-            ));
+        if let Some(reason) = name_refusal(name, &self.settings.name) {
+            return Err(PlatformError::invalid("name", reason));
         }
+        let folded = fold_name(name);
+        let mut first_party = std::collections::HashMap::new();
         for other in tx.apps().list_all(10_000).await? {
-            if Some(other.client_id.as_str()) == client_id || other.visibility != Visibility::Public
-            {
+            if Some(other.client_id.as_str()) == client_id {
                 continue;
             }
+            let standing = if other.is_verified() {
+                "a verified app"
+            } else if other.visibility == Visibility::Public {
+                "a public app"
+            } else {
+                let platform_owned = if let Some(&owned) = first_party.get(&other.account_id) {
+                    owned
+                } else {
+                    let owned = tx
+                        .accounts()
+                        .account(&other.account_id)
+                        .await?
+                        .is_some_and(|a| a.kind == AccountKind::Platform);
+                    first_party.insert(other.account_id.clone(), owned);
+                    owned
+                };
+                if !platform_owned {
+                    continue;
+                }
+                "one of the platform's own apps"
+            };
             if let Some(c) = tx.clients().get(&other.client_id).await?
                 && fold_name(&c.name) == folded
             {
                 return Err(PlatformError::invalid(
                     "name",
-                    "looks like the name of a public app; choose a distinct name",
+                    format!(
+                        "looks like \"{}\", the name of {standing}; choose a name people cannot mistake for it",
+                        c.name
+                    ),
                 ));
             }
         }
@@ -476,7 +538,6 @@ impl Platform {
                     ("a logo", client.logo_uri.is_empty()),
                     ("a homepage", client.client_uri.is_empty()),
                     ("scopes", profile.all_scopes().is_empty()),
-                    ("a verified domain", !profile.is_verified()),
                 ]
                 .into_iter()
                 .filter_map(|(what, missing)| missing.then_some(what))
@@ -831,5 +892,45 @@ mod tests {
         assert_eq!(fold_name("Paypal"), fold_name("PayPa1"));
         assert!(fold_name("Official LATCHKEY tools").contains(&fold_name("Latchkey")));
         assert_ne!(fold_name("Toolsmith"), fold_name("Latchkey"));
+    }
+
+    #[test]
+    fn unicode_confusables_spacing_and_case_fold_together() {
+        let paypal = fold_name("PayPal");
+        for lookalike in [
+            "P\u{0430}yP\u{0430}l",        // Cyrillic a
+            "\u{FF30}\u{FF41}\u{FF59}Pal", // full-width letters
+            "PAYPAL",
+            "Pay Pal",
+            "pay-pal",
+            "P.a.y.P.a.l",
+            "PayPaI", // capital I for l
+        ] {
+            assert_eq!(fold_name(lookalike), paypal, "{lookalike}");
+        }
+        assert_ne!(fold_name("PayPals Friend"), paypal);
+    }
+
+    #[test]
+    fn names_that_mix_alphabets_claim_a_standing_or_say_nothing_are_refused() {
+        for (name, says) in [
+            ("P\u{0430}ypal Sync", "alphabets"),
+            ("Official Sync", "official"),
+            ("Verified Backups", "verified"),
+            ("L A T C H K E Y", "platform's name"),
+            ("\u{1F510}\u{1F510}", "letters or digits"),
+            ("---", "letters or digits"),
+        ] {
+            let reason = name_refusal(name, "Latchkey").unwrap_or_default();
+            assert!(reason.contains(says), "{name}: {reason}");
+        }
+        for name in [
+            "Toolsmith Deploy",
+            "Caf\u{e9} Sync",
+            "\u{6771}\u{4eac} Tools",
+            "\u{041c}\u{043e}\u{0439} \u{0431}\u{043e}\u{0442}",
+        ] {
+            assert_eq!(name_refusal(name, "Latchkey"), None, "{name}");
+        }
     }
 }

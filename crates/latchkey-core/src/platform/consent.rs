@@ -78,6 +78,9 @@ pub struct ConsentView {
     pub all_accounts: bool,
     /// Why the app cannot be authorized at all, when it cannot.
     pub problem: Option<String>,
+    /// An unverified app of another account: the user is warned on a page of its own before
+    /// the consent screen.
+    pub interstitial: bool,
 }
 
 impl ConsentView {
@@ -209,6 +212,16 @@ impl Platform {
             Some(id) => r.accounts().account(id).await?,
             None => None,
         };
+        // An unverified public app may gain users only up to the cap; those it has keep it.
+        let capped = profile
+            .as_ref()
+            .is_some_and(|p| p.visibility == Visibility::Public && !p.is_verified());
+        let at_cap = capped
+            && r.apps().user_count(&client_id).await? >= self.settings.unverified_user_cap
+            && r.grants()
+                .active(&request.subject, &client_id)
+                .await?
+                .is_none();
         drop(r);
         let first_party = owner
             .as_ref()
@@ -317,6 +330,18 @@ impl Platform {
                     .into()
             });
         }
+        let outsider = !principal
+            .memberships
+            .iter()
+            .any(|m| owner_id.as_deref() == Some(m.account.id.as_str()));
+        if at_cap && outsider && !first_party {
+            problem.get_or_insert_with(|| {
+                format!(
+                    "This app is not verified and already has the {} users an unverified app may have. Its developer must verify it before more people can use it.",
+                    self.settings.unverified_user_cap
+                )
+            });
+        }
         if !accounts.is_empty() && accounts.iter().all(|a| a.blocked.is_some()) {
             problem.get_or_insert_with(|| {
                 "The admins of your accounts have blocked new authorizations of third-party apps."
@@ -340,6 +365,7 @@ impl Platform {
             accounts,
             all_accounts,
             problem,
+            interstitial: shield == Shield::Unverified && outsider,
             request,
             client,
         })

@@ -46,6 +46,19 @@ pub struct PlatformSettings {
     pub console_session_ttl: i64,
     /// Lifetime of a console session with "remember me".
     pub remembered_session_ttl: i64,
+    /// Distinct users a public app may have while its domain is not verified.
+    pub unverified_user_cap: i64,
+}
+
+impl PlatformSettings {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            name: config.platform.name.clone(),
+            console_session_ttl: config.platform.console_session.as_secs(),
+            remembered_session_ttl: config.ttl.authentication_session.as_secs(),
+            unverified_user_cap: i64::from(config.platform.unverified_user_cap),
+        }
+    }
 }
 
 /// The platform's services. Cheap to clone.

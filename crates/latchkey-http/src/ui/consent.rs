@@ -14,6 +14,19 @@ use crate::state::AppState;
 #[derive(Deserialize)]
 pub struct ConsentQuery {
     consent_challenge: String,
+    /// The user read the warning about an unverified app and chose to go on.
+    #[serde(default)]
+    proceed: Option<String>,
+}
+
+/// The warning shown before the consent screen of an unverified app of another account.
+#[derive(Template)]
+#[template(path = "unverified.html")]
+pub struct UnverifiedPage {
+    pub platform: String,
+    pub v: ConsentView,
+    pub challenge: String,
+    pub csrf: String,
 }
 
 #[derive(Template)]
@@ -75,6 +88,18 @@ pub async fn get(
         .await
     {
         Ok(ConsentStart::Skip(r)) => see_other(&r.redirect_to),
+        Ok(ConsentStart::Show(v)) if v.interstitial && q.proceed.as_deref() != Some("1") => {
+            let origins = v.redirect_origins.clone();
+            let page = UnverifiedPage {
+                platform: state.platform.settings().name.clone(),
+                csrf: state
+                    .platform
+                    .form_token("consent", &binding(&console, &q.consent_challenge)),
+                v: *v,
+                challenge: q.consent_challenge,
+            };
+            render_with_form_targets(StatusCode::OK, &page, &origins)
+        }
         Ok(ConsentStart::Show(v)) => show(&state, &console, *v, q.consent_challenge, None),
         Err(e) => error_page(&e),
     }

@@ -165,16 +165,37 @@ pub async fn post(
         }
         Err(e @ (PlatformError::BadCredentials | PlatformError::Throttled { .. })) => {
             let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
+            // The form is shown again for the same flow: it keeps the app's name and the
+            // origins its next POST may end at.
+            let client = match challenge {
+                Some(c) => state.engine.login_request(c).await.ok().map(|r| r.client),
+                None => None,
+            };
+            let uris = client
+                .as_ref()
+                .and_then(|c| c.redirect_uris.clone())
+                .unwrap_or_default();
             let again = LoginPage {
                 platform: state.platform.settings().name.clone(),
-                app_name: None,
+                app_name: client.and_then(|c| c.client_name).filter(|n| !n.is_empty()),
                 challenge: challenge.unwrap_or_default().to_owned(),
                 next: safe_next(form.get("next")),
                 email,
                 error: Some(super::capitalize(&e.to_string()) + "."),
                 csrf: String::new(),
             };
-            page(&state, &headers, status, again, &[])
+            let retry_after = match e {
+                PlatformError::Throttled { retry_after } => Some(retry_after.max(1)),
+                _ => None,
+            };
+            let mut res = page(&state, &headers, status, again, &uris);
+            if let Some(secs) = retry_after {
+                res.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(secs),
+                );
+            }
+            res
         }
         Err(e) => error_page(&e),
     }

@@ -2,6 +2,7 @@
 //! when `LATCHKEY_TEST_POSTGRES_URL` is set, PostgreSQL.
 
 mod admin_clients;
+mod adversarial;
 mod bad_input;
 mod browser;
 mod engine;

@@ -13,15 +13,15 @@ use serde_json::{Value, json};
 
 use crate::support::{Answer, TestApp};
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 /// A signed-in user of the console: the session cookie and the CSRF token of the session.
-struct Session {
-    cookie: String,
-    csrf: String,
+pub(crate) struct Session {
+    pub cookie: String,
+    pub csrf: String,
 }
 
-async fn world(app: &TestApp) -> (Session, Session) {
+pub(crate) async fn world(app: &TestApp) -> (Session, Session) {
     let p = &app.state.platform;
     let actor = Actor::cli();
     p.create_account(Some("acme"), "Acme", AccountKind::Customer, &actor)
@@ -54,7 +54,7 @@ async fn world(app: &TestApp) -> (Session, Session) {
     (sessions.pop().expect("alice"), bob)
 }
 
-async fn api(
+pub(crate) async fn api(
     app: &TestApp,
     s: &Session,
     method: Method,
@@ -76,7 +76,7 @@ async fn api(
     TestApp::call(&app.public, req.body(body).expect("request")).await
 }
 
-fn app_body() -> Value {
+pub(crate) fn app_body() -> Value {
     json!({
         "name": "Acme Reports",
         "app_type": "web",
@@ -274,7 +274,9 @@ async fn bad_input_is_refused_with_a_clear_message_and_nothing_stored() {
 }
 
 /// A DNS server on loopback that answers every TXT question with the current `value`.
-async fn dns_server(value: std::sync::Arc<std::sync::Mutex<String>>) -> std::net::SocketAddr {
+pub(crate) async fn dns_server(
+    value: std::sync::Arc<std::sync::Mutex<String>>,
+) -> std::net::SocketAddr {
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -331,17 +333,6 @@ async fn domain_verification_reads_the_txt_record_locks_the_domain_and_opens_goi
         let id = created.json()["client_id"].as_str().expect("id").to_owned();
         let path = format!("/api/v1/accounts/acme/apps/{id}");
         let verify = format!("{path}/verification");
-
-        // Going public needs a verified domain.
-        let early = api(
-            &app,
-            &alice,
-            Method::PATCH,
-            &path,
-            Some(json!({"visibility": "public"})),
-        )
-        .await;
-        assert_eq!(early.status, StatusCode::BAD_REQUEST, "{}", early.text());
 
         let started = api(&app, &alice, Method::POST, &verify, None).await;
         assert_eq!(started.status, StatusCode::OK, "{}", started.text());
@@ -400,7 +391,7 @@ async fn domain_verification_reads_the_txt_record_locks_the_domain_and_opens_goi
         );
         assert_eq!(app.store.snapshot().await.expect("snapshot"), before);
 
-        // Now it may go public, once and for good.
+        // It goes public, once and for good, with no user cap now that it is verified.
         let public = api(
             &app,
             &alice,
@@ -411,6 +402,7 @@ async fn domain_verification_reads_the_txt_record_locks_the_domain_and_opens_goi
         .await;
         assert_eq!(public.status, StatusCode::OK, "{}", public.text());
         assert_eq!(public.json()["visibility"], "public");
+        assert_eq!(public.json().get("user_cap"), None, "{}", public.text());
         let back = api(
             &app,
             &alice,
@@ -428,8 +420,9 @@ async fn domain_verification_reads_the_txt_record_locks_the_domain_and_opens_goi
 }
 
 /// Drives a browser through `/oauth2/auth` and the built-in login to the consent page.
-struct Flow {
-    jar: BTreeMap<String, String>,
+#[derive(Default)]
+pub(crate) struct Flow {
+    pub jar: BTreeMap<String, String>,
 }
 
 impl Flow {
@@ -452,7 +445,7 @@ impl Flow {
         }
     }
 
-    async fn get(&mut self, app: &TestApp, path: &str) -> Answer {
+    pub async fn get(&mut self, app: &TestApp, path: &str) -> Answer {
         let path = path.strip_prefix(crate::support::ISSUER).unwrap_or(path);
         let req = Request::get(path)
             .header(header::COOKIE, self.cookies())
@@ -463,7 +456,7 @@ impl Flow {
         res
     }
 
-    async fn post(&mut self, app: &TestApp, path: &str, form: &[(&str, &str)]) -> Answer {
+    pub async fn post(&mut self, app: &TestApp, path: &str, form: &[(&str, &str)]) -> Answer {
         let body = serde_urlencoded::to_string(form).expect("form");
         let req = Request::post(path)
             .header(header::COOKIE, self.cookies())
@@ -476,7 +469,7 @@ impl Flow {
     }
 }
 
-fn hidden(html: &str, name: &str) -> String {
+pub(crate) fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html
         .find(&marker)
@@ -485,7 +478,7 @@ fn hidden(html: &str, name: &str) -> String {
     html[start..].split('"').next().expect("value").to_owned()
 }
 
-fn location(res: &Answer) -> String {
+pub(crate) fn location(res: &Answer) -> String {
     assert!(
         res.status.is_redirection(),
         "{}: {}",
@@ -495,7 +488,11 @@ fn location(res: &Answer) -> String {
     res.header("location").expect("location").to_owned()
 }
 
-async fn to_consent(app: &TestApp, client_id: &str, email: &str) -> (Flow, String, String) {
+pub(crate) async fn to_consent(
+    app: &TestApp,
+    client_id: &str,
+    email: &str,
+) -> (Flow, String, String) {
     let mut f = Flow {
         jar: BTreeMap::new(),
     };
@@ -743,7 +740,7 @@ async fn repeated_login_failures_back_off_per_user_without_saying_whether_the_us
 }
 
 /// A console session for a new user; `operator` makes it the platform's operator.
-async fn console_user(app: &TestApp, email: &str, operator: bool) -> Session {
+pub(crate) async fn console_user(app: &TestApp, email: &str, operator: bool) -> Session {
     let p = &app.state.platform;
     let user = p
         .create_user(
@@ -767,7 +764,12 @@ async fn console_user(app: &TestApp, email: &str, operator: bool) -> Session {
     }
 }
 
-async fn console_post(app: &TestApp, s: &Session, path: &str, form: &[(&str, &str)]) -> Answer {
+pub(crate) async fn console_post(
+    app: &TestApp,
+    s: &Session,
+    path: &str,
+    form: &[(&str, &str)],
+) -> Answer {
     let mut fields = vec![("csrf_token", s.csrf.as_str())];
     fields.extend_from_slice(form);
     let req = Request::post(path)

@@ -150,6 +150,16 @@ impl TestApp {
     /// DNS asked at `dns` (a test's own server).
     #[allow(dead_code)]
     pub async fn platform(db: TestDatabase, dns: Option<std::net::SocketAddr>) -> Self {
+        Self::platform_with(db, dns, |_| {}).await
+    }
+
+    /// [`Self::platform`] with the platform's settings first adjusted by `tweak`.
+    #[allow(dead_code)]
+    pub async fn platform_with(
+        db: TestDatabase,
+        dns: Option<std::net::SocketAddr>,
+        tweak: impl FnOnce(&mut latchkey_core::platform::PlatformSettings),
+    ) -> Self {
         let mut app = Self::build(
             db,
             ISSUER,
@@ -161,6 +171,12 @@ impl TestApp {
         )
         .await;
         let engine = app.state.engine.clone();
+        let mut settings = latchkey_core::platform::PlatformSettings {
+            console_session_ttl: 3600,
+            remembered_session_ttl: 86_400,
+            ..latchkey_core::platform::PlatformSettings::from_config(&Config::default())
+        };
+        tweak(&mut settings);
         let platform = latchkey_core::platform::Platform::new(
             engine,
             latchkey_core::platform::catalog::Catalog::with_scopes(
@@ -169,11 +185,7 @@ impl TestApp {
             .expect("catalog"),
             Arc::new(latchkey_http::platform_io::TokioBlocking),
             Arc::new(latchkey_http::platform_io::DnsResolver::new(dns).expect("resolver")),
-            latchkey_core::platform::PlatformSettings {
-                name: "Latchkey".into(),
-                console_session_ttl: 3600,
-                remembered_session_ttl: 86_400,
-            },
+            settings,
         );
         app.state = app.state.clone().with_platform(platform);
         app.public = latchkey_http::public_router(app.state.clone());

@@ -1,0 +1,319 @@
+//! Authorization request and code attacks: PKCE downgrade (RFC 9700 §4.8), the implicit grant
+//! (§2.1.2), code injection and replay (§4.5, §4.2.4), code misuse at the token endpoint.
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use super::{authorize, before, code_for, shown_not_redirected, unchanged, unchanged_except};
+use crate::browser::{Browser, REDIRECT, query};
+use crate::support::TestApp;
+
+/// The authorization request is answered by a redirect to the client with `error`, `state` and
+/// `iss`, and nothing is stored.
+async fn redirected_with_error(app: &TestApp, url: &str, error: &str) {
+    let res = Browser::default().get(app, url).await;
+    let to = res.header("location").unwrap_or_default().to_owned();
+    assert!(to.starts_with(REDIRECT), "{url}: {} {to}", res.status);
+    let q = query(&to);
+    assert_eq!(q.get("error").map(String::as_str), Some(error), "{to}");
+    assert_eq!(q.get("state").map(String::as_str), Some("state-0123456789"));
+    assert_eq!(
+        q.get("iss").map(String::as_str),
+        Some(crate::support::ISSUER),
+        "RFC 9207"
+    );
+    assert!(!q.contains_key("code"));
+}
+
+#[tokio::test]
+async fn pkce_downgrade_a_request_without_code_challenge_is_refused() {
+    for app in TestApp::all().await {
+        let c = app.web_client().await;
+        let snapshot = before(&app).await;
+        redirected_with_error(
+            &app,
+            &authorize(
+                &c.id,
+                &[("code_challenge", ""), ("code_challenge_method", "")],
+            ),
+            "invalid_request",
+        )
+        .await;
+        unchanged(&app, &snapshot).await;
+    }
+}
+
+#[tokio::test]
+async fn pkce_downgrade_the_plain_method_is_refused() {
+    for app in TestApp::all().await {
+        let c = app.web_client().await;
+        let snapshot = before(&app).await;
+        redirected_with_error(
+            &app,
+            &authorize(
+                &c.id,
+                &[
+                    (
+                        "code_challenge",
+                        "plain-challenge-plain-challenge-plain-challenge",
+                    ),
+                    ("code_challenge_method", "plain"),
+                ],
+            ),
+            "invalid_request",
+        )
+        .await;
+        unchanged(&app, &snapshot).await;
+    }
+}
+
+#[tokio::test]
+async fn implicit_grant_response_type_token_is_refused() {
+    for app in TestApp::all().await {
+        let c = app.web_client().await;
+        let snapshot = before(&app).await;
+        for rt in ["token", "id_token token", "code token"] {
+            redirected_with_error(
+                &app,
+                &authorize(&c.id, &[("response_type", rt)]),
+                "unsupported_response_type",
+            )
+            .await;
+        }
+        unchanged(&app, &snapshot).await;
+    }
+}
+
+#[tokio::test]
+async fn scope_escalation_in_the_authorization_request_is_refused() {
+    for app in TestApp::all().await {
+        let c = app.web_client().await;
+        let snapshot = before(&app).await;
+        redirected_with_error(
+            &app,
+            &authorize(&c.id, &[("scope", "openid dns.read admin.everything")]),
+            "invalid_scope",
+        )
+        .await;
+        unchanged(&app, &snapshot).await;
+    }
+}
+
+#[tokio::test]
+async fn duplicate_parameters_in_the_authorization_request_are_refused() {
+    for app in TestApp::all().await {
+        let c = app.web_client().await;
+        let snapshot = before(&app).await;
+        // client_id and redirect_uri twice: shown, since the redirect URI is not known.
+        for dup in [
+            "&client_id=other",
+            "&redirect_uri=https%3A%2F%2Fevil.example%2F",
+        ] {
+            let text = shown_not_redirected(&app, &format!("{}{dup}", authorize(&c.id, &[]))).await;
+            assert!(text.contains("more than once"), "{dup}: {text}");
+        }
+        // Anything else twice: back to the validated redirect URI with invalid_request.
+        for dup in [
+            "&scope=openid",
+            "&code_challenge=AAAA",
+            "&response_type=code",
+        ] {
+            let res = Browser::default()
+                .get(&app, &format!("{}{dup}", authorize(&c.id, &[])))
+                .await;
+            let to = res.header("location").unwrap_or_default().to_owned();
+            assert!(to.starts_with(REDIRECT), "{dup}: {to}");
+            assert_eq!(query(&to)["error"], "invalid_request", "{dup}");
+        }
+        unchanged(&app, &snapshot).await;
+    }
+}
+
+#[tokio::test]
+async fn pkce_a_wrong_code_verifier_is_refused() {
+    for app in TestApp::all().await {
+        let c = app.web_client().await;
+        let (code, _) = code_for(&app, &c).await;
+        let snapshot = before(&app).await;
+        for verifier in ["wrong-verifier-wrong-verifier-wrong-verifier-wrong", ""] {
+            let mut form = vec![
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+            ];
+            if !verifier.is_empty() {
+                form.push(("code_verifier", verifier));
+            }
+            let res = app.token(&c, &form).await;
+            assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.text());
+            assert!(
+                ["invalid_grant", "invalid_request"]
+                    .contains(&res.json()["error"].as_str().unwrap_or_default()),
+                "{}",
+                res.text()
+            );
+        }
+        unchanged(&app, &snapshot).await;
+    }
+}
+
+#[tokio::test]
+async fn code_injection_another_clients_code_is_refused() {
+    for app in TestApp::all().await {
+        let victim = app.web_client().await;
+        let attacker = app.web_client().await;
+        let (code, p) = code_for(&app, &victim).await;
+        let snapshot = before(&app).await;
+        let res = app
+            .token(
+                &attacker,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", REDIRECT),
+                    ("code_verifier", &p.verifier),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.text());
+        assert_eq!(res.json()["error"], "invalid_grant");
+        unchanged(&app, &snapshot).await;
+    }
+}
+
+#[tokio::test]
+async fn a_code_redeemed_with_another_redirect_uri_is_refused() {
+    for app in TestApp::all().await {
+        let c = app
+            .register(json!({"redirect_uris": [REDIRECT, "https://app.example.test/other"], "grant_types": ["authorization_code", "refresh_token"], "scope": "openid offline_access dns.read"}))
+            .await;
+        let (code, p) = code_for(&app, &c).await;
+        let snapshot = before(&app).await;
+        let res = app
+            .token(
+                &c,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", "https://app.example.test/other"),
+                    ("code_verifier", &p.verifier),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.text());
+        assert_eq!(res.json()["error"], "invalid_grant");
+        unchanged(&app, &snapshot).await;
+    }
+}
+
+#[tokio::test]
+async fn an_expired_code_is_refused() {
+    for app in TestApp::all().await {
+        let c = app.web_client().await;
+        let (code, p) = code_for(&app, &c).await;
+        app.clock.advance(11 * 60);
+        let snapshot = before(&app).await;
+        let res = app
+            .token(
+                &c,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", REDIRECT),
+                    ("code_verifier", &p.verifier),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.text());
+        assert_eq!(res.json()["error"], "invalid_grant");
+        unchanged(&app, &snapshot).await;
+    }
+}
+
+#[tokio::test]
+async fn a_forged_code_is_refused() {
+    for app in TestApp::all().await {
+        let c = app.web_client().await;
+        let (code, p) = code_for(&app, &c).await;
+        let snapshot = before(&app).await;
+        let mut forged = code.clone().into_bytes();
+        let last = forged.len() - 1;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).expect("ascii");
+        for attempt in [forged.as_str(), "ory_ac_forged", ""] {
+            let res = app
+                .token(
+                    &c,
+                    &[
+                        ("grant_type", "authorization_code"),
+                        ("code", attempt),
+                        ("redirect_uri", REDIRECT),
+                        ("code_verifier", &p.verifier),
+                    ],
+                )
+                .await;
+            assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.text());
+        }
+        unchanged(&app, &snapshot).await;
+    }
+}
+
+#[tokio::test]
+async fn authorization_code_replay_revokes_what_the_code_issued() {
+    for app in TestApp::all().await {
+        let c = app.web_client().await;
+        let (code, p) = code_for(&app, &c).await;
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", p.verifier.as_str()),
+        ];
+        let first = app.token(&c, &form).await.json();
+        let snapshot = before(&app).await;
+        let replay = app.token(&c, &form).await;
+        assert_eq!(replay.status, StatusCode::BAD_REQUEST);
+        assert_eq!(replay.json()["error"], "invalid_grant");
+        for t in ["access_token", "refresh_token"] {
+            let token = first[t].as_str().expect("token");
+            assert_eq!(app.introspect(token).await["active"], false, "{t}");
+        }
+        // The defense writes only revocations: no token is added, none other touched.
+        unchanged_except(
+            &app,
+            &snapshot,
+            &[
+                "access_tokens",
+                "refresh_tokens",
+                "grants",
+                "authorization_codes",
+                "audit_log",
+            ],
+        )
+        .await;
+        assert_eq!(
+            app.store.snapshot().await.expect("snapshot")["access_tokens"].len(),
+            snapshot["access_tokens"].len()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_public_client_must_use_pkce() {
+    for app in TestApp::all().await {
+        let public = app
+            .register(json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none", "scope": "openid dns.read"}))
+            .await;
+        let snapshot = before(&app).await;
+        redirected_with_error(
+            &app,
+            &authorize(
+                &public.id,
+                &[("code_challenge", ""), ("code_challenge_method", "")],
+            ),
+            "invalid_request",
+        )
+        .await;
+        unchanged(&app, &snapshot).await;
+    }
+}
