@@ -23,11 +23,12 @@ const shots = join(root, "test-output/screenshots");
 mkdirSync(shots, { recursive: true });
 
 /** Starts the demo server; resolves with its URLs, the demo password and app ids. */
-function startServer() {
+function startServer(extraEnv = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), "latchkey-browser-"));
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("LATCHKEY_")));
   env.LATCHKEY_DATA_DIR = dataDir;
   env.LATCHKEY_LOG__LEVEL = "warn";
+  Object.assign(env, extraEnv);
   const child = spawn(bin, ["serve", "--demo", "--public-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"], { env });
   return new Promise((ok, fail) => {
     let out = "";
@@ -267,7 +268,9 @@ test("an unverified app shows its warning; the operator console lists apps and t
   }
 });
 
-test("an outsider is warned before the consent screen of an unverified public app; its developer sees the user cap", async () => {
+test("where unverified apps may go public, an outsider is warned before their consent screen; the developer sees the user cap", async () => {
+  // An operator who lets unverified apps go public: the demo then seeds one, Toolsmith Sync.
+  const server = await startServer({ LATCHKEY_PLATFORM__PUBLIC_APPS_NEED_VERIFIED_DOMAIN: "false" });
   const rp = await startRelyingParty(server, server.unverifiedApp);
   const { context, p, errors } = await page();
   try {
@@ -296,5 +299,7 @@ test("an outsider is warned before the consent screen of an unverified public ap
   } finally {
     rp.server.close();
     await context.close();
+    server.child.kill("SIGTERM");
+    rmSync(server.dataDir, { recursive: true, force: true });
   }
 });

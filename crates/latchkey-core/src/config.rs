@@ -403,6 +403,9 @@ pub struct PlatformConfig {
     pub dns_resolver: Option<String>,
     /// How long a session of the platform's pages lasts when "remember me" is not ticked.
     pub console_session: Duration,
+    /// Whether an app needs a verified domain to go public. When off, unverified apps may go
+    /// public: they are capped at `unverified_user_cap` users and outsiders are warned first.
+    pub public_apps_need_verified_domain: bool,
     /// How many distinct users a public app may have while its domain is not verified.
     pub unverified_user_cap: u32,
 }
@@ -413,6 +416,7 @@ impl Default for PlatformConfig {
             name: "Latchkey".into(),
             dns_resolver: None,
             console_session: Duration::secs(12 * 3600),
+            public_apps_need_verified_domain: true,
             unverified_user_cap: 100,
         }
     }

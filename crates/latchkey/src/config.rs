@@ -189,6 +189,9 @@ name = "Latchkey"
 # dns_resolver = "127.0.0.1:53"
 # How long a session of the platform's pages lasts without "remember me".
 console_session = "12h"
+# Whether an app needs a verified domain to go public. Set to false to let unverified apps go
+# public: they are then capped in users and people outside their account are warned first.
+public_apps_need_verified_domain = true
 # How many distinct users a public app may have while its domain is not verified.
 unverified_user_cap = 100
 "#;

@@ -198,7 +198,9 @@ impl Platform {
             .ok_or(PlatformError::NotFound("the account"))?;
         let user_count = tx.apps().user_count(&client.id).await?;
         let has_rotated_secret = tx.clients().secrets(&client.id).await?.len() > 1;
-        let user_cap = (!profile.is_verified() && account.kind != AccountKind::Platform)
+        let user_cap = (!self.settings.public_apps_need_verified_domain
+            && !profile.is_verified()
+            && account.kind != AccountKind::Platform)
             .then_some(self.settings.unverified_user_cap);
         Ok(AppView {
             client,
@@ -396,7 +398,7 @@ impl Platform {
         if input.visibility.as_deref().is_some_and(|v| v != "private") {
             return Err(PlatformError::invalid(
                 "visibility",
-                "new apps are private; make the app public once it has a logo, a homepage and scopes",
+                "new apps are private; make the app public once it is ready",
             ));
         }
         let fields = AppFields::from_input(input, None)?;
@@ -538,6 +540,10 @@ impl Platform {
                     ("a logo", client.logo_uri.is_empty()),
                     ("a homepage", client.client_uri.is_empty()),
                     ("scopes", profile.all_scopes().is_empty()),
+                    (
+                        "a verified domain",
+                        self.settings.public_apps_need_verified_domain && !profile.is_verified(),
+                    ),
                 ]
                 .into_iter()
                 .filter_map(|(what, missing)| missing.then_some(what))

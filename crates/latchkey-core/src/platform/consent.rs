@@ -349,6 +349,8 @@ impl Platform {
             });
         }
         let all_accounts = !accounts.is_empty() && accounts.iter().all(|a| a.blocked.is_none());
+        // The warning page comes first only when the app can be authorized at all.
+        let interstitial = shield == Shield::Unverified && outsider && problem.is_none();
         Ok(ConsentView {
             app_name: if client.name.is_empty() {
                 client.id.clone()
@@ -365,7 +367,7 @@ impl Platform {
             accounts,
             all_accounts,
             problem,
-            interstitial: shield == Shield::Unverified && outsider,
+            interstitial,
             request,
             client,
         })

@@ -187,7 +187,10 @@ impl Platform {
                 .await?;
             existing.push(view);
         }
-        if find(&existing, UNVERIFIED_APP).is_none() {
+        // Only where the operator lets unverified apps go public.
+        if !self.settings.public_apps_need_verified_domain
+            && find(&existing, UNVERIFIED_APP).is_none()
+        {
             // Public before its domain is verified: capped in users, and outsiders are warned.
             let (view, _) = self
                 .create_app(

@@ -46,6 +46,8 @@ pub struct PlatformSettings {
     pub console_session_ttl: i64,
     /// Lifetime of a console session with "remember me".
     pub remembered_session_ttl: i64,
+    /// Going public needs a verified domain (otherwise unverified public apps are capped).
+    pub public_apps_need_verified_domain: bool,
     /// Distinct users a public app may have while its domain is not verified.
     pub unverified_user_cap: i64,
 }
@@ -56,6 +58,7 @@ impl PlatformSettings {
             name: config.platform.name.clone(),
             console_session_ttl: config.platform.console_session.as_secs(),
             remembered_session_ttl: config.ttl.authentication_session.as_secs(),
+            public_apps_need_verified_domain: config.platform.public_apps_need_verified_domain,
             unverified_user_cap: i64::from(config.platform.unverified_user_cap),
         }
     }

@@ -334,6 +334,24 @@ async fn domain_verification_reads_the_txt_record_locks_the_domain_and_opens_goi
         let path = format!("/api/v1/accounts/acme/apps/{id}");
         let verify = format!("{path}/verification");
 
+        // Going public needs a verified domain (the default policy).
+        let before = app.store.snapshot().await.expect("snapshot");
+        let early = api(
+            &app,
+            &alice,
+            Method::PATCH,
+            &path,
+            Some(json!({"visibility": "public"})),
+        )
+        .await;
+        assert_eq!(early.status, StatusCode::BAD_REQUEST, "{}", early.text());
+        assert!(
+            early.text().contains("a verified domain"),
+            "{}",
+            early.text()
+        );
+        assert_eq!(app.store.snapshot().await.expect("snapshot"), before);
+
         let started = api(&app, &alice, Method::POST, &verify, None).await;
         assert_eq!(started.status, StatusCode::OK, "{}", started.text());
         let record = started.json()["verification"].clone();
@@ -391,7 +409,7 @@ async fn domain_verification_reads_the_txt_record_locks_the_domain_and_opens_goi
         );
         assert_eq!(app.store.snapshot().await.expect("snapshot"), before);
 
-        // It goes public, once and for good, with no user cap now that it is verified.
+        // Now it may go public, once and for good.
         let public = api(
             &app,
             &alice,

@@ -46,6 +46,11 @@ async fn unverified_public_app(app: &TestApp, alice: &Session) -> String {
     id
 }
 
+/// A platform whose operator lets unverified apps go public (capped, with a warning page).
+async fn unverified_apps_may_go_public(db: TestDatabase) -> TestApp {
+    TestApp::platform_with(db, None, |s| s.public_apps_need_verified_domain = false).await
+}
+
 /// Creating an app named `name` in beta is refused with a message that says `says`.
 async fn name_refused(app: &TestApp, bob: &Session, name: &str, says: &str) {
     let snapshot = before(app).await;
@@ -108,7 +113,7 @@ async fn lookalike_of_the_platforms_name_is_refused() {
 #[tokio::test]
 async fn lookalike_of_a_public_app_with_unicode_confusables_is_refused() {
     for db in TestDatabase::all().await {
-        let app = TestApp::platform(db, None).await;
+        let app = unverified_apps_may_go_public(db).await;
         let (alice, bob) = world(&app).await;
         unverified_public_app(&app, &alice).await;
         for name in [
@@ -147,7 +152,7 @@ async fn lookalike_of_a_verified_app_is_refused_even_while_it_is_private() {
 #[tokio::test]
 async fn renaming_an_app_to_a_lookalike_is_refused() {
     for db in TestDatabase::all().await {
-        let app = TestApp::platform(db, None).await;
+        let app = unverified_apps_may_go_public(db).await;
         let (alice, bob) = world(&app).await;
         unverified_public_app(&app, &alice).await;
         let mut body = app_body();
@@ -202,7 +207,7 @@ async fn names_claiming_to_be_official_or_verified_are_refused() {
 #[tokio::test]
 async fn an_unverified_app_shows_a_warning_interstitial_before_consent() {
     for db in TestDatabase::all().await {
-        let app = TestApp::platform(db, None).await;
+        let app = unverified_apps_may_go_public(db).await;
         let (alice, _) = world(&app).await;
         let id = unverified_public_app(&app, &alice).await;
         // Bob is not a member of acme: he is warned first.
@@ -230,7 +235,11 @@ async fn an_unverified_app_shows_a_warning_interstitial_before_consent() {
 #[tokio::test]
 async fn an_unverified_public_app_is_capped_in_distinct_users() {
     for db in TestDatabase::all().await {
-        let app = TestApp::platform_with(db, None, |s| s.unverified_user_cap = 1).await;
+        let app = TestApp::platform_with(db, None, |s| {
+            s.public_apps_need_verified_domain = false;
+            s.unverified_user_cap = 1;
+        })
+        .await;
         let (alice, _) = world(&app).await;
         a_user(&app, "carol@gamma.test", "gamma").await;
         let mut body = app_body();
@@ -328,7 +337,7 @@ async fn a_private_app_cannot_be_authorized_by_an_outsider() {
 #[tokio::test]
 async fn an_account_that_blocks_third_party_apps_cannot_be_picked() {
     for db in TestDatabase::all().await {
-        let app = TestApp::platform(db, None).await;
+        let app = unverified_apps_may_go_public(db).await;
         let (alice, bob_console) = world(&app).await;
         let id = unverified_public_app(&app, &alice).await;
         let res = crate::platform::console_post(
@@ -349,5 +358,42 @@ async fn an_account_that_blocks_third_party_apps_cannot_be_picked() {
         let res = allow(&app, &mut bob, &cc, &token, "beta").await;
         assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.text());
         unchanged(&app, &snapshot).await;
+    }
+}
+
+#[tokio::test]
+async fn an_unverified_app_cannot_go_public_by_default() {
+    for db in TestDatabase::all().await {
+        let app = TestApp::platform(db, None).await;
+        let (alice, _) = world(&app).await;
+        let mut body = app_body();
+        body["logo_uri"] = json!("https://reports.acme.example/logo.png");
+        let id = create(&app, &alice, "acme", body).await;
+        let snapshot = before(&app).await;
+        let res = api(
+            &app,
+            &alice,
+            Method::PATCH,
+            &format!("/api/v1/accounts/acme/apps/{id}"),
+            Some(json!({"visibility": "public"})),
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.text());
+        assert!(res.text().contains("a verified domain"), "{}", res.text());
+        unchanged(&app, &snapshot).await;
+        let shown = api(
+            &app,
+            &alice,
+            Method::GET,
+            &format!("/api/v1/accounts/acme/apps/{id}"),
+            None,
+        )
+        .await
+        .json();
+        assert_eq!(
+            shown.get("user_cap"),
+            None,
+            "no cap where unverified apps stay private"
+        );
     }
 }
