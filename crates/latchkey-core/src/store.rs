@@ -300,6 +300,12 @@ pub trait AppRepository: Send {
     async fn list_all(&mut self, limit: u32) -> Result<Vec<AppProfile>, StoreError>;
     /// How many distinct users hold an unrevoked grant for the client.
     async fn user_count(&mut self, client_id: &str) -> Result<i64, StoreError>;
+    /// The names of the apps users already trust, other than `except`: with why, `verified`
+    /// (domain verified), `public`, or `first-party` (owned by a platform account).
+    async fn trusted_names(
+        &mut self,
+        except: Option<&str>,
+    ) -> Result<Vec<(String, String)>, StoreError>;
 }
 
 /// Sessions of the platform's pages.

@@ -116,14 +116,6 @@ impl FlowRepository for SqlTx {
     }
 
     async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM flows WHERE id IN (SELECT id FROM flows WHERE expires_at <= $1 LIMIT $2)",
-        )
-        .bind(now)
-        .bind(i64::from(limit))
-        .execute(self.conn())
-        .await
-        .map_err(map_err)?;
-        Ok(done.rows_affected())
+        self.purge_expired_rows("flows", "id", now, limit).await
     }
 }

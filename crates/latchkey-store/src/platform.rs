@@ -356,6 +356,28 @@ impl AppRepository for SqlTx {
         rows.iter().map(app_from_row).collect()
     }
 
+    async fn trusted_names(
+        &mut self,
+        except: Option<&str>,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT c.client_name AS name, CAST(CASE WHEN a.domain_verified_at IS NOT NULL THEN 'verified' \
+             WHEN a.visibility = 'public' THEN 'public' ELSE 'first-party' END AS TEXT) AS standing \
+             FROM apps a JOIN clients c ON c.id = a.client_id \
+             JOIN accounts ac ON ac.id = a.account_id \
+             WHERE a.client_id <> $1 AND (a.domain_verified_at IS NOT NULL \
+             OR a.visibility = 'public' OR ac.kind = 'platform')",
+        )
+        .bind(except.unwrap_or_default())
+        .fetch_all(self.conn())
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("name")?, r.try_get("standing")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(map_err)
+    }
+
     async fn user_count(&mut self, client_id: &str) -> Result<i64, StoreError> {
         let row = sqlx::query(
             "SELECT COUNT(DISTINCT subject) AS n FROM grants WHERE client_id = $1 AND revoked_at IS NULL",
@@ -446,16 +468,8 @@ impl ConsoleSessionRepository for SqlTx {
     }
 
     async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM console_sessions WHERE id IN \
-             (SELECT id FROM console_sessions WHERE expires_at <= $1 LIMIT $2)",
-        )
-        .bind(now)
-        .bind(i64::from(limit))
-        .execute(self.conn())
-        .await
-        .map_err(map_err)?;
-        Ok(done.rows_affected())
+        self.purge_expired_rows("console_sessions", "id", now, limit)
+            .await
     }
 }
 

@@ -112,16 +112,8 @@ impl LoginSessionRepository for SqlTx {
     }
 
     async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM login_sessions WHERE id IN \
-             (SELECT id FROM login_sessions WHERE expires_at <= $1 LIMIT $2)",
-        )
-        .bind(now)
-        .bind(i64::from(limit))
-        .execute(self.conn())
-        .await
-        .map_err(map_err)?;
-        Ok(done.rows_affected())
+        self.purge_expired_rows("login_sessions", "id", now, limit)
+            .await
     }
 }
 
@@ -147,15 +139,7 @@ impl ClientAssertionRepository for SqlTx {
     }
 
     async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM client_assertion_jtis WHERE jti_hash IN \
-             (SELECT jti_hash FROM client_assertion_jtis WHERE expires_at <= $1 LIMIT $2)",
-        )
-        .bind(now)
-        .bind(i64::from(limit))
-        .execute(self.conn())
-        .await
-        .map_err(map_err)?;
-        Ok(done.rows_affected())
+        self.purge_expired_rows("client_assertion_jtis", "jti_hash", now, limit)
+            .await
     }
 }

@@ -81,16 +81,8 @@ impl CodeRepository for SqlTx {
     }
 
     async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM authorization_codes WHERE code_hash IN \
-             (SELECT code_hash FROM authorization_codes WHERE expires_at <= $1 LIMIT $2)",
-        )
-        .bind(now)
-        .bind(i64::from(limit))
-        .execute(self.conn())
-        .await
-        .map_err(map_err)?;
-        Ok(done.rows_affected())
+        self.purge_expired_rows("authorization_codes", "code_hash", now, limit)
+            .await
     }
 }
 
@@ -465,24 +457,12 @@ impl TokenRepository for SqlTx {
     }
 
     async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError> {
-        let a = sqlx::query(
-            "DELETE FROM access_tokens WHERE token_hash IN \
-             (SELECT token_hash FROM access_tokens WHERE expires_at <= $1 LIMIT $2)",
-        )
-        .bind(now)
-        .bind(i64::from(limit))
-        .execute(self.conn())
-        .await
-        .map_err(map_err)?;
-        let r = sqlx::query(
-            "DELETE FROM refresh_tokens WHERE token_hash IN \
-             (SELECT token_hash FROM refresh_tokens WHERE expires_at <= $1 LIMIT $2)",
-        )
-        .bind(now)
-        .bind(i64::from(limit))
-        .execute(self.conn())
-        .await
-        .map_err(map_err)?;
-        Ok(a.rows_affected() + r.rows_affected())
+        let access = self
+            .purge_expired_rows("access_tokens", "token_hash", now, limit)
+            .await?;
+        let refresh = self
+            .purge_expired_rows("refresh_tokens", "token_hash", now, limit)
+            .await?;
+        Ok(access + refresh)
     }
 }

@@ -1,6 +1,7 @@
 //! The unit of work: a transaction on the writer, or a plain connection for reads.
 
 use async_trait::async_trait;
+use latchkey_core::clock::UnixTime;
 use latchkey_core::store::{
     AccountRepository, AppRepository, AuditRepository, ClientAssertionRepository, ClientRepository,
     CodeRepository, ConsoleSessionRepository, FlowRepository, GrantRepository,
@@ -42,6 +43,28 @@ impl SqlTx {
         Ok(Self {
             conn: Conn::Plain(pool.acquire().await.map_err(map_err)?),
         })
+    }
+
+    /// The janitor's batch for one table: deletes up to `limit` rows whose `expires_at` is at or
+    /// before `now`, by their key column. `table` and `key` are names from this crate, never input.
+    pub(crate) async fn purge_expired_rows(
+        &mut self,
+        table: &'static str,
+        key: &'static str,
+        now: UnixTime,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        let sql = format!(
+            "DELETE FROM {table} WHERE {key} IN \
+             (SELECT {key} FROM {table} WHERE expires_at <= $1 LIMIT $2)"
+        );
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(i64::from(limit))
+            .execute(self.conn())
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
     }
 
     pub(crate) fn conn(&mut self) -> &mut AnyConnection {

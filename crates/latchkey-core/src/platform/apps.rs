@@ -270,40 +270,17 @@ impl Platform {
             return Err(PlatformError::invalid("name", reason));
         }
         let folded = fold_name(name);
-        let mut first_party = std::collections::HashMap::new();
-        for other in tx.apps().list_all(10_000).await? {
-            if Some(other.client_id.as_str()) == client_id {
-                continue;
-            }
-            let standing = if other.is_verified() {
-                "a verified app"
-            } else if other.visibility == Visibility::Public {
-                "a public app"
-            } else {
-                let platform_owned = if let Some(&owned) = first_party.get(&other.account_id) {
-                    owned
-                } else {
-                    let owned = tx
-                        .accounts()
-                        .account(&other.account_id)
-                        .await?
-                        .is_some_and(|a| a.kind == AccountKind::Platform);
-                    first_party.insert(other.account_id.clone(), owned);
-                    owned
+        for (other, standing) in tx.apps().trusted_names(client_id).await? {
+            if fold_name(&other) == folded {
+                let standing = match standing.as_str() {
+                    "verified" => "a verified app",
+                    "public" => "a public app",
+                    _ => "one of the platform's own apps",
                 };
-                if !platform_owned {
-                    continue;
-                }
-                "one of the platform's own apps"
-            };
-            if let Some(c) = tx.clients().get(&other.client_id).await?
-                && fold_name(&c.name) == folded
-            {
                 return Err(PlatformError::invalid(
                     "name",
                     format!(
-                        "looks like \"{}\", the name of {standing}; choose a name people cannot mistake for it",
-                        c.name
+                        "looks like \"{other}\", the name of {standing}; choose a name people cannot mistake for it"
                     ),
                 ));
             }

@@ -319,21 +319,17 @@ impl Platform {
                 }
             })
             .collect();
-        if is_private
-            && !principal
-                .memberships
-                .iter()
-                .any(|m| owner_id.as_deref() == Some(m.account.id.as_str()))
-        {
+        // Not a member of the account that owns the app.
+        let outsider = !principal
+            .memberships
+            .iter()
+            .any(|m| owner_id.as_deref() == Some(m.account.id.as_str()));
+        if is_private && outsider {
             problem.get_or_insert_with(|| {
                 "This app is private: only members of the account that owns it can authorize it."
                     .into()
             });
         }
-        let outsider = !principal
-            .memberships
-            .iter()
-            .any(|m| owner_id.as_deref() == Some(m.account.id.as_str()));
         if at_cap && outsider && !first_party {
             problem.get_or_insert_with(|| {
                 format!(
