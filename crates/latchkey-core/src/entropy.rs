@@ -26,6 +26,14 @@ pub trait EntropyExt: Entropy {
     fn uuid(&self) -> uuid::Uuid {
         uuid::Builder::from_random_bytes(self.array::<16>()).into_uuid()
     }
+
+    /// A time-ordered (version 7) UUID for `now`, with 74 random bits: ids made one after another
+    /// sort together, so a database index of them grows at its end instead of at a random page
+    /// per row (token families, written with every token).
+    fn uuid_v7(&self, now: crate::clock::UnixTime) -> uuid::Uuid {
+        let millis = u64::try_from(now).unwrap_or(0).saturating_mul(1000);
+        uuid::Builder::from_unix_timestamp_millis(millis, &self.array::<10>()).into_uuid()
+    }
 }
 
 impl<T: Entropy + ?Sized> EntropyExt for T {}
@@ -88,5 +96,9 @@ mod tests {
         assert_ne!(s.token(), s.token());
         assert_eq!(s.token().len(), 43);
         assert_eq!(s.uuid().get_version_num(), 4);
+        let (a, b) = (s.uuid_v7(1_700_000_000), s.uuid_v7(1_700_000_001));
+        assert_eq!(a.get_version_num(), 7);
+        assert_ne!(a, s.uuid_v7(1_700_000_000));
+        assert!(a.to_string() < b.to_string(), "ordered by time as text too");
     }
 }

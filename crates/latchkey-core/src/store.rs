@@ -48,6 +48,14 @@ pub trait Store: Send + Sync + 'static {
     async fn read(&self) -> Result<Box<dyn Tx>, StoreError>;
     /// Answers when the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// One access token with the state of what it depends on, read outside any unit of work:
+    /// the lookup behind introspection and userinfo, on every request of a resource server.
+    async fn access_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<TokenLookup<AccessTokenRecord>>, StoreError> {
+        self.read().await?.tokens().access(hash).await
+    }
     /// Stores an access token minted for a client authenticated from the cache, in one
     /// statement that writes nothing unless `guard` holds at `now` (see
     /// [`ClientRepository::guard_holds`]); false when it did not. It runs outside any unit of

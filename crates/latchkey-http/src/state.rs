@@ -22,9 +22,22 @@ pub struct HttpSettings {
     pub client_ip_header: Option<axum::http::HeaderName>,
 }
 
-/// The state shared by every handler. Cheap to clone.
+/// The state shared by every handler: one pointer, so that the clone axum makes for every request
+/// is one reference count, not one per service.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// What [`AppState`] points to.
+#[derive(Clone, Debug)]
+pub struct Services {
     pub deps: Deps,
     pub clients: ClientService,
     pub keys: KeyService,
@@ -48,19 +61,26 @@ impl AppState {
                 ..PlatformSettings::from_config(&latchkey_core::config::Config::default())
             },
         );
-        Self {
+        Self(Arc::new(Services {
             clients: engine.clients().clone(),
             keys,
             deps,
             engine,
             platform,
             settings: Arc::new(settings),
-        }
+        }))
     }
 
     #[must_use]
     pub fn with_platform(mut self, platform: Platform) -> Self {
-        self.platform = platform;
+        Arc::make_mut(&mut self.0).platform = platform;
+        self
+    }
+
+    /// The same state with its HTTP settings changed by `change`.
+    #[must_use]
+    pub fn with_settings(mut self, change: impl FnOnce(&mut HttpSettings)) -> Self {
+        change(Arc::make_mut(&mut Arc::make_mut(&mut self.0).settings));
         self
     }
 

@@ -13,11 +13,12 @@ use sqlx::any::AnyArguments;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row as _};
 
+use crate::columns::Columns;
 use crate::error::{from_json, map_err, to_json};
 use crate::tx::SqlTx;
 
-fn scope(r: &AnyRow) -> Result<Scope, StoreError> {
-    let s: String = r.try_get("scope").map_err(map_err)?;
+fn scope(r: &impl Columns) -> Result<Scope, StoreError> {
+    let s = r.text("scope")?;
     Scope::parse(&s).map_err(|e| StoreError::Corrupt(format!("scope: {e}")))
 }
 
@@ -107,9 +108,19 @@ macro_rules! dependency_columns {
     };
 }
 
-fn lookup<T>(r: &AnyRow, token: T) -> Result<TokenLookup<T>, StoreError> {
-    let status: String = r.try_get("client_status").map_err(map_err)?;
-    let grant_revoked: Option<i64> = r.try_get("grant_revoked_at").map_err(map_err)?;
+/// An access token by its hash, with the state of its client and grant.
+pub(crate) const ACCESS_BY_HASH: &str = concat!(
+    "SELECT ",
+    access_columns!(),
+    ", ",
+    dependency_columns!(),
+    " FROM access_tokens a JOIN clients c ON c.id = a.client_id \
+     LEFT JOIN grants g ON g.id = a.grant_id WHERE a.token_hash = $1"
+);
+
+pub(crate) fn lookup<T>(r: &impl Columns, token: T) -> Result<TokenLookup<T>, StoreError> {
+    let status = r.text("client_status")?;
+    let grant_revoked = r.opt_int("grant_revoked_at")?;
     Ok(TokenLookup {
         token,
         client_active: status == "active",
@@ -117,21 +128,19 @@ fn lookup<T>(r: &AnyRow, token: T) -> Result<TokenLookup<T>, StoreError> {
     })
 }
 
-fn access_from_row(r: &AnyRow) -> Result<AccessTokenRecord, StoreError> {
-    let audience: String = r.try_get("audience").map_err(map_err)?;
-    let data: String = r.try_get("data").map_err(map_err)?;
+pub(crate) fn access_from_row(r: &impl Columns) -> Result<AccessTokenRecord, StoreError> {
     Ok(AccessTokenRecord {
-        token_hash: TokenHash(r.try_get("token_hash").map_err(map_err)?),
-        client_id: r.try_get("client_id").map_err(map_err)?,
-        grant_id: r.try_get("grant_id").map_err(map_err)?,
-        family_id: r.try_get("family_id").map_err(map_err)?,
-        subject: r.try_get("subject").map_err(map_err)?,
+        token_hash: TokenHash(r.text("token_hash")?),
+        client_id: r.text("client_id")?,
+        grant_id: r.opt_text("grant_id")?,
+        family_id: r.text("family_id")?,
+        subject: r.text("subject")?,
         scope: scope(r)?,
-        audience: from_json("audience", &audience)?,
-        claims: from_json("data", &data)?,
-        issued_at: r.try_get("issued_at").map_err(map_err)?,
-        expires_at: r.try_get("expires_at").map_err(map_err)?,
-        revoked_at: r.try_get("revoked_at").map_err(map_err)?,
+        audience: from_json("audience", &r.text("audience")?)?,
+        claims: from_json("data", &r.text("data")?)?,
+        issued_at: r.int("issued_at")?,
+        expires_at: r.int("expires_at")?,
+        revoked_at: r.opt_int("revoked_at")?,
     })
 }
 
@@ -291,18 +300,11 @@ impl TokenRepository for SqlTx {
         &mut self,
         hash: &TokenHash,
     ) -> Result<Option<TokenLookup<AccessTokenRecord>>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            access_columns!(),
-            ", ",
-            dependency_columns!(),
-            " FROM access_tokens a JOIN clients c ON c.id = a.client_id \
-             LEFT JOIN grants g ON g.id = a.grant_id WHERE a.token_hash = $1"
-        ))
-        .bind(hash.as_str())
-        .fetch_optional(self.conn())
-        .await
-        .map_err(map_err)?;
+        let row = sqlx::query(ACCESS_BY_HASH)
+            .bind(hash.as_str())
+            .fetch_optional(self.conn())
+            .await
+            .map_err(map_err)?;
         row.as_ref()
             .map(|r| lookup(r, access_from_row(r)?))
             .transpose()

@@ -840,7 +840,7 @@ impl Engine {
                 code_hash: code.hash.clone(),
                 client_id: client.id.clone(),
                 grant_id: grant_id.clone(),
-                family_id: self.deps.entropy.uuid().to_string(),
+                family_id: self.deps.entropy.uuid_v7(now).to_string(),
                 data: CodeData {
                     redirect_uri: request.redirect_uri.clone(),
                     redirect_uri_given: request.redirect_uri_given,

@@ -40,7 +40,7 @@ impl Engine {
         } else {
             return Ok(None);
         };
-        let found = self.deps.store.read().await?.tokens().access(&hash).await?;
+        let found = self.deps.store.access_token(&hash).await?;
         Ok(found.and_then(|l| self.live(l)))
     }
 

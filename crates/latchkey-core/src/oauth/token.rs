@@ -509,11 +509,12 @@ impl Engine {
                 "The client may not request the audience {a}."
             )));
         }
+        let now = self.deps.clock.now();
         let claims = TokenClaims {
-            auth_time: self.deps.clock.now(),
+            auth_time: now,
             ..TokenClaims::default()
         };
-        let family_id = self.deps.entropy.uuid().to_string();
+        let family_id = self.deps.entropy.uuid_v7(now).to_string();
         let issue = Issue {
             client,
             subject: &client.id,

@@ -85,9 +85,9 @@ async fn a_trusted_proxy_header_names_the_address() {
         c.rate_limits.userinfo_per_ip = 10;
     })
     .await;
-    let mut state = app.state.clone();
-    std::sync::Arc::make_mut(&mut state.settings).client_ip_header =
-        Some("x-forwarded-for".parse().expect("name"));
+    let state = app.state.clone().with_settings(|s| {
+        s.client_ip_header = Some("x-forwarded-for".parse().expect("name"));
+    });
     let router = latchkey_http::public_router(state);
     let call = |ip: &'static str| {
         let router = router.clone();

@@ -6,6 +6,7 @@ mod clients;
 mod keys;
 mod migrate;
 mod platform;
+mod tokens;
 
 use latchkey_store::SqlStore;
 use latchkey_store::testing::TestDatabase;

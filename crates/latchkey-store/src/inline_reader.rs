@@ -1,0 +1,133 @@
+//! SQLite reads on the request's own thread.
+//!
+//! sqlx runs every SQLite connection on a thread of its own: each statement is sent to that
+//! thread and its rows sent back, and each connection returned to the pool is pinged the same way.
+//! For a read of one indexed row — the token lookup behind every introspection — those four
+//! thread wake-ups cost several times the read itself (profiled: about 40% of the server's CPU
+//! under introspection load went to futex waits and wakes). The hottest read therefore runs
+//! through rusqlite, synchronously, on the calling thread: a WAL reader never waits for the
+//! writer, and the pages it needs are in memory, so the call is as short as a signature check.
+//!
+//! Connections are kept in a small stack (at most one per reader the store was opened with), opened
+//! read-write but `query_only` like sqlx's readers, with the same page cache. Statements are
+//! prepared once per connection. The SQL and the decoding of rows are the sqlx path's own
+//! (`tokens.rs`, `columns.rs`), so the two cannot disagree.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr as _;
+use std::sync::Mutex;
+
+use latchkey_core::crypto::TokenHash;
+use latchkey_core::oauth::records::{AccessTokenRecord, TokenLookup};
+use latchkey_core::store::StoreError;
+use rusqlite::{Connection, OpenFlags};
+
+use crate::tokens::{ACCESS_BY_HASH, access_from_row, lookup};
+
+/// The pragmas of sqlx's SQLite readers (`SQLITE_READER_PRAGMAS` in `lib.rs`), but a short busy
+/// timeout: this thread serves other requests too, so a read that cannot start at once (a WAL
+/// reader is only kept waiting by recovery or another process's exclusive lock) returns
+/// `Unavailable` and the caller retries it through sqlx, which waits without blocking anyone.
+const PRAGMAS: &str =
+    "PRAGMA busy_timeout = 20; PRAGMA query_only = ON; PRAGMA cache_size = -1024;";
+
+pub(crate) struct InlineReaders {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    keep: usize,
+}
+
+impl std::fmt::Debug for InlineReaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InlineReaders")
+            .field("path", &self.path)
+            .field("keep", &self.keep)
+            .finish_non_exhaustive()
+    }
+}
+
+fn db_err(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+                    | rusqlite::ErrorCode::CannotOpen
+            ) =>
+        {
+            StoreError::Unavailable(e.to_string())
+        }
+        other => StoreError::Database(other.to_string()),
+    }
+}
+
+impl InlineReaders {
+    /// Readers for the database file of `url`; `None` for an in-memory database, which only its
+    /// own connection can see.
+    pub(crate) fn for_url(url: &str, keep: usize) -> Option<Self> {
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+        let path = options.get_filename();
+        if path.as_os_str().is_empty() || path == Path::new(":memory:") {
+            return None;
+        }
+        Some(Self {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::with_capacity(keep)),
+            keep,
+        })
+    }
+
+    fn open(&self) -> Result<Connection, StoreError> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(db_err)?;
+        conn.execute_batch(PRAGMAS).map_err(db_err)?;
+        Ok(conn)
+    }
+
+    /// Runs `read` on an idle connection (or a new one), then keeps the connection for the next
+    /// read unless it failed.
+    fn with<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => self.open()?,
+        };
+        let out = read(&conn);
+        if out.is_ok() {
+            let mut idle = self
+                .idle
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if idle.len() < self.keep {
+                idle.push(conn);
+            }
+        }
+        out
+    }
+
+    /// [`latchkey_core::store::Store::access_token`].
+    pub(crate) fn access_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<TokenLookup<AccessTokenRecord>>, StoreError> {
+        self.with(|conn| {
+            let mut statement = conn.prepare_cached(ACCESS_BY_HASH).map_err(db_err)?;
+            let mut rows = statement.query([hash.as_str()]).map_err(db_err)?;
+            match rows.next().map_err(db_err)? {
+                Some(row) => Ok(Some(lookup(row, access_from_row(row)?)?)),
+                None => Ok(None),
+            }
+        })
+    }
+}
