@@ -1,30 +1,36 @@
 //! Group commit for SQLite's one writer: access tokens issued by concurrent requests are written
 //! by one statement instead of one transaction each.
 //!
-//! SQLite has one writer at a time. Through sqlx, every statement is a hand-off to the
-//! connection's thread and back, and every return of the connection to its pool one more (a
-//! ping), so a transaction per token costs far more in thread switches than in SQLite. Under load,
-//! a task takes every insert that is waiting (up to [`MAX_BATCH`]) and writes them with one
-//! multi-row `INSERT … SELECT … UNION ALL …` (its own implicit transaction), and only then
-//! answers each request: a token is committed (as durable as `synchronous = NORMAL` makes a
-//! commit) before its response leaves. At low load a batch is one insert, and nothing waits for
-//! company.
+//! SQLite has one writer at a time. A thread of its own takes every insert that is waiting (up to
+//! [`MAX_BATCH`]) and writes them with one multi-row `INSERT … SELECT … UNION ALL …` (its own
+//! implicit transaction), and only then answers each request: a token is committed (as durable as
+//! `synchronous = NORMAL` makes a commit) before its response leaves. At low load a batch is one
+//! insert, and nothing waits for company.
+//!
+//! The thread writes through its own rusqlite connection, not through sqlx: sqlx runs each SQLite
+//! connection on a thread of its own, and every statement (and every return of a connection to
+//! its pool, which pings it) would be a hand-off to that thread and back. While it writes, it
+//! holds sqlx's one writer connection, so that inserts and the other write transactions still
+//! take turns rather than meet in SQLite's busy handler, which sleeps in whole milliseconds.
 //!
 //! Each row is guarded on its own (see `guarded_row` in `tokens.rs`): one request's failed guard
 //! does not affect the others of its batch.
 
 use std::collections::HashSet;
+use std::path::Path;
 
 use latchkey_core::client::cache::ClientGuard;
 use latchkey_core::clock::UnixTime;
 use latchkey_core::oauth::records::AccessTokenRecord;
 use latchkey_core::store::StoreError;
-use sqlx::{AnyConnection, AnyPool, Row as _};
+use rusqlite::Connection;
+use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::map_err;
+use crate::inline_reader::db_err;
 use crate::tokens::{
-    GUARDED_PARAMS, GUARDED_ROW_LEN, INSERT_ACCESS_HEAD, bind_guarded, guarded_row,
+    GUARDED_PARAMS, GUARDED_ROW_LEN, INSERT_ACCESS_HEAD, Param, guarded_params, guarded_row,
 };
 
 /// Most inserts committed together.
@@ -50,11 +56,17 @@ impl std::fmt::Debug for Job {
 }
 
 impl GroupCommit {
-    /// Starts the writer task on the current runtime.
-    pub(crate) fn start(writer: AnyPool) -> Self {
+    /// Starts the writer thread for the database file `path`; `writer` is sqlx's one writer
+    /// connection, held while the thread writes.
+    pub(crate) fn start(path: &Path, writer: AnyPool) -> Result<Self, StoreError> {
+        let conn = open_writer(path)?;
         let (jobs, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(writer, rx));
-        Self { jobs }
+        let runtime = tokio::runtime::Handle::current();
+        std::thread::Builder::new()
+            .name("latchkey-sqlite-commit".into())
+            .spawn(move || run(&conn, &writer, rx, &runtime))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the SQLite writer: {e}")))?;
+        Ok(Self { jobs })
     }
 
     /// Writes one guarded access token with whatever else is waiting; `None` when the writer
@@ -75,23 +87,63 @@ impl GroupCommit {
         self.jobs.send(job).ok()?;
         Some(answer.await.unwrap_or_else(|_| {
             Err(StoreError::Unavailable(
-                "the SQLite writer task stopped".into(),
+                "the SQLite writer thread stopped".into(),
             ))
         }))
     }
 }
 
-/// Batches written on one connection before it goes back to the pool, so that other
-/// transactions get their turn at the writer.
+/// Batches written while holding sqlx's writer before it goes back to the pool, so that other
+/// transactions get their turn.
 const MAX_ROUNDS: usize = 8;
 
-async fn run(writer: AnyPool, mut rx: mpsc::UnboundedReceiver<Job>) {
+/// The writer's pragmas (`SQLITE_PRAGMAS` in `lib.rs`; the file is in WAL mode already), with the
+/// checkpoint backstop of `checkpoint.rs`.
+fn pragmas() -> String {
+    format!(
+        "PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
+         PRAGMA wal_autocheckpoint = {};",
+        crate::checkpoint::WRITER_AUTOCHECKPOINT
+    )
+}
+
+fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(db_err)?;
+    conn.execute_batch(&pragmas()).map_err(db_err)?;
+    // One prepared statement per batch size.
+    conn.set_prepared_statement_cache_capacity(MAX_ROWS + 4);
+    Ok(conn)
+}
+
+/// Takes what is waiting, at most [`MAX_BATCH`].
+fn take(rx: &mut mpsc::UnboundedReceiver<Job>, jobs: &mut Vec<Job>) {
+    while jobs.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(job) => jobs.push(job),
+            Err(_) => break,
+        }
+    }
+}
+
+fn run(
+    conn: &Connection,
+    writer: &AnyPool,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    runtime: &tokio::runtime::Handle,
+) {
+    // sqlx returns a dropped connection to its pool with a task on the runtime.
+    let _runtime = runtime.enter();
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        // Keep the writer while inserts are queued: each return of a connection to the pool
-        // costs a round trip (sqlx pings it).
-        let mut conn = match writer.acquire().await {
-            Ok(conn) => conn,
+    // Ends when every handle (every clone of the store) is gone.
+    while let Some(job) = rx.blocking_recv() {
+        jobs.push(job);
+        take(&mut rx, &mut jobs);
+        let lease = match runtime.block_on(writer.acquire()) {
+            Ok(lease) => lease,
             Err(e) => {
                 let e = map_err(e);
                 for job in jobs.drain(..) {
@@ -102,25 +154,26 @@ async fn run(writer: AnyPool, mut rx: mpsc::UnboundedReceiver<Job>) {
         };
         for round in 1..=MAX_ROUNDS {
             metrics::histogram!("latchkey_sqlite_group_commit_size").record(jobs.len() as f64);
-            let results = write(&mut conn, &jobs).await;
+            let results = write(conn, &jobs);
             for (job, result) in jobs.drain(..).zip(results) {
                 let _ = job.reply.send(result);
             }
             if round == MAX_ROUNDS || rx.is_empty() {
                 break;
             }
-            rx.recv_many(&mut jobs, MAX_BATCH).await;
+            take(&mut rx, &mut jobs);
         }
+        drop(lease);
     }
 }
 
 /// One statement per chunk of the batch (each its own implicit transaction, which takes the
 /// write lock at once): each row inserted only if its own guard holds; the rows written come
 /// back by `RETURNING`. A failed statement is the answer of every request of its chunk.
-async fn write(conn: &mut AnyConnection, jobs: &[Job]) -> Vec<Result<bool, StoreError>> {
+fn write(conn: &Connection, jobs: &[Job]) -> Vec<Result<bool, StoreError>> {
     let mut results = Vec::with_capacity(jobs.len());
     for chunk in jobs.chunks(MAX_ROWS) {
-        match write_chunk(conn, chunk).await {
+        match write_chunk(conn, chunk) {
             Ok(written) => results.extend(
                 chunk
                     .iter()
@@ -132,20 +185,29 @@ async fn write(conn: &mut AnyConnection, jobs: &[Job]) -> Vec<Result<bool, Store
     results
 }
 
-async fn write_chunk(
-    conn: &mut AnyConnection,
-    chunk: &[Job],
-) -> Result<HashSet<String>, StoreError> {
-    let sql = batch_sql(chunk.len());
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+fn write_chunk(conn: &Connection, chunk: &[Job]) -> Result<HashSet<String>, StoreError> {
+    let mut statement = conn
+        .prepare_cached(&batch_sql(chunk.len()))
+        .map_err(db_err)?;
+    let mut index = 0;
     for job in chunk {
-        q = bind_guarded(q, &job.token, &job.guard, job.now);
+        for param in guarded_params(&job.token, &job.guard, job.now) {
+            index += 1;
+            match param {
+                Param::Text(v) => statement.raw_bind_parameter(index, v.as_ref()),
+                Param::OptText(v) => statement.raw_bind_parameter(index, v),
+                Param::Int(v) => statement.raw_bind_parameter(index, v),
+                Param::OptInt(v) => statement.raw_bind_parameter(index, v),
+            }
+            .map_err(db_err)?;
+        }
     }
-    let rows = q.fetch_all(&mut *conn).await.map_err(map_err)?;
-    rows.iter()
-        .map(|r| r.try_get::<String, _>("token_hash"))
-        .collect::<Result<_, _>>()
-        .map_err(map_err)
+    let mut rows = statement.raw_query();
+    let mut written = HashSet::with_capacity(chunk.len());
+    while let Some(row) = rows.next().map_err(db_err)? {
+        written.insert(row.get::<_, String>(0).map_err(db_err)?);
+    }
+    Ok(written)
 }
 
 /// Rows per statement: 15 parameters each stays far below SQLite's limit of 32766.

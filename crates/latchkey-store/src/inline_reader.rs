@@ -46,7 +46,15 @@ impl std::fmt::Debug for InlineReaders {
     }
 }
 
-fn db_err(e: rusqlite::Error) -> StoreError {
+/// The database file a SQLite URL names; `None` for an in-memory database, which only its own
+/// connection can see.
+pub(crate) fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    let path = options.get_filename();
+    (!path.as_os_str().is_empty() && path != Path::new(":memory:")).then(|| path.to_owned())
+}
+
+pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
     match e {
         rusqlite::Error::SqliteFailure(f, _)
             if matches!(
@@ -63,16 +71,10 @@ fn db_err(e: rusqlite::Error) -> StoreError {
 }
 
 impl InlineReaders {
-    /// Readers for the database file of `url`; `None` for an in-memory database, which only its
-    /// own connection can see.
+    /// Readers for the database file of `url` (see [`sqlite_file`]).
     pub(crate) fn for_url(url: &str, keep: usize) -> Option<Self> {
-        let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
-        let path = options.get_filename();
-        if path.as_os_str().is_empty() || path == Path::new(":memory:") {
-            return None;
-        }
         Some(Self {
-            path: path.to_owned(),
+            path: sqlite_file(url)?,
             idle: Mutex::new(Vec::with_capacity(keep)),
             keep,
         })

@@ -120,10 +120,8 @@ pub fn sqlite_url(path: &Path) -> String {
 const SQLITE_READER_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
      PRAGMA query_only = ON; PRAGMA cache_size = -1024;";
 
-/// The writer keeps 8 MiB of pages: every token insert lands on random pages of the token-hash
-/// index, and a page the writer has to read back from the file costs a system call.
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -8192;";
+     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
 
 /// The checkpointer's connection (see `checkpoint.rs`).
 const SQLITE_CHECKPOINTER_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -256;";
@@ -200,9 +198,13 @@ impl SqlStore {
                         })
                     })
                     .connect_lazy_with(connect_options);
+                let group_commit = match inline_reader::sqlite_file(url) {
+                    Some(path) => Some(GroupCommit::start(&path, writer.clone())?),
+                    None => None,
+                };
                 Ok(Self {
                     backend,
-                    group_commit: Some(GroupCommit::start(writer.clone())),
+                    group_commit,
                     _checkpointer: Some(Checkpointer::start(checkpointer)),
                     inline: InlineReaders::for_url(url, options.max_connections as usize)
                         .map(Arc::new),

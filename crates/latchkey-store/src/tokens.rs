@@ -205,28 +205,56 @@ pub(crate) fn guarded_row(sql: &mut String, base: usize) {
     );
 }
 
-/// Binds one guarded row's parameters, in the order of [`guarded_row`].
+/// One parameter of a guarded row, for either driver.
+pub(crate) enum Param<'a> {
+    Text(std::borrow::Cow<'a, str>),
+    OptText(Option<&'a str>),
+    Int(i64),
+    OptInt(Option<i64>),
+}
+
+/// One guarded row's parameters, in the order of [`guarded_row`].
+pub(crate) fn guarded_params<'a>(
+    t: &'a AccessTokenRecord,
+    guard: &'a ClientGuard,
+    now: UnixTime,
+) -> [Param<'a>; GUARDED_PARAMS] {
+    use std::borrow::Cow::{Borrowed, Owned};
+    [
+        Param::Text(Borrowed(t.token_hash.as_str())),
+        Param::Text(Borrowed(t.client_id.as_str())),
+        Param::OptText(t.grant_id.as_deref()),
+        Param::Text(Borrowed(t.family_id.as_str())),
+        Param::Text(Borrowed(t.subject.as_str())),
+        Param::Text(Owned(t.scope.to_string())),
+        Param::Text(Owned(to_json(&t.audience))),
+        Param::Text(Owned(to_json(&t.claims))),
+        Param::Int(t.issued_at),
+        Param::Int(t.expires_at),
+        Param::OptInt(t.revoked_at),
+        Param::Text(Borrowed(guard.client_id.as_str())),
+        Param::Int(guard.updated_at),
+        Param::OptText(guard.secret_id.as_deref()),
+        Param::Int(now),
+    ]
+}
+
+/// Binds one guarded row's parameters (sqlx), in the order of [`guarded_row`].
 pub(crate) fn bind_guarded<'q>(
-    q: sqlx::query::Query<'q, Any, AnyArguments>,
+    mut q: sqlx::query::Query<'q, Any, AnyArguments>,
     t: &'q AccessTokenRecord,
     guard: &'q ClientGuard,
     now: UnixTime,
 ) -> sqlx::query::Query<'q, Any, AnyArguments> {
-    q.bind(t.token_hash.as_str())
-        .bind(t.client_id.as_str())
-        .bind(t.grant_id.as_deref())
-        .bind(t.family_id.as_str())
-        .bind(t.subject.as_str())
-        .bind(t.scope.to_string())
-        .bind(to_json(&t.audience))
-        .bind(to_json(&t.claims))
-        .bind(t.issued_at)
-        .bind(t.expires_at)
-        .bind(t.revoked_at)
-        .bind(guard.client_id.as_str())
-        .bind(guard.updated_at)
-        .bind(guard.secret_id.as_deref())
-        .bind(now)
+    for p in guarded_params(t, guard, now) {
+        q = match p {
+            Param::Text(v) => q.bind(v.into_owned()),
+            Param::OptText(v) => q.bind(v),
+            Param::Int(v) => q.bind(v),
+            Param::OptInt(v) => q.bind(v),
+        };
+    }
+    q
 }
 
 /// Inserts one access token only while its client's guard holds; true when it was written.
