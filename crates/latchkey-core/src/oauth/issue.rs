@@ -1,7 +1,7 @@
 //! Minting tokens: opaque or JWT access tokens (RFC 9068), refresh tokens, ID tokens.
 
 use latchkey_types::Scope;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::Engine;
@@ -218,13 +218,14 @@ impl Engine {
         Ok(t.value)
     }
 
-    /// Signs an ID token (RS256 unless the client registered another algorithm).
+    /// An ID token's claims, to be signed with [`Engine::sign_id_token`] (RS256 unless the client
+    /// registered another algorithm).
     pub(crate) fn id_token(
         &self,
         issue: &Issue<'_>,
         nonce: Option<&str>,
         access_token: &str,
-    ) -> Result<String, TokenError> {
+    ) -> Result<UnsignedIdToken, TokenError> {
         let now = self.deps.clock.now();
         let alg = issue
             .client
@@ -232,8 +233,9 @@ impl Engine {
             .as_deref()
             .and_then(SigningAlg::parse)
             .unwrap_or(SigningAlg::RS256);
-        let ring = self.keys.current();
-        let key = ring
+        // Fail now, before anything is written, if there is no key for the algorithm.
+        self.keys
+            .current()
             .signer(alg)
             .map_err(|e| TokenError::Internal(e.to_string()))?;
         let mut claims = Map::new();
@@ -266,8 +268,32 @@ impl Engine {
         if let Some(sid) = &c.sid {
             claims.insert("sid".into(), sid.clone().into());
         }
-        Ok(key.sign_jwt("JWT", &Value::Object(claims)))
+        Ok(UnsignedIdToken {
+            alg: alg.as_str().to_owned(),
+            claims: Value::Object(claims),
+        })
     }
+
+    /// Signs an ID token with the active key for its algorithm.
+    pub(crate) fn sign_id_token(&self, token: &UnsignedIdToken) -> Result<String, TokenError> {
+        let alg = SigningAlg::parse(&token.alg)
+            .ok_or_else(|| TokenError::Internal(format!("unknown algorithm {}", token.alg)))?;
+        let ring = self.keys.current();
+        let key = ring
+            .signer(alg)
+            .map_err(|e| TokenError::Internal(e.to_string()))?;
+        Ok(key.sign_jwt("JWT", &token.claims))
+    }
+}
+
+/// An ID token's claims and algorithm, not yet signed. A grant's transaction builds it and the
+/// token endpoint signs it after the commit: an RSA signature takes longer than the rest of a
+/// refresh, and SQLite's one writer (PostgreSQL's row locks) would be held for it. It is also
+/// what a refresh stores, sealed, for the retry of the same refresh.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct UnsignedIdToken {
+    alg: String,
+    claims: Value,
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use latchkey_types::token::TokenResponse;
 
 use super::Engine;
 use super::error::TokenError;
-use super::issue::Issue;
+use super::issue::{Issue, UnsignedIdToken};
 use super::params::Params;
 use super::pkce;
 use super::records::{AccessTokenRecord, TokenClaims};
@@ -138,15 +138,19 @@ impl Engine {
                     .tokens()
                     .insert_access(&record)
                     .await
-                    .map(|()| response)
+                    .map(|()| Issued {
+                        response,
+                        unsigned_id_token: None,
+                    })
                     .map_err(|e| Failure::from(TokenError::from(e))),
                 Err(e) => Err(Failure::from(e)),
             },
         };
         match result {
-            Ok(response) => {
+            Ok(issued) => {
                 tx.commit().await?;
-                Ok(response)
+                // Signed after the commit: the writer is not held for the signature.
+                self.finish(issued)
             }
             Err(Failure {
                 error,
@@ -202,7 +206,7 @@ impl Engine {
         tx: &mut dyn Tx,
         client: &Client,
         params: &Params,
-    ) -> Result<TokenResponse, Failure> {
+    ) -> Result<Issued, Failure> {
         let code = require(params, "code")?;
         let redirect_uri = get(params, "redirect_uri")?;
         let verifier = get(params, "code_verifier")?;
@@ -304,7 +308,7 @@ impl Engine {
         issue: &Issue<'_>,
         access_scope: &Scope,
         nonce: Option<&str>,
-    ) -> Result<TokenResponse, TokenError> {
+    ) -> Result<Issued, TokenError> {
         let access_issue = Issue {
             scope: access_scope,
             ..*issue
@@ -315,18 +319,21 @@ impl Engine {
         } else {
             None
         };
-        let id_token = if access_scope.contains("openid") {
+        let unsigned_id_token = if access_scope.contains("openid") {
             Some(self.id_token(issue, nonce, &access_token)?)
         } else {
             None
         };
-        Ok(TokenResponse {
-            access_token,
-            token_type: "bearer".into(),
-            expires_in,
-            refresh_token,
-            id_token,
-            scope: Some(access_scope.to_string()).filter(|s| !s.is_empty()),
+        Ok(Issued {
+            response: TokenResponse {
+                access_token,
+                token_type: "bearer".into(),
+                expires_in,
+                refresh_token,
+                id_token: None,
+                scope: Some(access_scope.to_string()).filter(|s| !s.is_empty()),
+            },
+            unsigned_id_token,
         })
     }
 
@@ -356,7 +363,7 @@ impl Engine {
         client: &Client,
         params: &Params,
         contender: bool,
-    ) -> Result<TokenResponse, Failure> {
+    ) -> Result<Issued, Failure> {
         let token = require(params, "refresh_token")?;
         let bad = |msg| Failure::from(TokenError::InvalidGrant(msg));
         let hash = OpaqueToken::verify(TokenKind::RefreshToken, token, &self.deps.secrets)
@@ -420,18 +427,18 @@ impl Engine {
                 grant_id: record.grant_id.as_deref(),
                 family_id: &record.family_id,
             };
-            let response = self.issue_tokens(tx, &issue, &access_scope, None).await?;
+            let issued = self.issue_tokens(tx, &issue, &access_scope, None).await?;
             let sealed = self.deps.secrets.seal(
                 self.deps.entropy.as_ref(),
                 &successor_aad(&hash, &client.id),
-                &serde_json::to_vec(&response).map_err(|e| TokenError::Internal(e.to_string()))?,
+                &serde_json::to_vec(&issued).map_err(|e| TokenError::Internal(e.to_string()))?,
             );
             tx.tokens()
                 .set_successor(&hash, &sealed)
                 .await
                 .map_err(TokenError::from)?;
             metrics::counter!("latchkey_refresh_rotations_total").increment(1);
-            return Ok(response);
+            return Ok(issued);
         }
         // The token was rotated already: by a request racing this one, or before it came.
         let current = tx
@@ -484,7 +491,18 @@ impl Engine {
             .secrets
             .open(&successor_aad(&hash, &client.id), &sealed)
             .map_err(|_| bad("The refresh token was already used."))?;
+        // A successor kept before ID tokens were signed after the commit is a plain response
+        // with its ID token signed; it reads as an `Issued` with nothing left to sign.
         Ok(serde_json::from_slice(&plain).map_err(|e| TokenError::Internal(e.to_string()))?)
+    }
+
+    /// The response of an issued grant, its ID token signed.
+    fn finish(&self, issued: Issued) -> Result<TokenResponse, TokenError> {
+        let mut response = issued.response;
+        if let Some(unsigned) = &issued.unsigned_id_token {
+            response.id_token = Some(self.sign_id_token(unsigned)?);
+        }
+        Ok(response)
     }
 
     /// The response to a client credentials grant and the access token record to store.
@@ -609,6 +627,17 @@ fn successor_aad(hash: &crate::crypto::TokenHash, client_id: &str) -> Vec<u8> {
 }
 
 /// A failed grant, and the family a detected replay must revoke.
+/// What a grant issued: the response, and its ID token still to be signed (after the commit, see
+/// [`UnsignedIdToken`]). A refresh keeps it, sealed, as the answer to a retry of the same
+/// refresh; a retry therefore gets an ID token with the same claims.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Issued {
+    #[serde(flatten)]
+    response: TokenResponse,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unsigned_id_token: Option<UnsignedIdToken>,
+}
+
 struct Failure {
     error: TokenError,
     revoke_family: Option<String>,
@@ -638,6 +667,17 @@ mod tests {
     use crate::clock::{Clock as _, MockClock};
 
     const GRACE: i64 = 30;
+
+    #[test]
+    fn a_successor_kept_as_a_plain_response_still_reads_with_its_id_token() {
+        let old = r#"{"access_token":"a","token_type":"bearer","expires_in":3600,
+            "refresh_token":"r","id_token":"h.p.s","scope":"openid offline_access"}"#;
+        let issued: Issued = serde_json::from_str(old).expect("old successor");
+        assert_eq!(issued.response.id_token.as_deref(), Some("h.p.s"));
+        assert!(issued.unsigned_id_token.is_none());
+        let kept = serde_json::to_value(&issued).expect("serialize");
+        assert!(kept.get("unsigned_id_token").is_none(), "{kept}");
+    }
 
     fn used(at: UnixTime, reuse_count: i64) -> RefreshState {
         RefreshState {
