@@ -74,7 +74,7 @@ impl Backend {
 /// Options for opening a store.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// Pool size (PostgreSQL) or number of readers (SQLite).
+    /// Pool size (PostgreSQL) or number of readers (SQLite, at most two per core).
     pub max_connections: u32,
     /// How long to wait for a connection before giving up.
     pub acquire_timeout: Duration,
@@ -125,6 +125,15 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NO
 
 /// The checkpointer's connection (see `checkpoint.rs`).
 const SQLITE_CHECKPOINTER_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -256;";
+
+/// SQLite's readers: `max_connections`, but at most two per core. A SQLite read is CPU work on
+/// pages in memory, so more connections than cores only add threads (sqlx runs one per
+/// connection) and page caches: memory, not throughput.
+fn sqlite_readers(max_connections: u32) -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let cap = u32::try_from(cores * 2).unwrap_or(u32::MAX).max(2);
+    max_connections.clamp(1, cap)
+}
 
 impl SqlStore {
     /// Opens the database at `url`. Does not migrate: see [`SqlStore::migrate`].
@@ -178,7 +187,7 @@ impl SqlStore {
                 // Put the database in WAL mode before readers open it.
                 writer.acquire().await.map_err(map_err)?;
                 let reader = AnyPoolOptions::new()
-                    .max_connections(options.max_connections)
+                    .max_connections(sqlite_readers(options.max_connections))
                     .test_before_acquire(false)
                     .acquire_timeout(options.acquire_timeout)
                     .after_connect(|conn, _| {
@@ -206,8 +215,11 @@ impl SqlStore {
                     backend,
                     group_commit,
                     _checkpointer: Some(Checkpointer::start(checkpointer)),
-                    inline: InlineReaders::for_url(url, options.max_connections as usize)
-                        .map(Arc::new),
+                    inline: InlineReaders::for_url(
+                        url,
+                        sqlite_readers(options.max_connections) as usize,
+                    )
+                    .map(Arc::new),
                     writer,
                     reader,
                 })

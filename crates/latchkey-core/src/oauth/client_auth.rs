@@ -371,6 +371,32 @@ impl Engine {
         }))
     }
 
+    /// The client of a request in its transaction: the one authenticated from the cache when its
+    /// guard still holds (one read), otherwise — no cached authentication (a client assertion),
+    /// or the client changed since it was cached — authenticated in `tx`, as the answer must then
+    /// be exact.
+    pub(crate) async fn confirm_client(
+        &self,
+        tx: &mut dyn Tx,
+        cached: Option<CachedAuth>,
+        authorization: Option<&str>,
+        params: &Params,
+    ) -> Result<Arc<Client>, TokenError> {
+        if let Some(auth) = cached {
+            if tx
+                .clients()
+                .guard_holds(&auth.guard, self.deps.clock.now())
+                .await?
+            {
+                return Ok(auth.client);
+            }
+            self.clients.forget(&auth.client.id);
+        }
+        Ok(Arc::new(
+            self.authenticate_client(tx, authorization, params).await?,
+        ))
+    }
+
     /// Authenticates the client of a token or revocation request.
     pub async fn authenticate_client(
         &self,

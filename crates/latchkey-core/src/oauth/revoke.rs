@@ -33,9 +33,12 @@ impl Engine {
             .map_err(|e| TokenError::InvalidRequest(e.to_string()))?
             .ok_or_else(|| TokenError::invalid_request("The request has no token."))?
             .to_owned();
+        // Authenticated from the cache before the writer is taken, confirmed in the transaction
+        // by the guard (one read instead of the client's and its secrets').
+        let cached = self.authenticate_cached(authorization, params).await?;
         let mut tx = self.deps.store.begin().await?;
         let client = self
-            .authenticate_client(tx.as_mut(), authorization, params)
+            .confirm_client(tx.as_mut(), cached, authorization, params)
             .await?;
         self.throttle
             .check(crate::throttle::Limit::RevokePerClient, &client.id)?;

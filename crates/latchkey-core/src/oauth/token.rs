@@ -1,8 +1,6 @@
 //! The token endpoint (RFC 6749 §3.2, §4.1.3, §4.4, §6): authorization code with PKCE, refresh
 //! token rotation with reuse detection, client credentials.
 
-use std::sync::Arc;
-
 use latchkey_types::Scope;
 use latchkey_types::token::TokenResponse;
 
@@ -101,35 +99,16 @@ impl Engine {
             }
         }
         let mut tx = self.deps.store.begin().await?;
-        let client = match cached {
-            Some(auth)
-                if grant != GrantType::ClientCredentials
-                    && tx
-                        .clients()
-                        .guard_holds(&auth.guard, self.deps.clock.now())
-                        .await? =>
-            {
-                auth.client
-            }
-            cached => {
-                // No cache (a client assertion), or the client changed since it was cached:
-                // authenticate in the transaction, as the answer must be exact.
-                let counted = cached.is_some();
-                if let Some(auth) = cached {
-                    self.clients.forget(&auth.client.id);
-                }
-                let client = self
-                    .authenticate_client(tx.as_mut(), authorization, params)
-                    .await?;
-                if !counted {
-                    self.throttle.check(Limit::TokenPerClient, &client.id)?;
-                }
-                if !client.allows_grant(grant) {
-                    return Err(TokenError::UnauthorizedClient);
-                }
-                Arc::new(client)
-            }
-        };
+        let counted = cached.is_some();
+        let client = self
+            .confirm_client(tx.as_mut(), cached, authorization, params)
+            .await?;
+        if !counted {
+            self.throttle.check(Limit::TokenPerClient, &client.id)?;
+        }
+        if !client.allows_grant(grant) {
+            return Err(TokenError::UnauthorizedClient);
+        }
         let result = match grant {
             GrantType::AuthorizationCode => self.exchange_code(tx.as_mut(), &client, params).await,
             GrantType::RefreshToken => self.refresh(tx.as_mut(), &client, params, contender).await,
