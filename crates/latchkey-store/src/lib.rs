@@ -5,7 +5,12 @@
 //! statements that must differ sit side by side in the repository that needs them.
 //!
 //! SQLite runs with one writer connection (WAL, `synchronous=NORMAL`, a busy timeout) and a pool
-//! of read-only readers; PostgreSQL with one pool.
+//! of read-only readers, both through sqlx; PostgreSQL with one pool. Two hot paths of SQLite go
+//! through rusqlite instead, to avoid sqlx's hand-off of every statement to a connection thread:
+//! the token lookup of introspection and userinfo, on the caller's thread (`inline_reader.rs`),
+//! and the batched client-credentials inserts, on a writer thread that holds sqlx's writer while
+//! it writes (`group_commit.rs`). Both use the SQL and row decoding of the sqlx path. WAL
+//! checkpoints run on a connection of their own (`checkpoint.rs`).
 
 mod audit;
 mod checkpoint;
