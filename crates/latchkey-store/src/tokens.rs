@@ -108,15 +108,25 @@ macro_rules! dependency_columns {
     };
 }
 
+/// `SELECT` a token of `$table` (its columns: the macro `$columns`) by its hash, with the state
+/// of its client and grant.
+macro_rules! by_hash {
+    ($table:literal, $columns:ident) => {
+        concat!(
+            "SELECT ",
+            $columns!(),
+            ", ",
+            dependency_columns!(),
+            " FROM ",
+            $table,
+            " a JOIN clients c ON c.id = a.client_id \
+             LEFT JOIN grants g ON g.id = a.grant_id WHERE a.token_hash = $1"
+        )
+    };
+}
+
 /// An access token by its hash, with the state of its client and grant.
-pub(crate) const ACCESS_BY_HASH: &str = concat!(
-    "SELECT ",
-    access_columns!(),
-    ", ",
-    dependency_columns!(),
-    " FROM access_tokens a JOIN clients c ON c.id = a.client_id \
-     LEFT JOIN grants g ON g.id = a.grant_id WHERE a.token_hash = $1"
-);
+pub(crate) const ACCESS_BY_HASH: &str = by_hash!("access_tokens", access_columns);
 
 pub(crate) fn lookup<T>(r: &impl Columns, token: T) -> Result<TokenLookup<T>, StoreError> {
     let status = r.text("client_status")?;
@@ -342,18 +352,11 @@ impl TokenRepository for SqlTx {
         &mut self,
         hash: &TokenHash,
     ) -> Result<Option<TokenLookup<RefreshTokenRecord>>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            refresh_columns!(),
-            ", ",
-            dependency_columns!(),
-            " FROM refresh_tokens a JOIN clients c ON c.id = a.client_id \
-             LEFT JOIN grants g ON g.id = a.grant_id WHERE a.token_hash = $1"
-        ))
-        .bind(hash.as_str())
-        .fetch_optional(self.conn())
-        .await
-        .map_err(map_err)?;
+        let row = sqlx::query(by_hash!("refresh_tokens", refresh_columns))
+            .bind(hash.as_str())
+            .fetch_optional(self.conn())
+            .await
+            .map_err(map_err)?;
         row.as_ref()
             .map(|r| lookup(r, refresh_from_row(r)?))
             .transpose()
