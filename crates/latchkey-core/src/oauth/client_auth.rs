@@ -19,7 +19,7 @@ use crate::client::{
 use crate::clock::UnixTime;
 use crate::crypto::lookup_hash;
 use crate::secret::SecretString;
-use crate::store::Tx;
+use crate::store::{StoreError, Tx};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// The longest a client assertion may live, which bounds how long its `jti` is kept.
@@ -395,6 +395,21 @@ impl Engine {
         Ok(Arc::new(
             self.authenticate_client(tx, authorization, params).await?,
         ))
+    }
+
+    /// Whether a cached authentication's guard still holds, read outside any transaction: for
+    /// requests that write nothing.
+    pub(crate) async fn guard_holds_on_reader(
+        &self,
+        auth: &CachedAuth,
+    ) -> Result<bool, StoreError> {
+        self.deps
+            .store
+            .read()
+            .await?
+            .clients()
+            .guard_holds(&auth.guard, self.deps.clock.now())
+            .await
     }
 
     /// Authenticates the client of a token or revocation request.

@@ -161,11 +161,22 @@ impl Engine {
         let token = get("token")?
             .ok_or_else(|| TokenError::invalid_request("The request has no token."))?;
         let scope = get("scope")?;
-        let mut tx = self.deps.store.begin().await?;
-        let caller = self
-            .authenticate_client(tx.as_mut(), authorization, params)
-            .await?;
-        tx.commit().await?;
+        // Introspection writes nothing: a caller authenticated from the client cache is
+        // confirmed by its guard on a reader, so that a resource server introspecting on every
+        // call never queues for the writer. Only a client assertion (its `jti` is recorded) or a
+        // failed guard authenticates in a write transaction.
+        let cached = self.authenticate_cached(authorization, params).await?;
+        let caller = match cached {
+            Some(auth) if self.guard_holds_on_reader(&auth).await? => auth.client,
+            cached => {
+                let mut tx = self.deps.store.begin().await?;
+                let client = self
+                    .confirm_client(tx.as_mut(), cached, authorization, params)
+                    .await?;
+                tx.commit().await?;
+                client
+            }
+        };
         let result = self.introspect(token, scope).await?;
         let owner = result.client_id.as_deref() == Some(caller.id.as_str());
         let audience = result.token_use.as_deref() == Some("access_token")

@@ -32,17 +32,31 @@ async fn cross_replica(db: TestDatabase) {
         .register(json!({"grant_types": ["client_credentials"], "scope": "dns.read dns.write"}))
         .await;
     // Both replicas have the client cached.
+    let mut token = String::new();
     for r in [&app, &replica] {
-        assert_eq!(r.token(&service, &CC).await.status, StatusCode::OK);
+        let res = r.token(&service, &CC).await;
+        assert_eq!(res.status, StatusCode::OK);
+        token = res.json()["access_token"].as_str().expect("token").to_owned();
     }
 
-    // Suspended in the database, without either replica's services: both refuse at once.
+    // Suspended in the database, without either replica's services: both refuse at once, at
+    // the token endpoint and at introspection and revocation, which authenticate from the same
+    // cache (introspection confirming on a reader, revocation in its transaction).
     set_status(&replica, &service.id, ClientStatus::Suspended).await;
+    let secret = service.secret.as_deref().expect("secret");
     for r in [&app, &replica] {
         let res = r.token(&service, &CC).await;
         assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
         assert_eq!(res.json()["error"], "invalid_client");
+        for path in ["/oauth2/introspect", "/oauth2/revoke"] {
+            let res = r
+                .post_form(path, Some((&service.id, secret)), &[("token", &token)])
+                .await;
+            assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{path}: {}", res.text());
+            assert_eq!(res.json()["error"], "invalid_client", "{path}");
+        }
     }
+    assert_eq!(app.introspect(&token).await["active"], false, "the client is suspended");
     set_status(&replica, &service.id, ClientStatus::Active).await;
     assert_eq!(app.token(&service, &CC).await.status, StatusCode::OK);
 
