@@ -32,12 +32,13 @@ async fn cross_replica(db: TestDatabase) {
         .register(json!({"grant_types": ["client_credentials"], "scope": "dns.read dns.write"}))
         .await;
     // Both replicas have the client cached.
-    let mut token = String::new();
+    let mut tokens = Vec::new();
     for r in [&app, &replica] {
         let res = r.token(&service, &CC).await;
         assert_eq!(res.status, StatusCode::OK);
-        token = res.json()["access_token"].as_str().expect("token").to_owned();
+        tokens.push(res.json()["access_token"].as_str().expect("token").to_owned());
     }
+    let token = tokens.pop().expect("a token");
 
     // Suspended in the database, without either replica's services: both refuse at once, at
     // the token endpoint and at introspection and revocation, which authenticate from the same
