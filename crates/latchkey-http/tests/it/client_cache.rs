@@ -36,7 +36,12 @@ async fn cross_replica(db: TestDatabase) {
     for r in [&app, &replica] {
         let res = r.token(&service, &CC).await;
         assert_eq!(res.status, StatusCode::OK);
-        tokens.push(res.json()["access_token"].as_str().expect("token").to_owned());
+        tokens.push(
+            res.json()["access_token"]
+                .as_str()
+                .expect("token")
+                .to_owned(),
+        );
     }
     let token = tokens.pop().expect("a token");
 
@@ -53,11 +58,20 @@ async fn cross_replica(db: TestDatabase) {
             let res = r
                 .post_form(path, Some((&service.id, secret)), &[("token", &token)])
                 .await;
-            assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{path}: {}", res.text());
+            assert_eq!(
+                res.status,
+                StatusCode::UNAUTHORIZED,
+                "{path}: {}",
+                res.text()
+            );
             assert_eq!(res.json()["error"], "invalid_client", "{path}");
         }
     }
-    assert_eq!(app.introspect(&token).await["active"], false, "the client is suspended");
+    assert_eq!(
+        app.introspect(&token).await["active"],
+        false,
+        "the client is suspended"
+    );
     set_status(&replica, &service.id, ClientStatus::Active).await;
     assert_eq!(app.token(&service, &CC).await.status, StatusCode::OK);
 
