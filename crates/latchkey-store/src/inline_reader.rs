@@ -71,13 +71,13 @@ pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
 }
 
 impl InlineReaders {
-    /// Readers for the database file of `url` (see [`sqlite_file`]).
-    pub(crate) fn for_url(url: &str, keep: usize) -> Option<Self> {
-        Some(Self {
-            path: sqlite_file(url)?,
+    /// Readers of the database file `path`, keeping at most `keep` idle connections.
+    pub(crate) fn new(path: PathBuf, keep: usize) -> Self {
+        Self {
+            path,
             idle: Mutex::new(Vec::with_capacity(keep)),
             keep,
-        })
+        }
     }
 
     fn open(&self) -> Result<Connection, StoreError> {

@@ -191,8 +191,9 @@ impl SqlStore {
                     .map_err(map_err)?;
                 // Put the database in WAL mode before readers open it.
                 writer.acquire().await.map_err(map_err)?;
+                let readers = sqlite_readers(options.max_connections);
                 let reader = AnyPoolOptions::new()
-                    .max_connections(sqlite_readers(options.max_connections))
+                    .max_connections(readers)
                     .test_before_acquire(false)
                     .acquire_timeout(options.acquire_timeout)
                     .after_connect(|conn, _| {
@@ -212,19 +213,18 @@ impl SqlStore {
                         })
                     })
                     .connect_lazy_with(connect_options);
-                let group_commit = match inline_reader::sqlite_file(url) {
-                    Some(path) => Some(GroupCommit::start(&path, writer.clone())?),
+                // The file, for the two rusqlite paths; an in-memory database has none, and
+                // only sqlx's connection sees it.
+                let file = inline_reader::sqlite_file(url);
+                let group_commit = match &file {
+                    Some(path) => Some(GroupCommit::start(path, writer.clone())?),
                     None => None,
                 };
                 Ok(Self {
                     backend,
                     group_commit,
                     _checkpointer: Some(Checkpointer::start(checkpointer)),
-                    inline: InlineReaders::for_url(
-                        url,
-                        sqlite_readers(options.max_connections) as usize,
-                    )
-                    .map(Arc::new),
+                    inline: file.map(|path| Arc::new(InlineReaders::new(path, readers as usize))),
                     writer,
                     reader,
                 })

@@ -258,7 +258,8 @@ pub(crate) fn bind_guarded<'q>(
 ) -> sqlx::query::Query<'q, Any, AnyArguments> {
     for p in guarded_params(t, guard, now) {
         q = match p {
-            Param::Text(v) => q.bind(v.into_owned()),
+            Param::Text(std::borrow::Cow::Borrowed(v)) => q.bind(v),
+            Param::Text(std::borrow::Cow::Owned(v)) => q.bind(v),
             Param::OptText(v) => q.bind(v),
             Param::Int(v) => q.bind(v),
             Param::OptInt(v) => q.bind(v),

@@ -153,15 +153,22 @@ async fn members_of_another_account_can_neither_read_change_nor_delete_an_app() 
             );
         }
         // Through their own account's path, the app is simply not there.
-        let res = api(
-            &app,
-            &bob,
-            Method::DELETE,
-            &format!("/api/v1/accounts/beta/apps/{id}"),
-            None,
-        )
-        .await;
-        assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.text());
+        for method in [Method::GET, Method::DELETE] {
+            let res = api(
+                &app,
+                &bob,
+                method.clone(),
+                &format!("/api/v1/accounts/beta/apps/{id}"),
+                None,
+            )
+            .await;
+            assert_eq!(
+                res.status,
+                StatusCode::NOT_FOUND,
+                "{method}: {}",
+                res.text()
+            );
+        }
         // No session at all.
         let anon = TestApp::call(
             &app.public,
