@@ -67,6 +67,65 @@ pub trait Store: Send + Sync + 'static {
         guard: &ClientGuard,
         now: UnixTime,
     ) -> Result<bool, StoreError>;
+    /// Revokes one access token for a client authenticated from the cache, in a transaction of
+    /// its own that writes nothing unless `guard` holds at `now`, and appends `audit` when the
+    /// token was revoked by it. `None` when the guard did not hold; otherwise whether the token
+    /// was revoked now (false: it was revoked already, or does not exist). Durable when it
+    /// returns; an implementation may commit concurrent calls together.
+    async fn revoke_access_guarded(
+        &self,
+        hash: &TokenHash,
+        guard: &ClientGuard,
+        now: UnixTime,
+        audit: &AuditEntry,
+    ) -> Result<Option<bool>, StoreError>;
+    /// Rotates a refresh token for a client authenticated from the cache: [`write_rotation`] in
+    /// a transaction of its own that writes nothing unless `guard` holds at `now`. `None` when
+    /// the guard did not hold; otherwise whether this call rotated the token (false: it was used
+    /// or revoked already, and nothing was written). Durable when it returns; an implementation
+    /// may commit concurrent calls together.
+    async fn rotate_refresh_guarded(
+        &self,
+        rotation: &Rotation,
+        guard: &ClientGuard,
+        now: UnixTime,
+    ) -> Result<Option<bool>, StoreError>;
+}
+
+/// What rotating a refresh token writes.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// The refresh token rotated.
+    pub hash: TokenHash,
+    /// Its grant, marked used.
+    pub grant_id: Option<String>,
+    pub access: AccessTokenRecord,
+    /// The new refresh token, unless the client stopped getting them.
+    pub refresh: Option<RefreshTokenRecord>,
+    /// The response, sealed, for retries of the same request.
+    pub successor: String,
+}
+
+/// Rotates a refresh token in `tx`: claims it (marks it used, if it is neither used nor
+/// revoked), marks its grant used, stores the new tokens and keeps the response. False when the
+/// claim failed, and nothing was written.
+pub async fn write_rotation(
+    tx: &mut dyn Tx,
+    r: &Rotation,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    if !tx.tokens().claim_refresh(&r.hash, now).await? {
+        return Ok(false);
+    }
+    if let Some(grant_id) = &r.grant_id {
+        tx.grants().touch(grant_id, now).await?;
+    }
+    tx.tokens().insert_access(&r.access).await?;
+    if let Some(refresh) = &r.refresh {
+        tx.tokens().insert_refresh(refresh).await?;
+    }
+    tx.tokens().set_successor(&r.hash, &r.successor).await?;
+    Ok(true)
 }
 
 /// A unit of work: the repositories, then `commit`.

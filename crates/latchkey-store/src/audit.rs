@@ -1,32 +1,41 @@
 //! The audit log.
 
+use std::borrow::Cow::{Borrowed, Owned};
+
 use async_trait::async_trait;
 use latchkey_core::audit::{Actor, AuditEntry, AuditFilter};
 use latchkey_core::store::{AuditRepository, StoreError};
 use sqlx::Row as _;
 
 use crate::error::{from_json, map_err, to_json};
+use crate::tokens::{Param, bind_params};
 use crate::tx::SqlTx;
+
+pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit_log (id, occurred_at, actor_kind, actor_id, \
+     account_id, action, target_kind, target_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+/// An entry's columns, in the order of [`INSERT_AUDIT`].
+pub(crate) fn audit_params(e: &AuditEntry) -> [Param<'_>; 9] {
+    [
+        Param::Text(Borrowed(e.id.as_str())),
+        Param::Int(e.occurred_at),
+        Param::Text(Borrowed(e.actor.kind.as_str())),
+        Param::OptText(e.actor.id.as_deref()),
+        Param::OptText(e.account_id.as_deref()),
+        Param::Text(Borrowed(e.action.as_str())),
+        Param::Text(Borrowed(e.target_kind.as_str())),
+        Param::Text(Borrowed(e.target_id.as_str())),
+        Param::Text(Owned(to_json(&e.details))),
+    ]
+}
 
 #[async_trait]
 impl AuditRepository for SqlTx {
     async fn append(&mut self, e: &AuditEntry) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit_log (id, occurred_at, actor_kind, actor_id, account_id, action, target_kind, \
-             target_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(e.id.as_str())
-        .bind(e.occurred_at)
-        .bind(e.actor.kind.as_str())
-        .bind(e.actor.id.as_deref())
-        .bind(e.account_id.as_deref())
-        .bind(e.action.as_str())
-        .bind(e.target_kind.as_str())
-        .bind(e.target_id.as_str())
-        .bind(to_json(&e.details))
-        .execute(self.conn())
-        .await
-        .map_err(map_err)?;
+        bind_params(sqlx::query(INSERT_AUDIT), audit_params(e))
+            .execute(self.conn())
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 

@@ -36,6 +36,10 @@ macro_rules! guard_holds {
     };
 }
 
+/// Whether a [`ClientGuard`] holds: a row when it does.
+pub(crate) const GUARD_HOLDS: &str =
+    concat!("SELECT 1 AS ok FROM clients c WHERE ", guard_holds!());
+
 fn strategy_to_str(s: Option<AccessTokenStrategy>) -> Option<&'static str> {
     s.map(|s| match s {
         AccessTokenStrategy::Opaque => "opaque",
@@ -256,17 +260,14 @@ impl ClientRepository for SqlTx {
         guard: &ClientGuard,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT 1 AS ok FROM clients c WHERE ",
-            guard_holds!()
-        ))
-        .bind(guard.client_id.as_str())
-        .bind(guard.updated_at)
-        .bind(guard.secret_id.as_deref())
-        .bind(now)
-        .fetch_optional(self.conn())
-        .await
-        .map_err(map_err)?;
+        let row = sqlx::query(GUARD_HOLDS)
+            .bind(guard.client_id.as_str())
+            .bind(guard.updated_at)
+            .bind(guard.secret_id.as_deref())
+            .bind(now)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(map_err)?;
         Ok(row.is_some())
     }
 

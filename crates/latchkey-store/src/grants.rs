@@ -41,6 +41,9 @@ pub(crate) fn grant_from_row(r: &AnyRow) -> Result<Grant, StoreError> {
     })
 }
 
+/// Records that a grant was used: `$1` its id, `$2` now.
+pub(crate) const TOUCH_GRANT: &str = "UPDATE grants SET last_used_at = $2 WHERE id = $1";
+
 #[async_trait]
 impl GrantRepository for SqlTx {
     async fn upsert_active(&mut self, g: &Grant) -> Result<String, StoreError> {
@@ -143,7 +146,7 @@ impl GrantRepository for SqlTx {
     }
 
     async fn touch(&mut self, id: &str, now: UnixTime) -> Result<(), StoreError> {
-        sqlx::query("UPDATE grants SET last_used_at = $2 WHERE id = $1")
+        sqlx::query(TOUCH_GRANT)
             .bind(id)
             .bind(now)
             .execute(self.conn())

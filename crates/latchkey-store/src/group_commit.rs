@@ -15,6 +15,12 @@
 //!
 //! Each row is guarded on its own (see `guarded_row` in `tokens.rs`): one request's failed guard
 //! does not affect the others of its batch.
+//!
+//! Other short write transactions that need no decision from the engine between their statements
+//! (revoking an access token: guard, update, audit) are sent to the same thread as closures over
+//! the connection ([`GroupCommit::run`]): those waiting are run in one transaction, each inside a
+//! savepoint of its own so that one failure undoes only its own writes, and answered after the
+//! commit. Their statements are the sqlx path's SQL, bound by parameter name (`$1`, …).
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -27,10 +33,11 @@ use rusqlite::Connection;
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::direct::bind;
 use crate::error::map_err;
 use crate::inline_reader::db_err;
 use crate::tokens::{
-    GUARDED_PARAMS, GUARDED_ROW_LEN, INSERT_ACCESS_HEAD, Param, guarded_params, guarded_row,
+    GUARDED_PARAMS, GUARDED_ROW_LEN, INSERT_ACCESS_HEAD, guarded_params, guarded_row,
 };
 
 /// Most inserts committed together.
@@ -43,10 +50,70 @@ struct Job {
     reply: oneshot::Sender<Result<bool, StoreError>>,
 }
 
+/// What the writer thread is sent.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a token insert is the hottest message: boxing it would allocate once more per token"
+)]
+enum Message {
+    Insert(Job),
+    Work(Box<dyn Work>),
+}
+
+/// A closure sent to the writer thread, run inside the round's transaction and answered once the
+/// transaction committed (or failed).
+trait Work: Send {
+    fn run(&mut self, conn: &Connection);
+    fn answer(self: Box<Self>, committed: Result<(), &StoreError>);
+}
+
+struct Task<T, F> {
+    work: Option<F>,
+    out: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Work for Task<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
+{
+    fn run(&mut self, conn: &Connection) {
+        if let Some(work) = self.work.take() {
+            self.out = Some(in_savepoint(conn, work));
+        }
+    }
+
+    fn answer(self: Box<Self>, committed: Result<(), &StoreError>) {
+        let out = match (committed, self.out) {
+            (Ok(()), Some(out)) => out,
+            (Err(e), _) => Err(e.clone()),
+            (Ok(()), None) => Err(StoreError::Database("the write was not run".into())),
+        };
+        let _ = self.reply.send(out);
+    }
+}
+
+/// Runs `work` inside a savepoint: its writes are undone if it fails, and only its own.
+fn in_savepoint<T>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.execute_batch("SAVEPOINT work").map_err(db_err)?;
+    let out = work(conn);
+    let end = if out.is_ok() {
+        "RELEASE work"
+    } else {
+        "ROLLBACK TO work; RELEASE work"
+    };
+    conn.execute_batch(end).map_err(db_err)?;
+    out
+}
+
 /// The handle of the writer task; the task ends when the last handle is dropped.
 #[derive(Debug, Clone)]
 pub(crate) struct GroupCommit {
-    jobs: mpsc::UnboundedSender<Job>,
+    jobs: mpsc::UnboundedSender<Message>,
 }
 
 impl std::fmt::Debug for Job {
@@ -84,13 +151,31 @@ impl GroupCommit {
             now,
             reply,
         };
-        self.jobs.send(job).ok()?;
-        Some(answer.await.unwrap_or_else(|_| {
-            Err(StoreError::Unavailable(
-                "the SQLite writer thread stopped".into(),
-            ))
-        }))
+        self.jobs.send(Message::Insert(job)).ok()?;
+        Some(answer.await.unwrap_or_else(|_| Err(stopped())))
     }
+
+    /// Runs `work` on the writer thread, in a transaction shared with the other closures waiting
+    /// (inside a savepoint of its own), and answers once that transaction committed; `None` when
+    /// the thread is gone, so the caller does the work through sqlx.
+    pub(crate) async fn run<T, F>(&self, work: F) -> Option<Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let task = Task {
+            work: Some(work),
+            out: None,
+            reply,
+        };
+        self.jobs.send(Message::Work(Box::new(task))).ok()?;
+        Some(answer.await.unwrap_or_else(|_| Err(stopped())))
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable("the SQLite writer thread stopped".into())
 }
 
 /// Batches written while holding sqlx's writer before it goes back to the pool, so that other
@@ -119,12 +204,70 @@ fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// Takes what is waiting, at most [`MAX_BATCH`].
-fn take(rx: &mut mpsc::UnboundedReceiver<Job>, jobs: &mut Vec<Job>) {
-    while jobs.len() < MAX_BATCH {
-        match rx.try_recv() {
-            Ok(job) => jobs.push(job),
-            Err(_) => break,
+/// What is waiting: inserts and closures, at most [`MAX_BATCH`] in all.
+#[derive(Default)]
+struct Round {
+    inserts: Vec<Job>,
+    works: Vec<Box<dyn Work>>,
+}
+
+impl Round {
+    fn len(&self) -> usize {
+        self.inserts.len() + self.works.len()
+    }
+
+    fn push(&mut self, message: Message) {
+        match message {
+            Message::Insert(job) => self.inserts.push(job),
+            Message::Work(work) => self.works.push(work),
+        }
+    }
+
+    /// Takes what is waiting, up to [`MAX_BATCH`] in all.
+    fn take(&mut self, rx: &mut mpsc::UnboundedReceiver<Message>) {
+        while self.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(message) => self.push(message),
+                Err(_) => break,
+            }
+        }
+    }
+
+    fn fail(&mut self, e: &StoreError) {
+        for job in self.inserts.drain(..) {
+            let _ = job.reply.send(Err(e.clone()));
+        }
+        for work in self.works.drain(..) {
+            work.answer(Err(e));
+        }
+    }
+
+    /// Writes the inserts (their own statements) and the closures (one transaction), then
+    /// answers each.
+    fn write(&mut self, conn: &Connection) {
+        metrics::histogram!("latchkey_sqlite_group_commit_size").record(self.len() as f64);
+        if !self.inserts.is_empty() {
+            let results = write(conn, &self.inserts);
+            for (job, result) in self.inserts.drain(..).zip(results) {
+                let _ = job.reply.send(result);
+            }
+        }
+        if !self.works.is_empty() {
+            let committed = conn
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(db_err)
+                .and_then(|()| {
+                    for work in &mut self.works {
+                        work.run(conn);
+                    }
+                    conn.execute_batch("COMMIT").map_err(db_err)
+                });
+            if committed.is_err() && !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            for work in self.works.drain(..) {
+                work.answer(committed.as_ref().copied());
+            }
         }
     }
 }
@@ -132,36 +275,29 @@ fn take(rx: &mut mpsc::UnboundedReceiver<Job>, jobs: &mut Vec<Job>) {
 fn run(
     conn: &Connection,
     writer: &AnyPool,
-    mut rx: mpsc::UnboundedReceiver<Job>,
+    mut rx: mpsc::UnboundedReceiver<Message>,
     runtime: &tokio::runtime::Handle,
 ) {
     // sqlx returns a dropped connection to its pool with a task on the runtime.
     let _runtime = runtime.enter();
-    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    let mut round = Round::default();
     // Ends when every handle (every clone of the store) is gone.
-    while let Some(job) = rx.blocking_recv() {
-        jobs.push(job);
-        take(&mut rx, &mut jobs);
+    while let Some(message) = rx.blocking_recv() {
+        round.push(message);
+        round.take(&mut rx);
         let lease = match runtime.block_on(writer.acquire()) {
             Ok(lease) => lease,
             Err(e) => {
-                let e = map_err(e);
-                for job in jobs.drain(..) {
-                    let _ = job.reply.send(Err(e.clone()));
-                }
+                round.fail(&map_err(e));
                 continue;
             }
         };
-        for round in 1..=MAX_ROUNDS {
-            metrics::histogram!("latchkey_sqlite_group_commit_size").record(jobs.len() as f64);
-            let results = write(conn, &jobs);
-            for (job, result) in jobs.drain(..).zip(results) {
-                let _ = job.reply.send(result);
-            }
-            if round == MAX_ROUNDS || rx.is_empty() {
+        for n in 1..=MAX_ROUNDS {
+            round.write(conn);
+            if n == MAX_ROUNDS || rx.is_empty() {
                 break;
             }
-            take(&mut rx, &mut jobs);
+            round.take(&mut rx);
         }
         drop(lease);
     }
@@ -193,13 +329,7 @@ fn write_chunk(conn: &Connection, chunk: &[Job]) -> Result<HashSet<String>, Stor
     for job in chunk {
         for param in guarded_params(&job.token, &job.guard, job.now) {
             index += 1;
-            match param {
-                Param::Text(v) => statement.raw_bind_parameter(index, v.as_ref()),
-                Param::OptText(v) => statement.raw_bind_parameter(index, v),
-                Param::Int(v) => statement.raw_bind_parameter(index, v),
-                Param::OptInt(v) => statement.raw_bind_parameter(index, v),
-            }
-            .map_err(db_err)?;
+            bind(&mut statement, index, &param)?;
         }
     }
     let mut rows = statement.raw_query();

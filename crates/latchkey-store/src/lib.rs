@@ -8,14 +8,15 @@
 //! of read-only readers, both through sqlx; PostgreSQL with one pool. Two hot paths of SQLite go
 //! through rusqlite instead, to avoid sqlx's hand-off of every statement to a connection thread:
 //! the token lookup of introspection and userinfo, on the caller's thread (`inline_reader.rs`),
-//! and the batched client-credentials inserts, on a writer thread that holds sqlx's writer while
-//! it writes (`group_commit.rs`). Both use the SQL and row decoding of the sqlx path. WAL
+//! and the batched client-credentials inserts and access-token revocations, on a writer thread
+//! that holds sqlx's writer while it writes (`group_commit.rs`, `direct.rs`). Both use the SQL and row decoding of the sqlx path. WAL
 //! checkpoints run on a connection of their own (`checkpoint.rs`).
 
 mod audit;
 mod checkpoint;
 mod clients;
 mod columns;
+mod direct;
 mod error;
 mod flows;
 mod grants;
@@ -33,11 +34,12 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use latchkey_core::audit::AuditEntry;
 use latchkey_core::client::cache::ClientGuard;
 use latchkey_core::clock::UnixTime;
 use latchkey_core::crypto::TokenHash;
 use latchkey_core::oauth::records::{AccessTokenRecord, TokenLookup};
-use latchkey_core::store::{Store, StoreError, Tx};
+use latchkey_core::store::{Rotation, Store, StoreError, Tx, write_rotation};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor as _};
 
@@ -289,6 +291,70 @@ impl Store for SqlStore {
         // flushes in the server.
         let mut conn = self.writer.acquire().await.map_err(map_err)?;
         tokens::insert_access_guarded(&mut conn, token, guard, now).await
+    }
+
+    async fn revoke_access_guarded(
+        &self,
+        hash: &TokenHash,
+        guard: &ClientGuard,
+        now: UnixTime,
+        audit: &AuditEntry,
+    ) -> Result<Option<bool>, StoreError> {
+        if let Some(group) = &self.group_commit {
+            let (hash, guard, audit) = (hash.clone(), guard.clone(), audit.clone());
+            let work = move |conn: &rusqlite::Connection| {
+                if !direct::guard_holds(conn, &guard, now)? {
+                    return Ok(None);
+                }
+                let revoked = direct::revoke_access(conn, &hash, now)?;
+                if revoked {
+                    direct::append_audit(conn, &audit)?;
+                }
+                Ok(Some(revoked))
+            };
+            if let Some(result) = group.run(work).await {
+                return result;
+            }
+        }
+        let mut tx = self.begin().await?;
+        if !tx.clients().guard_holds(guard, now).await? {
+            return Ok(None);
+        }
+        let revoked = tx.tokens().revoke_access(hash, now).await?;
+        if revoked {
+            tx.audit().append(audit).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(revoked))
+    }
+
+    async fn rotate_refresh_guarded(
+        &self,
+        rotation: &Rotation,
+        guard: &ClientGuard,
+        now: UnixTime,
+    ) -> Result<Option<bool>, StoreError> {
+        if let Some(group) = &self.group_commit {
+            let (rotation, guard) = (rotation.clone(), guard.clone());
+            let work = move |conn: &rusqlite::Connection| {
+                if !direct::guard_holds(conn, &guard, now)? {
+                    return Ok(None);
+                }
+                direct::write_rotation(conn, &rotation, now).map(Some)
+            };
+            if let Some(result) = group.run(work).await {
+                return result;
+            }
+        }
+        let mut tx = self.begin().await?;
+        if !tx.clients().guard_holds(guard, now).await? {
+            return Ok(None);
+        }
+        let rotated = write_rotation(tx.as_mut(), rotation, now).await?;
+        if rotated {
+            tx.commit().await?;
+        }
+        Ok(Some(rotated))
     }
 }
 

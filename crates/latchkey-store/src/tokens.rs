@@ -175,8 +175,35 @@ fn refresh_from_row(r: &AnyRow) -> Result<RefreshTokenRecord, StoreError> {
     })
 }
 
-pub(crate) const INSERT_ACCESS_HEAD: &str = "INSERT INTO access_tokens (token_hash, client_id, grant_id, \
-     family_id, subject, scope, audience, data, issued_at, expires_at, revoked_at) ";
+/// Revokes one access token: `$1` its hash, `$2` now.
+pub(crate) const REVOKE_ACCESS: &str =
+    "UPDATE access_tokens SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL";
+
+/// Marks a refresh token used, if it is neither used nor revoked: `$1` its hash, `$2` now.
+pub(crate) const CLAIM_REFRESH: &str = "UPDATE refresh_tokens SET used_at = $2 \
+     WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL";
+
+/// Keeps the (sealed) response of a rotation: `$1` the hash, `$2` the successor.
+pub(crate) const SET_SUCCESSOR: &str =
+    "UPDATE refresh_tokens SET successor = $2 WHERE token_hash = $1 AND revoked_at IS NULL";
+
+macro_rules! insert_access_head {
+    () => {
+        "INSERT INTO access_tokens (token_hash, client_id, grant_id, family_id, subject, scope, \
+         audience, data, issued_at, expires_at, revoked_at) "
+    };
+}
+
+pub(crate) const INSERT_ACCESS_HEAD: &str = insert_access_head!();
+
+pub(crate) const INSERT_ACCESS: &str = concat!(
+    insert_access_head!(),
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+);
+
+pub(crate) const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (token_hash, client_id, grant_id, \
+     family_id, subject, scope, audience, data, issued_at, expires_at, used_at, reuse_count, \
+     successor, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
 /// Parameters of one guarded row: the 11 columns, then the guard's client id, `updated_at`,
 /// secret id, and now.
@@ -215,7 +242,7 @@ pub(crate) fn guarded_row(sql: &mut String, base: usize) {
     );
 }
 
-/// One parameter of a guarded row, for either driver.
+/// One bound parameter, for either driver.
 pub(crate) enum Param<'a> {
     Text(std::borrow::Cow<'a, str>),
     OptText(Option<&'a str>),
@@ -223,12 +250,8 @@ pub(crate) enum Param<'a> {
     OptInt(Option<i64>),
 }
 
-/// One guarded row's parameters, in the order of [`guarded_row`].
-pub(crate) fn guarded_params<'a>(
-    t: &'a AccessTokenRecord,
-    guard: &'a ClientGuard,
-    now: UnixTime,
-) -> [Param<'a>; GUARDED_PARAMS] {
+/// An access token's columns, in the order of [`INSERT_ACCESS_HEAD`].
+pub(crate) fn access_params(t: &AccessTokenRecord) -> [Param<'_>; 11] {
     use std::borrow::Cow::{Borrowed, Owned};
     [
         Param::Text(Borrowed(t.token_hash.as_str())),
@@ -242,21 +265,50 @@ pub(crate) fn guarded_params<'a>(
         Param::Int(t.issued_at),
         Param::Int(t.expires_at),
         Param::OptInt(t.revoked_at),
-        Param::Text(Borrowed(guard.client_id.as_str())),
-        Param::Int(guard.updated_at),
-        Param::OptText(guard.secret_id.as_deref()),
-        Param::Int(now),
     ]
 }
 
-/// Binds one guarded row's parameters (sqlx), in the order of [`guarded_row`].
-pub(crate) fn bind_guarded<'q>(
-    mut q: sqlx::query::Query<'q, Any, AnyArguments>,
-    t: &'q AccessTokenRecord,
-    guard: &'q ClientGuard,
+/// A refresh token's columns, in the order of [`INSERT_REFRESH`].
+pub(crate) fn refresh_params(t: &RefreshTokenRecord) -> [Param<'_>; 14] {
+    use std::borrow::Cow::{Borrowed, Owned};
+    [
+        Param::Text(Borrowed(t.token_hash.as_str())),
+        Param::Text(Borrowed(t.client_id.as_str())),
+        Param::OptText(t.grant_id.as_deref()),
+        Param::Text(Borrowed(t.family_id.as_str())),
+        Param::Text(Borrowed(t.subject.as_str())),
+        Param::Text(Owned(t.scope.to_string())),
+        Param::Text(Owned(to_json(&t.audience))),
+        Param::Text(Owned(to_json(&t.claims))),
+        Param::Int(t.issued_at),
+        Param::Int(t.expires_at),
+        Param::OptInt(t.used_at),
+        Param::Int(t.reuse_count),
+        Param::OptText(t.successor.as_deref()),
+        Param::OptInt(t.revoked_at),
+    ]
+}
+
+/// One guarded row's parameters, in the order of [`guarded_row`].
+pub(crate) fn guarded_params<'a>(
+    t: &'a AccessTokenRecord,
+    guard: &'a ClientGuard,
     now: UnixTime,
+) -> impl Iterator<Item = Param<'a>> {
+    access_params(t).into_iter().chain([
+        Param::Text(std::borrow::Cow::Borrowed(guard.client_id.as_str())),
+        Param::Int(guard.updated_at),
+        Param::OptText(guard.secret_id.as_deref()),
+        Param::Int(now),
+    ])
+}
+
+/// Binds parameters to a sqlx query, in order.
+pub(crate) fn bind_params<'q>(
+    mut q: sqlx::query::Query<'q, Any, AnyArguments>,
+    params: impl IntoIterator<Item = Param<'q>>,
 ) -> sqlx::query::Query<'q, Any, AnyArguments> {
-    for p in guarded_params(t, guard, now) {
+    for p in params {
         q = match p {
             Param::Text(std::borrow::Cow::Borrowed(v)) => q.bind(v),
             Param::Text(std::borrow::Cow::Owned(v)) => q.bind(v),
@@ -278,60 +330,31 @@ pub(crate) async fn insert_access_guarded(
     let mut sql = String::with_capacity(INSERT_ACCESS_HEAD.len() + GUARDED_ROW_LEN);
     sql.push_str(INSERT_ACCESS_HEAD);
     guarded_row(&mut sql, 0);
-    let done = bind_guarded(sqlx::query(sqlx::AssertSqlSafe(sql)), t, guard, now)
-        .execute(conn)
-        .await
-        .map_err(map_err)?;
+    let done = bind_params(
+        sqlx::query(sqlx::AssertSqlSafe(sql)),
+        guarded_params(t, guard, now),
+    )
+    .execute(conn)
+    .await
+    .map_err(map_err)?;
     Ok(done.rows_affected() == 1)
 }
 
 #[async_trait]
 impl TokenRepository for SqlTx {
     async fn insert_access(&mut self, t: &AccessTokenRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO access_tokens (token_hash, client_id, grant_id, family_id, subject, scope, audience, data, \
-             issued_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(t.token_hash.as_str())
-        .bind(t.client_id.as_str())
-        .bind(t.grant_id.as_deref())
-        .bind(t.family_id.as_str())
-        .bind(t.subject.as_str())
-        .bind(t.scope.to_string())
-        .bind(to_json(&t.audience))
-        .bind(to_json(&t.claims))
-        .bind(t.issued_at)
-        .bind(t.expires_at)
-        .bind(t.revoked_at)
-        .execute(self.conn())
-        .await
-        .map_err(map_err)?;
+        bind_params(sqlx::query(INSERT_ACCESS), access_params(t))
+            .execute(self.conn())
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 
     async fn insert_refresh(&mut self, t: &RefreshTokenRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, client_id, grant_id, family_id, subject, scope, audience, data, \
-             issued_at, expires_at, used_at, reuse_count, successor, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(t.token_hash.as_str())
-        .bind(t.client_id.as_str())
-        .bind(t.grant_id.as_deref())
-        .bind(t.family_id.as_str())
-        .bind(t.subject.as_str())
-        .bind(t.scope.to_string())
-        .bind(to_json(&t.audience))
-        .bind(to_json(&t.claims))
-        .bind(t.issued_at)
-        .bind(t.expires_at)
-        .bind(t.used_at)
-        .bind(t.reuse_count)
-        .bind(t.successor.as_deref())
-        .bind(t.revoked_at)
-        .execute(self.conn())
-        .await
-        .map_err(map_err)?;
+        bind_params(sqlx::query(INSERT_REFRESH), refresh_params(t))
+            .execute(self.conn())
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 
@@ -364,27 +387,22 @@ impl TokenRepository for SqlTx {
     }
 
     async fn claim_refresh(&mut self, hash: &TokenHash, now: UnixTime) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE refresh_tokens SET used_at = $2 \
-             WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL",
-        )
-        .bind(hash.as_str())
-        .bind(now)
-        .execute(self.conn())
-        .await
-        .map_err(map_err)?;
+        let done = sqlx::query(CLAIM_REFRESH)
+            .bind(hash.as_str())
+            .bind(now)
+            .execute(self.conn())
+            .await
+            .map_err(map_err)?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn set_successor(&mut self, hash: &TokenHash, successor: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE refresh_tokens SET successor = $2 WHERE token_hash = $1 AND revoked_at IS NULL",
-        )
-        .bind(hash.as_str())
-        .bind(successor)
-        .execute(self.conn())
-        .await
-        .map_err(map_err)?;
+        sqlx::query(SET_SUCCESSOR)
+            .bind(hash.as_str())
+            .bind(successor)
+            .execute(self.conn())
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 
@@ -419,14 +437,12 @@ impl TokenRepository for SqlTx {
     }
 
     async fn revoke_access(&mut self, hash: &TokenHash, now: UnixTime) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE access_tokens SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL",
-        )
-        .bind(hash.as_str())
-        .bind(now)
-        .execute(self.conn())
-        .await
-        .map_err(map_err)?;
+        let done = sqlx::query(REVOKE_ACCESS)
+            .bind(hash.as_str())
+            .bind(now)
+            .execute(self.conn())
+            .await
+            .map_err(map_err)?;
         Ok(done.rows_affected() == 1)
     }
 

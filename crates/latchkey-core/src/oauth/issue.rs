@@ -12,7 +12,6 @@ use crate::config::AccessTokenStrategy;
 use crate::crypto::{OpaqueToken, TokenHash, TokenKind, b64, lookup_hash};
 use crate::entropy::EntropyExt as _;
 use crate::keys::SigningAlg;
-use crate::store::Tx;
 
 /// Claims of the ID token a client may not set through `session.id_token`.
 const RESERVED_ID_TOKEN_CLAIMS: &[&str] = &[
@@ -103,17 +102,6 @@ fn at_hash(alg: SigningAlg, access_token: &str) -> String {
 }
 
 impl Engine {
-    /// Mints and stores an access token; returns it and its lifetime in seconds.
-    pub(crate) async fn mint_access(
-        &self,
-        tx: &mut dyn Tx,
-        issue: &Issue<'_>,
-    ) -> Result<(String, i64), TokenError> {
-        let (value, ttl, record) = self.access_token(issue)?;
-        tx.tokens().insert_access(&record).await?;
-        Ok((value, ttl))
-    }
-
     /// Mints an access token: its value, its lifetime in seconds, and the record to store.
     pub(crate) fn access_token(
         &self,
@@ -185,37 +173,31 @@ impl Engine {
         Ok((value, ttl, record))
     }
 
-    /// Mints and stores a refresh token of the family.
-    pub(crate) async fn mint_refresh(
-        &self,
-        tx: &mut dyn Tx,
-        issue: &Issue<'_>,
-    ) -> Result<String, TokenError> {
+    /// Mints a refresh token of the family: its value and the record to store.
+    pub(crate) fn refresh_token(&self, issue: &Issue<'_>) -> (String, RefreshTokenRecord) {
         let now = self.deps.clock.now();
         let t = OpaqueToken::mint(
             TokenKind::RefreshToken,
             self.deps.entropy.as_ref(),
             &self.deps.secrets,
         );
-        tx.tokens()
-            .insert_refresh(&RefreshTokenRecord {
-                token_hash: t.hash,
-                client_id: issue.client.id.clone(),
-                grant_id: issue.grant_id.map(str::to_owned),
-                family_id: issue.family_id.to_owned(),
-                subject: issue.subject.to_owned(),
-                scope: issue.scope.clone(),
-                audience: issue.audience.to_vec(),
-                claims: issue.claims.clone(),
-                issued_at: now,
-                expires_at: now + self.settings.refresh_token_ttl,
-                used_at: None,
-                reuse_count: 0,
-                successor: None,
-                revoked_at: None,
-            })
-            .await?;
-        Ok(t.value)
+        let record = RefreshTokenRecord {
+            token_hash: t.hash,
+            client_id: issue.client.id.clone(),
+            grant_id: issue.grant_id.map(str::to_owned),
+            family_id: issue.family_id.to_owned(),
+            subject: issue.subject.to_owned(),
+            scope: issue.scope.clone(),
+            audience: issue.audience.to_vec(),
+            claims: issue.claims.clone(),
+            issued_at: now,
+            expires_at: now + self.settings.refresh_token_ttl,
+            used_at: None,
+            reuse_count: 0,
+            successor: None,
+            revoked_at: None,
+        };
+        (t.value, record)
     }
 
     /// An ID token's claims, to be signed with [`Engine::sign_id_token`] (RS256 unless the client

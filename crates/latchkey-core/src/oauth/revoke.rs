@@ -1,19 +1,38 @@
 //! Revocation (RFC 7009): a refresh token takes its whole family with it; an access token goes
 //! alone. A token of another client is left alone, and the answer is the same.
+//!
+//! An access token revoked by a client authenticated from the cache takes the short way: the
+//! token is looked up on a reader, and the revocation (with its audit entry) is one guarded write
+//! that the store may commit together with others ([`Store::revoke_access_guarded`]). A refresh
+//! token, a client assertion or a guard that no longer holds go through one transaction that
+//! decides everything on what it reads.
+//!
+//! [`Store::revoke_access_guarded`]: crate::store::Store::revoke_access_guarded
 
 use serde::Deserialize;
 
 use super::Engine;
+use super::client_auth::CachedAuth;
 use super::error::TokenError;
 use super::issue::jwt_hash;
 use super::params::Params;
 use crate::audit::{Actor, AuditEntry};
-use crate::crypto::{OpaqueToken, TokenKind};
+use crate::client::Client;
+use crate::clock::UnixTime;
+use crate::crypto::{OpaqueToken, TokenHash, TokenKind};
 use crate::entropy::EntropyExt as _;
 
 #[derive(Deserialize)]
 struct JwtId {
     jti: String,
+}
+
+/// What a presented token names, before anything is read.
+enum Target {
+    Refresh(TokenHash),
+    Access(TokenHash),
+    /// Not a token of this server: nothing to revoke.
+    Unknown,
 }
 
 impl Engine {
@@ -31,67 +50,122 @@ impl Engine {
         let token = params
             .get("token")
             .map_err(|e| TokenError::InvalidRequest(e.to_string()))?
-            .ok_or_else(|| TokenError::invalid_request("The request has no token."))?
-            .to_owned();
-        // Authenticated from the cache before the writer is taken, confirmed in the transaction
-        // by the guard (one read instead of the client's and its secrets').
-        let cached = self.authenticate_cached(authorization, params).await?;
+            .ok_or_else(|| TokenError::invalid_request("The request has no token."))?;
+        let mut cached = self.authenticate_cached(authorization, params).await?;
+        let now = self.deps.clock.now();
+        let target = self.target(token, now);
+        let mut throttled = false;
+        if let Some(auth) = &cached
+            && !matches!(target, Target::Refresh(_))
+        {
+            self.throttle
+                .check(crate::throttle::Limit::RevokePerClient, &auth.client.id)?;
+            throttled = true;
+            if self.revoke_access_cached(auth, &target, now).await? {
+                return Ok(());
+            }
+            // The client changed since it was cached: decide on a fresh read.
+            self.clients.forget(&auth.client.id);
+            cached = None;
+        }
         let mut tx = self.deps.store.begin().await?;
         let client = self
             .confirm_client(tx.as_mut(), cached, authorization, params)
             .await?;
-        self.throttle
-            .check(crate::throttle::Limit::RevokePerClient, &client.id)?;
-        let now = self.deps.clock.now();
-        let revoked = if token.starts_with(TokenKind::RefreshToken.prefix()) {
-            match OpaqueToken::verify(TokenKind::RefreshToken, &token, &self.deps.secrets) {
-                Ok(hash) => match tx.tokens().refresh(&hash).await? {
-                    Some(l) if l.token.client_id == client.id => {
-                        tx.tokens().revoke_family(&l.token.family_id, now).await?;
-                        Some(("refresh_token", l.token.family_id))
-                    }
-                    _ => None,
-                },
-                Err(_) => None,
-            }
-        } else {
-            let hash = if token.starts_with(TokenKind::AccessToken.prefix()) {
-                OpaqueToken::verify(TokenKind::AccessToken, &token, &self.deps.secrets).ok()
-            } else {
-                self.keys
-                    .current()
-                    .verify::<JwtId>(&token, "at+jwt", now)
-                    .map(|id| jwt_hash(&id.jti))
-            };
-            match hash {
-                Some(hash) => match tx.tokens().access(&hash).await? {
-                    Some(l) if l.token.client_id == client.id => {
-                        tx.tokens().revoke_access(&hash, now).await?;
-                        Some(("access_token", l.token.family_id))
-                    }
-                    _ => None,
-                },
-                None => None,
-            }
+        if !throttled {
+            self.throttle
+                .check(crate::throttle::Limit::RevokePerClient, &client.id)?;
+        }
+        let revoked = match &target {
+            Target::Refresh(hash) => match tx.tokens().refresh(hash).await? {
+                Some(l) if l.token.client_id == client.id => {
+                    let n = tx.tokens().revoke_family(&l.token.family_id, now).await?;
+                    (n > 0).then_some(("refresh_token", l.token.family_id))
+                }
+                _ => None,
+            },
+            Target::Access(hash) => match tx.tokens().access(hash).await? {
+                Some(l) if l.token.client_id == client.id => {
+                    let done = tx.tokens().revoke_access(hash, now).await?;
+                    done.then_some(("access_token", l.token.family_id))
+                }
+                _ => None,
+            },
+            Target::Unknown => None,
         };
         if let Some((kind, family)) = revoked {
             tx.audit()
-                .append(&AuditEntry {
-                    id: self.deps.entropy.uuid().to_string(),
-                    occurred_at: now,
-                    actor: Actor {
-                        kind: "client".into(),
-                        id: Some(client.id.clone()),
-                    },
-                    account_id: client.owner_account_id.clone(),
-                    action: "token.revoke".into(),
-                    target_kind: "token_family".into(),
-                    target_id: family,
-                    details: serde_json::json!({ "token_type": kind }),
-                })
+                .append(&self.revocation_audit(&client, kind, family, now))
                 .await?;
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The hash a presented token is stored under, if it is one of this server's.
+    fn target(&self, token: &str, now: UnixTime) -> Target {
+        let secrets = &self.deps.secrets;
+        let hash = if token.starts_with(TokenKind::RefreshToken.prefix()) {
+            return OpaqueToken::verify(TokenKind::RefreshToken, token, secrets)
+                .map_or(Target::Unknown, Target::Refresh);
+        } else if token.starts_with(TokenKind::AccessToken.prefix()) {
+            OpaqueToken::verify(TokenKind::AccessToken, token, secrets).ok()
+        } else {
+            self.keys
+                .current()
+                .verify::<JwtId>(token, "at+jwt", now)
+                .map(|id| jwt_hash(&id.jti))
+        };
+        hash.map_or(Target::Unknown, Target::Access)
+    }
+
+    /// Revokes an access token (or finds nothing to revoke) for a client authenticated from the
+    /// cache; false when the client's guard no longer holds, and nothing was done.
+    async fn revoke_access_cached(
+        &self,
+        auth: &CachedAuth,
+        target: &Target,
+        now: UnixTime,
+    ) -> Result<bool, TokenError> {
+        let store = &self.deps.store;
+        let owned = match target {
+            Target::Access(hash) => store
+                .access_token(hash)
+                .await?
+                .filter(|l| l.token.client_id == auth.client.id && l.token.revoked_at.is_none())
+                .map(|l| (hash, l.token.family_id)),
+            Target::Refresh(_) | Target::Unknown => None,
+        };
+        let Some((hash, family)) = owned else {
+            // Nothing of this client's to revoke: the answer is the same, once the client is.
+            return Ok(self.guard_holds_on_reader(auth).await?);
+        };
+        let audit = self.revocation_audit(&auth.client, "access_token", family, now);
+        let held = store
+            .revoke_access_guarded(hash, &auth.guard, now, &audit)
+            .await?;
+        Ok(held.is_some())
+    }
+
+    fn revocation_audit(
+        &self,
+        client: &Client,
+        kind: &str,
+        family: String,
+        now: UnixTime,
+    ) -> AuditEntry {
+        AuditEntry {
+            id: self.deps.entropy.uuid().to_string(),
+            occurred_at: now,
+            actor: Actor {
+                kind: "client".into(),
+                id: Some(client.id.clone()),
+            },
+            account_id: client.owner_account_id.clone(),
+            action: "token.revoke".into(),
+            target_kind: "token_family".into(),
+            target_id: family,
+            details: serde_json::json!({ "token_type": kind }),
+        }
     }
 }

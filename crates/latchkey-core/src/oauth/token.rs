@@ -5,17 +5,18 @@ use latchkey_types::Scope;
 use latchkey_types::token::TokenResponse;
 
 use super::Engine;
+use super::client_auth::CachedAuth;
 use super::error::TokenError;
 use super::issue::{Issue, UnsignedIdToken};
 use super::params::Params;
 use super::pkce;
-use super::records::{AccessTokenRecord, TokenClaims};
+use super::records::{AccessTokenRecord, RefreshTokenRecord, TokenClaims, TokenLookup};
 use crate::audit::{Actor, AuditEntry};
 use crate::client::{Client, GrantType};
 use crate::clock::UnixTime;
-use crate::crypto::{OpaqueToken, TokenKind};
+use crate::crypto::{OpaqueToken, TokenHash, TokenKind};
 use crate::entropy::EntropyExt as _;
-use crate::store::Tx;
+use crate::store::{Rotation, Tx, write_rotation};
 use crate::throttle::Limit;
 
 const OFFLINE_SCOPES: [&str; 2] = ["offline_access", "offline"];
@@ -45,6 +46,29 @@ fn space_list(s: Option<&str>) -> Vec<String> {
     .unwrap_or_default()
 }
 
+/// The scope of the access token a refresh asks for: the `scope` parameter, which may only narrow
+/// the `granted` scope, or the granted scope.
+fn narrowed_scope(params: &Params, granted: &Scope) -> Result<Scope, TokenError> {
+    let Some(s) = get(params, "scope")? else {
+        return Ok(granted.clone());
+    };
+    let requested = Scope::parse(s)
+        .map_err(|e| TokenError::InvalidScope(format!("The scope is malformed: {e}.")))?;
+    if let Some(extra) = requested.difference(granted).next() {
+        return Err(TokenError::InvalidScope(format!(
+            "The scope {extra} was not granted; a refresh may only narrow the scope."
+        )));
+    }
+    Ok(requested)
+}
+
+/// What [`Engine::mint`] makes: the response, and the records to store.
+struct Minted {
+    issued: Issued,
+    access: AccessTokenRecord,
+    refresh: Option<RefreshTokenRecord>,
+}
+
 /// The grant a token request asks for, once no parameter is given twice (RFC 6749 §3.2).
 pub fn requested_grant(params: &Params) -> Result<GrantType, TokenError> {
     if let Some(dup) = params.first_duplicate() {
@@ -71,10 +95,13 @@ impl Engine {
         // Whether the refresh token was still unused when this request arrived, read before the
         // request queues for the writer: a request that raced the rotation is coalesced into it,
         // one that came after it is a retry.
-        let contender = match grant {
-            GrantType::RefreshToken => self.refresh_is_unused(params).await?,
-            _ => false,
+        let presented = match grant {
+            GrantType::RefreshToken => self.presented_refresh(params).await?,
+            _ => None,
         };
+        let contender = presented
+            .as_ref()
+            .is_some_and(|(_, l)| l.token.used_at.is_none());
         // Authenticate from the cache first, without the writer. What the decision rested on
         // (the guard) is checked again by the write itself, so a client suspended or changed on
         // another replica cannot mint tokens here.
@@ -96,6 +123,11 @@ impl Engine {
                 {
                     return Ok(response);
                 }
+            }
+            if let Some((hash, lookup)) = &presented
+                && let Some(issued) = self.rotate_cached(auth, params, hash, lookup).await?
+            {
+                return self.finish(issued);
             }
         }
         let mut tx = self.deps.store.begin().await?;
@@ -280,30 +312,28 @@ impl Engine {
     }
 
     /// Mints an access token for `access_scope`, a refresh token when the family has offline
-    /// access, and an ID token when it has `openid`.
-    async fn issue_tokens(
+    /// access, and an ID token (to be signed) when it has `openid`: the response, and the records
+    /// to store.
+    fn mint(
         &self,
-        tx: &mut dyn Tx,
         issue: &Issue<'_>,
         access_scope: &Scope,
         nonce: Option<&str>,
-    ) -> Result<Issued, TokenError> {
+    ) -> Result<Minted, TokenError> {
         let access_issue = Issue {
             scope: access_scope,
             ..*issue
         };
-        let (access_token, expires_in) = self.mint_access(tx, &access_issue).await?;
-        let refresh_token = if wants_refresh(issue.client, issue.scope) {
-            Some(self.mint_refresh(tx, issue).await?)
-        } else {
-            None
-        };
+        let (access_token, expires_in, access) = self.access_token(&access_issue)?;
+        let (refresh_token, refresh) = wants_refresh(issue.client, issue.scope)
+            .then(|| self.refresh_token(issue))
+            .unzip();
         let unsigned_id_token = if access_scope.contains("openid") {
             Some(self.id_token(issue, nonce, &access_token)?)
         } else {
             None
         };
-        Ok(Issued {
+        let issued = Issued {
             response: TokenResponse {
                 access_token,
                 token_type: "bearer".into(),
@@ -313,17 +343,116 @@ impl Engine {
                 scope: Some(access_scope.to_string()).filter(|s| !s.is_empty()),
             },
             unsigned_id_token,
+        };
+        Ok(Minted {
+            issued,
+            access,
+            refresh,
         })
     }
 
-    /// True when the request's refresh token verifies and is unused right now.
-    async fn refresh_is_unused(&self, params: &Params) -> Result<bool, TokenError> {
+    /// [`Engine::mint`], and the tokens stored in `tx`.
+    async fn issue_tokens(
+        &self,
+        tx: &mut dyn Tx,
+        issue: &Issue<'_>,
+        access_scope: &Scope,
+        nonce: Option<&str>,
+    ) -> Result<Issued, TokenError> {
+        let minted = self.mint(issue, access_scope, nonce)?;
+        tx.tokens().insert_access(&minted.access).await?;
+        if let Some(refresh) = &minted.refresh {
+            tx.tokens().insert_refresh(refresh).await?;
+        }
+        Ok(minted.issued)
+    }
+
+    /// The tokens that replace the refresh token `hash` of `record` (the access token narrowed
+    /// to `access_scope`), and what the rotation writes: the response is kept, sealed, for
+    /// retries.
+    fn rotation(
+        &self,
+        client: &Client,
+        hash: &TokenHash,
+        record: &RefreshTokenRecord,
+        access_scope: &Scope,
+    ) -> Result<(Issued, Rotation), TokenError> {
+        let issue = Issue {
+            client,
+            subject: &record.subject,
+            scope: &record.scope,
+            audience: &record.audience,
+            claims: &record.claims,
+            grant_id: record.grant_id.as_deref(),
+            family_id: &record.family_id,
+        };
+        let minted = self.mint(&issue, access_scope, None)?;
+        let successor = self.deps.secrets.seal(
+            self.deps.entropy.as_ref(),
+            &successor_aad(hash, &client.id),
+            &serde_json::to_vec(&minted.issued).map_err(|e| TokenError::Internal(e.to_string()))?,
+        );
+        let rotation = Rotation {
+            hash: hash.clone(),
+            grant_id: record.grant_id.clone(),
+            access: minted.access,
+            refresh: minted.refresh,
+            successor,
+        };
+        Ok((minted.issued, rotation))
+    }
+
+    /// Rotates a refresh token read on a reader, for a client authenticated from the cache, with
+    /// one guarded write: the common case of a refresh. `None` when the token is not plainly
+    /// this client's, live and unused, or the write found it otherwise (a request racing this
+    /// one rotated it, the client changed): the request's transaction then decides on what it
+    /// reads.
+    async fn rotate_cached(
+        &self,
+        auth: &CachedAuth,
+        params: &Params,
+        hash: &TokenHash,
+        lookup: &TokenLookup<RefreshTokenRecord>,
+    ) -> Result<Option<Issued>, TokenError> {
+        let record = &lookup.token;
+        let now = self.deps.clock.now();
+        let plain = record.client_id == auth.client.id
+            && record.used_at.is_none()
+            && record.revoked_at.is_none()
+            && !lookup.grant_revoked
+            && lookup.client_active
+            && record.expires_at > now;
+        let Some(access_scope) = plain
+            .then(|| narrowed_scope(params, &record.scope).ok())
+            .flatten()
+        else {
+            return Ok(None);
+        };
+        let (issued, rotation) = self.rotation(&auth.client, hash, record, &access_scope)?;
+        let rotated = self
+            .deps
+            .store
+            .rotate_refresh_guarded(&rotation, &auth.guard, now)
+            .await?;
+        if rotated != Some(true) {
+            return Ok(None);
+        }
+        metrics::counter!("latchkey_refresh_rotations_total").increment(1);
+        Ok(Some(issued))
+    }
+
+    /// The request's refresh token as it is right now, read before the request queues for the
+    /// writer, when it verifies and exists.
+    async fn presented_refresh(
+        &self,
+        params: &Params,
+    ) -> Result<Option<(TokenHash, TokenLookup<RefreshTokenRecord>)>, TokenError> {
         let Some(token) = get(params, "refresh_token")? else {
-            return Ok(false);
+            return Ok(None);
         };
         let Ok(hash) = OpaqueToken::verify(TokenKind::RefreshToken, token, &self.deps.secrets)
         else {
-            return Ok(false);
+            return Ok(None);
         };
         let found = self
             .deps
@@ -333,7 +462,7 @@ impl Engine {
             .tokens()
             .refresh(&hash)
             .await?;
-        Ok(found.is_some_and(|l| l.token.used_at.is_none()))
+        Ok(found.map(|l| (hash, l)))
     }
 
     async fn refresh(
@@ -368,56 +497,19 @@ impl Engine {
         if record.expires_at <= now {
             return Err(bad("The refresh token has expired."));
         }
-        let access_scope = match get(params, "scope")? {
-            None => record.scope.clone(),
-            Some(s) => {
-                let requested = Scope::parse(s).map_err(|e| {
-                    TokenError::InvalidScope(format!("The scope is malformed: {e}."))
-                })?;
-                if let Some(extra) = requested.difference(&record.scope).next() {
-                    return Err(Failure::from(TokenError::InvalidScope(format!(
-                        "The scope {extra} was not granted; a refresh may only narrow the scope."
-                    ))));
-                }
-                requested
-            }
-        };
-        if record.used_at.is_none()
-            && tx
-                .tokens()
-                .claim_refresh(&hash, now)
+        let access_scope = narrowed_scope(params, &record.scope)?;
+        if record.used_at.is_none() {
+            // This request rotates the token, unless one racing it claims it first. The row stays
+            // locked (PostgreSQL) or the writer busy (SQLite) only until the new pair is written
+            // and the response kept.
+            let (issued, rotation) = self.rotation(client, &hash, &record, &access_scope)?;
+            if write_rotation(tx, &rotation, now)
                 .await
                 .map_err(TokenError::from)?
-        {
-            // This request rotates the token. The row stays locked (PostgreSQL) or the writer
-            // busy (SQLite) only until the new pair is written and the response kept.
-            if let Some(grant_id) = &record.grant_id {
-                tx.grants()
-                    .touch(grant_id, now)
-                    .await
-                    .map_err(TokenError::from)?;
+            {
+                metrics::counter!("latchkey_refresh_rotations_total").increment(1);
+                return Ok(issued);
             }
-            let issue = Issue {
-                client,
-                subject: &record.subject,
-                scope: &record.scope,
-                audience: &record.audience,
-                claims: &record.claims,
-                grant_id: record.grant_id.as_deref(),
-                family_id: &record.family_id,
-            };
-            let issued = self.issue_tokens(tx, &issue, &access_scope, None).await?;
-            let sealed = self.deps.secrets.seal(
-                self.deps.entropy.as_ref(),
-                &successor_aad(&hash, &client.id),
-                &serde_json::to_vec(&issued).map_err(|e| TokenError::Internal(e.to_string()))?,
-            );
-            tx.tokens()
-                .set_successor(&hash, &sealed)
-                .await
-                .map_err(TokenError::from)?;
-            metrics::counter!("latchkey_refresh_rotations_total").increment(1);
-            return Ok(issued);
         }
         // The token was rotated already: by a request racing this one, or before it came.
         let current = tx

@@ -711,14 +711,16 @@ async fn revocation_is_per_client_and_refresh_revokes_the_family() {
     );
     // Another client's revocation is answered 200 and changes nothing.
     let before = app.store.snapshot().await.expect("snapshot");
-    let res = app
-        .post_form(
-            "/oauth2/revoke",
-            Some((&other.id, other.secret.as_deref().expect("s"))),
-            &[("token", rt)],
-        )
-        .await;
-    assert_eq!(res.status, StatusCode::OK);
+    for token in [rt, at] {
+        let res = app
+            .post_form(
+                "/oauth2/revoke",
+                Some((&other.id, other.secret.as_deref().expect("s"))),
+                &[("token", token)],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::OK);
+    }
     assert_eq!(app.store.snapshot().await.expect("snapshot"), before);
     // Unknown and forged tokens: 200, nothing changes.
     for junk in [
@@ -745,6 +747,23 @@ async fn revocation_is_per_client_and_refresh_revokes_the_family() {
         )
         .await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.store.snapshot().await.expect("snapshot"), before);
+    // The owner revokes the access token: it goes alone, and is audited once however often it
+    // is revoked.
+    let audited = app.count("audit_log").await;
+    for _ in 0..2 {
+        let res = app
+            .post_form(
+                "/oauth2/revoke",
+                Some((&client.id, client.secret.as_deref().expect("s"))),
+                &[("token", at)],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::OK);
+    }
+    assert_eq!(app.introspect(at).await["active"], false);
+    assert_eq!(app.introspect(rt).await["active"], true);
+    assert_eq!(app.count("audit_log").await, audited + 1);
     // The owner revokes the refresh token: the family goes, the access token with it.
     let res = app
         .post_form(

@@ -1,4 +1,6 @@
+use latchkey_core::audit::{Actor, AuditEntry, AuditFilter};
 use latchkey_core::client::ClientStatus;
+use latchkey_core::client::cache::ClientGuard;
 use latchkey_core::crypto::TokenHash;
 use latchkey_core::oauth::records::{AccessTokenRecord, TokenClaims, TokenLookup};
 use latchkey_core::store::Store;
@@ -87,5 +89,122 @@ async fn the_direct_access_token_lookup_agrees_with_the_repository() {
             .expect("token");
         tx.commit().await.expect("commit");
         assert!(both(&store, "h2").await.is_some());
+    }
+}
+
+fn revocation(id: &str, hash: &str) -> AuditEntry {
+    AuditEntry {
+        id: id.into(),
+        occurred_at: 1_700_000_100,
+        actor: Actor {
+            kind: "client".into(),
+            id: Some("client-1".into()),
+        },
+        account_id: None,
+        action: "token.revoke".into(),
+        target_kind: "token_family".into(),
+        target_id: hash.into(),
+        details: serde_json::json!({ "token_type": "access_token" }),
+    }
+}
+
+async fn revoked_at(store: &SqlStore, hash: &str) -> Option<i64> {
+    let found = store.access_token(&TokenHash(hash.into())).await;
+    found.expect("lookup").expect("token").token.revoked_at
+}
+
+/// `Store::revoke_access_guarded` (on SQLite, a closure on the writer thread, in a transaction
+/// shared with the others waiting): it writes only while the guard holds, audits only what it
+/// revoked, and one call that fails undoes its own writes and no one else's.
+#[tokio::test]
+async fn guarded_revocations_write_alone_and_fail_alone() {
+    for (_db, store) in stores().await {
+        let client = sample("client-1");
+        let mut tx = store.begin().await.expect("begin");
+        tx.clients().insert(&client).await.expect("client");
+        for i in 0..40 {
+            tx.tokens()
+                .insert_access(&token(&format!("r{i}")))
+                .await
+                .expect("token");
+        }
+        tx.commit().await.expect("commit");
+        let guard = ClientGuard {
+            client_id: client.id.clone(),
+            updated_at: client.updated_at,
+            secret_id: None,
+        };
+        let now = 1_700_000_100;
+        let count = |store: &SqlStore| {
+            let store = store.clone();
+            async move {
+                store
+                    .read()
+                    .await
+                    .expect("read")
+                    .audit()
+                    .list(&AuditFilter::default(), 100)
+                    .await
+                    .expect("audit")
+                    .len()
+            }
+        };
+
+        // A guard that no longer holds (the row changed since it was cached) writes nothing.
+        let stale = ClientGuard {
+            updated_at: client.updated_at - 1,
+            ..guard.clone()
+        };
+        let hash = TokenHash("r0".into());
+        let answer = store
+            .revoke_access_guarded(&hash, &stale, now, &revocation("a0", "r0"))
+            .await
+            .expect("stale guard");
+        assert_eq!(answer, None);
+        assert_eq!(revoked_at(&store, "r0").await, None);
+        assert_eq!(count(&store).await, 0);
+
+        // Revoked once, audited once; again, nothing more.
+        for expected in [Some(true), Some(false)] {
+            let answer = store
+                .revoke_access_guarded(&hash, &guard, now, &revocation("a1", "r0"))
+                .await
+                .expect("revoke");
+            assert_eq!(answer, expected);
+        }
+        assert_eq!(revoked_at(&store, "r0").await, Some(now));
+        assert_eq!(count(&store).await, 1);
+
+        // Concurrent revocations, committed together on SQLite; the one whose audit entry
+        // collides (its id is taken) fails, and its token stays as it was.
+        let calls: Vec<_> = (1..40)
+            .map(|i| {
+                let (store, guard) = (store.clone(), guard.clone());
+                let id = if i == 20 {
+                    "a1".to_owned()
+                } else {
+                    format!("b{i}")
+                };
+                tokio::spawn(async move {
+                    let hash = TokenHash(format!("r{i}"));
+                    let entry = revocation(&id, &hash.0);
+                    store
+                        .revoke_access_guarded(&hash, &guard, now, &entry)
+                        .await
+                })
+            })
+            .collect();
+        for (i, call) in (1..40).zip(calls) {
+            let answer = call.await.expect("task");
+            let revoked = revoked_at(&store, &format!("r{i}")).await;
+            if i == 20 {
+                assert!(answer.is_err(), "{answer:?}");
+                assert_eq!(revoked, None, "{:?}", store.backend());
+            } else {
+                assert_eq!(answer.expect("revoke"), Some(true));
+                assert_eq!(revoked, Some(now));
+            }
+        }
+        assert_eq!(count(&store).await, 39);
     }
 }

@@ -1,0 +1,160 @@
+//! Writes through a rusqlite connection, for the SQLite writer thread (`group_commit.rs`).
+//!
+//! Each function here is the rusqlite twin of a repository method of the sqlx path, and runs the
+//! same SQL with the same parameters (the constants and parameter lists beside those methods).
+//! Parameters are bound by name (`$1`, …), so a statement that names them out of order still
+//! binds each where the sqlx path does.
+
+use std::borrow::Cow::Borrowed;
+
+use latchkey_core::audit::AuditEntry;
+use latchkey_core::client::cache::ClientGuard;
+use latchkey_core::clock::UnixTime;
+use latchkey_core::crypto::TokenHash;
+use latchkey_core::oauth::records::{AccessTokenRecord, RefreshTokenRecord};
+use latchkey_core::store::{Rotation, StoreError};
+use rusqlite::{CachedStatement, Connection};
+
+use crate::audit::{INSERT_AUDIT, audit_params};
+use crate::clients::GUARD_HOLDS;
+use crate::grants::TOUCH_GRANT;
+use crate::inline_reader::db_err;
+use crate::tokens::{
+    CLAIM_REFRESH, INSERT_ACCESS, INSERT_REFRESH, Param, REVOKE_ACCESS, SET_SUCCESSOR,
+    access_params, refresh_params,
+};
+
+/// The names of the parameters, `$1` to `$16`.
+const NAMES: [&str; 16] = [
+    "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15",
+    "$16",
+];
+
+/// Binds one parameter at `index` (from 1).
+pub(crate) fn bind(
+    statement: &mut CachedStatement<'_>,
+    index: usize,
+    param: &Param<'_>,
+) -> Result<(), StoreError> {
+    match param {
+        Param::Text(v) => statement.raw_bind_parameter(index, v.as_ref()),
+        Param::OptText(v) => statement.raw_bind_parameter(index, v),
+        Param::Int(v) => statement.raw_bind_parameter(index, v),
+        Param::OptInt(v) => statement.raw_bind_parameter(index, v),
+    }
+    .map_err(db_err)
+}
+
+/// A prepared statement with `$1`, `$2`, … bound to `params`, in order.
+fn statement<'c, 'p>(
+    conn: &'c Connection,
+    sql: &str,
+    params: impl IntoIterator<Item = Param<'p>>,
+) -> Result<CachedStatement<'c>, StoreError> {
+    let mut statement = conn.prepare_cached(sql).map_err(db_err)?;
+    for (i, param) in params.into_iter().enumerate() {
+        let name = NAMES
+            .get(i)
+            .ok_or_else(|| StoreError::Database(format!("too many parameters for: {sql}")))?;
+        let index = statement
+            .parameter_index(name)
+            .map_err(db_err)?
+            .ok_or_else(|| StoreError::Database(format!("no parameter {name} in: {sql}")))?;
+        bind(&mut statement, index, &param)?;
+    }
+    Ok(statement)
+}
+
+/// Runs a statement that returns no rows; the number of rows it changed.
+fn execute<'p>(
+    conn: &Connection,
+    sql: &str,
+    params: impl IntoIterator<Item = Param<'p>>,
+) -> Result<usize, StoreError> {
+    statement(conn, sql, params)?.raw_execute().map_err(db_err)
+}
+
+fn text(v: &str) -> Param<'_> {
+    Param::Text(Borrowed(v))
+}
+
+/// `ClientRepository::guard_holds`.
+pub(crate) fn guard_holds(
+    conn: &Connection,
+    guard: &ClientGuard,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    let params = [
+        text(&guard.client_id),
+        Param::Int(guard.updated_at),
+        Param::OptText(guard.secret_id.as_deref()),
+        Param::Int(now),
+    ];
+    let mut statement = statement(conn, GUARD_HOLDS, params)?;
+    let mut rows = statement.raw_query();
+    Ok(rows.next().map_err(db_err)?.is_some())
+}
+
+/// `TokenRepository::revoke_access`.
+pub(crate) fn revoke_access(
+    conn: &Connection,
+    hash: &TokenHash,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    Ok(execute(conn, REVOKE_ACCESS, [text(hash.as_str()), Param::Int(now)])? == 1)
+}
+
+/// `AuditRepository::append`.
+pub(crate) fn append_audit(conn: &Connection, e: &AuditEntry) -> Result<(), StoreError> {
+    execute(conn, INSERT_AUDIT, audit_params(e))?;
+    Ok(())
+}
+
+/// `TokenRepository::claim_refresh`.
+fn claim_refresh(conn: &Connection, hash: &TokenHash, now: UnixTime) -> Result<bool, StoreError> {
+    Ok(execute(conn, CLAIM_REFRESH, [text(hash.as_str()), Param::Int(now)])? == 1)
+}
+
+/// `GrantRepository::touch`.
+fn touch_grant(conn: &Connection, id: &str, now: UnixTime) -> Result<(), StoreError> {
+    execute(conn, TOUCH_GRANT, [text(id), Param::Int(now)])?;
+    Ok(())
+}
+
+/// `TokenRepository::insert_access`.
+fn insert_access(conn: &Connection, t: &AccessTokenRecord) -> Result<(), StoreError> {
+    execute(conn, INSERT_ACCESS, access_params(t))?;
+    Ok(())
+}
+
+/// `TokenRepository::insert_refresh`.
+fn insert_refresh(conn: &Connection, t: &RefreshTokenRecord) -> Result<(), StoreError> {
+    execute(conn, INSERT_REFRESH, refresh_params(t))?;
+    Ok(())
+}
+
+/// `TokenRepository::set_successor`.
+fn set_successor(conn: &Connection, hash: &TokenHash, successor: &str) -> Result<(), StoreError> {
+    execute(conn, SET_SUCCESSOR, [text(hash.as_str()), text(successor)])?;
+    Ok(())
+}
+
+/// [`latchkey_core::store::write_rotation`], statement for statement.
+pub(crate) fn write_rotation(
+    conn: &Connection,
+    r: &Rotation,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    if !claim_refresh(conn, &r.hash, now)? {
+        return Ok(false);
+    }
+    if let Some(grant_id) = &r.grant_id {
+        touch_grant(conn, grant_id, now)?;
+    }
+    insert_access(conn, &r.access)?;
+    if let Some(refresh) = &r.refresh {
+        insert_refresh(conn, refresh)?;
+    }
+    set_successor(conn, &r.hash, &r.successor)?;
+    Ok(true)
+}
