@@ -10,8 +10,10 @@
 //! The thread writes through its own rusqlite connection, not through sqlx: sqlx runs each SQLite
 //! connection on a thread of its own, and every statement (and every return of a connection to
 //! its pool, which pings it) would be a hand-off to that thread and back. While it writes, it
-//! holds sqlx's one writer connection, so that inserts and the other write transactions still
-//! take turns rather than meet in SQLite's busy handler, which sleeps in whole milliseconds.
+//! holds the store's write turn ([`WriteTurn`]), which every write transaction through sqlx holds
+//! too, so that the two connections take turns rather than meet in SQLite's busy handler, which
+//! sleeps in whole milliseconds. (Holding sqlx's writer connection instead would cost a ping of
+//! that connection, on its own thread, every time it went back to the pool.)
 //!
 //! Each row is guarded on its own (see `guarded_row` in `tokens.rs`): one request's failed guard
 //! does not affect the others of its batch.
@@ -30,15 +32,18 @@ use latchkey_core::clock::UnixTime;
 use latchkey_core::oauth::records::AccessTokenRecord;
 use latchkey_core::store::StoreError;
 use rusqlite::Connection;
-use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::direct::bind;
-use crate::error::map_err;
 use crate::inline_reader::db_err;
 use crate::tokens::{
     GUARDED_PARAMS, GUARDED_ROW_LEN, INSERT_ACCESS_HEAD, guarded_params, guarded_row,
 };
+
+/// The turn of SQLite's one writer, between the connections of this process that write: the
+/// writer thread holds it while it writes, and every write transaction through sqlx for as long
+/// as it is open (`SqlTx`).
+pub(crate) type WriteTurn = std::sync::Arc<tokio::sync::Mutex<()>>;
 
 /// Most inserts committed together.
 pub(crate) const MAX_BATCH: usize = 128;
@@ -123,15 +128,13 @@ impl std::fmt::Debug for Job {
 }
 
 impl GroupCommit {
-    /// Starts the writer thread for the database file `path`; `writer` is sqlx's one writer
-    /// connection, held while the thread writes.
-    pub(crate) fn start(path: &Path, writer: AnyPool) -> Result<Self, StoreError> {
+    /// Starts the writer thread for the database file `path`; it writes while holding `turn`.
+    pub(crate) fn start(path: &Path, turn: WriteTurn) -> Result<Self, StoreError> {
         let conn = open_writer(path)?;
         let (jobs, rx) = mpsc::unbounded_channel();
-        let runtime = tokio::runtime::Handle::current();
         std::thread::Builder::new()
             .name("latchkey-sqlite-commit".into())
-            .spawn(move || run(&conn, &writer, rx, &runtime))
+            .spawn(move || run(&conn, &turn, rx))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the SQLite writer: {e}")))?;
         Ok(Self { jobs })
     }
@@ -178,8 +181,8 @@ fn stopped() -> StoreError {
     StoreError::Unavailable("the SQLite writer thread stopped".into())
 }
 
-/// Batches written while holding sqlx's writer before it goes back to the pool, so that other
-/// transactions get their turn.
+/// Batches written while holding the write turn before it is let go, so that other transactions
+/// get theirs.
 const MAX_ROUNDS: usize = 8;
 
 /// The writer's pragmas (`SQLITE_PRAGMAS` in `lib.rs`; the file is in WAL mode already), with the
@@ -233,15 +236,6 @@ impl Round {
         }
     }
 
-    fn fail(&mut self, e: &StoreError) {
-        for job in self.inserts.drain(..) {
-            let _ = job.reply.send(Err(e.clone()));
-        }
-        for work in self.works.drain(..) {
-            work.answer(Err(e));
-        }
-    }
-
     /// Writes the inserts (their own statements) and the closures (one transaction), then
     /// answers each.
     fn write(&mut self, conn: &Connection) {
@@ -272,26 +266,13 @@ impl Round {
     }
 }
 
-fn run(
-    conn: &Connection,
-    writer: &AnyPool,
-    mut rx: mpsc::UnboundedReceiver<Message>,
-    runtime: &tokio::runtime::Handle,
-) {
-    // sqlx returns a dropped connection to its pool with a task on the runtime.
-    let _runtime = runtime.enter();
+fn run(conn: &Connection, turn: &WriteTurn, mut rx: mpsc::UnboundedReceiver<Message>) {
     let mut round = Round::default();
     // Ends when every handle (every clone of the store) is gone.
     while let Some(message) = rx.blocking_recv() {
         round.push(message);
         round.take(&mut rx);
-        let lease = match runtime.block_on(writer.acquire()) {
-            Ok(lease) => lease,
-            Err(e) => {
-                round.fail(&map_err(e));
-                continue;
-            }
-        };
+        let lease = turn.blocking_lock();
         for n in 1..=MAX_ROUNDS {
             round.write(conn);
             if n == MAX_ROUNDS || rx.is_empty() {

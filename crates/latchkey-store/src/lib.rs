@@ -47,7 +47,7 @@ pub use migrate::{MigrationState, MigrationStatus};
 
 use crate::checkpoint::Checkpointer;
 use crate::error::map_err;
-use crate::group_commit::GroupCommit;
+use crate::group_commit::{GroupCommit, WriteTurn};
 use crate::inline_reader::InlineReaders;
 use crate::tx::SqlTx;
 
@@ -104,6 +104,8 @@ pub struct SqlStore {
     reader: AnyPool,
     /// SQLite: the task that commits concurrent token inserts together.
     group_commit: Option<GroupCommit>,
+    /// SQLite (a file): the turn of the one writer, between sqlx's writer and the writer thread.
+    turn: Option<WriteTurn>,
     /// SQLite: the task that checkpoints the write-ahead log beside the writer.
     _checkpointer: Option<Checkpointer>,
     /// SQLite (a file): the hottest read, on the caller's thread.
@@ -166,6 +168,7 @@ impl SqlStore {
                     writer: pool.clone(),
                     reader: pool,
                     group_commit: None,
+                    turn: None,
                     _checkpointer: None,
                     inline: None,
                 })
@@ -218,13 +221,15 @@ impl SqlStore {
                 // The file, for the two rusqlite paths; an in-memory database has none, and
                 // only sqlx's connection sees it.
                 let file = inline_reader::sqlite_file(url);
-                let group_commit = match &file {
-                    Some(path) => Some(GroupCommit::start(path, writer.clone())?),
-                    None => None,
+                let turn = file.as_ref().map(|_| WriteTurn::default());
+                let group_commit = match (&file, &turn) {
+                    (Some(path), Some(turn)) => Some(GroupCommit::start(path, turn.clone())?),
+                    _ => None,
                 };
                 Ok(Self {
                     backend,
                     group_commit,
+                    turn,
                     _checkpointer: Some(Checkpointer::start(checkpointer)),
                     inline: file.map(|path| Arc::new(InlineReaders::new(path, readers as usize))),
                     writer,
@@ -248,7 +253,9 @@ impl SqlStore {
 #[async_trait]
 impl Store for SqlStore {
     async fn begin(&self) -> Result<Box<dyn Tx>, StoreError> {
-        Ok(Box::new(SqlTx::begin(&self.writer, self.backend).await?))
+        Ok(Box::new(
+            SqlTx::begin(&self.writer, self.backend, self.turn.as_ref()).await?,
+        ))
     }
 
     async fn read(&self) -> Result<Box<dyn Tx>, StoreError> {

@@ -13,6 +13,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Transaction};
 
 use crate::Backend;
 use crate::error::map_err;
+use crate::group_commit::WriteTurn;
 
 enum Conn {
     Tx(Transaction<'static, Any>),
@@ -23,25 +24,40 @@ enum Conn {
 /// under each trait.
 pub(crate) struct SqlTx {
     conn: Conn,
+    /// SQLite: the write turn, held until the transaction ends (after `conn`, in drop order).
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl SqlTx {
     /// Begins a write transaction. On SQLite it takes the write lock at once (`BEGIN
     /// IMMEDIATE`): a deferred transaction that reads, then writes, fails when another
     /// connection (a second replica, the CLI) wrote in between.
-    pub(crate) async fn begin(pool: &AnyPool, backend: Backend) -> Result<Self, StoreError> {
+    ///
+    /// `turn` is SQLite's write turn (see `group_commit.rs`), taken first and held until the
+    /// transaction ends.
+    pub(crate) async fn begin(
+        pool: &AnyPool,
+        backend: Backend,
+        turn: Option<&WriteTurn>,
+    ) -> Result<Self, StoreError> {
+        let turn = match turn {
+            Some(t) => Some(t.clone().lock_owned().await),
+            None => None,
+        };
         let tx = match backend {
             Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => pool.begin().await,
         };
         Ok(Self {
             conn: Conn::Tx(tx.map_err(map_err)?),
+            _turn: turn,
         })
     }
 
     pub(crate) async fn plain(pool: &AnyPool) -> Result<Self, StoreError> {
         Ok(Self {
             conn: Conn::Plain(pool.acquire().await.map_err(map_err)?),
+            _turn: None,
         })
     }
 
