@@ -56,6 +56,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<TokenLookup<AccessTokenRecord>>, StoreError> {
         self.read().await?.tokens().access(hash).await
     }
+    /// One refresh token with the state of what it depends on, read outside any unit of work:
+    /// the read before a refresh queues for the writer.
+    async fn refresh_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<TokenLookup<RefreshTokenRecord>>, StoreError> {
+        self.read().await?.tokens().refresh(hash).await
+    }
     /// Stores an access token minted for a client authenticated from the cache, in one
     /// statement that writes nothing unless `guard` holds at `now` (see
     /// [`ClientRepository::guard_holds`]); false when it did not. It runs outside any unit of

@@ -2,7 +2,8 @@
 //!
 //! sqlx runs every SQLite connection on a thread of its own: each statement is sent to that
 //! thread and its rows sent back, and each connection returned to the pool is pinged the same way.
-//! For a read of one indexed row — the token lookup behind every introspection — those four
+//! For a read of one indexed row — the token lookup behind every introspection, and the refresh
+//! token read before a refresh queues for the writer — those four
 //! thread wake-ups cost several times the read itself (profiled: about 40% of the server's CPU
 //! under introspection load went to futex waits and wakes). The hottest read therefore runs
 //! through rusqlite, synchronously, on the calling thread: a WAL reader never waits for the
@@ -18,11 +19,11 @@ use std::str::FromStr as _;
 use std::sync::Mutex;
 
 use latchkey_core::crypto::TokenHash;
-use latchkey_core::oauth::records::{AccessTokenRecord, TokenLookup};
+use latchkey_core::oauth::records::{AccessTokenRecord, RefreshTokenRecord, TokenLookup};
 use latchkey_core::store::StoreError;
 use rusqlite::{Connection, OpenFlags};
 
-use crate::tokens::{ACCESS_BY_HASH, access_from_row, lookup};
+use crate::tokens::{ACCESS_BY_HASH, REFRESH_BY_HASH, access_from_row, lookup, refresh_from_row};
 
 /// The pragmas of sqlx's SQLite readers (`SQLITE_READER_PRAGMAS` in `lib.rs`), but a short busy
 /// timeout: this thread serves other requests too, so a read that cannot start at once (a WAL
@@ -123,11 +124,29 @@ impl InlineReaders {
         &self,
         hash: &TokenHash,
     ) -> Result<Option<TokenLookup<AccessTokenRecord>>, StoreError> {
+        self.by_hash(ACCESS_BY_HASH, hash, |row| access_from_row(row))
+    }
+
+    /// [`latchkey_core::store::Store::refresh_token`].
+    pub(crate) fn refresh_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<TokenLookup<RefreshTokenRecord>>, StoreError> {
+        self.by_hash(REFRESH_BY_HASH, hash, |row| refresh_from_row(row))
+    }
+
+    /// One token by its hash, with the state of its client and grant.
+    fn by_hash<T>(
+        &self,
+        sql: &str,
+        hash: &TokenHash,
+        decode: impl Fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+    ) -> Result<Option<TokenLookup<T>>, StoreError> {
         self.with(|conn| {
-            let mut statement = conn.prepare_cached(ACCESS_BY_HASH).map_err(db_err)?;
+            let mut statement = conn.prepare_cached(sql).map_err(db_err)?;
             let mut rows = statement.query([hash.as_str()]).map_err(db_err)?;
             match rows.next().map_err(db_err)? {
-                Some(row) => Ok(Some(lookup(row, access_from_row(row)?)?)),
+                Some(row) => Ok(Some(lookup(row, decode(row)?)?)),
                 None => Ok(None),
             }
         })

@@ -38,7 +38,7 @@ use latchkey_core::audit::AuditEntry;
 use latchkey_core::client::cache::ClientGuard;
 use latchkey_core::clock::UnixTime;
 use latchkey_core::crypto::TokenHash;
-use latchkey_core::oauth::records::{AccessTokenRecord, TokenLookup};
+use latchkey_core::oauth::records::{AccessTokenRecord, RefreshTokenRecord, TokenLookup};
 use latchkey_core::store::{Rotation, Store, StoreError, Tx, write_rotation};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor as _};
@@ -250,6 +250,21 @@ impl SqlStore {
     }
 }
 
+/// A read on the caller's thread, when the store has inline readers; `None` when it has none, or
+/// the database was busy, and the read goes through the pool.
+fn inline<T>(
+    readers: Option<&InlineReaders>,
+    read: impl FnOnce(&InlineReaders) -> Result<T, StoreError>,
+) -> Option<Result<T, StoreError>> {
+    match read(readers?) {
+        Err(StoreError::Unavailable(e)) => {
+            tracing::debug!(error = %e, "inline SQLite read busy; reading through the pool");
+            None
+        }
+        answer => Some(answer),
+    }
+}
+
 #[async_trait]
 impl Store for SqlStore {
     async fn begin(&self) -> Result<Box<dyn Tx>, StoreError> {
@@ -272,15 +287,20 @@ impl Store for SqlStore {
         &self,
         hash: &TokenHash,
     ) -> Result<Option<TokenLookup<AccessTokenRecord>>, StoreError> {
-        if let Some(inline) = &self.inline {
-            match inline.access_token(hash) {
-                Err(StoreError::Unavailable(e)) => {
-                    tracing::debug!(error = %e, "inline SQLite read busy; reading through the pool");
-                }
-                answer => return answer,
-            }
+        if let Some(answer) = inline(self.inline.as_deref(), |r| r.access_token(hash)) {
+            return answer;
         }
         self.read().await?.tokens().access(hash).await
+    }
+
+    async fn refresh_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<TokenLookup<RefreshTokenRecord>>, StoreError> {
+        if let Some(answer) = inline(self.inline.as_deref(), |r| r.refresh_token(hash)) {
+            return answer;
+        }
+        self.read().await?.tokens().refresh(hash).await
     }
 
     async fn insert_access_guarded(

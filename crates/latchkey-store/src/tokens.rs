@@ -128,6 +128,9 @@ macro_rules! by_hash {
 /// An access token by its hash, with the state of its client and grant.
 pub(crate) const ACCESS_BY_HASH: &str = by_hash!("access_tokens", access_columns);
 
+/// A refresh token by its hash, with the state of its client and grant.
+pub(crate) const REFRESH_BY_HASH: &str = by_hash!("refresh_tokens", refresh_columns);
+
 pub(crate) fn lookup<T>(r: &impl Columns, token: T) -> Result<TokenLookup<T>, StoreError> {
     let status = r.text("client_status")?;
     let grant_revoked = r.opt_int("grant_revoked_at")?;
@@ -154,24 +157,22 @@ pub(crate) fn access_from_row(r: &impl Columns) -> Result<AccessTokenRecord, Sto
     })
 }
 
-fn refresh_from_row(r: &AnyRow) -> Result<RefreshTokenRecord, StoreError> {
-    let audience: String = r.try_get("audience").map_err(map_err)?;
-    let data: String = r.try_get("data").map_err(map_err)?;
+pub(crate) fn refresh_from_row(r: &impl Columns) -> Result<RefreshTokenRecord, StoreError> {
     Ok(RefreshTokenRecord {
-        token_hash: TokenHash(r.try_get("token_hash").map_err(map_err)?),
-        client_id: r.try_get("client_id").map_err(map_err)?,
-        grant_id: r.try_get("grant_id").map_err(map_err)?,
-        family_id: r.try_get("family_id").map_err(map_err)?,
-        subject: r.try_get("subject").map_err(map_err)?,
+        token_hash: TokenHash(r.text("token_hash")?),
+        client_id: r.text("client_id")?,
+        grant_id: r.opt_text("grant_id")?,
+        family_id: r.text("family_id")?,
+        subject: r.text("subject")?,
         scope: scope(r)?,
-        audience: from_json("audience", &audience)?,
-        claims: from_json("data", &data)?,
-        issued_at: r.try_get("issued_at").map_err(map_err)?,
-        expires_at: r.try_get("expires_at").map_err(map_err)?,
-        used_at: r.try_get("used_at").map_err(map_err)?,
-        reuse_count: r.try_get("reuse_count").map_err(map_err)?,
-        successor: r.try_get("successor").map_err(map_err)?,
-        revoked_at: r.try_get("revoked_at").map_err(map_err)?,
+        audience: from_json("audience", &r.text("audience")?)?,
+        claims: from_json("data", &r.text("data")?)?,
+        issued_at: r.int("issued_at")?,
+        expires_at: r.int("expires_at")?,
+        used_at: r.opt_int("used_at")?,
+        reuse_count: r.int("reuse_count")?,
+        successor: r.opt_text("successor")?,
+        revoked_at: r.opt_int("revoked_at")?,
     })
 }
 
@@ -376,7 +377,7 @@ impl TokenRepository for SqlTx {
         &mut self,
         hash: &TokenHash,
     ) -> Result<Option<TokenLookup<RefreshTokenRecord>>, StoreError> {
-        let row = sqlx::query(by_hash!("refresh_tokens", refresh_columns))
+        let row = sqlx::query(REFRESH_BY_HASH)
             .bind(hash.as_str())
             .fetch_optional(self.conn())
             .await

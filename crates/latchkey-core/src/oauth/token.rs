@@ -454,14 +454,7 @@ impl Engine {
         else {
             return Ok(None);
         };
-        let found = self
-            .deps
-            .store
-            .read()
-            .await?
-            .tokens()
-            .refresh(&hash)
-            .await?;
+        let found = self.deps.store.refresh_token(&hash).await?;
         Ok(found.map(|l| (hash, l)))
     }
 

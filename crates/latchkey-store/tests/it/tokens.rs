@@ -2,7 +2,9 @@ use latchkey_core::audit::{Actor, AuditEntry, AuditFilter};
 use latchkey_core::client::ClientStatus;
 use latchkey_core::client::cache::ClientGuard;
 use latchkey_core::crypto::TokenHash;
-use latchkey_core::oauth::records::{AccessTokenRecord, TokenClaims, TokenLookup};
+use latchkey_core::oauth::records::{
+    AccessTokenRecord, RefreshTokenRecord, TokenClaims, TokenLookup,
+};
 use latchkey_core::store::Store;
 use latchkey_store::SqlStore;
 use latchkey_types::Scope;
@@ -206,5 +208,74 @@ async fn guarded_revocations_write_alone_and_fail_alone() {
             }
         }
         assert_eq!(count(&store).await, 39);
+    }
+}
+
+/// `Store::refresh_token` (on SQLite, rusqlite on the caller's thread) and the repository's
+/// `refresh` (sqlx) give the same answer as the token is claimed, given a successor and revoked.
+#[tokio::test]
+async fn the_direct_refresh_token_lookup_agrees_with_the_repository() {
+    for (_db, store) in stores().await {
+        let hash = TokenHash("rt1".into());
+        let both = || async {
+            let direct = store.refresh_token(&hash).await.expect("refresh_token");
+            let mut read = store.read().await.expect("read");
+            let through_tx = read.tokens().refresh(&hash).await.expect("refresh");
+            assert_eq!(direct, through_tx, "{:?}", store.backend());
+            direct
+        };
+        assert_eq!(both().await, None);
+
+        let t = token("ignored");
+        let record = RefreshTokenRecord {
+            token_hash: hash.clone(),
+            client_id: t.client_id,
+            grant_id: None,
+            family_id: t.family_id,
+            subject: t.subject,
+            scope: t.scope,
+            audience: t.audience,
+            claims: t.claims,
+            issued_at: t.issued_at,
+            expires_at: t.expires_at,
+            used_at: None,
+            reuse_count: 0,
+            successor: None,
+            revoked_at: None,
+        };
+        let mut tx = store.begin().await.expect("begin");
+        tx.clients()
+            .insert(&sample("client-1"))
+            .await
+            .expect("client");
+        tx.tokens().insert_refresh(&record).await.expect("token");
+        tx.commit().await.expect("commit");
+        assert_eq!(both().await.expect("found").token, record);
+
+        let mut tx = store.begin().await.expect("begin");
+        assert!(
+            tx.tokens()
+                .claim_refresh(&hash, 1_700_000_100)
+                .await
+                .expect("claim")
+        );
+        tx.tokens()
+            .set_successor(&hash, "sealed")
+            .await
+            .expect("successor");
+        tx.commit().await.expect("commit");
+        let found = both().await.expect("found").token;
+        assert_eq!(found.used_at, Some(1_700_000_100));
+        assert_eq!(found.successor.as_deref(), Some("sealed"));
+
+        let mut tx = store.begin().await.expect("begin");
+        tx.tokens()
+            .revoke_family(&record.family_id, 1_700_000_200)
+            .await
+            .expect("revoke");
+        tx.commit().await.expect("commit");
+        let found = both().await.expect("found").token;
+        assert_eq!(found.revoked_at, Some(1_700_000_200));
+        assert_eq!(found.successor, None);
     }
 }
