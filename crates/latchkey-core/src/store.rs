@@ -126,6 +126,8 @@ pub async fn write_rotation(
         return Ok(false);
     }
     if let Some(grant_id) = &r.grant_id {
+        // Found revoked only if the claim was too: a grant is revoked with its tokens, in one
+        // transaction.
         tx.grants().touch(grant_id, now).await?;
     }
     tx.tokens().insert_access(&r.access).await?;
@@ -268,7 +270,8 @@ pub trait GrantRepository: Send {
         client_id: Option<&str>,
         now: UnixTime,
     ) -> Result<Vec<String>, StoreError>;
-    async fn touch(&mut self, id: &str, now: UnixTime) -> Result<(), StoreError>;
+    /// Records that a grant was used, if it exists and is not revoked; whether it was.
+    async fn touch(&mut self, id: &str, now: UnixTime) -> Result<bool, StoreError>;
 }
 
 #[async_trait]

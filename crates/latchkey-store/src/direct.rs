@@ -116,9 +116,8 @@ fn claim_refresh(conn: &Connection, hash: &TokenHash, now: UnixTime) -> Result<b
 }
 
 /// `GrantRepository::touch`.
-fn touch_grant(conn: &Connection, id: &str, now: UnixTime) -> Result<(), StoreError> {
-    execute(conn, TOUCH_GRANT, [text(id), Param::Int(now)])?;
-    Ok(())
+fn touch_grant(conn: &Connection, id: &str, now: UnixTime) -> Result<bool, StoreError> {
+    Ok(execute(conn, TOUCH_GRANT, [text(id), Param::Int(now)])? == 1)
 }
 
 /// `TokenRepository::insert_access`.

@@ -41,8 +41,9 @@ pub(crate) fn grant_from_row(r: &AnyRow) -> Result<Grant, StoreError> {
     })
 }
 
-/// Records that a grant was used: `$1` its id, `$2` now.
-pub(crate) const TOUCH_GRANT: &str = "UPDATE grants SET last_used_at = $2 WHERE id = $1";
+/// Records that a grant was used, if it is not revoked: `$1` its id, `$2` now.
+pub(crate) const TOUCH_GRANT: &str =
+    "UPDATE grants SET last_used_at = $2 WHERE id = $1 AND revoked_at IS NULL";
 
 #[async_trait]
 impl GrantRepository for SqlTx {
@@ -145,13 +146,13 @@ impl GrantRepository for SqlTx {
             .collect()
     }
 
-    async fn touch(&mut self, id: &str, now: UnixTime) -> Result<(), StoreError> {
-        sqlx::query(TOUCH_GRANT)
+    async fn touch(&mut self, id: &str, now: UnixTime) -> Result<bool, StoreError> {
+        let done = sqlx::query(TOUCH_GRANT)
             .bind(id)
             .bind(now)
             .execute(self.conn())
             .await
             .map_err(map_err)?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 }

@@ -285,18 +285,15 @@ impl Engine {
                 &record.family_id,
             ));
         }
-        let grant = tx
+        // Marked used in the statement that finds it still granted.
+        if !tx
             .grants()
-            .get(&record.grant_id)
-            .await
-            .map_err(TokenError::from)?;
-        if grant.as_ref().is_none_or(|g| g.revoked_at.is_some()) {
-            return Err(bad("The authorization was revoked."));
-        }
-        tx.grants()
             .touch(&record.grant_id, now)
             .await
-            .map_err(TokenError::from)?;
+            .map_err(TokenError::from)?
+        {
+            return Err(bad("The authorization was revoked."));
+        }
         let issue = Issue {
             client,
             subject: &data.subject,

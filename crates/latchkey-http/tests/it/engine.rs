@@ -548,6 +548,8 @@ async fn consent_sessions_list_and_revoke_with_their_tokens() {
             list[0]["session"]["id_token"]["email"],
             "alice@example.test"
         );
+        // A code issued under the grant, not yet exchanged when the grant is revoked.
+        let (late_code, late_p) = code_from(&app, &client.id, &mut Browser::default()).await;
         let res = app
             .admin(
                 Method::DELETE,
@@ -577,6 +579,20 @@ async fn consent_sessions_list_and_revoke_with_their_tokens() {
             )
             .await;
         assert_eq!(refreshed.json()["error"], "invalid_grant");
+        let late = app
+            .token(
+                &client,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &late_code),
+                    ("redirect_uri", REDIRECT),
+                    ("code_verifier", &late_p.verifier),
+                ],
+            )
+            .await
+            .json();
+        assert_eq!(late["error"], "invalid_grant", "{late}");
+        assert_eq!(late["error_description"], "The authorization was revoked.");
         let empty = app
             .admin(
                 Method::GET,
