@@ -251,43 +251,41 @@ pub(crate) enum Param<'a> {
     OptInt(Option<i64>),
 }
 
+/// The columns access and refresh tokens share, then `$rest`: a token's parameters, in the order
+/// of its insert.
+macro_rules! token_params {
+    ($t:expr; $($rest:expr),+ $(,)?) => {{
+        use std::borrow::Cow::{Borrowed, Owned};
+        [
+            Param::Text(Borrowed($t.token_hash.as_str())),
+            Param::Text(Borrowed($t.client_id.as_str())),
+            Param::OptText($t.grant_id.as_deref()),
+            Param::Text(Borrowed($t.family_id.as_str())),
+            Param::Text(Borrowed($t.subject.as_str())),
+            Param::Text(Owned($t.scope.to_string())),
+            Param::Text(Owned(to_json(&$t.audience))),
+            Param::Text(Owned(to_json(&$t.claims))),
+            Param::Int($t.issued_at),
+            Param::Int($t.expires_at),
+            $($rest),+
+        ]
+    }};
+}
+
 /// An access token's columns, in the order of [`INSERT_ACCESS_HEAD`].
 pub(crate) fn access_params(t: &AccessTokenRecord) -> [Param<'_>; 11] {
-    use std::borrow::Cow::{Borrowed, Owned};
-    [
-        Param::Text(Borrowed(t.token_hash.as_str())),
-        Param::Text(Borrowed(t.client_id.as_str())),
-        Param::OptText(t.grant_id.as_deref()),
-        Param::Text(Borrowed(t.family_id.as_str())),
-        Param::Text(Borrowed(t.subject.as_str())),
-        Param::Text(Owned(t.scope.to_string())),
-        Param::Text(Owned(to_json(&t.audience))),
-        Param::Text(Owned(to_json(&t.claims))),
-        Param::Int(t.issued_at),
-        Param::Int(t.expires_at),
-        Param::OptInt(t.revoked_at),
-    ]
+    token_params!(t; Param::OptInt(t.revoked_at))
 }
 
 /// A refresh token's columns, in the order of [`INSERT_REFRESH`].
 pub(crate) fn refresh_params(t: &RefreshTokenRecord) -> [Param<'_>; 14] {
-    use std::borrow::Cow::{Borrowed, Owned};
-    [
-        Param::Text(Borrowed(t.token_hash.as_str())),
-        Param::Text(Borrowed(t.client_id.as_str())),
-        Param::OptText(t.grant_id.as_deref()),
-        Param::Text(Borrowed(t.family_id.as_str())),
-        Param::Text(Borrowed(t.subject.as_str())),
-        Param::Text(Owned(t.scope.to_string())),
-        Param::Text(Owned(to_json(&t.audience))),
-        Param::Text(Owned(to_json(&t.claims))),
-        Param::Int(t.issued_at),
-        Param::Int(t.expires_at),
+    token_params!(
+        t;
         Param::OptInt(t.used_at),
         Param::Int(t.reuse_count),
         Param::OptText(t.successor.as_deref()),
         Param::OptInt(t.revoked_at),
-    ]
+    )
 }
 
 /// One guarded row's parameters, in the order of [`guarded_row`].

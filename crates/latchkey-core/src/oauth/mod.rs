@@ -22,9 +22,12 @@ use std::sync::Arc;
 
 use latchkey_types::routes::{join, public};
 
-use crate::client::ClientService;
+use crate::audit::{Actor, AuditEntry};
+use crate::client::{Client, ClientService};
+use crate::clock::UnixTime;
 use crate::config::{AccessTokenStrategy, Config};
 use crate::deps::Deps;
+use crate::entropy::EntropyExt as _;
 use crate::keys::Keys;
 use crate::throttle::Throttle;
 
@@ -101,6 +104,32 @@ pub struct Engine {
     pub(crate) keys: Arc<Keys>,
     pub(crate) clients: ClientService,
     pub(crate) throttle: Arc<Throttle>,
+}
+
+impl Engine {
+    /// An audit entry of something a client did to one of its token families.
+    pub(crate) fn client_audit(
+        &self,
+        client: &Client,
+        action: &str,
+        family: String,
+        details: serde_json::Value,
+        now: UnixTime,
+    ) -> AuditEntry {
+        AuditEntry {
+            id: self.deps.entropy.uuid().to_string(),
+            occurred_at: now,
+            actor: Actor {
+                kind: "client".into(),
+                id: Some(client.id.clone()),
+            },
+            account_id: client.owner_account_id.clone(),
+            action: action.into(),
+            target_kind: "token_family".into(),
+            target_id: family,
+            details,
+        }
+    }
 }
 
 impl Engine {

@@ -16,11 +16,10 @@ use super::client_auth::CachedAuth;
 use super::error::TokenError;
 use super::issue::jwt_hash;
 use super::params::Params;
-use crate::audit::{Actor, AuditEntry};
+use crate::audit::AuditEntry;
 use crate::client::Client;
 use crate::clock::UnixTime;
 use crate::crypto::{OpaqueToken, TokenHash, TokenKind};
-use crate::entropy::EntropyExt as _;
 
 #[derive(Deserialize)]
 struct JwtId {
@@ -154,18 +153,12 @@ impl Engine {
         family: String,
         now: UnixTime,
     ) -> AuditEntry {
-        AuditEntry {
-            id: self.deps.entropy.uuid().to_string(),
-            occurred_at: now,
-            actor: Actor {
-                kind: "client".into(),
-                id: Some(client.id.clone()),
-            },
-            account_id: client.owner_account_id.clone(),
-            action: "token.revoke".into(),
-            target_kind: "token_family".into(),
-            target_id: family,
-            details: serde_json::json!({ "token_type": kind }),
-        }
+        self.client_audit(
+            client,
+            "token.revoke",
+            family,
+            serde_json::json!({ "token_type": kind }),
+            now,
+        )
     }
 }

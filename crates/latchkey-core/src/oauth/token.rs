@@ -11,7 +11,6 @@ use super::issue::{Issue, UnsignedIdToken};
 use super::params::Params;
 use super::pkce;
 use super::records::{AccessTokenRecord, RefreshTokenRecord, TokenClaims, TokenLookup};
-use crate::audit::{Actor, AuditEntry};
 use crate::client::{Client, GrantType};
 use crate::clock::UnixTime;
 use crate::crypto::{OpaqueToken, TokenHash, TokenKind};
@@ -195,19 +194,13 @@ impl Engine {
         let revoked = tx.tokens().revoke_family(family, now).await?;
         tracing::warn!(client_id = %client.id, family, revoked, "replay detected: token family revoked");
         tx.audit()
-            .append(&AuditEntry {
-                id: self.deps.entropy.uuid().to_string(),
-                occurred_at: now,
-                actor: Actor {
-                    kind: "client".into(),
-                    id: Some(client.id.clone()),
-                },
-                account_id: client.owner_account_id.clone(),
-                action: "token.family_revoked".into(),
-                target_kind: "token_family".into(),
-                target_id: family.to_owned(),
-                details: serde_json::json!({ "reason": "replay", "revoked": revoked }),
-            })
+            .append(&self.client_audit(
+                client,
+                "token.family_revoked",
+                family.to_owned(),
+                serde_json::json!({ "reason": "replay", "revoked": revoked }),
+                now,
+            ))
             .await?;
         Ok(())
     }

@@ -6,9 +6,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use latchkey_core::client::{ClientSecretRecord, ClientStatus, hash_client_secret};
-use latchkey_core::clock::Clock as _;
-use latchkey_core::store::Store as _;
+use latchkey_core::client::ClientStatus;
 use latchkey_store::testing::TestDatabase;
 use serde_json::json;
 
@@ -16,14 +14,6 @@ use crate::browser::Registered;
 use crate::support::TestApp;
 
 const CC: [(&str, &str); 1] = [("grant_type", "client_credentials")];
-
-async fn set_status(app: &TestApp, id: &str, status: ClientStatus) {
-    let mut tx = app.store.begin().await.expect("tx");
-    let mut c = tx.clients().get(id).await.expect("get").expect("client");
-    c.status = status;
-    tx.clients().update(&c).await.expect("update");
-    tx.commit().await.expect("commit");
-}
 
 async fn cross_replica(db: TestDatabase) {
     let app = TestApp::new(db).await;
@@ -48,7 +38,9 @@ async fn cross_replica(db: TestDatabase) {
     // Suspended in the database, without either replica's services: both refuse at once, at
     // the token endpoint and at introspection and revocation, which authenticate from the same
     // cache (introspection confirming on a reader, revocation in its transaction).
-    set_status(&replica, &service.id, ClientStatus::Suspended).await;
+    replica
+        .set_status_in_db(&service.id, ClientStatus::Suspended)
+        .await;
     let secret = service.secret.as_deref().expect("secret");
     for r in [&app, &replica] {
         let res = r.token(&service, &CC).await;
@@ -72,30 +64,14 @@ async fn cross_replica(db: TestDatabase) {
         false,
         "the client is suspended"
     );
-    set_status(&replica, &service.id, ClientStatus::Active).await;
+    replica
+        .set_status_in_db(&service.id, ClientStatus::Active)
+        .await;
     assert_eq!(app.token(&service, &CC).await.status, StatusCode::OK);
 
     // The secret replaced in the database: the old one stops, the new one works, at once.
     let new_secret = "lk_cs_a-new-secret-set-behind-the-cache";
-    let mut tx = replica.store.begin().await.expect("tx");
-    let old = tx.clients().secrets(&service.id).await.expect("secrets");
-    tx.clients()
-        .insert_secret(&ClientSecretRecord {
-            id: "replacement".into(),
-            client_id: service.id.clone(),
-            secret_hash: hash_client_secret(new_secret),
-            created_at: replica.clock.now(),
-            expires_at: None,
-        })
-        .await
-        .expect("insert secret");
-    for s in &old {
-        tx.clients()
-            .delete_secret(&service.id, &s.id)
-            .await
-            .expect("delete secret");
-    }
-    tx.commit().await.expect("commit");
+    replica.replace_secret_in_db(&service.id, new_secret).await;
     let res = app.token(&service, &CC).await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
     let renewed = Registered {

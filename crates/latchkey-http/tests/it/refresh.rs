@@ -374,27 +374,16 @@ async fn metrics_show_rotations_coalesced_responses_and_family_revocations() {
 /// gives, and its refresh token is rotated once or left as it was.
 #[tokio::test]
 async fn a_client_changed_behind_the_cache_gets_a_fresh_answer_and_nothing_half_written() {
-    use latchkey_core::client::{ClientSecretRecord, ClientStatus, hash_client_secret};
-    use latchkey_core::store::Store as _;
+    use latchkey_core::client::ClientStatus;
 
     for app in TestApp::all().await {
         let client = app.web_client().await;
-        let set_status = |status| {
-            let (store, id) = (app.store.clone(), client.id.clone());
-            async move {
-                let mut tx = store.begin().await.expect("tx");
-                let mut c = tx.clients().get(&id).await.expect("get").expect("client");
-                c.status = status;
-                c.updated_at += 1;
-                tx.clients().update(&c).await.expect("update");
-                tx.commit().await.expect("commit");
-            }
-        };
         // The code exchange cached the client.
         let old = rt(&family(&app, &client).await);
 
         // Suspended: refused, and nothing changes.
-        set_status(ClientStatus::Suspended).await;
+        app.set_status_in_db(&client.id, ClientStatus::Suspended)
+            .await;
         let before = app.store.snapshot().await.expect("snapshot");
         let res = refresh(&app, &client, &old).await;
         assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
@@ -403,28 +392,10 @@ async fn a_client_changed_behind_the_cache_gets_a_fresh_answer_and_nothing_half_
 
         // Active again (and cached again), then its secret replaced: the token read looks fine,
         // but the cached guard names a secret that is gone. Refused, and nothing is written.
-        set_status(ClientStatus::Active).await;
+        app.set_status_in_db(&client.id, ClientStatus::Active).await;
         let renewed = rt(&family(&app, &client).await);
         let new_secret = "lk_cs_replaced-behind-the-cache";
-        let mut tx = app.store.begin().await.expect("tx");
-        let old_secrets = tx.clients().secrets(&client.id).await.expect("secrets");
-        tx.clients()
-            .insert_secret(&ClientSecretRecord {
-                id: "replacement".into(),
-                client_id: client.id.clone(),
-                secret_hash: hash_client_secret(new_secret),
-                created_at: 0,
-                expires_at: None,
-            })
-            .await
-            .expect("insert secret");
-        for s in &old_secrets {
-            tx.clients()
-                .delete_secret(&client.id, &s.id)
-                .await
-                .expect("delete secret");
-        }
-        tx.commit().await.expect("commit");
+        app.replace_secret_in_db(&client.id, new_secret).await;
         let before = app.store.snapshot().await.expect("snapshot");
         let res = refresh(&app, &client, &renewed).await;
         assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());

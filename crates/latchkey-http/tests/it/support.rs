@@ -5,11 +5,14 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use latchkey_core::client::{ClientSecretRecord, ClientStatus, hash_client_secret};
+use latchkey_core::clock::Clock as _;
 use latchkey_core::config::Config;
 use latchkey_core::crypto::SystemSecrets;
 use latchkey_core::deps::Deps;
 use latchkey_core::keys::{KeyService, Keys};
 use latchkey_core::oauth::{Engine, EngineSettings};
+use latchkey_core::store::Store as _;
 use latchkey_core::testing::{MockClock, SeededEntropy, TEST_SECRET};
 use latchkey_http::{AppState, HttpSettings};
 use latchkey_store::SqlStore;
@@ -240,6 +243,39 @@ impl TestApp {
     /// Counts rows of a table, to assert that a refused request changed nothing.
     pub async fn count(&self, table: &str) -> i64 {
         self.store.count_rows(table).await.expect("count")
+    }
+
+    /// Sets a client's status in the database directly, behind every replica's cache.
+    pub async fn set_status_in_db(&self, id: &str, status: ClientStatus) {
+        let mut tx = self.store.begin().await.expect("tx");
+        let mut c = tx.clients().get(id).await.expect("get").expect("client");
+        c.status = status;
+        tx.clients().update(&c).await.expect("update");
+        tx.commit().await.expect("commit");
+    }
+
+    /// Replaces a client's secrets with `secret` in the database directly, behind every
+    /// replica's cache.
+    pub async fn replace_secret_in_db(&self, client_id: &str, secret: &str) {
+        let mut tx = self.store.begin().await.expect("tx");
+        let old = tx.clients().secrets(client_id).await.expect("secrets");
+        tx.clients()
+            .insert_secret(&ClientSecretRecord {
+                id: "replacement".into(),
+                client_id: client_id.into(),
+                secret_hash: hash_client_secret(secret),
+                created_at: self.clock.now(),
+                expires_at: None,
+            })
+            .await
+            .expect("insert secret");
+        for s in &old {
+            tx.clients()
+                .delete_secret(client_id, &s.id)
+                .await
+                .expect("delete secret");
+        }
+        tx.commit().await.expect("commit");
     }
 }
 
