@@ -75,17 +75,16 @@ pub trait Store: Send + Sync + 'static {
         guard: &ClientGuard,
         now: UnixTime,
     ) -> Result<bool, StoreError>;
-    /// Revokes one access token for a client authenticated from the cache, in a transaction of
-    /// its own that writes nothing unless `guard` holds at `now`, and appends `audit` when the
-    /// token was revoked by it. `None` when the guard did not hold; otherwise whether the token
+    /// Revokes one access token for a client authenticated from the cache: [`write_revocation`]
+    /// in a transaction of its own that writes nothing unless `guard` holds at `now`. `None` when the guard did not hold; otherwise whether the token
     /// was revoked now (false: it was revoked already, or does not exist). Durable when it
     /// returns; an implementation may commit concurrent calls together.
     async fn revoke_access_guarded(
         &self,
-        hash: &TokenHash,
+        hash: TokenHash,
         guard: &ClientGuard,
         now: UnixTime,
-        audit: &AuditEntry,
+        audit: AuditEntry,
     ) -> Result<Option<bool>, StoreError>;
     /// Rotates a refresh token for a client authenticated from the cache: [`write_rotation`] in
     /// a transaction of its own that writes nothing unless `guard` holds at `now`. `None` when
@@ -94,7 +93,7 @@ pub trait Store: Send + Sync + 'static {
     /// may commit concurrent calls together.
     async fn rotate_refresh_guarded(
         &self,
-        rotation: &Rotation,
+        rotation: Rotation,
         guard: &ClientGuard,
         now: UnixTime,
     ) -> Result<Option<bool>, StoreError>;
@@ -112,6 +111,21 @@ pub struct Rotation {
     pub refresh: Option<RefreshTokenRecord>,
     /// The response, sealed, for retries of the same request.
     pub successor: String,
+}
+
+/// Revokes an access token in `tx`, and appends `audit` when this call revoked it; false when it
+/// was revoked already, or does not exist.
+pub async fn write_revocation(
+    tx: &mut dyn Tx,
+    hash: &TokenHash,
+    now: UnixTime,
+    audit: &AuditEntry,
+) -> Result<bool, StoreError> {
+    let revoked = tx.tokens().revoke_access(hash, now).await?;
+    if revoked {
+        tx.audit().append(audit).await?;
+    }
+    Ok(revoked)
 }
 
 /// Rotates a refresh token in `tx`: claims it (marks it used, if it is neither used nor

@@ -96,18 +96,28 @@ pub(crate) fn guard_holds(
 }
 
 /// `TokenRepository::revoke_access`.
-pub(crate) fn revoke_access(
-    conn: &Connection,
-    hash: &TokenHash,
-    now: UnixTime,
-) -> Result<bool, StoreError> {
+fn revoke_access(conn: &Connection, hash: &TokenHash, now: UnixTime) -> Result<bool, StoreError> {
     Ok(execute(conn, REVOKE_ACCESS, [text(hash.as_str()), Param::Int(now)])? == 1)
 }
 
 /// `AuditRepository::append`.
-pub(crate) fn append_audit(conn: &Connection, e: &AuditEntry) -> Result<(), StoreError> {
+fn append_audit(conn: &Connection, e: &AuditEntry) -> Result<(), StoreError> {
     execute(conn, INSERT_AUDIT, audit_params(e))?;
     Ok(())
+}
+
+/// [`latchkey_core::store::write_revocation`], statement for statement.
+pub(crate) fn write_revocation(
+    conn: &Connection,
+    hash: &TokenHash,
+    now: UnixTime,
+    audit: &AuditEntry,
+) -> Result<bool, StoreError> {
+    let revoked = revoke_access(conn, hash, now)?;
+    if revoked {
+        append_audit(conn, audit)?;
+    }
+    Ok(revoked)
 }
 
 /// `TokenRepository::claim_refresh`.

@@ -19,10 +19,11 @@
 //! does not affect the others of its batch.
 //!
 //! Other short write transactions that need no decision from the engine between their statements
-//! (revoking an access token: guard, update, audit) are sent to the same thread as closures over
-//! the connection ([`GroupCommit::run`]): those waiting are run in one transaction, each inside a
-//! savepoint of its own so that one failure undoes only its own writes, and answered after the
-//! commit. Their statements are the sqlx path's SQL, bound by parameter name (`$1`, …).
+//! (revoking an access token, rotating a refresh token: each the guard, then its writes) are sent
+//! to the same thread as closures over the connection ([`GroupCommit::run`]): those waiting are
+//! run in one transaction, each inside a savepoint of its own so that one failure undoes only its
+//! own writes, and answered after the commit. Their statements are the sqlx path's SQL, bound by
+//! parameter name (`$1`, …).
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -158,10 +159,15 @@ impl GroupCommit {
         Some(answer.await.unwrap_or_else(|_| Err(stopped())))
     }
 
+    /// Whether the writer thread still takes work (it has not ended on a panic); when it does
+    /// not, callers do their work through sqlx.
+    pub(crate) fn is_running(&self) -> bool {
+        !self.jobs.is_closed()
+    }
+
     /// Runs `work` on the writer thread, in a transaction shared with the other closures waiting
-    /// (inside a savepoint of its own), and answers once that transaction committed; `None` when
-    /// the thread is gone, so the caller does the work through sqlx.
-    pub(crate) async fn run<T, F>(&self, work: F) -> Option<Result<T, StoreError>>
+    /// (inside a savepoint of its own), and answers once that transaction committed.
+    pub(crate) async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
@@ -172,8 +178,10 @@ impl GroupCommit {
             out: None,
             reply,
         };
-        self.jobs.send(Message::Work(Box::new(task))).ok()?;
-        Some(answer.await.unwrap_or_else(|_| Err(stopped())))
+        self.jobs
+            .send(Message::Work(Box::new(task)))
+            .map_err(|_| stopped())?;
+        answer.await.unwrap_or_else(|_| Err(stopped()))
     }
 }
 

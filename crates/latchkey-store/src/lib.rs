@@ -8,9 +8,10 @@
 //! of read-only readers, both through sqlx; PostgreSQL with one pool. Two hot paths of SQLite go
 //! through rusqlite instead, to avoid sqlx's hand-off of every statement to a connection thread:
 //! the token lookup of introspection and userinfo, on the caller's thread (`inline_reader.rs`),
-//! and the batched client-credentials inserts and access-token revocations, on a writer thread
-//! that holds sqlx's writer while it writes (`group_commit.rs`, `direct.rs`). Both use the SQL and row decoding of the sqlx path. WAL
-//! checkpoints run on a connection of their own (`checkpoint.rs`).
+//! and the token endpoint's and revocation's guarded writes (batched client-credentials inserts,
+//! refresh rotations, access-token revocations), on a writer thread that takes turns with sqlx's
+//! write transactions (`group_commit.rs`, `direct.rs`). Both use the SQL, parameters and row
+//! decoding of the sqlx path. WAL checkpoints run on a connection of their own (`checkpoint.rs`).
 
 mod audit;
 mod checkpoint;
@@ -39,7 +40,7 @@ use latchkey_core::client::cache::ClientGuard;
 use latchkey_core::clock::UnixTime;
 use latchkey_core::crypto::TokenHash;
 use latchkey_core::oauth::records::{AccessTokenRecord, RefreshTokenRecord, TokenLookup};
-use latchkey_core::store::{Rotation, Store, StoreError, Tx, write_rotation};
+use latchkey_core::store::{Rotation, Store, StoreError, Tx, write_revocation, write_rotation};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor as _};
 
@@ -239,6 +240,11 @@ impl SqlStore {
         }
     }
 
+    /// SQLite (a file): the writer thread, while it runs.
+    fn writer_thread(&self) -> Option<&GroupCommit> {
+        self.group_commit.as_ref().filter(|g| g.is_running())
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -322,62 +328,51 @@ impl Store for SqlStore {
 
     async fn revoke_access_guarded(
         &self,
-        hash: &TokenHash,
+        hash: TokenHash,
         guard: &ClientGuard,
         now: UnixTime,
-        audit: &AuditEntry,
+        audit: AuditEntry,
     ) -> Result<Option<bool>, StoreError> {
-        if let Some(group) = &self.group_commit {
-            let (hash, guard, audit) = (hash.clone(), guard.clone(), audit.clone());
+        if let Some(group) = self.writer_thread() {
+            let guard = guard.clone();
             let work = move |conn: &rusqlite::Connection| {
                 if !direct::guard_holds(conn, &guard, now)? {
                     return Ok(None);
                 }
-                let revoked = direct::revoke_access(conn, &hash, now)?;
-                if revoked {
-                    direct::append_audit(conn, &audit)?;
-                }
-                Ok(Some(revoked))
+                direct::write_revocation(conn, &hash, now, &audit).map(Some)
             };
-            if let Some(result) = group.run(work).await {
-                return result;
-            }
+            return group.run(work).await;
         }
         let mut tx = self.begin().await?;
         if !tx.clients().guard_holds(guard, now).await? {
             return Ok(None);
         }
-        let revoked = tx.tokens().revoke_access(hash, now).await?;
-        if revoked {
-            tx.audit().append(audit).await?;
-        }
+        let revoked = write_revocation(tx.as_mut(), &hash, now, &audit).await?;
         tx.commit().await?;
         Ok(Some(revoked))
     }
 
     async fn rotate_refresh_guarded(
         &self,
-        rotation: &Rotation,
+        rotation: Rotation,
         guard: &ClientGuard,
         now: UnixTime,
     ) -> Result<Option<bool>, StoreError> {
-        if let Some(group) = &self.group_commit {
-            let (rotation, guard) = (rotation.clone(), guard.clone());
+        if let Some(group) = self.writer_thread() {
+            let guard = guard.clone();
             let work = move |conn: &rusqlite::Connection| {
                 if !direct::guard_holds(conn, &guard, now)? {
                     return Ok(None);
                 }
                 direct::write_rotation(conn, &rotation, now).map(Some)
             };
-            if let Some(result) = group.run(work).await {
-                return result;
-            }
+            return group.run(work).await;
         }
         let mut tx = self.begin().await?;
         if !tx.clients().guard_holds(guard, now).await? {
             return Ok(None);
         }
-        let rotated = write_rotation(tx.as_mut(), rotation, now).await?;
+        let rotated = write_rotation(tx.as_mut(), &rotation, now).await?;
         if rotated {
             tx.commit().await?;
         }

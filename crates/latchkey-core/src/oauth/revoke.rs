@@ -51,15 +51,18 @@ impl Engine {
             .map_err(|e| TokenError::InvalidRequest(e.to_string()))?
             .ok_or_else(|| TokenError::invalid_request("The request has no token."))?;
         let mut cached = self.authenticate_cached(authorization, params).await?;
+        // Counted once: here for a client authenticated from the cache, after the transaction's
+        // authentication otherwise.
+        let counted = cached.is_some();
+        if let Some(auth) = &cached {
+            self.throttle
+                .check(crate::throttle::Limit::RevokePerClient, &auth.client.id)?;
+        }
         let now = self.deps.clock.now();
         let target = self.target(token, now);
-        let mut throttled = false;
         if let Some(auth) = &cached
             && !matches!(target, Target::Refresh(_))
         {
-            self.throttle
-                .check(crate::throttle::Limit::RevokePerClient, &auth.client.id)?;
-            throttled = true;
             if self.revoke_access_cached(auth, &target, now).await? {
                 return Ok(());
             }
@@ -71,7 +74,7 @@ impl Engine {
         let client = self
             .confirm_client(tx.as_mut(), cached, authorization, params)
             .await?;
-        if !throttled {
+        if !counted {
             self.throttle
                 .check(crate::throttle::Limit::RevokePerClient, &client.id)?;
         }
@@ -104,10 +107,11 @@ impl Engine {
     /// The hash a presented token is stored under, if it is one of this server's.
     fn target(&self, token: &str, now: UnixTime) -> Target {
         let secrets = &self.deps.secrets;
-        let hash = if token.starts_with(TokenKind::RefreshToken.prefix()) {
+        if token.starts_with(TokenKind::RefreshToken.prefix()) {
             return OpaqueToken::verify(TokenKind::RefreshToken, token, secrets)
                 .map_or(Target::Unknown, Target::Refresh);
-        } else if token.starts_with(TokenKind::AccessToken.prefix()) {
+        }
+        let hash = if token.starts_with(TokenKind::AccessToken.prefix()) {
             OpaqueToken::verify(TokenKind::AccessToken, token, secrets).ok()
         } else {
             self.keys
@@ -141,7 +145,7 @@ impl Engine {
         };
         let audit = self.revocation_audit(&auth.client, "access_token", family, now);
         let held = store
-            .revoke_access_guarded(hash, &auth.guard, now, &audit)
+            .revoke_access_guarded(hash.clone(), &auth.guard, now, audit)
             .await?;
         Ok(held.is_some())
     }

@@ -422,7 +422,7 @@ impl Engine {
         let rotated = self
             .deps
             .store
-            .rotate_refresh_guarded(&rotation, &auth.guard, now)
+            .rotate_refresh_guarded(rotation, &auth.guard, now)
             .await?;
         if rotated != Some(true) {
             return Ok(None);

@@ -159,7 +159,7 @@ async fn guarded_revocations_write_alone_and_fail_alone() {
         };
         let hash = TokenHash("r0".into());
         let answer = store
-            .revoke_access_guarded(&hash, &stale, now, &revocation("a0", "r0"))
+            .revoke_access_guarded(hash.clone(), &stale, now, revocation("a0", "r0"))
             .await
             .expect("stale guard");
         assert_eq!(answer, None);
@@ -169,7 +169,7 @@ async fn guarded_revocations_write_alone_and_fail_alone() {
         // Revoked once, audited once; again, nothing more.
         for expected in [Some(true), Some(false)] {
             let answer = store
-                .revoke_access_guarded(&hash, &guard, now, &revocation("a1", "r0"))
+                .revoke_access_guarded(hash.clone(), &guard, now, revocation("a1", "r0"))
                 .await
                 .expect("revoke");
             assert_eq!(answer, expected);
@@ -190,9 +190,7 @@ async fn guarded_revocations_write_alone_and_fail_alone() {
                 tokio::spawn(async move {
                     let hash = TokenHash(format!("r{i}"));
                     let entry = revocation(&id, &hash.0);
-                    store
-                        .revoke_access_guarded(&hash, &guard, now, &entry)
-                        .await
+                    store.revoke_access_guarded(hash, &guard, now, entry).await
                 })
             })
             .collect();
