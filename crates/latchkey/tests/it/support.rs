@@ -79,8 +79,7 @@ impl Server {
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     if let Ok(Some(status)) = child.try_wait() {
-                        let err: Vec<String> = erx.try_iter().collect();
-                        return Err(format!("exited with {status}: {}", err.join("\n")));
+                        return Err(format!("exited with {status}: {}", all_of(&erx)));
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -95,10 +94,10 @@ impl Server {
             });
         }
         let _ = child.kill();
-        let err: Vec<String> = erx.try_iter().collect();
+        let _ = child.wait();
         Err(format!(
             "the server did not print its URLs: {}",
-            err.join("\n")
+            all_of(&erx)
         ))
     }
 
@@ -119,6 +118,20 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// Everything the exited server wrote to stderr: read until the pipe closes, since the thread
+/// reading it may still be behind the one reading stdout.
+fn all_of(stderr: &mpsc::Receiver<String>) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut lines = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match stderr.recv_timeout(left) {
+            Ok(line) => lines.push(line),
+            Err(_) => break,
+        }
+    }
+    lines.join("\n")
 }
 
 impl Drop for Server {
