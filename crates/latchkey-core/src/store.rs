@@ -64,6 +64,24 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<TokenLookup<RefreshTokenRecord>>, StoreError> {
         self.read().await?.tokens().refresh(hash).await
     }
+    /// An authorization code, read outside any unit of work: the read before a code exchange
+    /// queues for the writer.
+    async fn authorization_code(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<AuthorizationCode>, StoreError> {
+        self.read().await?.codes().get(hash).await
+    }
+    /// Exchanges an authorization code for a client authenticated from the cache:
+    /// [`write_exchange`] in a transaction of its own that writes nothing unless `guard` holds at
+    /// `now`. `None` when the guard did not hold. Durable when it returns; an implementation may
+    /// commit concurrent calls together, or run it as one statement.
+    async fn exchange_code_guarded(
+        &self,
+        exchange: Exchange,
+        guard: &ClientGuard,
+        now: UnixTime,
+    ) -> Result<Option<Exchanged>, StoreError>;
     /// Stores an access token minted for a client authenticated from the cache, in one
     /// statement that writes nothing unless `guard` holds at `now` (see
     /// [`ClientRepository::guard_holds`]); false when it did not. It runs outside any unit of
@@ -111,6 +129,50 @@ pub struct Rotation {
     pub refresh: Option<RefreshTokenRecord>,
     /// The response, sealed, for retries of the same request.
     pub successor: String,
+}
+
+/// What exchanging an authorization code writes.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// The code, marked used.
+    pub code: TokenHash,
+    /// Its grant, marked used.
+    pub grant_id: String,
+    pub access: AccessTokenRecord,
+    /// The refresh token, when the grant has offline access.
+    pub refresh: Option<RefreshTokenRecord>,
+}
+
+/// What a code exchange found, and so what it wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exchanged {
+    /// The code was marked used and the tokens stored.
+    Written,
+    /// The code was used already (or is gone): nothing was written.
+    CodeUsed,
+    /// The grant was revoked since the code was issued: the code was marked used, and no token
+    /// stored.
+    GrantRevoked,
+}
+
+/// Exchanges an authorization code in `tx`: marks the code used, then (only if it was unused)
+/// its grant, then (only if the grant is still granted) stores the tokens.
+pub async fn write_exchange(
+    tx: &mut dyn Tx,
+    e: &Exchange,
+    now: UnixTime,
+) -> Result<Exchanged, StoreError> {
+    if !tx.codes().consume(&e.code, now).await? {
+        return Ok(Exchanged::CodeUsed);
+    }
+    if !tx.grants().touch(&e.grant_id, now).await? {
+        return Ok(Exchanged::GrantRevoked);
+    }
+    tx.tokens().insert_access(&e.access).await?;
+    if let Some(refresh) = &e.refresh {
+        tx.tokens().insert_refresh(refresh).await?;
+    }
+    Ok(Exchanged::Written)
 }
 
 /// Revokes an access token in `tx`, and appends `audit` when this call revoked it; false when it

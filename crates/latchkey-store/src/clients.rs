@@ -35,6 +35,7 @@ macro_rules! guard_holds {
          AND (s.expires_at IS NULL OR s.expires_at > $4)))"
     };
 }
+pub(crate) use guard_holds;
 
 /// Whether a [`ClientGuard`] holds: a row when it does.
 pub(crate) const GUARD_HOLDS: &str =

@@ -12,7 +12,7 @@ use latchkey_core::client::cache::ClientGuard;
 use latchkey_core::clock::UnixTime;
 use latchkey_core::crypto::TokenHash;
 use latchkey_core::oauth::records::{AccessTokenRecord, RefreshTokenRecord};
-use latchkey_core::store::{Rotation, StoreError};
+use latchkey_core::store::{Exchange, Exchanged, Rotation, StoreError};
 use rusqlite::{CachedStatement, Connection};
 
 use crate::audit::{INSERT_AUDIT, audit_params};
@@ -20,8 +20,8 @@ use crate::clients::GUARD_HOLDS;
 use crate::grants::TOUCH_GRANT;
 use crate::inline_reader::db_err;
 use crate::tokens::{
-    CLAIM_REFRESH, INSERT_ACCESS, INSERT_REFRESH, Param, REVOKE_ACCESS, SET_SUCCESSOR,
-    access_params, refresh_params,
+    CLAIM_REFRESH, CONSUME_CODE, INSERT_ACCESS, INSERT_REFRESH, Param, REVOKE_ACCESS,
+    SET_SUCCESSOR, access_params, refresh_params,
 };
 
 /// The names of the parameters, `$1` to `$16`.
@@ -146,6 +146,30 @@ fn insert_refresh(conn: &Connection, t: &RefreshTokenRecord) -> Result<(), Store
 fn set_successor(conn: &Connection, hash: &TokenHash, successor: &str) -> Result<(), StoreError> {
     execute(conn, SET_SUCCESSOR, [text(hash.as_str()), text(successor)])?;
     Ok(())
+}
+
+/// `CodeRepository::consume`.
+fn consume_code(conn: &Connection, hash: &TokenHash, now: UnixTime) -> Result<bool, StoreError> {
+    Ok(execute(conn, CONSUME_CODE, [text(hash.as_str()), Param::Int(now)])? == 1)
+}
+
+/// [`latchkey_core::store::write_exchange`], statement for statement.
+pub(crate) fn write_exchange(
+    conn: &Connection,
+    e: &Exchange,
+    now: UnixTime,
+) -> Result<Exchanged, StoreError> {
+    if !consume_code(conn, &e.code, now)? {
+        return Ok(Exchanged::CodeUsed);
+    }
+    if !touch_grant(conn, &e.grant_id, now)? {
+        return Ok(Exchanged::GrantRevoked);
+    }
+    insert_access(conn, &e.access)?;
+    if let Some(refresh) = &e.refresh {
+        insert_refresh(conn, refresh)?;
+    }
+    Ok(Exchanged::Written)
 }
 
 /// [`latchkey_core::store::write_rotation`], statement for statement.

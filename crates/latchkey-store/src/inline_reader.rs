@@ -19,11 +19,16 @@ use std::str::FromStr as _;
 use std::sync::Mutex;
 
 use latchkey_core::crypto::TokenHash;
-use latchkey_core::oauth::records::{AccessTokenRecord, RefreshTokenRecord, TokenLookup};
+use latchkey_core::oauth::records::{
+    AccessTokenRecord, AuthorizationCode, RefreshTokenRecord, TokenLookup,
+};
 use latchkey_core::store::StoreError;
 use rusqlite::{Connection, OpenFlags};
 
-use crate::tokens::{ACCESS_BY_HASH, REFRESH_BY_HASH, access_from_row, lookup, refresh_from_row};
+use crate::tokens::{
+    ACCESS_BY_HASH, CODE_BY_HASH, REFRESH_BY_HASH, access_from_row, code_from_row, lookup,
+    refresh_from_row,
+};
 
 /// The pragmas of sqlx's SQLite readers (`SQLITE_READER_PRAGMAS` in `lib.rs`), but a short busy
 /// timeout: this thread serves other requests too, so a read that cannot start at once (a WAL
@@ -133,6 +138,18 @@ impl InlineReaders {
         hash: &TokenHash,
     ) -> Result<Option<TokenLookup<RefreshTokenRecord>>, StoreError> {
         self.by_hash(REFRESH_BY_HASH, hash, |row| refresh_from_row(row))
+    }
+
+    /// [`latchkey_core::store::Store::authorization_code`].
+    pub(crate) fn authorization_code(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<AuthorizationCode>, StoreError> {
+        self.with(|conn| {
+            let mut statement = conn.prepare_cached(CODE_BY_HASH).map_err(db_err)?;
+            let mut rows = statement.query([hash.as_str()]).map_err(db_err)?;
+            rows.next().map_err(db_err)?.map(code_from_row).transpose()
+        })
     }
 
     /// One token by its hash, with the state of its client and grant.

@@ -39,8 +39,13 @@ use latchkey_core::audit::AuditEntry;
 use latchkey_core::client::cache::ClientGuard;
 use latchkey_core::clock::UnixTime;
 use latchkey_core::crypto::TokenHash;
-use latchkey_core::oauth::records::{AccessTokenRecord, RefreshTokenRecord, TokenLookup};
-use latchkey_core::store::{Rotation, Store, StoreError, Tx, write_revocation, write_rotation};
+use latchkey_core::oauth::records::{
+    AccessTokenRecord, AuthorizationCode, RefreshTokenRecord, TokenLookup,
+};
+use latchkey_core::store::{
+    Exchange, Exchanged, Rotation, Store, StoreError, Tx, write_exchange, write_revocation,
+    write_rotation,
+};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor as _};
 
@@ -307,6 +312,45 @@ impl Store for SqlStore {
             return answer;
         }
         self.read().await?.tokens().refresh(hash).await
+    }
+
+    async fn authorization_code(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<AuthorizationCode>, StoreError> {
+        if let Some(answer) = inline(self.inline.as_deref(), |r| r.authorization_code(hash)) {
+            return answer;
+        }
+        self.read().await?.codes().get(hash).await
+    }
+
+    async fn exchange_code_guarded(
+        &self,
+        exchange: Exchange,
+        guard: &ClientGuard,
+        now: UnixTime,
+    ) -> Result<Option<Exchanged>, StoreError> {
+        if let Some(group) = self.writer_thread() {
+            let guard = guard.clone();
+            let work = move |conn: &rusqlite::Connection| {
+                if !direct::guard_holds(conn, &guard, now)? {
+                    return Ok(None);
+                }
+                direct::write_exchange(conn, &exchange, now).map(Some)
+            };
+            return group.run(work).await;
+        }
+        if self.backend == Backend::Postgres {
+            let mut conn = self.writer.acquire().await.map_err(map_err)?;
+            return tokens::exchange_code_guarded(&mut conn, &exchange, guard, now).await;
+        }
+        let mut tx = self.begin().await?;
+        if !tx.clients().guard_holds(guard, now).await? {
+            return Ok(None);
+        }
+        let exchanged = write_exchange(tx.as_mut(), &exchange, now).await?;
+        tx.commit().await?;
+        Ok(Some(exchanged))
     }
 
     async fn insert_access_guarded(

@@ -7,12 +7,12 @@ use latchkey_core::crypto::TokenHash;
 use latchkey_core::oauth::records::{
     AccessTokenRecord, AuthorizationCode, RefreshTokenRecord, TokenLookup,
 };
-use latchkey_core::store::{CodeRepository, StoreError, TokenRepository};
+use latchkey_core::store::{CodeRepository, Exchange, Exchanged, StoreError, TokenRepository};
 use latchkey_types::Scope;
 use sqlx::any::AnyArguments;
-use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row as _};
 
+use crate::clients::guard_holds;
 use crate::columns::Columns;
 use crate::error::{from_json, map_err, to_json};
 use crate::tx::SqlTx;
@@ -22,19 +22,26 @@ fn scope(r: &impl Columns) -> Result<Scope, StoreError> {
     Scope::parse(&s).map_err(|e| StoreError::Corrupt(format!("scope: {e}")))
 }
 
-fn code_from_row(r: &AnyRow) -> Result<AuthorizationCode, StoreError> {
-    let data: String = r.try_get("data").map_err(map_err)?;
+pub(crate) fn code_from_row(r: &impl Columns) -> Result<AuthorizationCode, StoreError> {
     Ok(AuthorizationCode {
-        code_hash: TokenHash(r.try_get("code_hash").map_err(map_err)?),
-        client_id: r.try_get("client_id").map_err(map_err)?,
-        grant_id: r.try_get("grant_id").map_err(map_err)?,
-        family_id: r.try_get("family_id").map_err(map_err)?,
-        data: from_json("data", &data)?,
-        created_at: r.try_get("created_at").map_err(map_err)?,
-        expires_at: r.try_get("expires_at").map_err(map_err)?,
-        consumed_at: r.try_get("consumed_at").map_err(map_err)?,
+        code_hash: TokenHash(r.text("code_hash")?),
+        client_id: r.text("client_id")?,
+        grant_id: r.text("grant_id")?,
+        family_id: r.text("family_id")?,
+        data: from_json("data", &r.text("data")?)?,
+        created_at: r.int("created_at")?,
+        expires_at: r.int("expires_at")?,
+        consumed_at: r.opt_int("consumed_at")?,
     })
 }
+
+/// An authorization code by its hash: `$1`.
+pub(crate) const CODE_BY_HASH: &str = "SELECT code_hash, client_id, grant_id, family_id, data, \
+     created_at, expires_at, consumed_at FROM authorization_codes WHERE code_hash = $1";
+
+/// Marks a code used, if it is not: `$1` its hash, `$2` now.
+pub(crate) const CONSUME_CODE: &str =
+    "UPDATE authorization_codes SET consumed_at = $2 WHERE code_hash = $1 AND consumed_at IS NULL";
 
 #[async_trait]
 impl CodeRepository for SqlTx {
@@ -58,26 +65,21 @@ impl CodeRepository for SqlTx {
     }
 
     async fn get(&mut self, hash: &TokenHash) -> Result<Option<AuthorizationCode>, StoreError> {
-        let row = sqlx::query(
-            "SELECT code_hash, client_id, grant_id, family_id, data, created_at, expires_at, consumed_at \
-             FROM authorization_codes WHERE code_hash = $1",
-        )
-        .bind(hash.as_str())
-        .fetch_optional(self.conn())
-        .await
-        .map_err(map_err)?;
+        let row = sqlx::query(CODE_BY_HASH)
+            .bind(hash.as_str())
+            .fetch_optional(self.conn())
+            .await
+            .map_err(map_err)?;
         row.as_ref().map(code_from_row).transpose()
     }
 
     async fn consume(&mut self, hash: &TokenHash, now: UnixTime) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE authorization_codes SET consumed_at = $2 WHERE code_hash = $1 AND consumed_at IS NULL",
-        )
-        .bind(hash.as_str())
-        .bind(now)
-        .execute(self.conn())
-        .await
-        .map_err(map_err)?;
+        let done = sqlx::query(CONSUME_CODE)
+            .bind(hash.as_str())
+            .bind(now)
+            .execute(self.conn())
+            .await
+            .map_err(map_err)?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -202,9 +204,56 @@ pub(crate) const INSERT_ACCESS: &str = concat!(
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 );
 
-pub(crate) const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (token_hash, client_id, grant_id, \
-     family_id, subject, scope, audience, data, issued_at, expires_at, used_at, reuse_count, \
-     successor, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+macro_rules! insert_refresh_head {
+    () => {
+        "INSERT INTO refresh_tokens (token_hash, client_id, grant_id, family_id, subject, scope, \
+         audience, data, issued_at, expires_at, used_at, reuse_count, successor, revoked_at) "
+    };
+}
+
+pub(crate) const INSERT_REFRESH: &str = concat!(
+    insert_refresh_head!(),
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+);
+
+/// A code exchange on PostgreSQL, as one statement: one round trip, and one implicit transaction.
+/// What `write_exchange` (in `latchkey_core::store`) does statement by statement, the
+/// data-modifying `WITH` clauses do here, each only if the one before it wrote: `guard` (the
+/// condition of `GUARD_HOLDS`, `$1`–`$4`), the code `$5` marked used, its grant marked used while
+/// still granted, the access token (`$6`–`$16`), and with `refresh`, the refresh token
+/// (`$17`–`$30`). The row says what each step found.
+pub(crate) fn exchange_statement(refresh: bool) -> &'static str {
+    macro_rules! exchange {
+        ($($refresh:literal)?) => {
+            concat!(
+                "WITH guard AS (SELECT 1 FROM clients c WHERE ",
+                guard_holds!(),
+                "), consumed AS (UPDATE authorization_codes SET consumed_at = $4 \
+                 WHERE code_hash = $5 AND consumed_at IS NULL AND EXISTS (SELECT 1 FROM guard) \
+                 RETURNING grant_id), \
+                 touched AS (UPDATE grants SET last_used_at = $4 \
+                 WHERE id IN (SELECT grant_id FROM consumed) AND revoked_at IS NULL RETURNING id), \
+                 access AS (",
+                insert_access_head!(),
+                "SELECT $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16 FROM touched)",
+                $(
+                    ", refresh AS (",
+                    insert_refresh_head!(),
+                    $refresh,
+                    " FROM touched)",
+                )?
+                " SELECT (SELECT count(*) FROM guard) AS guard, \
+                 (SELECT count(*) FROM consumed) AS consumed, \
+                 (SELECT count(*) FROM touched) AS touched"
+            )
+        };
+    }
+    if refresh {
+        exchange!("SELECT $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30")
+    } else {
+        exchange!()
+    }
+}
 
 /// Parameters of one guarded row: the 11 columns, then the guard's client id, `updated_at`,
 /// secret id, and now.
@@ -337,6 +386,41 @@ pub(crate) async fn insert_access_guarded(
     .await
     .map_err(map_err)?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Exchanges a code on PostgreSQL with [`exchange_statement`]; `None` when the guard did not
+/// hold.
+pub(crate) async fn exchange_code_guarded(
+    conn: &mut AnyConnection,
+    e: &Exchange,
+    guard: &ClientGuard,
+    now: UnixTime,
+) -> Result<Option<Exchanged>, StoreError> {
+    let params = [
+        Param::Text(std::borrow::Cow::Borrowed(guard.client_id.as_str())),
+        Param::Int(guard.updated_at),
+        Param::OptText(guard.secret_id.as_deref()),
+        Param::Int(now),
+        Param::Text(std::borrow::Cow::Borrowed(e.code.as_str())),
+    ];
+    let params = params
+        .into_iter()
+        .chain(access_params(&e.access))
+        .chain(e.refresh.iter().flat_map(refresh_params));
+    let row = bind_params(sqlx::query(exchange_statement(e.refresh.is_some())), params)
+        .fetch_one(conn)
+        .await
+        .map_err(map_err)?;
+    let count = |name: &str| row.try_get::<i64, _>(name).map_err(map_err);
+    Ok(if count("guard")? == 0 {
+        None
+    } else if count("consumed")? == 0 {
+        Some(Exchanged::CodeUsed)
+    } else if count("touched")? == 0 {
+        Some(Exchanged::GrantRevoked)
+    } else {
+        Some(Exchanged::Written)
+    })
 }
 
 #[async_trait]

@@ -10,12 +10,14 @@ use super::error::TokenError;
 use super::issue::{Issue, UnsignedIdToken};
 use super::params::Params;
 use super::pkce;
-use super::records::{AccessTokenRecord, RefreshTokenRecord, TokenClaims, TokenLookup};
+use super::records::{
+    AccessTokenRecord, AuthorizationCode, RefreshTokenRecord, TokenClaims, TokenLookup,
+};
 use crate::client::{Client, GrantType};
 use crate::clock::UnixTime;
 use crate::crypto::{OpaqueToken, TokenHash, TokenKind};
 use crate::entropy::EntropyExt as _;
-use crate::store::{Rotation, Tx, write_rotation};
+use crate::store::{Exchange, Exchanged, Rotation, Tx, write_exchange, write_rotation};
 use crate::throttle::Limit;
 
 const OFFLINE_SCOPES: [&str; 2] = ["offline_access", "offline"];
@@ -128,6 +130,11 @@ impl Engine {
             {
                 return self.finish(issued);
             }
+            if grant == GrantType::AuthorizationCode
+                && let Some(issued) = self.exchange_cached(auth, params).await?
+            {
+                return self.finish(issued);
+            }
         }
         let mut tx = self.deps.store.begin().await?;
         let counted = cached.is_some();
@@ -211,82 +218,67 @@ impl Engine {
         client: &Client,
         params: &Params,
     ) -> Result<Issued, Failure> {
-        let code = require(params, "code")?;
-        let redirect_uri = get(params, "redirect_uri")?;
-        let verifier = get(params, "code_verifier")?;
         let bad = |msg| Failure::from(TokenError::InvalidGrant(msg));
-        let hash = OpaqueToken::verify(TokenKind::AuthorizationCode, code, &self.deps.secrets)
-            .map_err(|_| bad("The authorization code is invalid."))?;
+        let hash = presented_code(params, &self.deps.secrets)?
+            .ok_or_else(|| bad("The authorization code is invalid."))?;
         let record = tx
             .codes()
             .get(&hash)
             .await
             .map_err(TokenError::from)?
             .ok_or_else(|| bad("The authorization code is invalid."))?;
-        if record.client_id != client.id {
-            return Err(bad("The authorization code was issued to another client."));
-        }
         let now = self.deps.clock.now();
-        if record.consumed_at.is_some() {
-            return Err(Failure::replay(
-                "The authorization code was already used.",
-                &record.family_id,
-            ));
+        check_code(&record, client, params, now)?;
+        let (issued, exchange) = self.exchange(client, hash, &record)?;
+        let exchanged = write_exchange(tx, &exchange, now)
+            .await
+            .map_err(TokenError::from)?;
+        exchange_outcome(exchanged, issued, &record.family_id)
+    }
+
+    /// Exchanges a code read on a reader, for a client authenticated from the cache, with one
+    /// guarded write: the common case of a code exchange. `None` when the code is not plainly
+    /// this client's, unused, live and matched by the request, or the write found it otherwise
+    /// (a request racing this one used it, the client changed): the request's transaction then
+    /// decides on what it reads.
+    async fn exchange_cached(
+        &self,
+        auth: &CachedAuth,
+        params: &Params,
+    ) -> Result<Option<Issued>, TokenError> {
+        let Ok(Some(hash)) = presented_code(params, &self.deps.secrets) else {
+            return Ok(None);
+        };
+        let Some(record) = self.deps.store.authorization_code(&hash).await? else {
+            return Ok(None);
+        };
+        let now = self.deps.clock.now();
+        if check_code(&record, &auth.client, params, now).is_err() {
+            return Ok(None);
         }
-        if record.expires_at <= now {
-            return Err(bad("The authorization code has expired."));
+        let (issued, exchange) = self.exchange(&auth.client, hash, &record)?;
+        let exchanged = self
+            .deps
+            .store
+            .exchange_code_guarded(exchange, &auth.guard, now)
+            .await?;
+        match exchanged {
+            Some(Exchanged::Written) => Ok(Some(issued)),
+            Some(e @ Exchanged::GrantRevoked) => exchange_outcome(e, issued, &record.family_id)
+                .map(Some)
+                .map_err(|f| f.error),
+            Some(Exchanged::CodeUsed) | None => Ok(None),
         }
+    }
+
+    /// The tokens `record` is exchanged for, and what the exchange writes.
+    fn exchange(
+        &self,
+        client: &Client,
+        hash: TokenHash,
+        record: &AuthorizationCode,
+    ) -> Result<(Issued, Exchange), TokenError> {
         let data = &record.data;
-        match redirect_uri {
-            Some(uri) if uri != data.redirect_uri => {
-                return Err(bad(
-                    "The redirect_uri does not match the authorization request.",
-                ));
-            }
-            None if data.redirect_uri_given => {
-                return Err(Failure::from(TokenError::invalid_request(
-                    "The request has no redirect_uri.",
-                )));
-            }
-            _ => {}
-        }
-        match (&data.code_challenge, verifier) {
-            (Some(challenge), Some(v)) if pkce::verify_s256(v, challenge) => {}
-            (Some(_), Some(_)) => {
-                return Err(bad("The code_verifier does not match the code_challenge."));
-            }
-            (Some(_), None) => {
-                return Err(Failure::from(TokenError::invalid_request(
-                    "The request has no code_verifier.",
-                )));
-            }
-            (None, Some(_)) => {
-                return Err(bad(
-                    "A code_verifier was sent for a code issued without PKCE.",
-                ));
-            }
-            (None, None) => {}
-        }
-        if !tx
-            .codes()
-            .consume(&hash, now)
-            .await
-            .map_err(TokenError::from)?
-        {
-            return Err(Failure::replay(
-                "The authorization code was already used.",
-                &record.family_id,
-            ));
-        }
-        // Marked used in the statement that finds it still granted.
-        if !tx
-            .grants()
-            .touch(&record.grant_id, now)
-            .await
-            .map_err(TokenError::from)?
-        {
-            return Err(bad("The authorization was revoked."));
-        }
         let issue = Issue {
             client,
             subject: &data.subject,
@@ -296,9 +288,14 @@ impl Engine {
             grant_id: Some(&record.grant_id),
             family_id: &record.family_id,
         };
-        Ok(self
-            .issue_tokens(tx, &issue, &data.scope, data.nonce.as_deref())
-            .await?)
+        let minted = self.mint(&issue, &data.scope, data.nonce.as_deref())?;
+        let exchange = Exchange {
+            code: hash,
+            grant_id: record.grant_id.clone(),
+            access: minted.access,
+            refresh: minted.refresh,
+        };
+        Ok((minted.issued, exchange))
     }
 
     /// Mints an access token for `access_scope`, a refresh token when the family has offline
@@ -339,22 +336,6 @@ impl Engine {
             access,
             refresh,
         })
-    }
-
-    /// [`Engine::mint`], and the tokens stored in `tx`.
-    async fn issue_tokens(
-        &self,
-        tx: &mut dyn Tx,
-        issue: &Issue<'_>,
-        access_scope: &Scope,
-        nonce: Option<&str>,
-    ) -> Result<Issued, TokenError> {
-        let minted = self.mint(issue, access_scope, nonce)?;
-        tx.tokens().insert_access(&minted.access).await?;
-        if let Some(refresh) = &minted.refresh {
-            tx.tokens().insert_refresh(refresh).await?;
-        }
-        Ok(minted.issued)
     }
 
     /// The tokens that replace the refresh token `hash` of `record` (the access token narrowed
@@ -606,6 +587,80 @@ impl Engine {
             scope: Some(scope.to_string()).filter(|s| !s.is_empty()),
         };
         Ok((response, record))
+    }
+}
+
+/// The hash of the request's authorization code; `None` when it does not verify.
+fn presented_code(
+    params: &Params,
+    secrets: &crate::crypto::SystemSecrets,
+) -> Result<Option<TokenHash>, TokenError> {
+    let code = require(params, "code")?;
+    Ok(OpaqueToken::verify(TokenKind::AuthorizationCode, code, secrets).ok())
+}
+
+/// Whether the code `record` may be exchanged by `client` with this request at `now`: issued
+/// to it, unused, live, and matched by the request's redirect URI and PKCE verifier.
+fn check_code(
+    record: &AuthorizationCode,
+    client: &Client,
+    params: &Params,
+    now: UnixTime,
+) -> Result<(), Failure> {
+    let bad = |msg| Failure::from(TokenError::InvalidGrant(msg));
+    let redirect_uri = get(params, "redirect_uri")?;
+    let verifier = get(params, "code_verifier")?;
+    if record.client_id != client.id {
+        return Err(bad("The authorization code was issued to another client."));
+    }
+    if record.consumed_at.is_some() {
+        return Err(Failure::replay(
+            "The authorization code was already used.",
+            &record.family_id,
+        ));
+    }
+    if record.expires_at <= now {
+        return Err(bad("The authorization code has expired."));
+    }
+    let data = &record.data;
+    match redirect_uri {
+        Some(uri) if uri != data.redirect_uri => {
+            return Err(bad(
+                "The redirect_uri does not match the authorization request.",
+            ));
+        }
+        None if data.redirect_uri_given => {
+            return Err(Failure::from(TokenError::invalid_request(
+                "The request has no redirect_uri.",
+            )));
+        }
+        _ => {}
+    }
+    match (&data.code_challenge, verifier) {
+        (Some(challenge), Some(v)) if pkce::verify_s256(v, challenge) => Ok(()),
+        (Some(_), Some(_)) => Err(bad("The code_verifier does not match the code_challenge.")),
+        (Some(_), None) => Err(Failure::from(TokenError::invalid_request(
+            "The request has no code_verifier.",
+        ))),
+        (None, Some(_)) => Err(bad(
+            "A code_verifier was sent for a code issued without PKCE.",
+        )),
+        (None, None) => Ok(()),
+    }
+}
+
+/// The answer to a code exchange that wrote `exchanged`: a code found used is a replay, which
+/// revokes what was issued for it.
+fn exchange_outcome(exchanged: Exchanged, issued: Issued, family: &str) -> Result<Issued, Failure> {
+    match exchanged {
+        Exchanged::Written => Ok(issued),
+        Exchanged::CodeUsed => Err(Failure::replay(
+            "The authorization code was already used.",
+            family,
+        )),
+        Exchanged::GrantRevoked => Err(Failure::from(TokenError::InvalidGrant(
+            "The authorization was revoked.",
+        ))),
     }
 }
 

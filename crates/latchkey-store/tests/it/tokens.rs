@@ -3,9 +3,10 @@ use latchkey_core::client::ClientStatus;
 use latchkey_core::client::cache::ClientGuard;
 use latchkey_core::crypto::TokenHash;
 use latchkey_core::oauth::records::{
-    AccessTokenRecord, RefreshTokenRecord, TokenClaims, TokenLookup,
+    AccessTokenRecord, AuthorizationCode, CodeData, Grant, GrantData, RefreshTokenRecord,
+    TokenClaims, TokenLookup,
 };
-use latchkey_core::store::Store;
+use latchkey_core::store::{Exchange, Exchanged, Store};
 use latchkey_store::SqlStore;
 use latchkey_types::Scope;
 
@@ -275,5 +276,195 @@ async fn the_direct_refresh_token_lookup_agrees_with_the_repository() {
         let found = both().await.expect("found").token;
         assert_eq!(found.revoked_at, Some(1_700_000_200));
         assert_eq!(found.successor, None);
+    }
+}
+
+fn grant(id: &str, subject: &str) -> Grant {
+    Grant {
+        id: id.into(),
+        subject: subject.into(),
+        client_id: "client-1".into(),
+        scope: Scope::parse("openid offline_access").expect("scope"),
+        audience: vec![],
+        accounts: vec![],
+        session_access_token: serde_json::json!({}),
+        session_id_token: serde_json::json!({}),
+        remember: false,
+        remember_until: None,
+        login_session_id: None,
+        data: GrantData::default(),
+        created_at: 1_700_000_000,
+        updated_at: 1_700_000_000,
+        last_used_at: None,
+        revoked_at: None,
+    }
+}
+
+fn code(hash: &str, grant_id: &str) -> AuthorizationCode {
+    AuthorizationCode {
+        code_hash: TokenHash(hash.into()),
+        client_id: "client-1".into(),
+        grant_id: grant_id.into(),
+        family_id: format!("family-{hash}"),
+        data: CodeData {
+            redirect_uri: "https://app.example.com/cb".into(),
+            redirect_uri_given: true,
+            code_challenge: Some("challenge".into()),
+            nonce: None,
+            subject: "alice".into(),
+            scope: Scope::parse("openid offline_access").expect("scope"),
+            audience: vec![],
+            claims: TokenClaims::default(),
+        },
+        created_at: 1_700_000_000,
+        expires_at: 1_700_000_600,
+        consumed_at: None,
+    }
+}
+
+/// What exchanging the code `code` of the grant `grant_id` writes: an access token, and a
+/// refresh token when `refresh`.
+fn exchange(code: &str, grant_id: &str, refresh: bool) -> Exchange {
+    let access = AccessTokenRecord {
+        grant_id: Some(grant_id.into()),
+        family_id: format!("family-{code}"),
+        ..token(&format!("at-{code}"))
+    };
+    let refresh = refresh.then(|| RefreshTokenRecord {
+        token_hash: TokenHash(format!("rt-{code}")),
+        client_id: "client-1".into(),
+        grant_id: Some(grant_id.into()),
+        family_id: format!("family-{code}"),
+        subject: "alice".into(),
+        scope: Scope::parse("openid offline_access").expect("scope"),
+        audience: vec![],
+        claims: TokenClaims::default(),
+        issued_at: 1_700_000_100,
+        expires_at: 1_700_086_500,
+        used_at: None,
+        reuse_count: 0,
+        successor: None,
+        revoked_at: None,
+    });
+    Exchange {
+        code: TokenHash(code.into()),
+        grant_id: grant_id.into(),
+        access,
+        refresh,
+    }
+}
+
+/// Whether the code was marked used, and which of the exchange's tokens are stored.
+async fn exchange_state(store: &SqlStore, code: &str) -> (bool, bool, bool) {
+    let used = store
+        .authorization_code(&TokenHash(code.into()))
+        .await
+        .expect("code")
+        .expect("found")
+        .consumed_at
+        .is_some();
+    let access = store
+        .access_token(&TokenHash(format!("at-{code}")))
+        .await
+        .expect("access")
+        .is_some();
+    let refresh = store
+        .refresh_token(&TokenHash(format!("rt-{code}")))
+        .await
+        .expect("refresh")
+        .is_some();
+    (used, access, refresh)
+}
+
+/// `Store::exchange_code_guarded` (on SQLite, a closure on the writer thread; on PostgreSQL, one
+/// statement): it writes only while the guard holds, uses a code once, and stores no token for a
+/// revoked grant, whichever engine runs it.
+#[tokio::test]
+async fn guarded_code_exchanges_write_only_what_they_may() {
+    for (_db, store) in stores().await {
+        let client = sample("client-1");
+        let mut tx = store.begin().await.expect("begin");
+        tx.clients().insert(&client).await.expect("client");
+        for (g, subject) in [("g1", "alice"), ("g2", "bob")] {
+            let id = tx.grants().upsert_active(&grant(g, subject)).await;
+            assert_eq!(id.expect("grant"), g);
+        }
+        for (c, g) in [("c1", "g1"), ("c2", "g1"), ("c3", "g2")] {
+            tx.codes().insert(&code(c, g)).await.expect("code");
+        }
+        tx.commit().await.expect("commit");
+        let found = store
+            .authorization_code(&TokenHash("c1".into()))
+            .await
+            .expect("read");
+        assert_eq!(found, Some(code("c1", "g1")), "{:?}", store.backend());
+        assert_eq!(
+            store
+                .authorization_code(&TokenHash("missing".into()))
+                .await
+                .expect("read"),
+            None
+        );
+        let guard = ClientGuard {
+            client_id: client.id.clone(),
+            updated_at: client.updated_at,
+            secret_id: None,
+        };
+        let now = 1_700_000_100;
+
+        // A guard that no longer holds writes nothing.
+        let stale = ClientGuard {
+            updated_at: client.updated_at - 1,
+            ..guard.clone()
+        };
+        let answer = store
+            .exchange_code_guarded(exchange("c1", "g1", true), &stale, now)
+            .await
+            .expect("stale guard");
+        assert_eq!(answer, None, "{:?}", store.backend());
+        assert_eq!(exchange_state(&store, "c1").await, (false, false, false));
+
+        // Exchanged once, with and without a refresh token; a second exchange writes nothing.
+        for (c, refresh) in [("c1", true), ("c2", false)] {
+            let answer = store
+                .exchange_code_guarded(exchange(c, "g1", refresh), &guard, now)
+                .await
+                .expect("exchange");
+            assert_eq!(answer, Some(Exchanged::Written), "{:?}", store.backend());
+            assert_eq!(exchange_state(&store, c).await, (true, true, refresh));
+        }
+        let mut again = exchange("c1", "g1", true);
+        again.access.token_hash = TokenHash("at-again".into());
+        let answer = store
+            .exchange_code_guarded(again, &guard, now)
+            .await
+            .expect("again");
+        assert_eq!(answer, Some(Exchanged::CodeUsed));
+        assert!(
+            store
+                .access_token(&TokenHash("at-again".into()))
+                .await
+                .expect("read")
+                .is_none()
+        );
+
+        // The grant revoked since the code was issued: the code is used up, no token stored.
+        let mut tx = store.begin().await.expect("begin");
+        tx.grants()
+            .revoke_for_subject("bob", Some("client-1"), now)
+            .await
+            .expect("revoke");
+        tx.commit().await.expect("commit");
+        let answer = store
+            .exchange_code_guarded(exchange("c3", "g2", true), &guard, now)
+            .await
+            .expect("revoked grant");
+        assert_eq!(
+            answer,
+            Some(Exchanged::GrantRevoked),
+            "{:?}",
+            store.backend()
+        );
+        assert_eq!(exchange_state(&store, "c3").await, (true, false, false));
     }
 }

@@ -246,6 +246,49 @@ async fn authorization_code_replay_revokes_what_the_code_issued() {
     }
 }
 
+/// The same code redeemed by concurrent requests (each reads it unused before any of them
+/// writes): one exchange is written, the others are replays, and the replays revoke what the one
+/// got.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_redemptions_of_one_code_issue_once_and_end_the_family() {
+    for app in TestApp::all().await {
+        let c = app.web_client().await;
+        let (code, p) = code_for(&app, &c).await;
+        let snapshot = before(&app).await;
+        let (first, second, third) = tokio::join!(
+            app.redeem(&c, &code, &p.verifier),
+            app.redeem(&c, &code, &p.verifier),
+            app.redeem(&c, &code, &p.verifier),
+        );
+        let answers = [first, second, third];
+        let won: Vec<_> = answers
+            .iter()
+            .filter(|a| a.status == StatusCode::OK)
+            .collect();
+        assert_eq!(won.len(), 1, "exactly one exchange is written");
+        for lost in answers.iter().filter(|a| a.status != StatusCode::OK) {
+            assert_eq!(lost.status, StatusCode::BAD_REQUEST);
+            assert_eq!(lost.json()["error"], "invalid_grant");
+        }
+        let first = won[0].json();
+        let issued: Vec<&str> = ["access_token", "refresh_token"]
+            .iter()
+            .map(|k| first[k].as_str().expect("token"))
+            .collect();
+        for token in &issued {
+            assert_eq!(app.introspect(token).await["active"], false, "{token}");
+        }
+        let after = app.store.snapshot().await.expect("snapshot");
+        for table in ["access_tokens", "refresh_tokens"] {
+            assert_eq!(
+                after[table].len(),
+                snapshot[table].len() + 1,
+                "one exchange's tokens in {table}, none of the replays'"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_public_client_must_use_pkce() {
     for app in TestApp::all().await {
