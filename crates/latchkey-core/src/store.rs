@@ -64,6 +64,29 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<TokenLookup<RefreshTokenRecord>>, StoreError> {
         self.read().await?.tokens().refresh(hash).await
     }
+    /// A flow by the hash of one of its bearer values, read outside any unit of work: the first
+    /// read of every step of a flow through login and consent.
+    async fn flow(&self, key: FlowKey, hash: &str) -> Result<Option<FlowRecord>, StoreError> {
+        self.read().await?.flows().find(key, hash).await
+    }
+    /// Stores a new flow, in a transaction of its own. Durable when it returns; an implementation
+    /// may commit concurrent calls together.
+    async fn insert_flow(&self, flow: FlowRecord) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        tx.flows().insert(&flow).await?;
+        tx.commit().await
+    }
+    /// [`write_flow_step`] in a transaction of its own: false when the flow was no longer in
+    /// the state the step started from (nothing is written then). Durable when it returns; an
+    /// implementation may commit concurrent calls together.
+    async fn advance_flow(&self, step: FlowStep) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let advanced = write_flow_step(tx.as_mut(), &step).await?;
+        if advanced {
+            tx.commit().await?;
+        }
+        Ok(advanced)
+    }
     /// An authorization code, read outside any unit of work: the read before a code exchange
     /// queues for the writer.
     async fn authorization_code(
@@ -129,6 +152,26 @@ pub struct Rotation {
     pub refresh: Option<RefreshTokenRecord>,
     /// The response, sealed, for retries of the same request.
     pub successor: String,
+}
+
+/// One step of a flow through login and consent: its new state, written only while it is still
+/// in state `from`, and the login session it created, if any.
+#[derive(Debug, Clone)]
+pub struct FlowStep {
+    pub flow: FlowRecord,
+    pub from: FlowState,
+    pub session: Option<LoginSession>,
+}
+
+/// Writes a flow step in `tx`: the transition, then (only if it was made) the new session.
+pub async fn write_flow_step(tx: &mut dyn Tx, step: &FlowStep) -> Result<bool, StoreError> {
+    if !tx.flows().transition(&step.flow, step.from).await? {
+        return Ok(false);
+    }
+    if let Some(session) = &step.session {
+        tx.login_sessions().insert(session).await?;
+    }
+    Ok(true)
 }
 
 /// What exchanging an authorization code writes.

@@ -11,14 +11,17 @@ use latchkey_core::audit::AuditEntry;
 use latchkey_core::client::cache::ClientGuard;
 use latchkey_core::clock::UnixTime;
 use latchkey_core::crypto::TokenHash;
+use latchkey_core::oauth::flow::FlowRecord;
 use latchkey_core::oauth::records::{AccessTokenRecord, RefreshTokenRecord};
-use latchkey_core::store::{Exchange, Exchanged, Rotation, StoreError};
+use latchkey_core::store::{Exchange, Exchanged, FlowStep, Rotation, StoreError};
 use rusqlite::{CachedStatement, Connection};
 
 use crate::audit::{INSERT_AUDIT, audit_params};
 use crate::clients::GUARD_HOLDS;
+use crate::flows::{INSERT_FLOW, TRANSITION_FLOW, flow_params, transition_params};
 use crate::grants::TOUCH_GRANT;
 use crate::inline_reader::db_err;
+use crate::sessions::{INSERT_SESSION, session_params};
 use crate::tokens::{
     CLAIM_REFRESH, CONSUME_CODE, INSERT_ACCESS, INSERT_REFRESH, Param, REVOKE_ACCESS,
     SET_SUCCESSOR, access_params, refresh_params,
@@ -170,6 +173,28 @@ pub(crate) fn write_exchange(
         insert_refresh(conn, refresh)?;
     }
     Ok(Exchanged::Written)
+}
+
+/// `FlowRepository::insert`.
+pub(crate) fn insert_flow(conn: &Connection, f: &FlowRecord) -> Result<(), StoreError> {
+    execute(conn, INSERT_FLOW, flow_params(f))?;
+    Ok(())
+}
+
+/// [`latchkey_core::store::write_flow_step`], statement for statement.
+pub(crate) fn write_flow_step(conn: &Connection, step: &FlowStep) -> Result<bool, StoreError> {
+    if execute(
+        conn,
+        TRANSITION_FLOW,
+        transition_params(&step.flow, step.from),
+    )? != 1
+    {
+        return Ok(false);
+    }
+    if let Some(session) = &step.session {
+        execute(conn, INSERT_SESSION, session_params(session))?;
+    }
+    Ok(true)
 }
 
 /// [`latchkey_core::store::write_rotation`], statement for statement.

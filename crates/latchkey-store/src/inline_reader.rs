@@ -19,12 +19,14 @@ use std::str::FromStr as _;
 use std::sync::Mutex;
 
 use latchkey_core::crypto::TokenHash;
+use latchkey_core::oauth::flow::FlowRecord;
 use latchkey_core::oauth::records::{
     AccessTokenRecord, AuthorizationCode, RefreshTokenRecord, TokenLookup,
 };
-use latchkey_core::store::StoreError;
+use latchkey_core::store::{FlowKey, StoreError};
 use rusqlite::{Connection, OpenFlags};
 
+use crate::flows::{flow_by, flow_from_row};
 use crate::tokens::{
     ACCESS_BY_HASH, CODE_BY_HASH, REFRESH_BY_HASH, access_from_row, code_from_row, lookup,
     refresh_from_row,
@@ -149,6 +151,15 @@ impl InlineReaders {
             let mut statement = conn.prepare_cached(CODE_BY_HASH).map_err(db_err)?;
             let mut rows = statement.query([hash.as_str()]).map_err(db_err)?;
             rows.next().map_err(db_err)?.map(code_from_row).transpose()
+        })
+    }
+
+    /// [`latchkey_core::store::Store::flow`].
+    pub(crate) fn flow(&self, key: FlowKey, hash: &str) -> Result<Option<FlowRecord>, StoreError> {
+        self.with(|conn| {
+            let mut statement = conn.prepare_cached(flow_by(key)).map_err(db_err)?;
+            let mut rows = statement.query([hash]).map_err(db_err)?;
+            rows.next().map_err(db_err)?.map(flow_from_row).transpose()
         })
     }
 

@@ -39,12 +39,13 @@ use latchkey_core::audit::AuditEntry;
 use latchkey_core::client::cache::ClientGuard;
 use latchkey_core::clock::UnixTime;
 use latchkey_core::crypto::TokenHash;
+use latchkey_core::oauth::flow::FlowRecord;
 use latchkey_core::oauth::records::{
     AccessTokenRecord, AuthorizationCode, RefreshTokenRecord, TokenLookup,
 };
 use latchkey_core::store::{
-    Exchange, Exchanged, Rotation, Store, StoreError, Tx, write_exchange, write_revocation,
-    write_rotation,
+    Exchange, Exchanged, FlowKey, FlowStep, Rotation, Store, StoreError, Tx, write_exchange,
+    write_flow_step, write_revocation, write_rotation,
 };
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor as _};
@@ -312,6 +313,47 @@ impl Store for SqlStore {
             return answer;
         }
         self.read().await?.tokens().refresh(hash).await
+    }
+
+    async fn flow(&self, key: FlowKey, hash: &str) -> Result<Option<FlowRecord>, StoreError> {
+        if let Some(answer) = inline(self.inline.as_deref(), |r| r.flow(key, hash)) {
+            return answer;
+        }
+        self.read().await?.flows().find(key, hash).await
+    }
+
+    async fn insert_flow(&self, flow: FlowRecord) -> Result<(), StoreError> {
+        if let Some(group) = self.writer_thread() {
+            return group
+                .run(move |conn: &rusqlite::Connection| direct::insert_flow(conn, &flow))
+                .await;
+        }
+        if self.backend == Backend::Postgres {
+            // One statement, its own transaction: one round trip.
+            let mut conn = self.writer.acquire().await.map_err(map_err)?;
+            return flows::insert_flow(&mut conn, &flow).await;
+        }
+        let mut tx = self.begin().await?;
+        tx.flows().insert(&flow).await?;
+        tx.commit().await
+    }
+
+    async fn advance_flow(&self, step: FlowStep) -> Result<bool, StoreError> {
+        if let Some(group) = self.writer_thread() {
+            return group
+                .run(move |conn: &rusqlite::Connection| direct::write_flow_step(conn, &step))
+                .await;
+        }
+        if self.backend == Backend::Postgres && step.session.is_none() {
+            let mut conn = self.writer.acquire().await.map_err(map_err)?;
+            return flows::transition_flow(&mut conn, &step.flow, step.from).await;
+        }
+        let mut tx = self.begin().await?;
+        let advanced = write_flow_step(tx.as_mut(), &step).await?;
+        if advanced {
+            tx.commit().await?;
+        }
+        Ok(advanced)
     }
 
     async fn authorization_code(

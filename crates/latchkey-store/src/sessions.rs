@@ -8,6 +8,7 @@ use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
 use crate::error::{from_json, map_err, to_json};
+use crate::tokens::{Param, bind_params};
 use crate::tx::SqlTx;
 
 macro_rules! session_columns {
@@ -30,25 +31,35 @@ fn session_from_row(r: &AnyRow) -> Result<LoginSession, StoreError> {
     })
 }
 
+/// Inserts a login session: its columns in the order of `session_columns!`.
+pub(crate) const INSERT_SESSION: &str = concat!(
+    "INSERT INTO login_sessions (",
+    session_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+);
+
+/// A login session's parameters, in the order of [`INSERT_SESSION`].
+pub(crate) fn session_params(s: &LoginSession) -> [Param<'_>; 8] {
+    use std::borrow::Cow::{Borrowed, Owned};
+    [
+        Param::Text(Borrowed(s.id.as_str())),
+        Param::Text(Borrowed(s.cookie_hash.as_str())),
+        Param::Text(Borrowed(s.subject.as_str())),
+        Param::Int(s.authenticated_at),
+        Param::Int(i64::from(s.remember)),
+        Param::Text(Owned(to_json(&s.data))),
+        Param::Int(s.created_at),
+        Param::Int(s.expires_at),
+    ]
+}
+
 #[async_trait]
 impl LoginSessionRepository for SqlTx {
     async fn insert(&mut self, s: &LoginSession) -> Result<(), StoreError> {
-        sqlx::query(concat!(
-            "INSERT INTO login_sessions (",
-            session_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        ))
-        .bind(s.id.as_str())
-        .bind(s.cookie_hash.as_str())
-        .bind(s.subject.as_str())
-        .bind(s.authenticated_at)
-        .bind(i64::from(s.remember))
-        .bind(to_json(&s.data))
-        .bind(s.created_at)
-        .bind(s.expires_at)
-        .execute(self.conn())
-        .await
-        .map_err(map_err)?;
+        bind_params(sqlx::query(INSERT_SESSION), session_params(s))
+            .execute(self.conn())
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 

@@ -19,7 +19,7 @@ use crate::audit::{Actor, AuditEntry};
 use crate::client::{Client, GrantType, redirect_uri_matches};
 use crate::crypto::{OpaqueToken, TokenKind, lookup_hash};
 use crate::entropy::EntropyExt as _;
-use crate::store::{FlowKey, StoreError};
+use crate::store::{FlowKey, FlowStep, StoreError};
 
 const MAX_STATE_LEN: usize = 1024;
 const MAX_NONCE_LEN: usize = 512;
@@ -515,9 +515,7 @@ impl Engine {
             updated_at: now,
             expires_at: now + self.settings.flow_ttl,
         };
-        let mut tx = self.deps.store.begin().await?;
-        tx.flows().insert(&flow).await?;
-        tx.commit().await?;
+        self.deps.store.insert_flow(flow).await?;
         Ok(AuthorizeOutcome::Redirect {
             location: with_param(&self.settings.login_url, "login_challenge", &challenge),
             csrf: new_csrf,
@@ -542,15 +540,7 @@ impl Engine {
         if verifier.len() > 128 {
             return Ok(Err(expired()));
         }
-        let Some(flow) = self
-            .deps
-            .store
-            .read()
-            .await?
-            .flows()
-            .find(key, &lookup_hash(verifier))
-            .await?
-        else {
+        let Some(flow) = self.deps.store.flow(key, &lookup_hash(verifier)).await? else {
             return Ok(Err(expired()));
         };
         let csrf_ok = cookies
@@ -605,14 +595,17 @@ impl Engine {
                 });
                 flow.state = FlowState::Done;
                 flow.updated_at = now;
-                let mut tx = self.deps.store.begin().await?;
-                if !tx.flows().transition(&flow, from).await? {
+                let step = FlowStep {
+                    flow,
+                    from,
+                    session: None,
+                };
+                if !self.deps.store.advance_flow(step).await? {
                     return Ok(page(
                         ErrorCode::InvalidRequest,
                         "This sign-in link was already used.",
                     ));
                 }
-                tx.commit().await?;
                 return Ok(reply.error(denial.error, &denial.description));
             }
             FlowState::LoginAccepted => {}
@@ -704,17 +697,17 @@ impl Engine {
         flow.consent_challenge = Some(lookup_hash(&challenge));
         flow.data.consent_skip = skip;
         flow.updated_at = now;
-        let mut tx = self.deps.store.begin().await?;
-        if !tx.flows().transition(&flow, from).await? {
+        let step = FlowStep {
+            flow,
+            from,
+            session: new_session,
+        };
+        if !self.deps.store.advance_flow(step).await? {
             return Ok(page(
                 ErrorCode::InvalidRequest,
                 "This sign-in link was already used. Start again from the application.",
             ));
         }
-        if let Some(s) = &new_session {
-            tx.login_sessions().insert(s).await?;
-        }
-        tx.commit().await?;
         if prompt_none && !skip {
             let mut out = reply.error(
                 ErrorCode::ConsentRequired,

@@ -18,7 +18,7 @@ use super::Engine;
 use crate::clock::UnixTime;
 use crate::crypto::lookup_hash;
 use crate::entropy::EntropyExt as _;
-use crate::store::{FlowKey, StoreError};
+use crate::store::{FlowKey, FlowStep, StoreError};
 
 /// Where a flow stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,10 +255,7 @@ impl Engine {
         let flow = self
             .deps
             .store
-            .read()
-            .await?
-            .flows()
-            .find(key, &lookup_hash(value))
+            .flow(key, &lookup_hash(value))
             .await?
             .ok_or(FlowError::NotFound)?;
         if flow.expires_at <= self.deps.clock.now() {
@@ -272,14 +269,16 @@ impl Engine {
         Ok(flow)
     }
 
-    async fn save(&self, flow: &FlowRecord, from: FlowState) -> Result<(), FlowError> {
-        let mut tx = self.deps.store.begin().await?;
-        if !tx.flows().transition(flow, from).await? {
-            return Err(FlowError::Handled {
-                redirect_to: self.request_url(&flow.data.request),
-            });
+    async fn save(&self, flow: FlowRecord, from: FlowState) -> Result<(), FlowError> {
+        let redirect_to = self.request_url(&flow.data.request);
+        let step = FlowStep {
+            flow,
+            from,
+            session: None,
+        };
+        if !self.deps.store.advance_flow(step).await? {
+            return Err(FlowError::Handled { redirect_to });
         }
-        tx.commit().await?;
         Ok(())
     }
 
@@ -375,10 +374,9 @@ impl Engine {
             extend_session_lifespan: body.extend_session_lifespan,
             identity_provider_session_id: body.identity_provider_session_id.clone(),
         });
-        self.save(&flow, FlowState::LoginRequested).await?;
-        Ok(RedirectTo {
-            redirect_to: self.back_to_authorize(&flow.data.request, "login_verifier", &verifier),
-        })
+        let redirect_to = self.back_to_authorize(&flow.data.request, "login_verifier", &verifier);
+        self.save(flow, FlowState::LoginRequested).await?;
+        Ok(RedirectTo { redirect_to })
     }
 
     /// `PUT /admin/oauth2/auth/requests/login/reject`.
@@ -399,10 +397,9 @@ impl Engine {
         flow.login_verifier = Some(lookup_hash(&verifier));
         flow.updated_at = self.deps.clock.now();
         flow.data.denial = Some(denial_from(body));
-        self.save(&flow, FlowState::LoginRequested).await?;
-        Ok(RedirectTo {
-            redirect_to: self.back_to_authorize(&flow.data.request, "login_verifier", &verifier),
-        })
+        let redirect_to = self.back_to_authorize(&flow.data.request, "login_verifier", &verifier);
+        self.save(flow, FlowState::LoginRequested).await?;
+        Ok(RedirectTo { redirect_to })
     }
 
     /// `GET /admin/oauth2/auth/requests/consent`.
@@ -503,10 +500,9 @@ impl Engine {
             accounts,
             context: bounded_object("context", body.context.as_ref())?,
         });
-        self.save(&flow, FlowState::ConsentRequested).await?;
-        Ok(RedirectTo {
-            redirect_to: self.back_to_authorize(&flow.data.request, "consent_verifier", &verifier),
-        })
+        let redirect_to = self.back_to_authorize(&flow.data.request, "consent_verifier", &verifier);
+        self.save(flow, FlowState::ConsentRequested).await?;
+        Ok(RedirectTo { redirect_to })
     }
 
     /// `PUT /admin/oauth2/auth/requests/consent/reject`.
@@ -527,9 +523,8 @@ impl Engine {
         flow.consent_verifier = Some(lookup_hash(&verifier));
         flow.updated_at = self.deps.clock.now();
         flow.data.denial = Some(denial_from(body));
-        self.save(&flow, FlowState::ConsentRequested).await?;
-        Ok(RedirectTo {
-            redirect_to: self.back_to_authorize(&flow.data.request, "consent_verifier", &verifier),
-        })
+        let redirect_to = self.back_to_authorize(&flow.data.request, "consent_verifier", &verifier);
+        self.save(flow, FlowState::ConsentRequested).await?;
+        Ok(RedirectTo { redirect_to })
     }
 }

@@ -3,6 +3,7 @@
 
 mod audit;
 mod clients;
+mod flows;
 mod keys;
 mod migrate;
 mod platform;

@@ -1,0 +1,179 @@
+//! The flow's own store methods (`Store::flow`, `insert_flow`, `advance_flow`): on SQLite a
+//! read on the caller's thread and closures on the writer thread, on PostgreSQL single
+//! statements; on both, the same answers as the repository's transactions.
+
+use latchkey_core::oauth::flow::{AuthRequest, FlowData, FlowRecord, FlowState};
+use latchkey_core::oauth::records::{LoginSession, LoginSessionData};
+use latchkey_core::store::{FlowKey, FlowStep, Store};
+use latchkey_store::SqlStore;
+use latchkey_types::Scope;
+use latchkey_types::flow::OidcContext;
+
+use crate::clients::sample;
+use crate::stores;
+
+fn flow(id: &str) -> FlowRecord {
+    FlowRecord {
+        id: id.into(),
+        client_id: "client-1".into(),
+        state: FlowState::LoginRequested,
+        login_challenge: format!("lc-{id}"),
+        login_verifier: None,
+        consent_challenge: None,
+        consent_verifier: None,
+        csrf: "csrf-hash".into(),
+        subject: None,
+        data: FlowData {
+            request: AuthRequest {
+                client_id: "client-1".into(),
+                redirect_uri: "https://app.example.com/cb".into(),
+                redirect_uri_given: true,
+                scope: Scope::parse("openid").expect("scope"),
+                audience: vec![],
+                state: Some("s-1".into()),
+                nonce: None,
+                code_challenge: Some("challenge".into()),
+                prompt: vec![],
+                max_age: None,
+                oidc: OidcContext::default(),
+                query: "client_id=client-1".into(),
+            },
+            login_skip: false,
+            login_session_id: None,
+            authenticated_at: None,
+            login: None,
+            consent_skip: false,
+            consent: None,
+            denial: None,
+        },
+        requested_at: 1_700_000_000,
+        updated_at: 1_700_000_000,
+        expires_at: 1_700_000_600,
+    }
+}
+
+fn session(id: &str) -> LoginSession {
+    LoginSession {
+        id: id.into(),
+        cookie_hash: format!("cookie-{id}"),
+        subject: "alice".into(),
+        authenticated_at: 1_700_000_010,
+        remember: false,
+        data: LoginSessionData::default(),
+        created_at: 1_700_000_010,
+        expires_at: 1_700_003_600,
+    }
+}
+
+/// `Store::flow` and the repository's `find` agree.
+async fn found(store: &SqlStore, key: FlowKey, hash: &str) -> Option<FlowRecord> {
+    let direct = store.flow(key, hash).await.expect("flow");
+    let through_tx = store
+        .read()
+        .await
+        .expect("read")
+        .flows()
+        .find(key, hash)
+        .await
+        .expect("find");
+    assert_eq!(direct, through_tx, "{:?}", store.backend());
+    direct
+}
+
+async fn session_exists(store: &SqlStore, id: &str) -> bool {
+    let mut tx = store.read().await.expect("read");
+    tx.login_sessions()
+        .get(id)
+        .await
+        .expect("session")
+        .is_some()
+}
+
+#[tokio::test]
+async fn flow_steps_are_written_once_from_the_state_they_start_from() {
+    for (_db, store) in stores().await {
+        let mut tx = store.begin().await.expect("begin");
+        tx.clients()
+            .insert(&sample("client-1"))
+            .await
+            .expect("client");
+        tx.commit().await.expect("commit");
+
+        store.insert_flow(flow("f1")).await.expect("insert");
+        assert_eq!(
+            found(&store, FlowKey::LoginChallenge, "lc-f1").await,
+            Some(flow("f1"))
+        );
+        assert_eq!(found(&store, FlowKey::LoginVerifier, "lv-f1").await, None);
+
+        // The login accepted: from LoginRequested, once, with its new session.
+        let mut accepted = flow("f1");
+        accepted.state = FlowState::LoginAccepted;
+        accepted.login_verifier = Some("lv-f1".into());
+        accepted.subject = Some("alice".into());
+        accepted.updated_at = 1_700_000_010;
+        let step = |session: Option<LoginSession>| FlowStep {
+            flow: accepted.clone(),
+            from: FlowState::LoginRequested,
+            session,
+        };
+        assert!(store.advance_flow(step(None)).await.expect("advance"));
+        assert_eq!(
+            found(&store, FlowKey::LoginVerifier, "lv-f1").await,
+            Some(accepted.clone())
+        );
+        // Again from the same state: nothing written, not even the session.
+        let again = store.advance_flow(step(Some(session("s0")))).await;
+        assert!(!again.expect("again"), "{:?}", store.backend());
+        assert!(!session_exists(&store, "s0").await);
+
+        // The verifier used: the transition and the session together.
+        let mut verified = accepted.clone();
+        verified.state = FlowState::ConsentRequested;
+        verified.consent_challenge = Some("cc-f1".into());
+        let next = FlowStep {
+            flow: verified.clone(),
+            from: FlowState::LoginAccepted,
+            session: Some(session("s1")),
+        };
+        assert!(store.advance_flow(next).await.expect("verifier"));
+        assert!(session_exists(&store, "s1").await);
+        assert_eq!(
+            found(&store, FlowKey::ConsentChallenge, "cc-f1").await,
+            Some(verified)
+        );
+
+        // Concurrent steps from one state: exactly one is written.
+        store.insert_flow(flow("f2")).await.expect("insert");
+        let calls: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                let mut f = flow("f2");
+                f.state = FlowState::LoginAccepted;
+                f.login_verifier = Some(format!("lv-f2-{i}"));
+                tokio::spawn(async move {
+                    store
+                        .advance_flow(FlowStep {
+                            flow: f,
+                            from: FlowState::LoginRequested,
+                            session: Some(session(&format!("s2-{i}"))),
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let mut won = Vec::new();
+        for (i, call) in calls.into_iter().enumerate() {
+            if call.await.expect("task").expect("advance") {
+                won.push(i);
+            }
+        }
+        assert_eq!(won.len(), 1, "{:?}", store.backend());
+        for i in 0..8 {
+            assert_eq!(
+                session_exists(&store, &format!("s2-{i}")).await,
+                won.contains(&i)
+            );
+        }
+    }
+}
