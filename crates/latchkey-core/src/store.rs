@@ -64,6 +64,32 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<TokenLookup<RefreshTokenRecord>>, StoreError> {
         self.read().await?.tokens().refresh(hash).await
     }
+    /// A client, read outside any unit of work.
+    async fn client(&self, id: &str) -> Result<Option<Client>, StoreError> {
+        self.read().await?.clients().get(id).await
+    }
+    /// The subject's unrevoked grant for a client, read outside any unit of work.
+    async fn active_grant(
+        &self,
+        subject: &str,
+        client_id: &str,
+    ) -> Result<Option<Grant>, StoreError> {
+        self.read().await?.grants().active(subject, client_id).await
+    }
+    /// [`write_consent`] in a transaction of its own; nothing is written unless it answers
+    /// [`ConsentCompleted::Written`]. Durable when it returns; an implementation may commit
+    /// concurrent calls together.
+    async fn complete_consent(
+        &self,
+        completion: ConsentCompletion,
+    ) -> Result<ConsentCompleted, StoreError> {
+        let mut tx = self.begin().await?;
+        let completed = write_consent(tx.as_mut(), &completion).await?;
+        if matches!(completed, ConsentCompleted::Written { .. }) {
+            tx.commit().await?;
+        }
+        Ok(completed)
+    }
     /// A flow by the hash of one of its bearer values, read outside any unit of work: the first
     /// read of every step of a flow through login and consent.
     async fn flow(&self, key: FlowKey, hash: &str) -> Result<Option<FlowRecord>, StoreError> {
@@ -174,6 +200,64 @@ pub async fn write_flow_step(tx: &mut dyn Tx, step: &FlowStep) -> Result<bool, S
     Ok(true)
 }
 
+/// What an accepted consent writes when the browser comes back with its verifier: the flow's last
+/// step, the grant, the code issued for it and the audit entry of the grant. The code's
+/// `grant_id` and the entry's `target_id` are replaced by the id of the grant written (a
+/// consent updates the subject's active grant for the client in place).
+#[derive(Debug, Clone)]
+pub struct ConsentCompletion {
+    pub step: FlowStep,
+    pub grant: Grant,
+    pub code: AuthorizationCode,
+    pub audit: AuditEntry,
+}
+
+/// What completing a consent found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsentCompleted {
+    /// Written; the id of the grant.
+    Written { grant_id: String },
+    /// The flow was no longer in the state the step started from: nothing was written.
+    FlowUsed,
+    /// The client is gone or no longer active: nothing was written.
+    ClientGone,
+}
+
+/// Completes a consent in `tx`: the client must still be active and the flow still where the
+/// step started; then the grant, the code and the audit entry.
+pub async fn write_consent(
+    tx: &mut dyn Tx,
+    c: &ConsentCompletion,
+) -> Result<ConsentCompleted, StoreError> {
+    if !tx.clients().is_active(&c.grant.client_id).await? {
+        return Ok(ConsentCompleted::ClientGone);
+    }
+    if !write_flow_step(tx, &c.step).await? {
+        return Ok(ConsentCompleted::FlowUsed);
+    }
+    let grant_id = tx.grants().upsert_active(&c.grant).await?;
+    tx.codes().insert(&c.code_of(&grant_id)).await?;
+    tx.audit().append(&c.audit_of(&grant_id)).await?;
+    Ok(ConsentCompleted::Written { grant_id })
+}
+
+impl ConsentCompletion {
+    /// The code, issued under the grant `grant_id`.
+    pub fn code_of(&self, grant_id: &str) -> AuthorizationCode {
+        AuthorizationCode {
+            grant_id: grant_id.to_owned(),
+            ..self.code.clone()
+        }
+    }
+    /// The audit entry, about the grant `grant_id`.
+    pub fn audit_of(&self, grant_id: &str) -> AuditEntry {
+        AuditEntry {
+            target_id: grant_id.to_owned(),
+            ..self.audit.clone()
+        }
+    }
+}
+
 /// What exchanging an authorization code writes.
 #[derive(Debug, Clone)]
 pub struct Exchange {
@@ -281,6 +365,8 @@ pub trait ClientRepository: Send {
     /// Inserts a client; `Conflict` when its id exists.
     async fn insert(&mut self, client: &Client) -> Result<(), StoreError>;
     async fn get(&mut self, id: &str) -> Result<Option<Client>, StoreError>;
+    /// Whether the client exists and is active.
+    async fn is_active(&mut self, id: &str) -> Result<bool, StoreError>;
     /// Clients ordered by id, after `after`, at most `limit`.
     async fn list(
         &mut self,

@@ -9,9 +9,9 @@ use latchkey_core::clock::UnixTime;
 use latchkey_core::config::AccessTokenStrategy;
 use latchkey_core::store::{ClientRepository, StoreError};
 use latchkey_types::Scope;
-use sqlx::any::AnyRow;
 use sqlx::{Any, Row as _};
 
+use crate::columns::Columns;
 use crate::error::{from_json, map_err, parse_enum, to_json};
 use crate::tx::SqlTx;
 
@@ -56,10 +56,10 @@ fn strategy_from_str(s: &str) -> Option<AccessTokenStrategy> {
     }
 }
 
-fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
-    let get_s = |c: &str| row.try_get::<String, _>(c).map_err(map_err);
-    let get_os = |c: &str| row.try_get::<Option<String>, _>(c).map_err(map_err);
-    let get_i = |c: &str| row.try_get::<i64, _>(c).map_err(map_err);
+pub(crate) fn client_from_row(row: &impl Columns) -> Result<Client, StoreError> {
+    let get_s = |c: &str| row.text(c);
+    let get_os = |c: &str| row.opt_text(c);
+    let get_i = |c: &str| row.int(c);
     let grant_types: Vec<String> = from_json("grant_types", &get_s("grant_types")?)?;
     Ok(Client {
         id: get_s("id")?,
@@ -104,6 +104,14 @@ fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
         updated_at: get_i("updated_at")?,
     })
 }
+
+/// A client by its id: `$1`.
+pub(crate) const CLIENT_BY_ID: &str =
+    concat!("SELECT ", client_columns!(), " FROM clients WHERE id = $1");
+
+/// Whether the client `$1` exists and is active: a row when it does.
+pub(crate) const CLIENT_ACTIVE: &str =
+    "SELECT 1 AS ok FROM clients WHERE id = $1 AND status = 'active'";
 
 /// Binds every column of `client_columns!()` in order.
 fn bind_client<'q>(
@@ -157,16 +165,21 @@ impl ClientRepository for SqlTx {
     }
 
     async fn get(&mut self, id: &str) -> Result<Option<Client>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            client_columns!(),
-            " FROM clients WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(self.conn())
-        .await
-        .map_err(map_err)?;
+        let row = sqlx::query(CLIENT_BY_ID)
+            .bind(id)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(map_err)?;
         row.as_ref().map(client_from_row).transpose()
+    }
+
+    async fn is_active(&mut self, id: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query(CLIENT_ACTIVE)
+            .bind(id)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(map_err)?;
+        Ok(row.is_some())
     }
 
     async fn list(

@@ -12,19 +12,23 @@ use latchkey_core::client::cache::ClientGuard;
 use latchkey_core::clock::UnixTime;
 use latchkey_core::crypto::TokenHash;
 use latchkey_core::oauth::flow::FlowRecord;
+use latchkey_core::oauth::records::Grant;
 use latchkey_core::oauth::records::{AccessTokenRecord, RefreshTokenRecord};
-use latchkey_core::store::{Exchange, Exchanged, FlowStep, Rotation, StoreError};
+use latchkey_core::store::{
+    ConsentCompleted, ConsentCompletion, Exchange, Exchanged, FlowStep, Rotation, StoreError,
+};
 use rusqlite::{CachedStatement, Connection};
 
 use crate::audit::{INSERT_AUDIT, audit_params};
-use crate::clients::GUARD_HOLDS;
+use crate::clients::{CLIENT_ACTIVE, GUARD_HOLDS};
+use crate::columns::Columns as _;
 use crate::flows::{INSERT_FLOW, TRANSITION_FLOW, flow_params, transition_params};
-use crate::grants::TOUCH_GRANT;
+use crate::grants::{TOUCH_GRANT, UPSERT_GRANT, grant_params};
 use crate::inline_reader::db_err;
 use crate::sessions::{INSERT_SESSION, session_params};
 use crate::tokens::{
-    CLAIM_REFRESH, CONSUME_CODE, INSERT_ACCESS, INSERT_REFRESH, Param, REVOKE_ACCESS,
-    SET_SUCCESSOR, access_params, refresh_params,
+    CLAIM_REFRESH, CONSUME_CODE, INSERT_ACCESS, INSERT_CODE, INSERT_REFRESH, Param, REVOKE_ACCESS,
+    SET_SUCCESSOR, access_params, code_params, refresh_params,
 };
 
 /// The names of the parameters, `$1` to `$16`.
@@ -195,6 +199,41 @@ pub(crate) fn write_flow_step(conn: &Connection, step: &FlowStep) -> Result<bool
         execute(conn, INSERT_SESSION, session_params(session))?;
     }
     Ok(true)
+}
+
+/// `ClientRepository::is_active`.
+fn client_active(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    let mut statement = statement(conn, CLIENT_ACTIVE, [text(id)])?;
+    let mut rows = statement.raw_query();
+    Ok(rows.next().map_err(db_err)?.is_some())
+}
+
+/// `GrantRepository::upsert_active`: the id of the grant written.
+fn upsert_grant(conn: &Connection, g: &Grant) -> Result<String, StoreError> {
+    let mut statement = statement(conn, UPSERT_GRANT, grant_params(g))?;
+    let mut rows = statement.raw_query();
+    let row = rows
+        .next()
+        .map_err(db_err)?
+        .ok_or_else(|| StoreError::Database("the grant upsert returned no row".into()))?;
+    row.text("id")
+}
+
+/// [`latchkey_core::store::write_consent`], statement for statement.
+pub(crate) fn write_consent(
+    conn: &Connection,
+    c: &ConsentCompletion,
+) -> Result<ConsentCompleted, StoreError> {
+    if !client_active(conn, &c.grant.client_id)? {
+        return Ok(ConsentCompleted::ClientGone);
+    }
+    if !write_flow_step(conn, &c.step)? {
+        return Ok(ConsentCompleted::FlowUsed);
+    }
+    let grant_id = upsert_grant(conn, &c.grant)?;
+    execute(conn, INSERT_CODE, code_params(&c.code_of(&grant_id)))?;
+    append_audit(conn, &c.audit_of(&grant_id))?;
+    Ok(ConsentCompleted::Written { grant_id })
 }
 
 /// [`latchkey_core::store::write_rotation`], statement for statement.

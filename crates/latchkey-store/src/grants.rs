@@ -1,14 +1,17 @@
 //! Grants (consent sessions, "connected apps").
 
+use std::borrow::Cow::{Borrowed, Owned};
+
 use async_trait::async_trait;
 use latchkey_core::clock::UnixTime;
 use latchkey_core::oauth::records::Grant;
 use latchkey_core::store::{GrantRepository, StoreError};
 use latchkey_types::Scope;
 use sqlx::Row as _;
-use sqlx::any::AnyRow;
 
+use crate::columns::Columns;
 use crate::error::{from_json, map_err, to_json};
+use crate::tokens::{Param, bind_params};
 use crate::tx::SqlTx;
 
 macro_rules! grant_columns {
@@ -18,28 +21,70 @@ macro_rules! grant_columns {
     };
 }
 
-pub(crate) fn grant_from_row(r: &AnyRow) -> Result<Grant, StoreError> {
-    let s = |c: &str| r.try_get::<String, _>(c).map_err(map_err);
+pub(crate) fn grant_from_row(r: &impl Columns) -> Result<Grant, StoreError> {
     Ok(Grant {
-        id: s("id")?,
-        subject: s("subject")?,
-        client_id: s("client_id")?,
-        scope: Scope::parse(&s("scope")?)
+        id: r.text("id")?,
+        subject: r.text("subject")?,
+        client_id: r.text("client_id")?,
+        scope: Scope::parse(&r.text("scope")?)
             .map_err(|e| StoreError::Corrupt(format!("scope: {e}")))?,
-        audience: from_json("audience", &s("audience")?)?,
-        accounts: from_json("accounts", &s("accounts")?)?,
-        session_access_token: from_json("session_access_token", &s("session_access_token")?)?,
-        session_id_token: from_json("session_id_token", &s("session_id_token")?)?,
-        remember: r.try_get::<i64, _>("remember").map_err(map_err)? != 0,
-        remember_until: r.try_get("remember_until").map_err(map_err)?,
-        login_session_id: r.try_get("login_session_id").map_err(map_err)?,
-        data: from_json("data", &s("data")?)?,
-        created_at: r.try_get("created_at").map_err(map_err)?,
-        updated_at: r.try_get("updated_at").map_err(map_err)?,
-        last_used_at: r.try_get("last_used_at").map_err(map_err)?,
-        revoked_at: r.try_get("revoked_at").map_err(map_err)?,
+        audience: from_json("audience", &r.text("audience")?)?,
+        accounts: from_json("accounts", &r.text("accounts")?)?,
+        session_access_token: from_json("session_access_token", &r.text("session_access_token")?)?,
+        session_id_token: from_json("session_id_token", &r.text("session_id_token")?)?,
+        remember: r.int("remember")? != 0,
+        remember_until: r.opt_int("remember_until")?,
+        login_session_id: r.opt_text("login_session_id")?,
+        data: from_json("data", &r.text("data")?)?,
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
+        last_used_at: r.opt_int("last_used_at")?,
+        revoked_at: r.opt_int("revoked_at")?,
     })
 }
+
+/// Records a consent (see `GrantRepository::upsert_active`): a grant's columns in the order of
+/// `grant_columns!`; the row's `id` comes back.
+pub(crate) const UPSERT_GRANT: &str = concat!(
+    "INSERT INTO grants (",
+    grant_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+     ON CONFLICT (subject, client_id) WHERE revoked_at IS NULL DO UPDATE SET \
+     scope = excluded.scope, audience = excluded.audience, accounts = excluded.accounts, \
+     session_access_token = excluded.session_access_token, session_id_token = excluded.session_id_token, \
+     remember = excluded.remember, remember_until = excluded.remember_until, \
+     login_session_id = excluded.login_session_id, data = excluded.data, updated_at = excluded.updated_at \
+     RETURNING id"
+);
+
+/// A grant's parameters, in the order of [`UPSERT_GRANT`].
+pub(crate) fn grant_params(g: &Grant) -> [Param<'_>; 16] {
+    [
+        Param::Text(Borrowed(g.id.as_str())),
+        Param::Text(Borrowed(g.subject.as_str())),
+        Param::Text(Borrowed(g.client_id.as_str())),
+        Param::Text(Owned(g.scope.to_string())),
+        Param::Text(Owned(to_json(&g.audience))),
+        Param::Text(Owned(to_json(&g.accounts))),
+        Param::Text(Owned(to_json(&g.session_access_token))),
+        Param::Text(Owned(to_json(&g.session_id_token))),
+        Param::Int(i64::from(g.remember)),
+        Param::OptInt(g.remember_until),
+        Param::OptText(g.login_session_id.as_deref()),
+        Param::Text(Owned(to_json(&g.data))),
+        Param::Int(g.created_at),
+        Param::Int(g.updated_at),
+        Param::OptInt(g.last_used_at),
+        Param::OptInt(g.revoked_at),
+    ]
+}
+
+/// The subject's (`$1`) unrevoked grant for the client `$2`.
+pub(crate) const ACTIVE_GRANT: &str = concat!(
+    "SELECT ",
+    grant_columns!(),
+    " FROM grants WHERE subject = $1 AND client_id = $2 AND revoked_at IS NULL"
+);
 
 /// Records that a grant was used, if it is not revoked: `$1` its id, `$2` now.
 pub(crate) const TOUCH_GRANT: &str =
@@ -48,36 +93,10 @@ pub(crate) const TOUCH_GRANT: &str =
 #[async_trait]
 impl GrantRepository for SqlTx {
     async fn upsert_active(&mut self, g: &Grant) -> Result<String, StoreError> {
-        let row = sqlx::query(concat!(
-            "INSERT INTO grants (",
-            grant_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
-             ON CONFLICT (subject, client_id) WHERE revoked_at IS NULL DO UPDATE SET \
-             scope = excluded.scope, audience = excluded.audience, accounts = excluded.accounts, \
-             session_access_token = excluded.session_access_token, session_id_token = excluded.session_id_token, \
-             remember = excluded.remember, remember_until = excluded.remember_until, \
-             login_session_id = excluded.login_session_id, data = excluded.data, updated_at = excluded.updated_at \
-             RETURNING id"
-        ))
-        .bind(g.id.as_str())
-        .bind(g.subject.as_str())
-        .bind(g.client_id.as_str())
-        .bind(g.scope.to_string())
-        .bind(to_json(&g.audience))
-        .bind(to_json(&g.accounts))
-        .bind(to_json(&g.session_access_token))
-        .bind(to_json(&g.session_id_token))
-        .bind(i64::from(g.remember))
-        .bind(g.remember_until)
-        .bind(g.login_session_id.as_deref())
-        .bind(to_json(&g.data))
-        .bind(g.created_at)
-        .bind(g.updated_at)
-        .bind(g.last_used_at)
-        .bind(g.revoked_at)
-        .fetch_one(self.conn())
-        .await
-        .map_err(map_err)?;
+        let row = bind_params(sqlx::query(UPSERT_GRANT), grant_params(g))
+            .fetch_one(self.conn())
+            .await
+            .map_err(map_err)?;
         row.try_get("id").map_err(map_err)
     }
 
@@ -99,16 +118,12 @@ impl GrantRepository for SqlTx {
         subject: &str,
         client_id: &str,
     ) -> Result<Option<Grant>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            grant_columns!(),
-            " FROM grants WHERE subject = $1 AND client_id = $2 AND revoked_at IS NULL"
-        ))
-        .bind(subject)
-        .bind(client_id)
-        .fetch_optional(self.conn())
-        .await
-        .map_err(map_err)?;
+        let row = sqlx::query(ACTIVE_GRANT)
+            .bind(subject)
+            .bind(client_id)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(map_err)?;
         row.as_ref().map(grant_from_row).transpose()
     }
 

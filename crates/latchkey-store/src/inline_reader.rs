@@ -18,15 +18,18 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 use std::sync::Mutex;
 
+use latchkey_core::client::Client;
 use latchkey_core::crypto::TokenHash;
 use latchkey_core::oauth::flow::FlowRecord;
 use latchkey_core::oauth::records::{
-    AccessTokenRecord, AuthorizationCode, RefreshTokenRecord, TokenLookup,
+    AccessTokenRecord, AuthorizationCode, Grant, RefreshTokenRecord, TokenLookup,
 };
 use latchkey_core::store::{FlowKey, StoreError};
 use rusqlite::{Connection, OpenFlags};
 
+use crate::clients::{CLIENT_BY_ID, client_from_row};
 use crate::flows::{flow_by, flow_from_row};
+use crate::grants::{ACTIVE_GRANT, grant_from_row};
 use crate::tokens::{
     ACCESS_BY_HASH, CODE_BY_HASH, REFRESH_BY_HASH, access_from_row, code_from_row, lookup,
     refresh_from_row,
@@ -147,20 +150,44 @@ impl InlineReaders {
         &self,
         hash: &TokenHash,
     ) -> Result<Option<AuthorizationCode>, StoreError> {
+        self.one(CODE_BY_HASH, &[hash.as_str()], |row| code_from_row(row))
+    }
+
+    /// [`latchkey_core::store::Store::client`].
+    pub(crate) fn client(&self, id: &str) -> Result<Option<Client>, StoreError> {
+        self.one(CLIENT_BY_ID, &[id], |row| client_from_row(row))
+    }
+
+    /// [`latchkey_core::store::Store::active_grant`].
+    pub(crate) fn active_grant(
+        &self,
+        subject: &str,
+        client_id: &str,
+    ) -> Result<Option<Grant>, StoreError> {
+        self.one(ACTIVE_GRANT, &[subject, client_id], |row| {
+            grant_from_row(row)
+        })
+    }
+
+    /// The first row of `sql` with `params`, decoded.
+    fn one<T>(
+        &self,
+        sql: &str,
+        params: &[&str],
+        decode: impl Fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
         self.with(|conn| {
-            let mut statement = conn.prepare_cached(CODE_BY_HASH).map_err(db_err)?;
-            let mut rows = statement.query([hash.as_str()]).map_err(db_err)?;
-            rows.next().map_err(db_err)?.map(code_from_row).transpose()
+            let mut statement = conn.prepare_cached(sql).map_err(db_err)?;
+            let mut rows = statement
+                .query(rusqlite::params_from_iter(params))
+                .map_err(db_err)?;
+            rows.next().map_err(db_err)?.map(decode).transpose()
         })
     }
 
     /// [`latchkey_core::store::Store::flow`].
     pub(crate) fn flow(&self, key: FlowKey, hash: &str) -> Result<Option<FlowRecord>, StoreError> {
-        self.with(|conn| {
-            let mut statement = conn.prepare_cached(flow_by(key)).map_err(db_err)?;
-            let mut rows = statement.query([hash]).map_err(db_err)?;
-            rows.next().map_err(db_err)?.map(flow_from_row).transpose()
-        })
+        self.one(flow_by(key), &[hash], |row| flow_from_row(row))
     }
 
     /// One token by its hash, with the state of its client and grant.
@@ -170,13 +197,6 @@ impl InlineReaders {
         hash: &TokenHash,
         decode: impl Fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
     ) -> Result<Option<TokenLookup<T>>, StoreError> {
-        self.with(|conn| {
-            let mut statement = conn.prepare_cached(sql).map_err(db_err)?;
-            let mut rows = statement.query([hash.as_str()]).map_err(db_err)?;
-            match rows.next().map_err(db_err)? {
-                Some(row) => Ok(Some(lookup(row, decode(row)?)?)),
-                None => Ok(None),
-            }
-        })
+        self.one(sql, &[hash.as_str()], |row| lookup(row, decode(row)?))
     }
 }

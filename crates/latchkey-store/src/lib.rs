@@ -36,16 +36,18 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use latchkey_core::audit::AuditEntry;
+use latchkey_core::client::Client;
 use latchkey_core::client::cache::ClientGuard;
 use latchkey_core::clock::UnixTime;
 use latchkey_core::crypto::TokenHash;
 use latchkey_core::oauth::flow::FlowRecord;
 use latchkey_core::oauth::records::{
-    AccessTokenRecord, AuthorizationCode, RefreshTokenRecord, TokenLookup,
+    AccessTokenRecord, AuthorizationCode, Grant, RefreshTokenRecord, TokenLookup,
 };
 use latchkey_core::store::{
-    Exchange, Exchanged, FlowKey, FlowStep, Rotation, Store, StoreError, Tx, write_exchange,
-    write_flow_step, write_revocation, write_rotation,
+    ConsentCompleted, ConsentCompletion, Exchange, Exchanged, FlowKey, FlowStep, Rotation, Store,
+    StoreError, Tx, write_consent, write_exchange, write_flow_step, write_revocation,
+    write_rotation,
 };
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor as _};
@@ -313,6 +315,43 @@ impl Store for SqlStore {
             return answer;
         }
         self.read().await?.tokens().refresh(hash).await
+    }
+
+    async fn client(&self, id: &str) -> Result<Option<Client>, StoreError> {
+        if let Some(answer) = inline(self.inline.as_deref(), |r| r.client(id)) {
+            return answer;
+        }
+        self.read().await?.clients().get(id).await
+    }
+
+    async fn active_grant(
+        &self,
+        subject: &str,
+        client_id: &str,
+    ) -> Result<Option<Grant>, StoreError> {
+        if let Some(answer) = inline(self.inline.as_deref(), |r| {
+            r.active_grant(subject, client_id)
+        }) {
+            return answer;
+        }
+        self.read().await?.grants().active(subject, client_id).await
+    }
+
+    async fn complete_consent(
+        &self,
+        completion: ConsentCompletion,
+    ) -> Result<ConsentCompleted, StoreError> {
+        if let Some(group) = self.writer_thread() {
+            return group
+                .run(move |conn: &rusqlite::Connection| direct::write_consent(conn, &completion))
+                .await;
+        }
+        let mut tx = self.begin().await?;
+        let completed = write_consent(tx.as_mut(), &completion).await?;
+        if matches!(completed, ConsentCompleted::Written { .. }) {
+            tx.commit().await?;
+        }
+        Ok(completed)
     }
 
     async fn flow(&self, key: FlowKey, hash: &str) -> Result<Option<FlowRecord>, StoreError> {

@@ -35,6 +35,26 @@ pub(crate) fn code_from_row(r: &impl Columns) -> Result<AuthorizationCode, Store
     })
 }
 
+/// Inserts an authorization code.
+pub(crate) const INSERT_CODE: &str = "INSERT INTO authorization_codes (code_hash, client_id, \
+     grant_id, family_id, data, created_at, expires_at, consumed_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// A code's parameters, in the order of [`INSERT_CODE`].
+pub(crate) fn code_params(c: &AuthorizationCode) -> [Param<'_>; 8] {
+    use std::borrow::Cow::{Borrowed, Owned};
+    [
+        Param::Text(Borrowed(c.code_hash.as_str())),
+        Param::Text(Borrowed(c.client_id.as_str())),
+        Param::Text(Borrowed(c.grant_id.as_str())),
+        Param::Text(Borrowed(c.family_id.as_str())),
+        Param::Text(Owned(to_json(&c.data))),
+        Param::Int(c.created_at),
+        Param::Int(c.expires_at),
+        Param::OptInt(c.consumed_at),
+    ]
+}
+
 /// An authorization code by its hash: `$1`.
 pub(crate) const CODE_BY_HASH: &str = "SELECT code_hash, client_id, grant_id, family_id, data, \
      created_at, expires_at, consumed_at FROM authorization_codes WHERE code_hash = $1";
@@ -46,21 +66,10 @@ pub(crate) const CONSUME_CODE: &str =
 #[async_trait]
 impl CodeRepository for SqlTx {
     async fn insert(&mut self, c: &AuthorizationCode) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO authorization_codes (code_hash, client_id, grant_id, family_id, data, created_at, \
-             expires_at, consumed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(c.code_hash.as_str())
-        .bind(c.client_id.as_str())
-        .bind(c.grant_id.as_str())
-        .bind(c.family_id.as_str())
-        .bind(to_json(&c.data))
-        .bind(c.created_at)
-        .bind(c.expires_at)
-        .bind(c.consumed_at)
-        .execute(self.conn())
-        .await
-        .map_err(map_err)?;
+        bind_params(sqlx::query(INSERT_CODE), code_params(c))
+            .execute(self.conn())
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 

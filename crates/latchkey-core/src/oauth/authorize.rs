@@ -19,7 +19,7 @@ use crate::audit::{Actor, AuditEntry};
 use crate::client::{Client, GrantType, redirect_uri_matches};
 use crate::crypto::{OpaqueToken, TokenKind, lookup_hash};
 use crate::entropy::EntropyExt as _;
-use crate::store::{FlowKey, FlowStep, StoreError};
+use crate::store::{ConsentCompleted, ConsentCompletion, FlowKey, FlowStep, StoreError};
 
 const MAX_STATE_LEN: usize = 1024;
 const MAX_NONCE_LEN: usize = 512;
@@ -409,15 +409,7 @@ impl Engine {
             }
             Ok(Some(id)) => id,
         };
-        let Some(client) = self
-            .deps
-            .store
-            .read()
-            .await?
-            .clients()
-            .get(client_id)
-            .await?
-        else {
+        let Some(client) = self.deps.store.client(client_id).await? else {
             return Ok(Err(page(
                 ErrorCode::InvalidClient,
                 "The client is unknown.",
@@ -675,10 +667,7 @@ impl Engine {
             let grant = self
                 .deps
                 .store
-                .read()
-                .await?
-                .grants()
-                .active(&login.subject, &flow.client_id)
+                .active_grant(&login.subject, &flow.client_id)
                 .await?;
             grant.is_some_and(|g| {
                 g.remember
@@ -766,33 +755,31 @@ impl Engine {
         }
         flow.state = FlowState::Done;
         flow.updated_at = now;
-        let mut tx = self.deps.store.begin().await?;
-        if !tx.flows().transition(&flow, from).await? {
-            return Ok(page(
-                ErrorCode::InvalidRequest,
-                "This consent link was already used.",
-            ));
-        }
         let (Some(consent), Some(login), FlowState::ConsentAccepted) =
             (flow.data.consent.clone(), flow.data.login.clone(), from)
         else {
-            tx.commit().await?;
             let denial = flow.data.denial.clone().unwrap_or(super::flow::Denial {
                 error: ErrorCode::AccessDenied,
                 description: "The user denied the request.".into(),
             });
+            let step = FlowStep {
+                flow,
+                from,
+                session: None,
+            };
+            if !self.deps.store.advance_flow(step).await? {
+                return Ok(consent_link_used());
+            }
             return Ok(reply.error(denial.error, &denial.description));
         };
-        let Some(client) = tx
-            .clients()
-            .get(&flow.client_id)
+        let Some(client) = self
+            .deps
+            .store
+            .client(&flow.client_id)
             .await?
             .filter(Client::is_active)
         else {
-            return Ok(page(
-                ErrorCode::InvalidClient,
-                "This application is no longer available.",
-            ));
+            return Ok(client_gone());
         };
         let grant = Grant {
             id: self.deps.entropy.uuid().to_string(),
@@ -822,64 +809,88 @@ impl Engine {
             last_used_at: None,
             revoked_at: None,
         };
-        let grant_id = tx.grants().upsert_active(&grant).await?;
         let code = OpaqueToken::mint(
             TokenKind::AuthorizationCode,
             self.deps.entropy.as_ref(),
             &self.deps.secrets,
         );
-        tx.codes()
-            .insert(&AuthorizationCode {
-                code_hash: code.hash.clone(),
-                client_id: client.id.clone(),
-                grant_id: grant_id.clone(),
-                family_id: self.deps.entropy.uuid_v7(now).to_string(),
-                data: CodeData {
-                    redirect_uri: request.redirect_uri.clone(),
-                    redirect_uri_given: request.redirect_uri_given,
-                    code_challenge: request.code_challenge.clone(),
-                    nonce: request.nonce.clone(),
-                    subject: login.subject.clone(),
-                    scope: consent.grant_scope.clone(),
-                    audience: consent.grant_audience.clone(),
-                    claims: TokenClaims {
-                        auth_time: flow.data.authenticated_at.unwrap_or(now),
-                        acr: login.acr.clone(),
-                        amr: login.amr.clone(),
-                        sid: flow.data.login_session_id.clone(),
-                        access_token: consent.session_access_token.clone(),
-                        id_token: consent.session_id_token.clone(),
-                        accounts: consent.accounts.clone(),
-                    },
+        let record = AuthorizationCode {
+            code_hash: code.hash.clone(),
+            client_id: client.id.clone(),
+            // The grant's id is the one written (see `ConsentCompletion`).
+            grant_id: grant.id.clone(),
+            family_id: self.deps.entropy.uuid_v7(now).to_string(),
+            data: CodeData {
+                redirect_uri: request.redirect_uri.clone(),
+                redirect_uri_given: request.redirect_uri_given,
+                code_challenge: request.code_challenge.clone(),
+                nonce: request.nonce.clone(),
+                subject: login.subject.clone(),
+                scope: consent.grant_scope.clone(),
+                audience: consent.grant_audience.clone(),
+                claims: TokenClaims {
+                    auth_time: flow.data.authenticated_at.unwrap_or(now),
+                    acr: login.acr.clone(),
+                    amr: login.amr.clone(),
+                    sid: flow.data.login_session_id.clone(),
+                    access_token: consent.session_access_token.clone(),
+                    id_token: consent.session_id_token.clone(),
+                    accounts: consent.accounts.clone(),
                 },
-                created_at: now,
-                expires_at: now + self.settings.auth_code_ttl,
-                consumed_at: None,
-            })
-            .await?;
-        tx.audit()
-            .append(&AuditEntry {
-                id: self.deps.entropy.uuid().to_string(),
-                occurred_at: now,
-                actor: Actor {
-                    kind: "user".into(),
-                    id: Some(login.subject.clone()),
-                },
-                account_id: client.owner_account_id.clone(),
-                action: "grant.create".into(),
-                target_kind: "grant".into(),
-                target_id: grant_id,
-                details: serde_json::json!({
-                    "client_id": client.id,
-                    "scope": consent.grant_scope.to_string(),
-                    "accounts": consent.accounts,
-                }),
-            })
-            .await?;
-        tx.commit().await?;
+            },
+            created_at: now,
+            expires_at: now + self.settings.auth_code_ttl,
+            consumed_at: None,
+        };
+        let audit = AuditEntry {
+            id: self.deps.entropy.uuid().to_string(),
+            occurred_at: now,
+            actor: Actor {
+                kind: "user".into(),
+                id: Some(login.subject.clone()),
+            },
+            account_id: client.owner_account_id.clone(),
+            action: "grant.create".into(),
+            target_kind: "grant".into(),
+            target_id: grant.id.clone(),
+            details: serde_json::json!({
+                "client_id": client.id,
+                "scope": consent.grant_scope.to_string(),
+                "accounts": consent.accounts,
+            }),
+        };
+        let completion = ConsentCompletion {
+            step: FlowStep {
+                flow,
+                from,
+                session: None,
+            },
+            grant,
+            code: record,
+            audit,
+        };
+        match self.deps.store.complete_consent(completion).await? {
+            ConsentCompleted::Written { .. } => {}
+            ConsentCompleted::FlowUsed => return Ok(consent_link_used()),
+            ConsentCompleted::ClientGone => return Ok(client_gone()),
+        }
         let scope = consent.grant_scope.to_string();
         Ok(reply.redirect(&[("code", &code.value), ("scope", &scope)]))
     }
+}
+
+fn consent_link_used() -> AuthorizeOutcome {
+    page(
+        ErrorCode::InvalidRequest,
+        "This consent link was already used.",
+    )
+}
+
+fn client_gone() -> AuthorizeOutcome {
+    page(
+        ErrorCode::InvalidClient,
+        "This application is no longer available.",
+    )
 }
 
 /// `base` with one more query parameter.

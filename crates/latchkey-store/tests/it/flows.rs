@@ -2,9 +2,14 @@
 //! read on the caller's thread and closures on the writer thread, on PostgreSQL single
 //! statements; on both, the same answers as the repository's transactions.
 
+use latchkey_core::audit::{Actor, AuditEntry, AuditFilter};
+use latchkey_core::client::ClientStatus;
+use latchkey_core::crypto::TokenHash;
 use latchkey_core::oauth::flow::{AuthRequest, FlowData, FlowRecord, FlowState};
-use latchkey_core::oauth::records::{LoginSession, LoginSessionData};
-use latchkey_core::store::{FlowKey, FlowStep, Store};
+use latchkey_core::oauth::records::{
+    AuthorizationCode, CodeData, Grant, GrantData, LoginSession, LoginSessionData, TokenClaims,
+};
+use latchkey_core::store::{ConsentCompleted, ConsentCompletion, FlowKey, FlowStep, Store};
 use latchkey_store::SqlStore;
 use latchkey_types::Scope;
 use latchkey_types::flow::OidcContext;
@@ -175,5 +180,167 @@ async fn flow_steps_are_written_once_from_the_state_they_start_from() {
                 won.contains(&i)
             );
         }
+    }
+}
+
+fn completion(flow_id: &str, grant_id: &str, code: &str) -> ConsentCompletion {
+    let mut done = flow(flow_id);
+    done.state = FlowState::Done;
+    ConsentCompletion {
+        step: FlowStep {
+            flow: done,
+            from: FlowState::ConsentAccepted,
+            session: None,
+        },
+        grant: Grant {
+            id: grant_id.into(),
+            subject: "alice".into(),
+            client_id: "client-1".into(),
+            scope: Scope::parse("openid").expect("scope"),
+            audience: vec![],
+            accounts: vec![],
+            session_access_token: serde_json::json!({}),
+            session_id_token: serde_json::json!({}),
+            remember: false,
+            remember_until: None,
+            login_session_id: None,
+            data: GrantData::default(),
+            created_at: 1_700_000_020,
+            updated_at: 1_700_000_020,
+            last_used_at: None,
+            revoked_at: None,
+        },
+        code: AuthorizationCode {
+            code_hash: TokenHash(code.into()),
+            client_id: "client-1".into(),
+            grant_id: grant_id.into(),
+            family_id: format!("family-{code}"),
+            data: CodeData {
+                redirect_uri: "https://app.example.com/cb".into(),
+                redirect_uri_given: true,
+                code_challenge: None,
+                nonce: None,
+                subject: "alice".into(),
+                scope: Scope::parse("openid").expect("scope"),
+                audience: vec![],
+                claims: TokenClaims::default(),
+            },
+            created_at: 1_700_000_020,
+            expires_at: 1_700_000_620,
+            consumed_at: None,
+        },
+        audit: AuditEntry {
+            id: format!("audit-{code}"),
+            occurred_at: 1_700_000_020,
+            actor: Actor {
+                kind: "user".into(),
+                id: Some("alice".into()),
+            },
+            account_id: None,
+            action: "grant.create".into(),
+            target_kind: "grant".into(),
+            target_id: grant_id.into(),
+            details: serde_json::json!({}),
+        },
+    }
+}
+
+/// A flow waiting for its consent verifier.
+async fn consent_accepted(store: &SqlStore, id: &str) {
+    store.insert_flow(flow(id)).await.expect("insert");
+    let mut f = flow(id);
+    f.state = FlowState::ConsentAccepted;
+    let step = FlowStep {
+        flow: f,
+        from: FlowState::LoginRequested,
+        session: None,
+    };
+    assert!(store.advance_flow(step).await.expect("accept"));
+}
+
+async fn code_grant(store: &SqlStore, code: &str) -> Option<String> {
+    let found = store.authorization_code(&TokenHash(code.into())).await;
+    found.expect("code").map(|c| c.grant_id)
+}
+
+/// `Store::complete_consent` (on SQLite a closure on the writer thread, on PostgreSQL the
+/// transaction): all of it or nothing, and the code and audit entry name the grant written;
+/// `Store::client` and `Store::active_grant` agree with the repositories.
+#[tokio::test]
+async fn a_consent_is_completed_once_and_whole() {
+    for (_db, store) in stores().await {
+        let mut tx = store.begin().await.expect("begin");
+        tx.clients()
+            .insert(&sample("client-1"))
+            .await
+            .expect("client");
+        tx.commit().await.expect("commit");
+        let mut tx = store.read().await.expect("read");
+        let client = tx.clients().get("client-1").await.expect("get");
+        assert_eq!(store.client("client-1").await.expect("client"), client);
+        assert_eq!(store.client("missing").await.expect("client"), None);
+        assert_eq!(
+            store
+                .active_grant("alice", "client-1")
+                .await
+                .expect("grant"),
+            None
+        );
+
+        consent_accepted(&store, "f1").await;
+        let done = store.complete_consent(completion("f1", "g1", "c1")).await;
+        let expected = ConsentCompleted::Written {
+            grant_id: "g1".into(),
+        };
+        assert_eq!(done.expect("complete"), expected, "{:?}", store.backend());
+        assert_eq!(code_grant(&store, "c1").await.as_deref(), Some("g1"));
+        let grant = store
+            .active_grant("alice", "client-1")
+            .await
+            .expect("grant");
+        let mut tx = store.read().await.expect("read");
+        let through_tx = tx
+            .grants()
+            .active("alice", "client-1")
+            .await
+            .expect("active");
+        assert_eq!(grant, through_tx);
+        assert_eq!(grant.expect("grant").id, "g1");
+
+        // The verifier again: nothing more.
+        let again = store.complete_consent(completion("f1", "g9", "c9")).await;
+        assert_eq!(again.expect("again"), ConsentCompleted::FlowUsed);
+        assert_eq!(code_grant(&store, "c9").await, None);
+
+        // A second consent of the same subject to the same client updates its grant in place:
+        // the code and the audit entry name that grant, not the new id.
+        consent_accepted(&store, "f2").await;
+        let done = store.complete_consent(completion("f2", "g2", "c2")).await;
+        assert_eq!(done.expect("complete"), expected);
+        assert_eq!(code_grant(&store, "c2").await.as_deref(), Some("g1"));
+        let mut tx = store.read().await.expect("read");
+        let entries = tx
+            .audit()
+            .list(&AuditFilter::default(), 10)
+            .await
+            .expect("audit");
+        assert_eq!(entries.len(), 2);
+        assert!(entries.iter().all(|e| e.target_id == "g1"), "{entries:?}");
+
+        // The client suspended meanwhile: nothing is written, the flow stays where it was.
+        consent_accepted(&store, "f3").await;
+        let mut suspended = sample("client-1");
+        suspended.status = ClientStatus::Suspended;
+        let mut tx = store.begin().await.expect("begin");
+        tx.clients().update(&suspended).await.expect("suspend");
+        tx.commit().await.expect("commit");
+        let gone = store.complete_consent(completion("f3", "g3", "c3")).await;
+        assert_eq!(gone.expect("gone"), ConsentCompleted::ClientGone);
+        assert_eq!(code_grant(&store, "c3").await, None);
+        let f3 = store.flow(FlowKey::LoginChallenge, "lc-f3").await;
+        assert_eq!(
+            f3.expect("flow").expect("found").state,
+            FlowState::ConsentAccepted
+        );
     }
 }
