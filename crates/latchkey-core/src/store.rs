@@ -83,12 +83,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         completion: ConsentCompletion,
     ) -> Result<ConsentCompleted, StoreError> {
-        let mut tx = self.begin().await?;
-        let completed = write_consent(tx.as_mut(), &completion).await?;
-        if matches!(completed, ConsentCompleted::Written { .. }) {
-            tx.commit().await?;
-        }
-        Ok(completed)
+        consent_in_transaction(self, &completion).await
     }
     /// A flow by the hash of one of its bearer values, read outside any unit of work: the first
     /// read of every step of a flow through login and consent.
@@ -106,12 +101,7 @@ pub trait Store: Send + Sync + 'static {
     /// the state the step started from (nothing is written then). Durable when it returns; an
     /// implementation may commit concurrent calls together.
     async fn advance_flow(&self, step: FlowStep) -> Result<bool, StoreError> {
-        let mut tx = self.begin().await?;
-        let advanced = write_flow_step(tx.as_mut(), &step).await?;
-        if advanced {
-            tx.commit().await?;
-        }
-        Ok(advanced)
+        flow_step_in_transaction(self, &step).await
     }
     /// An authorization code, read outside any unit of work: the read before a code exchange
     /// queues for the writer.
@@ -187,6 +177,34 @@ pub struct FlowStep {
     pub flow: FlowRecord,
     pub from: FlowState,
     pub session: Option<LoginSession>,
+}
+
+/// [`write_flow_step`] in a transaction of `store`'s own, committed if the step was made: what
+/// [`Store::advance_flow`] does where nothing faster is at hand.
+pub async fn flow_step_in_transaction<S: Store + ?Sized>(
+    store: &S,
+    step: &FlowStep,
+) -> Result<bool, StoreError> {
+    let mut tx = store.begin().await?;
+    let advanced = write_flow_step(tx.as_mut(), step).await?;
+    if advanced {
+        tx.commit().await?;
+    }
+    Ok(advanced)
+}
+
+/// [`write_consent`] in a transaction of `store`'s own, committed if it was written: what
+/// [`Store::complete_consent`] does where nothing faster is at hand.
+pub async fn consent_in_transaction<S: Store + ?Sized>(
+    store: &S,
+    completion: &ConsentCompletion,
+) -> Result<ConsentCompleted, StoreError> {
+    let mut tx = store.begin().await?;
+    let completed = write_consent(tx.as_mut(), completion).await?;
+    if matches!(completed, ConsentCompleted::Written { .. }) {
+        tx.commit().await?;
+    }
+    Ok(completed)
 }
 
 /// Writes a flow step in `tx`: the transition, then (only if it was made) the new session.

@@ -183,6 +183,28 @@ impl GroupCommit {
             .map_err(|_| stopped())?;
         answer.await.unwrap_or_else(|_| Err(stopped()))
     }
+
+    /// [`GroupCommit::run`], writing only while `guard` holds at `now`: `None`, and nothing
+    /// written, when it does not.
+    pub(crate) async fn run_guarded<T, F>(
+        &self,
+        guard: &ClientGuard,
+        now: UnixTime,
+        write: F,
+    ) -> Result<Option<T>, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let guard = guard.clone();
+        self.run(move |conn| {
+            if !crate::direct::guard_holds(conn, &guard, now)? {
+                return Ok(None);
+            }
+            write(conn).map(Some)
+        })
+        .await
+    }
 }
 
 fn stopped() -> StoreError {

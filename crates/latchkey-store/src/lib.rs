@@ -46,8 +46,8 @@ use latchkey_core::oauth::records::{
 };
 use latchkey_core::store::{
     ConsentCompleted, ConsentCompletion, Exchange, Exchanged, FlowKey, FlowStep, Rotation, Store,
-    StoreError, Tx, write_consent, write_exchange, write_flow_step, write_revocation,
-    write_rotation,
+    StoreError, Tx, consent_in_transaction, flow_step_in_transaction, write_exchange,
+    write_revocation, write_rotation,
 };
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor as _};
@@ -253,6 +253,17 @@ impl SqlStore {
         self.group_commit.as_ref().filter(|g| g.is_running())
     }
 
+    /// A write transaction that goes on only while `guard` holds at `now`: `None`, and nothing
+    /// written, when it does not.
+    async fn begin_guarded(
+        &self,
+        guard: &ClientGuard,
+        now: UnixTime,
+    ) -> Result<Option<Box<dyn Tx>>, StoreError> {
+        let mut tx = self.begin().await?;
+        Ok(tx.clients().guard_holds(guard, now).await?.then_some(tx))
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -346,12 +357,7 @@ impl Store for SqlStore {
                 .run(move |conn: &rusqlite::Connection| direct::write_consent(conn, &completion))
                 .await;
         }
-        let mut tx = self.begin().await?;
-        let completed = write_consent(tx.as_mut(), &completion).await?;
-        if matches!(completed, ConsentCompleted::Written { .. }) {
-            tx.commit().await?;
-        }
-        Ok(completed)
+        consent_in_transaction(self, &completion).await
     }
 
     async fn flow(&self, key: FlowKey, hash: &str) -> Result<Option<FlowRecord>, StoreError> {
@@ -387,12 +393,7 @@ impl Store for SqlStore {
             let mut conn = self.writer.acquire().await.map_err(map_err)?;
             return flows::transition_flow(&mut conn, &step.flow, step.from).await;
         }
-        let mut tx = self.begin().await?;
-        let advanced = write_flow_step(tx.as_mut(), &step).await?;
-        if advanced {
-            tx.commit().await?;
-        }
-        Ok(advanced)
+        flow_step_in_transaction(self, &step).await
     }
 
     async fn authorization_code(
@@ -412,23 +413,16 @@ impl Store for SqlStore {
         now: UnixTime,
     ) -> Result<Option<Exchanged>, StoreError> {
         if let Some(group) = self.writer_thread() {
-            let guard = guard.clone();
-            let work = move |conn: &rusqlite::Connection| {
-                if !direct::guard_holds(conn, &guard, now)? {
-                    return Ok(None);
-                }
-                direct::write_exchange(conn, &exchange, now).map(Some)
-            };
-            return group.run(work).await;
+            let write = move |conn: &_| direct::write_exchange(conn, &exchange, now);
+            return group.run_guarded(guard, now, write).await;
         }
         if self.backend == Backend::Postgres {
             let mut conn = self.writer.acquire().await.map_err(map_err)?;
             return tokens::exchange_code_guarded(&mut conn, &exchange, guard, now).await;
         }
-        let mut tx = self.begin().await?;
-        if !tx.clients().guard_holds(guard, now).await? {
+        let Some(mut tx) = self.begin_guarded(guard, now).await? else {
             return Ok(None);
-        }
+        };
         let exchanged = write_exchange(tx.as_mut(), &exchange, now).await?;
         tx.commit().await?;
         Ok(Some(exchanged))
@@ -459,19 +453,12 @@ impl Store for SqlStore {
         audit: AuditEntry,
     ) -> Result<Option<bool>, StoreError> {
         if let Some(group) = self.writer_thread() {
-            let guard = guard.clone();
-            let work = move |conn: &rusqlite::Connection| {
-                if !direct::guard_holds(conn, &guard, now)? {
-                    return Ok(None);
-                }
-                direct::write_revocation(conn, &hash, now, &audit).map(Some)
-            };
-            return group.run(work).await;
+            let write = move |conn: &_| direct::write_revocation(conn, &hash, now, &audit);
+            return group.run_guarded(guard, now, write).await;
         }
-        let mut tx = self.begin().await?;
-        if !tx.clients().guard_holds(guard, now).await? {
+        let Some(mut tx) = self.begin_guarded(guard, now).await? else {
             return Ok(None);
-        }
+        };
         let revoked = write_revocation(tx.as_mut(), &hash, now, &audit).await?;
         tx.commit().await?;
         Ok(Some(revoked))
@@ -484,19 +471,12 @@ impl Store for SqlStore {
         now: UnixTime,
     ) -> Result<Option<bool>, StoreError> {
         if let Some(group) = self.writer_thread() {
-            let guard = guard.clone();
-            let work = move |conn: &rusqlite::Connection| {
-                if !direct::guard_holds(conn, &guard, now)? {
-                    return Ok(None);
-                }
-                direct::write_rotation(conn, &rotation, now).map(Some)
-            };
-            return group.run(work).await;
+            let write = move |conn: &_| direct::write_rotation(conn, &rotation, now);
+            return group.run_guarded(guard, now, write).await;
         }
-        let mut tx = self.begin().await?;
-        if !tx.clients().guard_holds(guard, now).await? {
+        let Some(mut tx) = self.begin_guarded(guard, now).await? else {
             return Ok(None);
-        }
+        };
         let rotated = write_rotation(tx.as_mut(), &rotation, now).await?;
         if rotated {
             tx.commit().await?;

@@ -7,7 +7,7 @@ use latchkey_core::client::ClientStatus;
 use latchkey_core::crypto::TokenHash;
 use latchkey_core::oauth::flow::{AuthRequest, FlowData, FlowRecord, FlowState};
 use latchkey_core::oauth::records::{
-    AuthorizationCode, CodeData, Grant, GrantData, LoginSession, LoginSessionData, TokenClaims,
+    AuthorizationCode, CodeData, Grant, LoginSession, LoginSessionData, TokenClaims,
 };
 use latchkey_core::store::{ConsentCompleted, ConsentCompletion, FlowKey, FlowStep, Store};
 use latchkey_store::SqlStore;
@@ -16,6 +16,7 @@ use latchkey_types::flow::OidcContext;
 
 use crate::clients::sample;
 use crate::stores;
+use crate::tokens::grant;
 
 fn flow(id: &str) -> FlowRecord {
     FlowRecord {
@@ -70,6 +71,15 @@ fn session(id: &str) -> LoginSession {
     }
 }
 
+async fn with_client(store: &SqlStore) {
+    let mut tx = store.begin().await.expect("begin");
+    tx.clients()
+        .insert(&sample("client-1"))
+        .await
+        .expect("client");
+    tx.commit().await.expect("commit");
+}
+
 /// `Store::flow` and the repository's `find` agree.
 async fn found(store: &SqlStore, key: FlowKey, hash: &str) -> Option<FlowRecord> {
     let direct = store.flow(key, hash).await.expect("flow");
@@ -97,12 +107,7 @@ async fn session_exists(store: &SqlStore, id: &str) -> bool {
 #[tokio::test]
 async fn flow_steps_are_written_once_from_the_state_they_start_from() {
     for (_db, store) in stores().await {
-        let mut tx = store.begin().await.expect("begin");
-        tx.clients()
-            .insert(&sample("client-1"))
-            .await
-            .expect("client");
-        tx.commit().await.expect("commit");
+        with_client(&store).await;
 
         store.insert_flow(flow("f1")).await.expect("insert");
         assert_eq!(
@@ -193,22 +198,10 @@ fn completion(flow_id: &str, grant_id: &str, code: &str) -> ConsentCompletion {
             session: None,
         },
         grant: Grant {
-            id: grant_id.into(),
-            subject: "alice".into(),
-            client_id: "client-1".into(),
             scope: Scope::parse("openid").expect("scope"),
-            audience: vec![],
-            accounts: vec![],
-            session_access_token: serde_json::json!({}),
-            session_id_token: serde_json::json!({}),
-            remember: false,
-            remember_until: None,
-            login_session_id: None,
-            data: GrantData::default(),
             created_at: 1_700_000_020,
             updated_at: 1_700_000_020,
-            last_used_at: None,
-            revoked_at: None,
+            ..grant(grant_id, "alice")
         },
         code: AuthorizationCode {
             code_hash: TokenHash(code.into()),
@@ -269,12 +262,7 @@ async fn code_grant(store: &SqlStore, code: &str) -> Option<String> {
 #[tokio::test]
 async fn a_consent_is_completed_once_and_whole() {
     for (_db, store) in stores().await {
-        let mut tx = store.begin().await.expect("begin");
-        tx.clients()
-            .insert(&sample("client-1"))
-            .await
-            .expect("client");
-        tx.commit().await.expect("commit");
+        with_client(&store).await;
         let mut tx = store.read().await.expect("read");
         let client = tx.clients().get("client-1").await.expect("get");
         assert_eq!(store.client("client-1").await.expect("client"), client);

@@ -279,7 +279,7 @@ async fn the_direct_refresh_token_lookup_agrees_with_the_repository() {
     }
 }
 
-fn grant(id: &str, subject: &str) -> Grant {
+pub fn grant(id: &str, subject: &str) -> Grant {
     Grant {
         id: id.into(),
         subject: subject.into(),
