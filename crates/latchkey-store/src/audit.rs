@@ -14,6 +14,9 @@ use crate::tx::SqlTx;
 pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit_log (id, occurred_at, actor_kind, actor_id, \
      account_id, action, target_kind, target_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
+/// Where `target_id` is in [`audit_params`].
+pub(crate) const AUDIT_TARGET_ID: usize = 7;
+
 /// An entry's columns, in the order of [`INSERT_AUDIT`].
 pub(crate) fn audit_params(e: &AuditEntry) -> [Param<'_>; 9] {
     [

@@ -5,12 +5,17 @@ use std::borrow::Cow::{Borrowed, Owned};
 use async_trait::async_trait;
 use latchkey_core::clock::UnixTime;
 use latchkey_core::oauth::flow::{FlowRecord, FlowState};
-use latchkey_core::store::{FlowKey, FlowRepository, StoreError};
-use sqlx::AnyConnection;
+use latchkey_core::store::{
+    ConsentCompleted, ConsentCompletion, FlowKey, FlowRepository, FlowStep, StoreError,
+};
+use sqlx::{AnyConnection, Row as _};
 
+use crate::audit::{AUDIT_TARGET_ID, audit_params};
 use crate::columns::Columns;
 use crate::error::{from_json, map_err, parse_enum, to_json};
-use crate::tokens::{Param, bind_params};
+use crate::grants::{grant_columns, grant_params, upsert_grant_tail};
+use crate::sessions::{session_columns, session_params};
+use crate::tokens::{CODE_GRANT_ID, Param, bind_params, code_params};
 use crate::tx::SqlTx;
 
 macro_rules! flow_columns {
@@ -64,11 +69,17 @@ pub(crate) fn flow_params(f: &FlowRecord) -> [Param<'_>; 13] {
     ]
 }
 
+macro_rules! transition_flow {
+    () => {
+        "UPDATE flows SET state = $2, login_verifier = $3, consent_challenge = $4, \
+         consent_verifier = $5, subject = $6, data = $7, updated_at = $8 \
+         WHERE id = $1 AND state = $9"
+    };
+}
+
 /// Writes a flow's new state only if it is still in state `$9` (see
 /// `FlowRepository::transition`).
-pub(crate) const TRANSITION_FLOW: &str = "UPDATE flows SET state = $2, login_verifier = $3, \
-     consent_challenge = $4, consent_verifier = $5, subject = $6, data = $7, updated_at = $8 \
-     WHERE id = $1 AND state = $9";
+pub(crate) const TRANSITION_FLOW: &str = transition_flow!();
 
 /// The parameters of [`TRANSITION_FLOW`].
 pub(crate) fn transition_params(f: &FlowRecord, from: FlowState) -> [Param<'_>; 9] {
@@ -134,6 +145,97 @@ pub(crate) async fn transition_flow(
         .await
         .map_err(map_err)?;
     Ok(done.rows_affected() == 1)
+}
+
+/// A flow step that creates a login session, on PostgreSQL as one statement: the step
+/// ([`TRANSITION_FLOW`], `$1`–`$9`), then only if it was made the session (`$10`–`$17`).
+const STEP_WITH_SESSION: &str = concat!(
+    "WITH step AS (",
+    transition_flow!(),
+    " RETURNING id), s AS (INSERT INTO login_sessions (",
+    session_columns!(),
+    ") SELECT $10, $11, $12, $13, $14, $15, $16, $17 FROM step) \
+     SELECT count(*) AS step FROM step"
+);
+
+/// A flow step on PostgreSQL, outside any explicit transaction: one statement, one round trip.
+pub(crate) async fn advance_flow(
+    conn: &mut AnyConnection,
+    step: &FlowStep,
+) -> Result<bool, StoreError> {
+    let Some(session) = &step.session else {
+        return transition_flow(conn, &step.flow, step.from).await;
+    };
+    let params = transition_params(&step.flow, step.from)
+        .into_iter()
+        .chain(session_params(session));
+    let row = bind_params(sqlx::query(STEP_WITH_SESSION), params)
+        .fetch_one(conn)
+        .await
+        .map_err(map_err)?;
+    Ok(row.try_get::<i64, _>("step").map_err(map_err)? == 1)
+}
+
+/// A consent's completion on PostgreSQL, as one statement: one round trip, one implicit
+/// transaction. What `write_consent` (in `latchkey_core::store`) does statement by statement,
+/// the data-modifying `WITH` clauses do here, each only if the one before it found or wrote its
+/// row: the client `$10` still active, the flow's step ([`TRANSITION_FLOW`], `$1`–`$9`), the
+/// grant (`$11`–`$26`, upserted as [`UPSERT_GRANT`] does), the code (`$27`–`$33`, its grant the
+/// one written) and the audit entry (`$34`–`$41`, about that grant).
+///
+/// [`UPSERT_GRANT`]: crate::grants::UPSERT_GRANT
+const CONSENT_STATEMENT: &str = concat!(
+    "WITH client AS (SELECT 1 FROM clients WHERE id = $10 AND status = 'active'), step AS (",
+    transition_flow!(),
+    " AND EXISTS (SELECT 1 FROM client) RETURNING id), g AS (INSERT INTO grants (",
+    grant_columns!(),
+    ") SELECT $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26 \
+     WHERE EXISTS (SELECT 1 FROM step) ",
+    upsert_grant_tail!(),
+    "), code AS (INSERT INTO authorization_codes (code_hash, client_id, grant_id, family_id, \
+     data, created_at, expires_at, consumed_at) \
+     SELECT $27, $28, g.id, $29, $30, $31, $32, $33 FROM g), \
+     entry AS (INSERT INTO audit_log (id, occurred_at, actor_kind, actor_id, account_id, action, \
+     target_kind, target_id, details) SELECT $34, $35, $36, $37, $38, $39, $40, g.id, $41 FROM g) \
+     SELECT (SELECT count(*) FROM client) AS client, (SELECT count(*) FROM step) AS step, \
+     (SELECT id FROM g) AS grant_id"
+);
+
+/// Completes a consent on PostgreSQL with [`CONSENT_STATEMENT`].
+pub(crate) async fn complete_consent(
+    conn: &mut AnyConnection,
+    c: &ConsentCompletion,
+) -> Result<ConsentCompleted, StoreError> {
+    // The code's and the entry's own parameters, without the grant id the statement fills in.
+    let code = code_params(&c.code)
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i != CODE_GRANT_ID)
+        .map(|(_, p)| p);
+    let entry = audit_params(&c.audit)
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i != AUDIT_TARGET_ID)
+        .map(|(_, p)| p);
+    let params = transition_params(&c.step.flow, c.step.from)
+        .into_iter()
+        .chain([Param::Text(Borrowed(c.grant.client_id.as_str()))])
+        .chain(grant_params(&c.grant))
+        .chain(code)
+        .chain(entry);
+    let row = bind_params(sqlx::query(CONSENT_STATEMENT), params)
+        .fetch_one(conn)
+        .await
+        .map_err(map_err)?;
+    let count = |name: &str| row.try_get::<i64, _>(name).map_err(map_err);
+    Ok(if count("client")? == 0 {
+        ConsentCompleted::ClientGone
+    } else if count("step")? == 0 {
+        ConsentCompleted::FlowUsed
+    } else {
+        let grant_id = row.try_get::<String, _>("grant_id").map_err(map_err)?;
+        ConsentCompleted::Written { grant_id }
+    })
 }
 
 #[async_trait]

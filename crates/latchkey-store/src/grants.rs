@@ -43,18 +43,27 @@ pub(crate) fn grant_from_row(r: &impl Columns) -> Result<Grant, StoreError> {
     })
 }
 
+/// What a consent does to the subject's active grant for the client, if there is one: it is
+/// updated in place (see `GrantRepository::upsert_active`), and its id returned.
+macro_rules! upsert_grant_tail {
+    () => {
+        "ON CONFLICT (subject, client_id) WHERE revoked_at IS NULL DO UPDATE SET \
+         scope = excluded.scope, audience = excluded.audience, accounts = excluded.accounts, \
+         session_access_token = excluded.session_access_token, \
+         session_id_token = excluded.session_id_token, remember = excluded.remember, \
+         remember_until = excluded.remember_until, login_session_id = excluded.login_session_id, \
+         data = excluded.data, updated_at = excluded.updated_at RETURNING id"
+    };
+}
+pub(crate) use {grant_columns, upsert_grant_tail};
+
 /// Records a consent (see `GrantRepository::upsert_active`): a grant's columns in the order of
 /// `grant_columns!`; the row's `id` comes back.
 pub(crate) const UPSERT_GRANT: &str = concat!(
     "INSERT INTO grants (",
     grant_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
-     ON CONFLICT (subject, client_id) WHERE revoked_at IS NULL DO UPDATE SET \
-     scope = excluded.scope, audience = excluded.audience, accounts = excluded.accounts, \
-     session_access_token = excluded.session_access_token, session_id_token = excluded.session_id_token, \
-     remember = excluded.remember, remember_until = excluded.remember_until, \
-     login_session_id = excluded.login_session_id, data = excluded.data, updated_at = excluded.updated_at \
-     RETURNING id"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ",
+    upsert_grant_tail!()
 );
 
 /// A grant's parameters, in the order of [`UPSERT_GRANT`].

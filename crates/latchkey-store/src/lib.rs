@@ -357,6 +357,10 @@ impl Store for SqlStore {
                 .run(move |conn: &rusqlite::Connection| direct::write_consent(conn, &completion))
                 .await;
         }
+        if self.backend == Backend::Postgres {
+            let mut conn = self.writer.acquire().await.map_err(map_err)?;
+            return flows::complete_consent(&mut conn, &completion).await;
+        }
         consent_in_transaction(self, &completion).await
     }
 
@@ -389,9 +393,9 @@ impl Store for SqlStore {
                 .run(move |conn: &rusqlite::Connection| direct::write_flow_step(conn, &step))
                 .await;
         }
-        if self.backend == Backend::Postgres && step.session.is_none() {
+        if self.backend == Backend::Postgres {
             let mut conn = self.writer.acquire().await.map_err(map_err)?;
-            return flows::transition_flow(&mut conn, &step.flow, step.from).await;
+            return flows::advance_flow(&mut conn, &step).await;
         }
         flow_step_in_transaction(self, &step).await
     }

@@ -16,6 +16,7 @@ macro_rules! session_columns {
         "id, cookie_hash, subject, authenticated_at, remember, data, created_at, expires_at"
     };
 }
+pub(crate) use session_columns;
 
 fn session_from_row(r: &AnyRow) -> Result<LoginSession, StoreError> {
     let data: String = r.try_get("data").map_err(map_err)?;

@@ -40,6 +40,9 @@ pub(crate) const INSERT_CODE: &str = "INSERT INTO authorization_codes (code_hash
      grant_id, family_id, data, created_at, expires_at, consumed_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
+/// Where `grant_id` is in [`code_params`].
+pub(crate) const CODE_GRANT_ID: usize = 2;
+
 /// A code's parameters, in the order of [`INSERT_CODE`].
 pub(crate) fn code_params(c: &AuthorizationCode) -> [Param<'_>; 8] {
     use std::borrow::Cow::{Borrowed, Owned};
