@@ -13,6 +13,7 @@ use sqlx::{Any, Row as _};
 
 use crate::columns::Columns;
 use crate::error::{from_json, map_err, parse_enum, to_json};
+use crate::tokens::{bind_params, guard_params};
 use crate::tx::SqlTx;
 
 macro_rules! client_columns {
@@ -274,11 +275,7 @@ impl ClientRepository for SqlTx {
         guard: &ClientGuard,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
-        let row = sqlx::query(GUARD_HOLDS)
-            .bind(guard.client_id.as_str())
-            .bind(guard.updated_at)
-            .bind(guard.secret_id.as_deref())
-            .bind(now)
+        let row = bind_params(sqlx::query(GUARD_HOLDS), guard_params(guard, now))
             .fetch_optional(self.conn())
             .await
             .map_err(map_err)?;

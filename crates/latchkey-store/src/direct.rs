@@ -28,7 +28,7 @@ use crate::inline_reader::db_err;
 use crate::sessions::{INSERT_SESSION, session_params};
 use crate::tokens::{
     CLAIM_REFRESH, CONSUME_CODE, INSERT_ACCESS, INSERT_CODE, INSERT_REFRESH, Param, REVOKE_ACCESS,
-    SET_SUCCESSOR, access_params, code_params, refresh_params,
+    SET_SUCCESSOR, access_params, code_params, guard_params, refresh_params,
 };
 
 /// The names of the parameters, `$1` to `$16`.
@@ -91,13 +91,7 @@ pub(crate) fn guard_holds(
     guard: &ClientGuard,
     now: UnixTime,
 ) -> Result<bool, StoreError> {
-    let params = [
-        text(&guard.client_id),
-        Param::Int(guard.updated_at),
-        Param::OptText(guard.secret_id.as_deref()),
-        Param::Int(now),
-    ];
-    let mut statement = statement(conn, GUARD_HOLDS, params)?;
+    let mut statement = statement(conn, GUARD_HOLDS, guard_params(guard, now))?;
     let mut rows = statement.raw_query();
     Ok(rows.next().map_err(db_err)?.is_some())
 }

@@ -478,6 +478,10 @@ impl Store for SqlStore {
             let write = move |conn: &_| direct::write_rotation(conn, &rotation, now);
             return group.run_guarded(guard, now, write).await;
         }
+        if self.backend == Backend::Postgres {
+            let mut conn = self.writer.acquire().await.map_err(map_err)?;
+            return tokens::rotate_refresh_guarded(&mut conn, &rotation, guard, now).await;
+        }
         let Some(mut tx) = self.begin_guarded(guard, now).await? else {
             return Ok(None);
         };

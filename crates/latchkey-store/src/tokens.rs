@@ -7,7 +7,9 @@ use latchkey_core::crypto::TokenHash;
 use latchkey_core::oauth::records::{
     AccessTokenRecord, AuthorizationCode, RefreshTokenRecord, TokenLookup,
 };
-use latchkey_core::store::{CodeRepository, Exchange, Exchanged, StoreError, TokenRepository};
+use latchkey_core::store::{
+    CodeRepository, Exchange, Exchanged, Rotation, StoreError, TokenRepository,
+};
 use latchkey_types::Scope;
 use sqlx::any::AnyArguments;
 use sqlx::{Any, AnyConnection, Row as _};
@@ -400,6 +402,81 @@ pub(crate) async fn insert_access_guarded(
     Ok(done.rows_affected() == 1)
 }
 
+/// A plain refresh on PostgreSQL, as one statement: what `write_rotation` (in
+/// `latchkey_core::store`) does statement by statement, each data-modifying `WITH` clause only if
+/// the refresh token `$5` was claimed: `guard` (`$1`–`$4`, as in the code exchange), the claim
+/// with the sealed response `$6` kept at once (one row cannot be updated twice in one statement;
+/// the transaction path claims, then keeps it), its grant marked used, the access token
+/// (`$7`–`$17`), and with `refresh`, the new refresh token (`$18`–`$31`).
+pub(crate) fn rotation_statement(refresh: bool) -> &'static str {
+    macro_rules! rotation {
+        ($($refresh:literal)?) => {
+            concat!(
+                "WITH guard AS (SELECT 1 FROM clients c WHERE ",
+                guard_holds!(),
+                "), claimed AS (UPDATE refresh_tokens SET used_at = $4, successor = $6 \
+                 WHERE token_hash = $5 AND used_at IS NULL AND revoked_at IS NULL \
+                 AND EXISTS (SELECT 1 FROM guard) RETURNING grant_id), \
+                 touched AS (UPDATE grants SET last_used_at = $4 \
+                 WHERE id IN (SELECT grant_id FROM claimed) AND revoked_at IS NULL), \
+                 access AS (",
+                insert_access_head!(),
+                "SELECT $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17 FROM claimed)",
+                $(
+                    ", refresh AS (",
+                    insert_refresh_head!(),
+                    $refresh,
+                    " FROM claimed)",
+                )?
+                " SELECT (SELECT count(*) FROM guard) AS guard, \
+                 (SELECT count(*) FROM claimed) AS claimed"
+            )
+        };
+    }
+    if refresh {
+        rotation!("SELECT $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31")
+    } else {
+        rotation!()
+    }
+}
+
+/// The parameters of a guard (`$1`–`$4` of [`GUARD_HOLDS`](crate::clients::GUARD_HOLDS)).
+pub(crate) fn guard_params(guard: &ClientGuard, now: UnixTime) -> [Param<'_>; 4] {
+    [
+        Param::Text(std::borrow::Cow::Borrowed(guard.client_id.as_str())),
+        Param::Int(guard.updated_at),
+        Param::OptText(guard.secret_id.as_deref()),
+        Param::Int(now),
+    ]
+}
+
+/// Rotates a refresh token on PostgreSQL with [`rotation_statement`]; `None` when the guard did
+/// not hold, otherwise whether the token was claimed (and everything written).
+pub(crate) async fn rotate_refresh_guarded(
+    conn: &mut AnyConnection,
+    r: &Rotation,
+    guard: &ClientGuard,
+    now: UnixTime,
+) -> Result<Option<bool>, StoreError> {
+    let params = guard_params(guard, now)
+        .into_iter()
+        .chain([
+            Param::Text(std::borrow::Cow::Borrowed(r.hash.as_str())),
+            Param::Text(std::borrow::Cow::Borrowed(r.successor.as_str())),
+        ])
+        .chain(access_params(&r.access))
+        .chain(r.refresh.iter().flat_map(refresh_params));
+    let row = bind_params(sqlx::query(rotation_statement(r.refresh.is_some())), params)
+        .fetch_one(conn)
+        .await
+        .map_err(map_err)?;
+    let count = |name: &str| row.try_get::<i64, _>(name).map_err(map_err);
+    Ok((count("guard")? != 0)
+        .then(|| count("claimed"))
+        .transpose()?
+        .map(|n| n == 1))
+}
+
 /// Exchanges a code on PostgreSQL with [`exchange_statement`]; `None` when the guard did not
 /// hold.
 pub(crate) async fn exchange_code_guarded(
@@ -408,15 +485,9 @@ pub(crate) async fn exchange_code_guarded(
     guard: &ClientGuard,
     now: UnixTime,
 ) -> Result<Option<Exchanged>, StoreError> {
-    let params = [
-        Param::Text(std::borrow::Cow::Borrowed(guard.client_id.as_str())),
-        Param::Int(guard.updated_at),
-        Param::OptText(guard.secret_id.as_deref()),
-        Param::Int(now),
-        Param::Text(std::borrow::Cow::Borrowed(e.code.as_str())),
-    ];
-    let params = params
+    let params = guard_params(guard, now)
         .into_iter()
+        .chain([Param::Text(std::borrow::Cow::Borrowed(e.code.as_str()))])
         .chain(access_params(&e.access))
         .chain(e.refresh.iter().flat_map(refresh_params));
     let row = bind_params(sqlx::query(exchange_statement(e.refresh.is_some())), params)

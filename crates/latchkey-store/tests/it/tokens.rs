@@ -6,7 +6,7 @@ use latchkey_core::oauth::records::{
     AccessTokenRecord, AuthorizationCode, CodeData, Grant, GrantData, RefreshTokenRecord,
     TokenClaims, TokenLookup,
 };
-use latchkey_core::store::{Exchange, Exchanged, Store};
+use latchkey_core::store::{Exchange, Exchanged, Rotation, Store};
 use latchkey_store::SqlStore;
 use latchkey_types::Scope;
 
@@ -466,5 +466,97 @@ async fn guarded_code_exchanges_write_only_what_they_may() {
             store.backend()
         );
         assert_eq!(exchange_state(&store, "c3").await, (true, false, false));
+    }
+}
+
+async fn refresh_state(store: &SqlStore, hash: &str) -> Option<(Option<i64>, Option<String>)> {
+    let found = store.refresh_token(&TokenHash(hash.into())).await;
+    found
+        .expect("refresh")
+        .map(|l| (l.token.used_at, l.token.successor))
+}
+
+/// `Store::rotate_refresh_guarded` (on SQLite a closure on the writer thread; on PostgreSQL one
+/// statement): the claim, the grant, the new tokens and the kept response, all or nothing.
+#[tokio::test]
+async fn guarded_rotations_write_all_or_nothing() {
+    for (_db, store) in stores().await {
+        let client = sample("client-1");
+        let mut tx = store.begin().await.expect("begin");
+        tx.clients().insert(&client).await.expect("client");
+        let id = tx.grants().upsert_active(&grant("g1", "alice")).await;
+        assert_eq!(id.expect("grant"), "g1");
+        for old in ["old1", "old2"] {
+            let record = exchange(old, "g1", true).refresh.expect("refresh");
+            tx.tokens().insert_refresh(&record).await.expect("insert");
+        }
+        tx.commit().await.expect("commit");
+        let guard = ClientGuard {
+            client_id: client.id.clone(),
+            updated_at: client.updated_at,
+            secret_id: None,
+        };
+        let now = 1_700_000_200;
+        let rotation = |old: &str, new: &str, refresh: bool| {
+            let minted = exchange(new, "g1", refresh);
+            Rotation {
+                hash: TokenHash(format!("rt-{old}")),
+                grant_id: Some("g1".into()),
+                access: minted.access,
+                refresh: minted.refresh,
+                successor: format!("sealed-{new}"),
+            }
+        };
+
+        // A guard that no longer holds writes nothing.
+        let stale = ClientGuard {
+            updated_at: client.updated_at - 1,
+            ..guard.clone()
+        };
+        let answer = store
+            .rotate_refresh_guarded(rotation("old1", "n1", true), &stale, now)
+            .await
+            .expect("stale");
+        assert_eq!(answer, None, "{:?}", store.backend());
+        assert_eq!(refresh_state(&store, "rt-old1").await, Some((None, None)));
+        assert_eq!(refresh_state(&store, "rt-n1").await, None);
+
+        // Rotated once: claimed with its kept response, the new pair stored, the grant used.
+        let answer = store
+            .rotate_refresh_guarded(rotation("old1", "n1", true), &guard, now)
+            .await
+            .expect("rotate");
+        assert_eq!(answer, Some(true), "{:?}", store.backend());
+        assert_eq!(
+            refresh_state(&store, "rt-old1").await,
+            Some((Some(now), Some("sealed-n1".into())))
+        );
+        assert!(refresh_state(&store, "rt-n1").await.is_some());
+        assert!(both(&store, "at-n1").await.is_some());
+        let mut tx = store.read().await.expect("read");
+        let g1 = tx.grants().get("g1").await.expect("grant").expect("found");
+        assert_eq!(g1.last_used_at, Some(now));
+
+        // The same token again: not claimed, nothing written.
+        let answer = store
+            .rotate_refresh_guarded(rotation("old1", "n2", true), &guard, now + 1)
+            .await
+            .expect("again");
+        assert_eq!(answer, Some(false));
+        assert_eq!(refresh_state(&store, "rt-n2").await, None);
+        assert!(both(&store, "at-n2").await.is_none());
+        assert_eq!(
+            refresh_state(&store, "rt-old1").await,
+            Some((Some(now), Some("sealed-n1".into())))
+        );
+
+        // A client that stopped getting refresh tokens: the access token alone.
+        let answer = store
+            .rotate_refresh_guarded(rotation("old2", "n3", false), &guard, now)
+            .await
+            .expect("no refresh");
+        assert_eq!(answer, Some(true));
+        assert!(both(&store, "at-n3").await.is_some());
+        assert_eq!(refresh_state(&store, "rt-n3").await, None);
     }
 }
