@@ -133,9 +133,10 @@ pub trait Store: Send + Sync + 'static {
         now: UnixTime,
     ) -> Result<bool, StoreError>;
     /// Revokes one access token for a client authenticated from the cache: [`write_revocation`]
-    /// in a transaction of its own that writes nothing unless `guard` holds at `now`. `None` when the guard did not hold; otherwise whether the token
-    /// was revoked now (false: it was revoked already, or does not exist). Durable when it
-    /// returns; an implementation may commit concurrent calls together.
+    /// in a transaction of its own that writes nothing unless `guard` holds at `now`. `None` when
+    /// the guard did not hold; otherwise whether the token was revoked now (false: it was revoked
+    /// already, or does not exist). Durable when it returns; an implementation may commit
+    /// concurrent calls together.
     async fn revoke_access_guarded(
         &self,
         hash: TokenHash,

@@ -81,6 +81,17 @@ fn execute<'p>(
     statement(conn, sql, params)?.raw_execute().map_err(db_err)
 }
 
+/// Whether a query returns a row.
+fn exists<'p>(
+    conn: &Connection,
+    sql: &str,
+    params: impl IntoIterator<Item = Param<'p>>,
+) -> Result<bool, StoreError> {
+    let mut statement = statement(conn, sql, params)?;
+    let mut rows = statement.raw_query();
+    Ok(rows.next().map_err(db_err)?.is_some())
+}
+
 fn text(v: &str) -> Param<'_> {
     Param::Text(Borrowed(v))
 }
@@ -91,9 +102,7 @@ pub(crate) fn guard_holds(
     guard: &ClientGuard,
     now: UnixTime,
 ) -> Result<bool, StoreError> {
-    let mut statement = statement(conn, GUARD_HOLDS, guard_params(guard, now))?;
-    let mut rows = statement.raw_query();
-    Ok(rows.next().map_err(db_err)?.is_some())
+    exists(conn, GUARD_HOLDS, guard_params(guard, now))
 }
 
 /// `TokenRepository::revoke_access`.
@@ -197,9 +206,7 @@ pub(crate) fn write_flow_step(conn: &Connection, step: &FlowStep) -> Result<bool
 
 /// `ClientRepository::is_active`.
 fn client_active(conn: &Connection, id: &str) -> Result<bool, StoreError> {
-    let mut statement = statement(conn, CLIENT_ACTIVE, [text(id)])?;
-    let mut rows = statement.raw_query();
-    Ok(rows.next().map_err(db_err)?.is_some())
+    exists(conn, CLIENT_ACTIVE, [text(id)])
 }
 
 /// `GrantRepository::upsert_active`: the id of the grant written.

@@ -50,6 +50,7 @@ use latchkey_core::store::{
     write_revocation, write_rotation,
 };
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::pool::PoolConnection;
 use sqlx::{AnyPool, Executor as _};
 
 pub use migrate::{MigrationState, MigrationStatus};
@@ -253,6 +254,11 @@ impl SqlStore {
         self.group_commit.as_ref().filter(|g| g.is_running())
     }
 
+    /// A writer connection, for a statement in a transaction of its own.
+    async fn writer_conn(&self) -> Result<PoolConnection<sqlx::Any>, StoreError> {
+        self.writer.acquire().await.map_err(map_err)
+    }
+
     /// A write transaction that goes on only while `guard` holds at `now`: `None`, and nothing
     /// written, when it does not.
     async fn begin_guarded(
@@ -358,7 +364,7 @@ impl Store for SqlStore {
                 .await;
         }
         if self.backend == Backend::Postgres {
-            let mut conn = self.writer.acquire().await.map_err(map_err)?;
+            let mut conn = self.writer_conn().await?;
             return flows::complete_consent(&mut conn, &completion).await;
         }
         consent_in_transaction(self, &completion).await
@@ -377,14 +383,10 @@ impl Store for SqlStore {
                 .run(move |conn: &rusqlite::Connection| direct::insert_flow(conn, &flow))
                 .await;
         }
-        if self.backend == Backend::Postgres {
-            // One statement, its own transaction: one round trip.
-            let mut conn = self.writer.acquire().await.map_err(map_err)?;
-            return flows::insert_flow(&mut conn, &flow).await;
-        }
-        let mut tx = self.begin().await?;
-        tx.flows().insert(&flow).await?;
-        tx.commit().await
+        // One statement, its own transaction: on PostgreSQL one round trip. (On SQLite without
+        // the writer thread, the one writer connection serialises it with the transactions.)
+        let mut conn = self.writer_conn().await?;
+        flows::insert_flow(&mut conn, &flow).await
     }
 
     async fn advance_flow(&self, step: FlowStep) -> Result<bool, StoreError> {
@@ -394,7 +396,7 @@ impl Store for SqlStore {
                 .await;
         }
         if self.backend == Backend::Postgres {
-            let mut conn = self.writer.acquire().await.map_err(map_err)?;
+            let mut conn = self.writer_conn().await?;
             return flows::advance_flow(&mut conn, &step).await;
         }
         flow_step_in_transaction(self, &step).await
@@ -421,7 +423,7 @@ impl Store for SqlStore {
             return group.run_guarded(guard, now, write).await;
         }
         if self.backend == Backend::Postgres {
-            let mut conn = self.writer.acquire().await.map_err(map_err)?;
+            let mut conn = self.writer_conn().await?;
             return tokens::exchange_code_guarded(&mut conn, &exchange, guard, now).await;
         }
         let Some(mut tx) = self.begin_guarded(guard, now).await? else {
@@ -445,7 +447,7 @@ impl Store for SqlStore {
         }
         // PostgreSQL: one statement in its own transaction; concurrent commits share their WAL
         // flushes in the server.
-        let mut conn = self.writer.acquire().await.map_err(map_err)?;
+        let mut conn = self.writer_conn().await?;
         tokens::insert_access_guarded(&mut conn, token, guard, now).await
     }
 
@@ -479,7 +481,7 @@ impl Store for SqlStore {
             return group.run_guarded(guard, now, write).await;
         }
         if self.backend == Backend::Postgres {
-            let mut conn = self.writer.acquire().await.map_err(map_err)?;
+            let mut conn = self.writer_conn().await?;
             return tokens::rotate_refresh_guarded(&mut conn, &rotation, guard, now).await;
         }
         let Some(mut tx) = self.begin_guarded(guard, now).await? else {
@@ -499,7 +501,7 @@ pub mod testing;
 impl SqlStore {
     /// Runs one statement that returns nothing, for administration (tests, tooling).
     pub async fn execute_raw(&self, sql: &str) -> Result<(), StoreError> {
-        let mut conn = self.writer.acquire().await.map_err(map_err)?;
+        let mut conn = self.writer_conn().await?;
         conn.execute(sqlx::AssertSqlSafe(sql.to_owned()))
             .await
             .map_err(map_err)?;
