@@ -6,7 +6,8 @@
 //! against the other kinds and another system secret.
 //!
 //! Properties: a token that verifies re-encodes identically (one token, one string) and hashes
-//! to the hash of its random part; a changed token never verifies; a token of one kind or
+//! to the hash of its body, after the hex of the mint time the body starts with (a token minted
+//! before the mint time was added: the hash alone); a changed token never verifies; a token of one kind or
 //! under another secret never verifies.
 
 #![no_main]
@@ -29,15 +30,20 @@ fn check_presented(token: &str) {
         };
         assert_eq!(TokenKind::of(token), Some(kind));
         let rest = &token[kind.prefix().len()..];
-        let (random, tag) = rest.split_once('.').expect("a verified token has a dot");
-        let random = unb64(random).expect("random part decodes");
+        let (body, tag) = rest.split_once('.').expect("a verified token has a dot");
+        let body = unb64(body).expect("the body decodes");
         let tag = unb64(tag).expect("tag decodes");
         assert_eq!(
-            format!("{}{}.{}", kind.prefix(), b64(&random), b64(&tag)),
+            format!("{}{}.{}", kind.prefix(), b64(&body), b64(&tag)),
             token,
             "a verified token re-encodes differently"
         );
-        assert_eq!(hash.as_str(), b64(&sha256(&random)));
+        let time: String = match body.len() {
+            38 => body[..6].iter().map(|b| format!("{b:02x}")).collect(),
+            32 => String::new(),
+            n => panic!("a body of {n} bytes verified"),
+        };
+        assert_eq!(hash.as_str(), format!("{time}{}", b64(&sha256(&body))));
         assert!(OpaqueToken::verify(kind, token, other_secrets()).is_err());
         for other in KINDS.into_iter().filter(|k| *k != kind) {
             assert!(OpaqueToken::verify(other, token, secrets()).is_err());
@@ -49,13 +55,15 @@ fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
+    // Mint times from before 1970 (clamped to 0) to past 2080.
+    let millis = (i64::from(mode) - 64) * 2_345_678_901;
     match mode % 3 {
         0 => check_presented(&String::from_utf8_lossy(rest)),
         1 => {
             // Mint from the first 32 bytes, then put byte `b` at position `p`.
             let (seed, edit) = rest.split_at(rest.len().min(32));
             let kind = KINDS[usize::from(mode / 3) % 4];
-            let token = OpaqueToken::mint(kind, &BytesEntropy(seed.to_vec()), secrets());
+            let token = OpaqueToken::mint(kind, millis, &BytesEntropy(seed.to_vec()), secrets());
             check_presented(&token.value);
             assert_eq!(
                 OpaqueToken::verify(kind, &token.value, secrets()).as_ref(),
@@ -78,7 +86,7 @@ fuzz_target!(|data: &[u8]| {
         }
         _ => {
             let kind = KINDS[usize::from(mode / 3) % 4];
-            let token = OpaqueToken::mint(kind, &BytesEntropy(rest.to_vec()), secrets());
+            let token = OpaqueToken::mint(kind, millis, &BytesEntropy(rest.to_vec()), secrets());
             // Appended or truncated text never verifies.
             let longer = format!("{}{}", token.value, String::from_utf8_lossy(rest));
             if longer != token.value {

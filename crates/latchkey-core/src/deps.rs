@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::crypto::SystemSecrets;
-use crate::entropy::Entropy;
+use crate::crypto::{OpaqueToken, SystemSecrets, TokenKind, mint_lookup_value};
+use crate::entropy::{Entropy, EntropyExt as _};
 use crate::store::Store;
 
 /// The shared dependencies of the services. Cheap to clone.
@@ -14,6 +14,30 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
     pub secrets: Arc<SystemSecrets>,
+}
+
+impl Deps {
+    /// A new opaque token of `kind`, minted now.
+    pub fn mint(&self, kind: TokenKind) -> OpaqueToken {
+        OpaqueToken::mint(
+            kind,
+            self.clock.now_millis(),
+            self.entropy.as_ref(),
+            &self.secrets,
+        )
+    }
+
+    /// A new bearer value that is only looked up (a challenge, a verifier, a session cookie),
+    /// minted now, and its storage key (see [`mint_lookup_value`]).
+    pub fn mint_lookup_value(&self) -> (String, String) {
+        mint_lookup_value(self.clock.now_millis(), self.entropy.as_ref())
+    }
+
+    /// A new time-ordered id (a version 7 UUID) for a row written on a hot path: rows written
+    /// one after another get neighbouring keys, so the table's index grows at its end.
+    pub fn ordered_id(&self) -> String {
+        self.entropy.uuid_v7(self.clock.now_millis()).to_string()
+    }
 }
 
 impl std::fmt::Debug for dyn Store {

@@ -27,11 +27,13 @@ pub trait EntropyExt: Entropy {
         uuid::Builder::from_random_bytes(self.array::<16>()).into_uuid()
     }
 
-    /// A time-ordered (version 7) UUID for `now`, with 74 random bits: ids made one after another
-    /// sort together, so a database index of them grows at its end instead of at a random page
-    /// per row (token families, written with every token).
-    fn uuid_v7(&self, now: crate::clock::UnixTime) -> uuid::Uuid {
-        let millis = u64::try_from(now).unwrap_or(0).saturating_mul(1000);
+    /// A time-ordered (version 7) UUID for `millis` (Unix milliseconds, from
+    /// [`Clock::now_millis`](crate::clock::Clock::now_millis)), with 74 random bits: ids made one
+    /// after another sort together, so a database index of them grows at its end instead of at a
+    /// random page per row. For the ids of rows written on hot paths (token families, flows,
+    /// sessions, grants, audit entries); never for a value that must be unguessable.
+    fn uuid_v7(&self, millis: i64) -> uuid::Uuid {
+        let millis = u64::try_from(millis).unwrap_or(0);
         uuid::Builder::from_unix_timestamp_millis(millis, &self.array::<10>()).into_uuid()
     }
 }

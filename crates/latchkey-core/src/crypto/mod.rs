@@ -5,7 +5,7 @@ mod secrets;
 mod token;
 
 pub use secrets::{SealError, SystemSecrets};
-pub use token::{OpaqueToken, TokenError, TokenHash, TokenKind};
+pub use token::{OpaqueToken, TokenError, TokenHash, TokenKind, lookup_key, mint_lookup_value};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -17,7 +17,7 @@ use super::records::{
 use super::{Engine, EngineSettings};
 use crate::audit::{Actor, AuditEntry};
 use crate::client::{Client, GrantType, redirect_uri_matches};
-use crate::crypto::{OpaqueToken, TokenKind, lookup_hash};
+use crate::crypto::{TokenKind, lookup_hash, lookup_key};
 use crate::entropy::EntropyExt as _;
 use crate::store::{ConsentCompleted, ConsentCompletion, FlowKey, FlowStep, StoreError};
 
@@ -457,7 +457,7 @@ impl Engine {
                     .read()
                     .await?
                     .login_sessions()
-                    .by_cookie(&lookup_hash(cookie), now)
+                    .by_cookie(&lookup_key(cookie), now)
                     .await?
             }
             None => None,
@@ -481,13 +481,13 @@ impl Engine {
             .map(str::to_owned)
             .or_else(|| new_csrf.clone())
             .unwrap_or_default();
-        let challenge = self.deps.entropy.token();
+        let (challenge, challenge_key) = self.deps.mint_lookup_value();
         let session = session.filter(|_| skip);
         let flow = FlowRecord {
-            id: self.deps.entropy.uuid().to_string(),
+            id: self.deps.ordered_id(),
             client_id: client.id.clone(),
             state: FlowState::LoginRequested,
-            login_challenge: lookup_hash(&challenge),
+            login_challenge: challenge_key,
             login_verifier: None,
             consent_challenge: None,
             consent_verifier: None,
@@ -532,7 +532,7 @@ impl Engine {
         if verifier.len() > 128 {
             return Ok(Err(expired()));
         }
-        let Some(flow) = self.deps.store.flow(key, &lookup_hash(verifier)).await? else {
+        let Some(flow) = self.deps.store.flow(key, &lookup_key(verifier)).await? else {
             return Ok(Err(expired()));
         };
         let csrf_ok = cookies
@@ -626,10 +626,10 @@ impl Engine {
                 tx.commit().await?;
             }
         } else {
-            let cookie = self.deps.entropy.token();
+            let (cookie, cookie_key) = self.deps.mint_lookup_value();
             let session = LoginSession {
-                id: self.deps.entropy.uuid().to_string(),
-                cookie_hash: lookup_hash(&cookie),
+                id: self.deps.ordered_id(),
+                cookie_hash: cookie_key,
                 subject: login.subject.clone(),
                 authenticated_at: now,
                 remember: login.remember,
@@ -677,13 +677,13 @@ impl Engine {
             })
         };
         let prompt_none = request.prompt.iter().any(|p| p == "none");
-        let challenge = self.deps.entropy.token();
+        let (challenge, challenge_key) = self.deps.mint_lookup_value();
         flow.state = if prompt_none && !skip {
             FlowState::Done
         } else {
             FlowState::ConsentRequested
         };
-        flow.consent_challenge = Some(lookup_hash(&challenge));
+        flow.consent_challenge = Some(challenge_key);
         flow.data.consent_skip = skip;
         flow.updated_at = now;
         let step = FlowStep {
@@ -782,7 +782,7 @@ impl Engine {
             return Ok(client_gone());
         };
         let grant = Grant {
-            id: self.deps.entropy.uuid().to_string(),
+            id: self.deps.ordered_id(),
             subject: login.subject.clone(),
             client_id: client.id.clone(),
             scope: consent.grant_scope.clone(),
@@ -809,17 +809,13 @@ impl Engine {
             last_used_at: None,
             revoked_at: None,
         };
-        let code = OpaqueToken::mint(
-            TokenKind::AuthorizationCode,
-            self.deps.entropy.as_ref(),
-            &self.deps.secrets,
-        );
+        let code = self.deps.mint(TokenKind::AuthorizationCode);
         let record = AuthorizationCode {
             code_hash: code.hash.clone(),
             client_id: client.id.clone(),
             // The grant's id is the one written (see `ConsentCompletion`).
             grant_id: grant.id.clone(),
-            family_id: self.deps.entropy.uuid_v7(now).to_string(),
+            family_id: self.deps.ordered_id(),
             data: CodeData {
                 redirect_uri: request.redirect_uri.clone(),
                 redirect_uri_given: request.redirect_uri_given,
@@ -843,7 +839,7 @@ impl Engine {
             consumed_at: None,
         };
         let audit = AuditEntry {
-            id: self.deps.entropy.uuid().to_string(),
+            id: self.deps.ordered_id(),
             occurred_at: now,
             actor: Actor {
                 kind: "user".into(),

@@ -16,8 +16,7 @@ use serde_json::Value;
 
 use super::Engine;
 use crate::clock::UnixTime;
-use crate::crypto::lookup_hash;
-use crate::entropy::EntropyExt as _;
+use crate::crypto::lookup_key;
 use crate::store::{FlowKey, FlowStep, StoreError};
 
 /// Where a flow stands.
@@ -255,7 +254,7 @@ impl Engine {
         let flow = self
             .deps
             .store
-            .flow(key, &lookup_hash(value))
+            .flow(key, &lookup_key(value))
             .await?
             .ok_or(FlowError::NotFound)?;
         if flow.expires_at <= self.deps.clock.now() {
@@ -359,9 +358,9 @@ impl Engine {
                 "the user is already logged in as another subject (skip is true); accept with the request's subject".into(),
             ));
         }
-        let verifier = self.deps.entropy.token();
+        let (verifier, verifier_key) = self.deps.mint_lookup_value();
         flow.state = FlowState::LoginAccepted;
-        flow.login_verifier = Some(lookup_hash(&verifier));
+        flow.login_verifier = Some(verifier_key);
         flow.subject = Some(subject.to_owned());
         flow.updated_at = self.deps.clock.now();
         flow.data.login = Some(LoginOutcome {
@@ -392,9 +391,9 @@ impl Engine {
                 FlowState::LoginRequested,
             )
             .await?;
-        let verifier = self.deps.entropy.token();
+        let (verifier, verifier_key) = self.deps.mint_lookup_value();
         flow.state = FlowState::LoginRejected;
-        flow.login_verifier = Some(lookup_hash(&verifier));
+        flow.login_verifier = Some(verifier_key);
         flow.updated_at = self.deps.clock.now();
         flow.data.denial = Some(denial_from(body));
         let redirect_to = self.back_to_authorize(&flow.data.request, "login_verifier", &verifier);
@@ -483,9 +482,9 @@ impl Engine {
             ));
         }
         let session = body.session.clone().unwrap_or_default();
-        let verifier = self.deps.entropy.token();
+        let (verifier, verifier_key) = self.deps.mint_lookup_value();
         flow.state = FlowState::ConsentAccepted;
-        flow.consent_verifier = Some(lookup_hash(&verifier));
+        flow.consent_verifier = Some(verifier_key);
         flow.updated_at = self.deps.clock.now();
         flow.data.consent = Some(ConsentOutcome {
             grant_scope,
@@ -518,9 +517,9 @@ impl Engine {
                 FlowState::ConsentRequested,
             )
             .await?;
-        let verifier = self.deps.entropy.token();
+        let (verifier, verifier_key) = self.deps.mint_lookup_value();
         flow.state = FlowState::ConsentRejected;
-        flow.consent_verifier = Some(lookup_hash(&verifier));
+        flow.consent_verifier = Some(verifier_key);
         flow.updated_at = self.deps.clock.now();
         flow.data.denial = Some(denial_from(body));
         let redirect_to = self.back_to_authorize(&flow.data.request, "consent_verifier", &verifier);

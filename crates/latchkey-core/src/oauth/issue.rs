@@ -9,7 +9,7 @@ use super::error::TokenError;
 use super::records::{AccessTokenRecord, RefreshTokenRecord, TokenClaims};
 use crate::client::Client;
 use crate::config::AccessTokenStrategy;
-use crate::crypto::{OpaqueToken, TokenHash, TokenKind, b64, lookup_hash};
+use crate::crypto::{TokenHash, TokenKind, b64, lookup_hash};
 use crate::entropy::EntropyExt as _;
 use crate::keys::SigningAlg;
 
@@ -66,9 +66,18 @@ struct AccessTokenJwt<'a> {
     accounts: &'a [String],
 }
 
-/// The storage key of a JWT access token: the hash of its `jti`.
+/// The storage key of a JWT access token: the hash of its `jti`, ordered by the time in the
+/// `jti` when it is a version 7 UUID (every `jti` Latchkey mints now; see [`TokenHash::ordered`]).
 pub(crate) fn jwt_hash(jti: &str) -> TokenHash {
-    TokenHash(lookup_hash(jti))
+    let digest = lookup_hash(jti);
+    match uuid::Uuid::try_parse(jti) {
+        Ok(id) if id.get_version_num() == 7 => {
+            let mut millis = [0u8; 8];
+            millis[2..].copy_from_slice(&id.as_bytes()[..6]);
+            TokenHash::ordered(u64::from_be_bytes(millis), &digest)
+        }
+        _ => TokenHash(digest),
+    }
 }
 
 /// The claims of the session's `access_token` with the granted accounts, as `ext` shows them.
@@ -120,15 +129,11 @@ impl Engine {
         };
         let (value, hash) = match strategy {
             AccessTokenStrategy::Opaque => {
-                let t = OpaqueToken::mint(
-                    TokenKind::AccessToken,
-                    self.deps.entropy.as_ref(),
-                    &self.deps.secrets,
-                );
+                let t = self.deps.mint(TokenKind::AccessToken);
                 (t.value, t.hash)
             }
             AccessTokenStrategy::Jwt => {
-                let jti = self.deps.entropy.uuid().to_string();
+                let jti = self.deps.ordered_id();
                 let ring = self.keys.current();
                 let key = ring
                     .signer(SigningAlg::ES256)
@@ -176,11 +181,7 @@ impl Engine {
     /// Mints a refresh token of the family: its value and the record to store.
     pub(crate) fn refresh_token(&self, issue: &Issue<'_>) -> (String, RefreshTokenRecord) {
         let now = self.deps.clock.now();
-        let t = OpaqueToken::mint(
-            TokenKind::RefreshToken,
-            self.deps.entropy.as_ref(),
-            &self.deps.secrets,
-        );
+        let t = self.deps.mint(TokenKind::RefreshToken);
         let record = RefreshTokenRecord {
             token_hash: t.hash,
             client_id: issue.client.id.clone(),
@@ -292,6 +293,21 @@ mod tests {
             ),
             "77QmUPtjPfzWtF2AnpK9RQ"
         );
+    }
+
+    #[test]
+    fn jwt_keys_are_ordered_by_the_time_in_their_jti() {
+        use crate::entropy::{EntropyExt as _, SeededEntropy};
+        let e = SeededEntropy::new(1);
+        let millis = 1_767_225_600_123;
+        let jti = e.uuid_v7(millis).to_string();
+        let key = jwt_hash(&jti);
+        assert_eq!(key.as_str(), format!("019b76daa87b{}", lookup_hash(&jti)));
+        let later = e.uuid_v7(millis + 1).to_string();
+        assert!(key.as_str() < jwt_hash(&later).as_str());
+        // A random `jti` (JWTs minted before ordered keys) keeps its plain hash.
+        let v4 = e.uuid().to_string();
+        assert_eq!(jwt_hash(&v4).as_str(), lookup_hash(&v4));
     }
 
     #[test]

@@ -27,7 +27,6 @@ use crate::client::{Client, ClientService};
 use crate::clock::UnixTime;
 use crate::config::{AccessTokenStrategy, Config};
 use crate::deps::Deps;
-use crate::entropy::EntropyExt as _;
 use crate::keys::Keys;
 use crate::throttle::Throttle;
 
@@ -117,7 +116,7 @@ impl Engine {
         now: UnixTime,
     ) -> AuditEntry {
         AuditEntry {
-            id: self.deps.entropy.uuid().to_string(),
+            id: self.deps.ordered_id(),
             occurred_at: now,
             actor: Actor {
                 kind: "client".into(),

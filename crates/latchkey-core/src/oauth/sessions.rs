@@ -7,7 +7,6 @@ use super::Engine;
 use super::records::Grant;
 use crate::audit::{Actor, AuditEntry};
 use crate::clock::rfc3339;
-use crate::entropy::EntropyExt as _;
 use crate::store::StoreError;
 
 fn claims(v: &Value) -> Option<Value> {
@@ -47,7 +46,7 @@ impl Engine {
             let tokens = tx.tokens().revoke_grant(grant_id, now).await?;
             tx.audit()
                 .append(&AuditEntry {
-                    id: self.deps.entropy.uuid().to_string(),
+                    id: self.deps.ordered_id(),
                     occurred_at: now,
                     actor: actor.clone(),
                     account_id: None,
@@ -114,7 +113,7 @@ impl Engine {
         let n = tx.tokens().revoke_client(client_id, now).await?;
         tx.audit()
             .append(&AuditEntry {
-                id: self.deps.entropy.uuid().to_string(),
+                id: self.deps.ordered_id(),
                 occurred_at: now,
                 actor: actor.clone(),
                 account_id: None,

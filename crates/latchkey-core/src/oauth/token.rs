@@ -16,7 +16,6 @@ use super::records::{
 use crate::client::{Client, GrantType};
 use crate::clock::UnixTime;
 use crate::crypto::{OpaqueToken, TokenHash, TokenKind};
-use crate::entropy::EntropyExt as _;
 use crate::store::{Exchange, Exchanged, Rotation, Tx, write_exchange, write_rotation};
 use crate::throttle::Limit;
 
@@ -567,7 +566,7 @@ impl Engine {
             auth_time: now,
             ..TokenClaims::default()
         };
-        let family_id = self.deps.entropy.uuid_v7(now).to_string();
+        let family_id = self.deps.ordered_id();
         let issue = Issue {
             client,
             subject: &client.id,

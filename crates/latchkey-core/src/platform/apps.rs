@@ -586,7 +586,12 @@ impl Platform {
                 "a rotation is in progress: confirm it (which removes the old secret) before rotating again".into(),
             ));
         }
-        let (secret, record) = self.engine.clients.new_secret(client_id);
+        let (secret, mut record) = self.engine.clients.new_secret(client_id);
+        // The confirmation keeps the newest secret, by creation time: a rotation in the same
+        // second as the secret it replaces must still come after it (ids do not order them).
+        if let Some(newest) = tx.clients().secrets(client_id).await?.first() {
+            record.created_at = record.created_at.max(newest.created_at + 1);
+        }
         tx.clients().insert_secret(&record).await?;
         self.audit(
             tx.as_mut(),

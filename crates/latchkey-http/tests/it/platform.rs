@@ -1033,7 +1033,7 @@ async fn a_refresh_token_after_a_confirmed_secret_rotation_needs_the_new_secret(
                 &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
             )
             .await;
-        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
         assert_eq!(r.json()["error"], "invalid_client");
         assert_eq!(app.store.snapshot().await.expect("snapshot"), before);
         let r = app
