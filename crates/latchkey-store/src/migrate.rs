@@ -27,6 +27,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "platform",
         include_str!("../migrations/sqlite/0002_platform.sql"),
     ),
+    (
+        3,
+        "partial grant indexes",
+        include_str!("../migrations/sqlite/0003_partial_grant_indexes.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -38,6 +43,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         2,
         "platform",
         include_str!("../migrations/postgres/0002_platform.sql"),
+    ),
+    (
+        3,
+        "partial grant indexes",
+        include_str!("../migrations/postgres/0003_partial_grant_indexes.sql"),
     ),
 ];
 
