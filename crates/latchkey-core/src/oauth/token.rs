@@ -125,14 +125,14 @@ impl Engine {
                 }
             }
             if let Some((hash, lookup)) = &presented
-                && let Some(issued) = self.rotate_cached(auth, params, hash, lookup).await?
+                && let Some(response) = self.rotate_cached(auth, params, hash, lookup).await?
             {
-                return self.finish(issued);
+                return Ok(response);
             }
             if grant == GrantType::AuthorizationCode
-                && let Some(issued) = self.exchange_cached(auth, params).await?
+                && let Some(response) = self.exchange_cached(auth, params).await?
             {
-                return self.finish(issued);
+                return Ok(response);
             }
         }
         let mut tx = self.deps.store.begin().await?;
@@ -244,7 +244,7 @@ impl Engine {
         &self,
         auth: &CachedAuth,
         params: &Params,
-    ) -> Result<Option<Issued>, TokenError> {
+    ) -> Result<Option<TokenResponse>, TokenError> {
         let Ok(Some(hash)) = presented_code(params, &self.deps.secrets) else {
             return Ok(None);
         };
@@ -256,18 +256,29 @@ impl Engine {
             return Ok(None);
         }
         let (issued, exchange) = self.exchange(&auth.client, hash, &record)?;
-        let exchanged = self
+        let write = self
             .deps
             .store
-            .exchange_code_guarded(exchange, &auth.guard, now)
-            .await?;
-        match exchanged {
-            Some(Exchanged::Written) => Ok(Some(issued)),
-            Some(e @ Exchanged::GrantRevoked) => exchange_outcome(e, issued, &record.family_id)
-                .map(Some)
-                .map_err(|f| f.error),
+            .exchange_code_guarded(exchange, &auth.guard, now);
+        let (exchanged, response) = self.write_while_signing(issued, write).await;
+        match exchanged? {
             Some(Exchanged::CodeUsed) | None => Ok(None),
+            Some(e) => exchange_outcome(e, response, &record.family_id)
+                .map_err(|f| f.error)?
+                .map(Some),
         }
+    }
+
+    /// Runs a grant's guarded write while its ID token is signed: the signature (an RSA one
+    /// takes longer than the write's round trip) overlaps the write instead of following it. It
+    /// holds nothing the write needs, and a write that fails throws the response away.
+    async fn write_while_signing<T>(
+        &self,
+        issued: Issued,
+        write: impl Future<Output = T>,
+    ) -> (T, Result<TokenResponse, TokenError>) {
+        // The write is polled first, so its request is on its way before the signing starts.
+        futures_util::future::join(write, async { self.finish(issued) }).await
     }
 
     /// The tokens `record` is exchanged for, and what the exchange writes.
@@ -383,7 +394,7 @@ impl Engine {
         params: &Params,
         hash: &TokenHash,
         lookup: &TokenLookup<RefreshTokenRecord>,
-    ) -> Result<Option<Issued>, TokenError> {
+    ) -> Result<Option<TokenResponse>, TokenError> {
         let record = &lookup.token;
         let now = self.deps.clock.now();
         let plain = record.client_id == auth.client.id
@@ -399,16 +410,16 @@ impl Engine {
             return Ok(None);
         };
         let (issued, rotation) = self.rotation(&auth.client, hash, record, &access_scope)?;
-        let rotated = self
+        let write = self
             .deps
             .store
-            .rotate_refresh_guarded(rotation, &auth.guard, now)
-            .await?;
-        if rotated != Some(true) {
+            .rotate_refresh_guarded(rotation, &auth.guard, now);
+        let (rotated, response) = self.write_while_signing(issued, write).await;
+        if rotated? != Some(true) {
             return Ok(None);
         }
         metrics::counter!("latchkey_refresh_rotations_total").increment(1);
-        Ok(Some(issued))
+        response.map(Some)
     }
 
     /// The request's refresh token as it is right now, read before the request queues for the
@@ -650,7 +661,7 @@ fn check_code(
 
 /// The answer to a code exchange that wrote `exchanged`: a code found used is a replay, which
 /// revokes what was issued for it.
-fn exchange_outcome(exchanged: Exchanged, issued: Issued, family: &str) -> Result<Issued, Failure> {
+fn exchange_outcome<T>(exchanged: Exchanged, issued: T, family: &str) -> Result<T, Failure> {
     match exchanged {
         Exchanged::Written => Ok(issued),
         Exchanged::CodeUsed => Err(Failure::replay(
