@@ -27,6 +27,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::time::Duration;
 
 use latchkey_core::client::cache::ClientGuard;
 use latchkey_core::clock::UnixTime;
@@ -225,6 +226,26 @@ fn pragmas() -> String {
     )
 }
 
+/// How long the writer waits for the write lock before it gives up (the readers' and sqlx's
+/// `busy_timeout` is the same).
+const BUSY_WAIT: Duration = Duration::from_secs(5);
+/// How often the writer looks again while it waits.
+const BUSY_POLL: Duration = Duration::from_micros(250);
+
+/// The writer's busy handler, in place of `busy_timeout`'s. The lock it waits for is almost
+/// always the checkpointer's `RESTART` pass (`checkpoint.rs`), which holds it for a copy and two
+/// syncs; SQLite's own handler sleeps 1, 2, 5, 10, 15, 20, 25… ms between tries, so a writer that
+/// found it busy went on sleeping up to 10 ms after it was free, with every request queued
+/// behind it. This one looks again every quarter of a millisecond.
+fn wait_briefly(tries: i32) -> bool {
+    let waited = BUSY_POLL * u32::try_from(tries).unwrap_or(u32::MAX);
+    if waited >= BUSY_WAIT {
+        return false;
+    }
+    std::thread::sleep(BUSY_POLL);
+    true
+}
+
 fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
@@ -232,6 +253,7 @@ fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     )
     .map_err(db_err)?;
     conn.execute_batch(&pragmas()).map_err(db_err)?;
+    conn.busy_handler(Some(wait_briefly)).map_err(db_err)?;
     // One prepared statement per batch size.
     conn.set_prepared_statement_cache_capacity(MAX_ROWS + 4);
     Ok(conn)

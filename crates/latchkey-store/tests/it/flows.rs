@@ -332,3 +332,36 @@ async fn a_consent_is_completed_once_and_whole() {
         );
     }
 }
+
+/// SQLite's writer thread waits for a write lock another connection holds for a moment (the
+/// checkpointer's `RESTART` pass, in the server) instead of failing the batch.
+#[tokio::test]
+async fn the_sqlite_writer_waits_for_a_lock_held_elsewhere() {
+    let db = latchkey_store::testing::TestDatabase::sqlite();
+    let store = db.migrated().await;
+    with_client(&store).await;
+    let path = db
+        .url
+        .strip_prefix("sqlite://")
+        .and_then(|u| u.split('?').next())
+        .expect("a SQLite URL")
+        .to_owned();
+    let (locked, wait_for_lock) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(path).expect("open");
+        conn.execute_batch("BEGIN IMMEDIATE").expect("write lock");
+        locked.send(()).expect("signal");
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        conn.execute_batch("COMMIT").expect("release");
+    });
+    wait_for_lock.recv().expect("the lock is held");
+    store
+        .insert_flow(flow("f-busy"))
+        .await
+        .expect("the write waits for the lock");
+    holder.join().expect("holder");
+    assert_eq!(
+        found(&store, FlowKey::LoginChallenge, "lc-f-busy").await,
+        Some(flow("f-busy"))
+    );
+}
