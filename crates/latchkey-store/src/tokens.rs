@@ -11,7 +11,7 @@ use latchkey_core::store::{
     CodeRepository, Exchange, Exchanged, Rotation, StoreError, TokenRepository,
 };
 use latchkey_types::Scope;
-use sqlx::any::AnyArguments;
+use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, AnyConnection, Row as _};
 
 use crate::clients::guard_holds;
@@ -450,6 +450,30 @@ pub(crate) fn guard_params(guard: &ClientGuard, now: UnixTime) -> [Param<'_>; 4]
     ]
 }
 
+/// Runs one of the statements that issue tokens behind a guard ([`rotation_statement`],
+/// [`exchange_statement`]) and returns the row it answers. Its parameters: the guard's
+/// (`$1`–`$4`), `keys` (what the statement claims), the access token's, and the refresh token's
+/// when there is one.
+async fn issue_guarded<'a, const N: usize>(
+    conn: &mut AnyConnection,
+    sql: &'static str,
+    guard: &'a ClientGuard,
+    now: UnixTime,
+    keys: [Param<'a>; N],
+    access: &'a AccessTokenRecord,
+    refresh: Option<&'a RefreshTokenRecord>,
+) -> Result<AnyRow, StoreError> {
+    let params = guard_params(guard, now)
+        .into_iter()
+        .chain(keys)
+        .chain(access_params(access))
+        .chain(refresh.into_iter().flat_map(refresh_params));
+    bind_params(sqlx::query(sql), params)
+        .fetch_one(conn)
+        .await
+        .map_err(map_err)
+}
+
 /// Rotates a refresh token on PostgreSQL with [`rotation_statement`]; `None` when the guard did
 /// not hold, otherwise whether the token was claimed (and everything written).
 pub(crate) async fn rotate_refresh_guarded(
@@ -458,18 +482,12 @@ pub(crate) async fn rotate_refresh_guarded(
     guard: &ClientGuard,
     now: UnixTime,
 ) -> Result<Option<bool>, StoreError> {
-    let params = guard_params(guard, now)
-        .into_iter()
-        .chain([
-            Param::Text(std::borrow::Cow::Borrowed(r.hash.as_str())),
-            Param::Text(std::borrow::Cow::Borrowed(r.successor.as_str())),
-        ])
-        .chain(access_params(&r.access))
-        .chain(r.refresh.iter().flat_map(refresh_params));
-    let row = bind_params(sqlx::query(rotation_statement(r.refresh.is_some())), params)
-        .fetch_one(conn)
-        .await
-        .map_err(map_err)?;
+    let keys = [
+        Param::Text(std::borrow::Cow::Borrowed(r.hash.as_str())),
+        Param::Text(std::borrow::Cow::Borrowed(r.successor.as_str())),
+    ];
+    let sql = rotation_statement(r.refresh.is_some());
+    let row = issue_guarded(conn, sql, guard, now, keys, &r.access, r.refresh.as_ref()).await?;
     let count = |name: &str| row.try_get::<i64, _>(name).map_err(map_err);
     Ok((count("guard")? != 0)
         .then(|| count("claimed"))
@@ -485,15 +503,9 @@ pub(crate) async fn exchange_code_guarded(
     guard: &ClientGuard,
     now: UnixTime,
 ) -> Result<Option<Exchanged>, StoreError> {
-    let params = guard_params(guard, now)
-        .into_iter()
-        .chain([Param::Text(std::borrow::Cow::Borrowed(e.code.as_str()))])
-        .chain(access_params(&e.access))
-        .chain(e.refresh.iter().flat_map(refresh_params));
-    let row = bind_params(sqlx::query(exchange_statement(e.refresh.is_some())), params)
-        .fetch_one(conn)
-        .await
-        .map_err(map_err)?;
+    let keys = [Param::Text(std::borrow::Cow::Borrowed(e.code.as_str()))];
+    let sql = exchange_statement(e.refresh.is_some());
+    let row = issue_guarded(conn, sql, guard, now, keys, &e.access, e.refresh.as_ref()).await?;
     let count = |name: &str| row.try_get::<i64, _>(name).map_err(map_err);
     Ok(if count("guard")? == 0 {
         None

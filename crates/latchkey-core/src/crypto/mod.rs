@@ -5,6 +5,7 @@ mod secrets;
 mod token;
 
 pub use secrets::{SealError, SystemSecrets};
+pub(crate) use token::millis_of;
 pub use token::{OpaqueToken, TokenError, TokenHash, TokenKind, lookup_key, mint_lookup_value};
 
 use base64::Engine as _;

@@ -114,13 +114,20 @@ fn new_body(millis: i64, entropy: &dyn Entropy) -> [u8; BODY_LEN] {
     body
 }
 
+/// The Unix milliseconds of a 48-bit big-endian mint time: the start of an opaque token's body,
+/// and of a version 7 UUID.
+pub(crate) fn millis_of(time: [u8; TIME_LEN]) -> u64 {
+    let mut millis = [0u8; 8];
+    millis[8 - TIME_LEN..].copy_from_slice(&time);
+    u64::from_be_bytes(millis)
+}
+
 /// The mint time a body starts with; `None` for a body minted before the mint time was added.
 fn minted_at(body: &[u8]) -> Option<u64> {
-    (body.len() == BODY_LEN).then(|| {
-        let mut millis = [0u8; 8];
-        millis[8 - TIME_LEN..].copy_from_slice(&body[..TIME_LEN]);
-        u64::from_be_bytes(millis)
-    })
+    if body.len() != BODY_LEN {
+        return None;
+    }
+    body.first_chunk().copied().map(millis_of)
 }
 
 /// The storage key of `digest`, ordered by `minted_at` when there is one.
@@ -131,13 +138,19 @@ fn key(minted_at: Option<u64>, digest: String) -> TokenHash {
     }
 }
 
+/// The storage key of an opaque token's body.
+fn body_key(body: &[u8]) -> TokenHash {
+    key(minted_at(body), b64(&sha256(body)))
+}
+
 /// Mints a bearer value that is only ever looked up (a login or consent challenge, a verifier, a
 /// session cookie) at `millis`: base64url(mint time ‖ 32 random bytes), the same body as an
 /// opaque token's, without prefix or MAC. Returns the value and its storage key
 /// ([`lookup_key`]).
 pub fn mint_lookup_value(millis: i64, entropy: &dyn Entropy) -> (String, String) {
-    let value = b64(&new_body(millis, entropy));
-    let key = lookup_key(&value);
+    let body = new_body(millis, entropy);
+    let value = b64(&body);
+    let key = key(minted_at(&body), super::lookup_hash(&value)).0;
     (value, key)
 }
 
@@ -171,7 +184,7 @@ impl OpaqueToken {
         value.push_str(&b64(&tag[..TAG_LEN]));
         Self {
             value,
-            hash: key(minted_at(&body), b64(&sha256(&body))),
+            hash: body_key(&body),
         }
     }
 
@@ -204,7 +217,7 @@ impl OpaqueToken {
         if !secrets.verify_mac(&mac_input(kind, &body), &tag) {
             return Err(TokenError::BadMac);
         }
-        Ok(key(minted_at(&body), b64(&sha256(&body))))
+        Ok(body_key(&body))
     }
 }
 

@@ -9,7 +9,7 @@ use super::error::TokenError;
 use super::records::{AccessTokenRecord, RefreshTokenRecord, TokenClaims};
 use crate::client::Client;
 use crate::config::AccessTokenStrategy;
-use crate::crypto::{TokenHash, TokenKind, b64, lookup_hash};
+use crate::crypto::{TokenHash, TokenKind, b64, lookup_hash, millis_of};
 use crate::entropy::EntropyExt as _;
 use crate::keys::SigningAlg;
 
@@ -70,13 +70,13 @@ struct AccessTokenJwt<'a> {
 /// `jti` when it is a version 7 UUID (every `jti` Latchkey mints now; see [`TokenHash::ordered`]).
 pub(crate) fn jwt_hash(jti: &str) -> TokenHash {
     let digest = lookup_hash(jti);
-    match uuid::Uuid::try_parse(jti) {
-        Ok(id) if id.get_version_num() == 7 => {
-            let mut millis = [0u8; 8];
-            millis[2..].copy_from_slice(&id.as_bytes()[..6]);
-            TokenHash::ordered(u64::from_be_bytes(millis), &digest)
-        }
-        _ => TokenHash(digest),
+    let minted = uuid::Uuid::try_parse(jti)
+        .ok()
+        .filter(|id| id.get_version_num() == 7)
+        .and_then(|id| id.as_bytes().first_chunk().copied().map(millis_of));
+    match minted {
+        Some(millis) => TokenHash::ordered(millis, &digest),
+        None => TokenHash(digest),
     }
 }
 
