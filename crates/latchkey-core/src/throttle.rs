@@ -108,6 +108,12 @@ impl Throttle {
         }
     }
 
+    /// Whether `limit` is enforced (rate limits on, and this one configured): when it is not,
+    /// [`check`](Self::check) always passes and the caller need not work out a key.
+    pub fn applies(&self, limit: Limit) -> bool {
+        self.limiters.iter().any(|(l, _)| *l == limit)
+    }
+
     /// Counts one request of `key` against `limit`.
     pub fn check(&self, limit: Limit, key: &str) -> Result<(), Throttled> {
         let Some((_, limiter)) = self.limiters.iter().find(|(l, _)| *l == limit) else {
@@ -119,7 +125,11 @@ impl Throttle {
                 l.shrink_to_fit();
             }
         }
-        let key: String = key.chars().take(128).collect();
+        let key: String = if key.len() <= 128 {
+            key.to_owned()
+        } else {
+            key.chars().take(128).collect()
+        };
         limiter.check_key(&key).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             Throttled {
@@ -170,5 +180,9 @@ mod tests {
             assert!(off.check(Limit::TokenPerClient, "a").is_ok());
             assert!(zero.check(Limit::TokenPerClient, "a").is_ok());
         }
+        assert!(!off.applies(Limit::TokenPerClient));
+        assert!(!zero.applies(Limit::TokenPerClient));
+        let on = Throttle::new(&RateLimitConfig::default());
+        assert!(on.applies(Limit::TokenPerClient));
     }
 }

@@ -59,14 +59,14 @@ fn too_many(path: &str, t: Throttled) -> Response {
 
 /// Counts the request against its route's per-address limit.
 pub async fn per_address(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_owned();
-    if let Some(limit) = limit_for(&path) {
+    let throttle = state.engine.throttle();
+    if let Some(limit) = limit_for(req.uri().path()).filter(|l| throttle.applies(*l)) {
         let ip = client_ip(&state, &req);
-        if let Err(t) = state.engine.throttle().check(limit, &ip) {
+        if let Err(t) = throttle.check(limit, &ip) {
             tracing::info!(limit = ?limit, "rate limited");
             metrics::counter!("latchkey_rate_limited_total", "limit" => format!("{limit:?}"))
                 .increment(1);
-            return too_many(&path, t);
+            return too_many(req.uri().path(), t);
         }
     }
     next.run(req).await

@@ -263,6 +263,26 @@ fn demo_password(data_dir: &Path) -> anyhow::Result<SecretString> {
     Ok(SecretString::new(password))
 }
 
+/// Runs `work` every `interval` until `stop` turns true: at once and then every interval when
+/// `now`, else first after one interval. A run that overruns delays the next, never overlaps it.
+fn every<F, Fut>(interval: Duration, now: bool, mut stop: watch::Receiver<bool>, mut work: F)
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let start = tokio::time::Instant::now() + if now { Duration::ZERO } else { interval };
+        let mut tick = tokio::time::interval_at(start, interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => work().await,
+                _ = stop.changed() => break,
+            }
+        }
+    });
+}
+
 async fn bind(addr: &str, what: &str) -> anyhow::Result<(TcpListener, SocketAddr)> {
     let listener = TcpListener::bind(addr)
         .await
@@ -363,21 +383,22 @@ pub async fn run(config: Config, migrate: bool, demo: bool) -> anyhow::Result<()
     .with_graceful_shutdown(stopped(stop_rx.clone()));
 
     let keys = instance.keys.clone();
-    let mut reload_stop = stop_rx.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
-        tick.tick().await;
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {
-                    if let Err(e) = keys.reload().await {
-                        tracing::warn!(error = %e, "cannot reload the signing keys");
-                    }
-                }
-                _ = reload_stop.changed() => break,
+    every(KEY_RELOAD_INTERVAL, false, stop_rx.clone(), move || {
+        let keys = keys.clone();
+        async move {
+            if let Err(e) = keys.reload().await {
+                tracing::warn!(error = %e, "cannot reload the signing keys");
             }
         }
     });
+    every(
+        latchkey_http::metrics::UPKEEP_INTERVAL,
+        false,
+        stop_rx.clone(),
+        || async {
+            latchkey_http::metrics::run_upkeep();
+        },
+    );
 
     if instance.config.janitor.enabled {
         let deps = instance.deps.clone();
@@ -385,17 +406,15 @@ pub async fn run(config: Config, migrate: bool, demo: bool) -> anyhow::Result<()
             Duration::from_secs(instance.config.janitor.interval.as_secs().unsigned_abs());
         let batch = instance.config.janitor.batch_size;
         let refresh_window = instance.config.oauth2.refresh_token.response_window();
-        let mut janitor_stop = stop_rx.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => match latchkey_core::janitor::run(&deps, batch, refresh_window).await {
-                        Ok(report) if report.total() > 0 => tracing::info!(?report, "janitor deleted expired rows"),
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "janitor run failed"),
-                    },
-                    _ = janitor_stop.changed() => break,
+        every(interval, true, stop_rx.clone(), move || {
+            let deps = deps.clone();
+            async move {
+                match latchkey_core::janitor::run(&deps, batch, refresh_window).await {
+                    Ok(report) if report.total() > 0 => {
+                        tracing::info!(?report, "janitor deleted expired rows");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "janitor run failed"),
                 }
             }
         });
