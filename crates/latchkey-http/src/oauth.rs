@@ -1,7 +1,8 @@
 //! Answers of the OAuth endpoints: token responses and RFC 6749 §5.2 errors, with the headers
 //! the RFCs require.
 
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::oauth::error::TokenError;
@@ -113,9 +114,21 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
     }
 }
 
-/// The `Authorization` header, as text.
-pub fn authorization(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
+/// The request's `Authorization` header (client authentication by HTTP Basic, or a bearer
+/// token), taken alone rather than with a copy of every header.
+pub struct Authorization(Option<HeaderValue>);
+
+impl Authorization {
+    /// The header as text; a header that is not visible ASCII counts as none.
+    pub fn as_str(&self) -> Option<&str> {
+        self.0.as_ref().and_then(|v| v.to_str().ok())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Authorization {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.headers.get(header::AUTHORIZATION).cloned()))
+    }
 }

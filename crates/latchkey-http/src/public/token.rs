@@ -1,31 +1,28 @@
 //! `POST /oauth2/token` and `POST /oauth2/revoke`.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::oauth::{OAuthError, OAuthForm, Tokens, authorization, no_store};
+use crate::oauth::{Authorization, OAuthError, OAuthForm, Tokens, no_store};
 use crate::state::AppState;
 
 pub async fn token(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    authorization: Authorization,
     OAuthForm(params): OAuthForm,
 ) -> Result<Tokens, OAuthError> {
     Ok(Tokens(
-        state.engine.token(authorization(&headers), &params).await?,
+        state.engine.token(authorization.as_str(), &params).await?,
     ))
 }
 
 pub async fn revoke(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    authorization: Authorization,
     OAuthForm(params): OAuthForm,
 ) -> Result<Response, OAuthError> {
-    state
-        .engine
-        .revoke(authorization(&headers), &params)
-        .await?;
+    state.engine.revoke(authorization.as_str(), &params).await?;
     let mut res = StatusCode::OK.into_response();
     no_store(res.headers_mut());
     Ok(res)
@@ -33,12 +30,12 @@ pub async fn revoke(
 
 pub async fn introspect(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    authorization: Authorization,
     OAuthForm(params): OAuthForm,
 ) -> Result<Response, OAuthError> {
     let result = state
         .engine
-        .introspect_as_client(authorization(&headers), &params)
+        .introspect_as_client(authorization.as_str(), &params)
         .await?;
     let mut res = axum::Json(result).into_response();
     no_store(res.headers_mut());
