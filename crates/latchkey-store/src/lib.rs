@@ -23,6 +23,7 @@ mod flows;
 mod grants;
 mod group_commit;
 mod inline_reader;
+mod kept;
 mod keys;
 mod migrate;
 mod platform;
@@ -59,6 +60,7 @@ use crate::checkpoint::Checkpointer;
 use crate::error::map_err;
 use crate::group_commit::{GroupCommit, WriteTurn};
 use crate::inline_reader::InlineReaders;
+use crate::kept::{KeptConnections, Single};
 use crate::tx::SqlTx;
 
 /// Which database engine a store runs on.
@@ -120,6 +122,8 @@ pub struct SqlStore {
     _checkpointer: Option<Checkpointer>,
     /// SQLite (a file): the hottest read, on the caller's thread.
     inline: Option<Arc<InlineReaders>>,
+    /// PostgreSQL: connections kept between single statements (`kept.rs`).
+    kept: Option<Arc<KeptConnections>>,
 }
 
 static DRIVERS: Once = Once::new();
@@ -175,6 +179,7 @@ impl SqlStore {
                     .map_err(map_err)?;
                 Ok(Self {
                     backend,
+                    kept: Some(KeptConnections::new(pool.clone(), options.max_connections)),
                     writer: pool.clone(),
                     reader: pool,
                     group_commit: None,
@@ -242,6 +247,7 @@ impl SqlStore {
                     turn,
                     _checkpointer: Some(Checkpointer::start(checkpointer)),
                     inline: file.map(|path| Arc::new(InlineReaders::new(path, readers as usize))),
+                    kept: None,
                     writer,
                     reader,
                 })
@@ -257,6 +263,24 @@ impl SqlStore {
     /// A writer connection, for a statement in a transaction of its own.
     async fn writer_conn(&self) -> Result<PoolConnection<sqlx::Any>, StoreError> {
         self.writer.acquire().await.map_err(map_err)
+    }
+
+    /// The connection for a write of one statement: a kept one on PostgreSQL, SQLite's writer
+    /// otherwise. End with [`Single::finish`].
+    async fn single_write(&self) -> Result<Single, StoreError> {
+        match &self.kept {
+            Some(kept) => kept.acquire().await,
+            None => Single::plain(&self.writer).await,
+        }
+    }
+
+    /// A read of one statement through the pool (the inline readers aside): on PostgreSQL on a
+    /// kept connection. End with [`SqlTx::finish`].
+    async fn single_read(&self) -> Result<SqlTx, StoreError> {
+        Ok(SqlTx::single(match &self.kept {
+            Some(kept) => kept.acquire().await?,
+            None => Single::plain(&self.reader).await?,
+        }))
     }
 
     /// A write transaction that goes on only while `guard` holds at `now`: `None`, and nothing
@@ -276,6 +300,9 @@ impl SqlStore {
 
     /// Closes every connection.
     pub async fn close(&self) {
+        if let Some(kept) = &self.kept {
+            kept.release_all();
+        }
         self.reader.close().await;
         self.writer.close().await;
     }
@@ -321,7 +348,9 @@ impl Store for SqlStore {
         if let Some(answer) = inline(self.inline.as_deref(), |r| r.access_token(hash)) {
             return answer;
         }
-        self.read().await?.tokens().access(hash).await
+        let mut tx = self.single_read().await?;
+        let found = tx.tokens().access(hash).await;
+        tx.finish(found)
     }
 
     async fn refresh_token(
@@ -331,14 +360,18 @@ impl Store for SqlStore {
         if let Some(answer) = inline(self.inline.as_deref(), |r| r.refresh_token(hash)) {
             return answer;
         }
-        self.read().await?.tokens().refresh(hash).await
+        let mut tx = self.single_read().await?;
+        let found = tx.tokens().refresh(hash).await;
+        tx.finish(found)
     }
 
     async fn client(&self, id: &str) -> Result<Option<Client>, StoreError> {
         if let Some(answer) = inline(self.inline.as_deref(), |r| r.client(id)) {
             return answer;
         }
-        self.read().await?.clients().get(id).await
+        let mut tx = self.single_read().await?;
+        let found = tx.clients().get(id).await;
+        tx.finish(found)
     }
 
     async fn active_grant(
@@ -351,7 +384,9 @@ impl Store for SqlStore {
         }) {
             return answer;
         }
-        self.read().await?.grants().active(subject, client_id).await
+        let mut tx = self.single_read().await?;
+        let found = tx.grants().active(subject, client_id).await;
+        tx.finish(found)
     }
 
     async fn complete_consent(
@@ -364,8 +399,9 @@ impl Store for SqlStore {
                 .await;
         }
         if self.backend == Backend::Postgres {
-            let mut conn = self.writer_conn().await?;
-            return flows::complete_consent(&mut conn, &completion).await;
+            let mut conn = self.single_write().await?;
+            let done = flows::complete_consent(&mut conn, &completion).await;
+            return conn.finish(done);
         }
         consent_in_transaction(self, &completion).await
     }
@@ -374,7 +410,9 @@ impl Store for SqlStore {
         if let Some(answer) = inline(self.inline.as_deref(), |r| r.flow(key, hash)) {
             return answer;
         }
-        self.read().await?.flows().find(key, hash).await
+        let mut tx = self.single_read().await?;
+        let found = tx.flows().find(key, hash).await;
+        tx.finish(found)
     }
 
     async fn insert_flow(&self, flow: FlowRecord) -> Result<(), StoreError> {
@@ -385,8 +423,9 @@ impl Store for SqlStore {
         }
         // One statement, its own transaction: on PostgreSQL one round trip. (On SQLite without
         // the writer thread, the one writer connection serialises it with the transactions.)
-        let mut conn = self.writer_conn().await?;
-        flows::insert_flow(&mut conn, &flow).await
+        let mut conn = self.single_write().await?;
+        let done = flows::insert_flow(&mut conn, &flow).await;
+        conn.finish(done)
     }
 
     async fn advance_flow(&self, step: FlowStep) -> Result<bool, StoreError> {
@@ -396,8 +435,9 @@ impl Store for SqlStore {
                 .await;
         }
         if self.backend == Backend::Postgres {
-            let mut conn = self.writer_conn().await?;
-            return flows::advance_flow(&mut conn, &step).await;
+            let mut conn = self.single_write().await?;
+            let done = flows::advance_flow(&mut conn, &step).await;
+            return conn.finish(done);
         }
         flow_step_in_transaction(self, &step).await
     }
@@ -409,7 +449,9 @@ impl Store for SqlStore {
         if let Some(answer) = inline(self.inline.as_deref(), |r| r.authorization_code(hash)) {
             return answer;
         }
-        self.read().await?.codes().get(hash).await
+        let mut tx = self.single_read().await?;
+        let found = tx.codes().get(hash).await;
+        tx.finish(found)
     }
 
     async fn exchange_code_guarded(
@@ -423,8 +465,9 @@ impl Store for SqlStore {
             return group.run_guarded(guard, now, write).await;
         }
         if self.backend == Backend::Postgres {
-            let mut conn = self.writer_conn().await?;
-            return tokens::exchange_code_guarded(&mut conn, &exchange, guard, now).await;
+            let mut conn = self.single_write().await?;
+            let done = tokens::exchange_code_guarded(&mut conn, &exchange, guard, now).await;
+            return conn.finish(done);
         }
         let Some(mut tx) = self.begin_guarded(guard, now).await? else {
             return Ok(None);
@@ -447,8 +490,9 @@ impl Store for SqlStore {
         }
         // PostgreSQL: one statement in its own transaction; concurrent commits share their WAL
         // flushes in the server.
-        let mut conn = self.writer_conn().await?;
-        tokens::insert_access_guarded(&mut conn, token, guard, now).await
+        let mut conn = self.single_write().await?;
+        let done = tokens::insert_access_guarded(&mut conn, token, guard, now).await;
+        conn.finish(done)
     }
 
     async fn revoke_access_guarded(
@@ -481,8 +525,9 @@ impl Store for SqlStore {
             return group.run_guarded(guard, now, write).await;
         }
         if self.backend == Backend::Postgres {
-            let mut conn = self.writer_conn().await?;
-            return tokens::rotate_refresh_guarded(&mut conn, &rotation, guard, now).await;
+            let mut conn = self.single_write().await?;
+            let done = tokens::rotate_refresh_guarded(&mut conn, &rotation, guard, now).await;
+            return conn.finish(done);
         }
         let Some(mut tx) = self.begin_guarded(guard, now).await? else {
             return Ok(None);

@@ -14,10 +14,13 @@ use sqlx::{Any, AnyConnection, AnyPool, Transaction};
 use crate::Backend;
 use crate::error::map_err;
 use crate::group_commit::WriteTurn;
+use crate::kept::Single;
 
 enum Conn {
     Tx(Transaction<'static, Any>),
     Plain(PoolConnection<Any>),
+    /// One statement's connection (kept between statements on PostgreSQL: `kept.rs`).
+    Single(Single),
 }
 
 /// One unit of work. It implements every repository trait; the accessors of [`Tx`] hand it out
@@ -61,6 +64,22 @@ impl SqlTx {
         })
     }
 
+    /// A unit of work of one statement on `conn`; end it with [`SqlTx::finish`].
+    pub(crate) fn single(conn: Single) -> Self {
+        Self {
+            conn: Conn::Single(conn),
+            _turn: None,
+        }
+    }
+
+    /// Ends a unit of work begun with [`SqlTx::single`] with its result (see [`Single::finish`]).
+    pub(crate) fn finish<T>(self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        match self.conn {
+            Conn::Single(conn) => conn.finish(result),
+            Conn::Tx(_) | Conn::Plain(_) => result,
+        }
+    }
+
     /// The janitor's batch for one table: deletes up to `limit` rows whose `expires_at` is at or
     /// before `now`, by their key column. `table` and `key` are names from this crate, never input.
     pub(crate) async fn purge_expired_rows(
@@ -87,6 +106,7 @@ impl SqlTx {
         match &mut self.conn {
             Conn::Tx(t) => t,
             Conn::Plain(c) => c,
+            Conn::Single(c) => c,
         }
     }
 }
@@ -149,6 +169,7 @@ impl Tx for SqlTx {
         match self.conn {
             Conn::Tx(t) => t.commit().await.map_err(map_err),
             Conn::Plain(_) => Ok(()),
+            Conn::Single(c) => c.finish(Ok(())),
         }
     }
 }
