@@ -99,7 +99,8 @@ impl Default for Config {
 pub struct DatabaseConfig {
     /// `sqlite://path` or `postgres://…`. Default: SQLite in the data directory.
     pub url: Option<String>,
-    /// Connections in the pool (PostgreSQL) or readers (SQLite).
+    /// Connections in the pool (PostgreSQL; up to half of them stay with the single-statement
+    /// work between statements) or readers (SQLite).
     pub max_connections: u32,
 }
 
