@@ -15,8 +15,10 @@ use crate::deps::Deps;
 use crate::entropy::EntropyExt as _;
 use crate::store::StoreError;
 
-/// A JWS algorithm Latchkey signs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A JWS algorithm Latchkey signs with (by its JOSE name in configuration files).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum SigningAlg {
     RS256,
     ES256,
@@ -391,11 +393,28 @@ fn aad(kid: &str) -> Vec<u8> {
 pub struct KeyService {
     deps: Deps,
     keys: Arc<Keys>,
+    /// The algorithms that always have an active key: [`REQUIRED_ALGS`] and what the
+    /// configuration signs with.
+    required: Vec<SigningAlg>,
 }
 
 impl KeyService {
     pub fn new(deps: Deps, keys: Arc<Keys>) -> Self {
-        Self { deps, keys }
+        Self {
+            deps,
+            keys,
+            required: REQUIRED_ALGS.to_vec(),
+        }
+    }
+
+    /// Also keeps an active key of `alg` (the JWT access tokens' algorithm, when it is not one
+    /// of [`REQUIRED_ALGS`]).
+    #[must_use]
+    pub fn requiring(mut self, alg: SigningAlg) -> Self {
+        if !self.required.contains(&alg) {
+            self.required.push(alg);
+        }
+        self
     }
 
     pub fn keys(&self) -> &Arc<Keys> {
@@ -438,7 +457,7 @@ impl KeyService {
         let mut tx = self.deps.store.begin().await?;
         let existing = tx.signing_keys().list(now).await?;
         let mut generated = Vec::new();
-        for alg in REQUIRED_ALGS {
+        for &alg in &self.required {
             if !existing
                 .iter()
                 .any(|k| k.alg == alg && k.state == KeyState::Active)
@@ -494,7 +513,7 @@ impl KeyService {
                 .filter(|k| k.state == KeyState::Active)
                 .map(|k| k.alg)
                 .collect();
-            a.extend(REQUIRED_ALGS);
+            a.extend(&self.required);
             a.sort();
             a.dedup();
             a

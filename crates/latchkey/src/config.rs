@@ -132,6 +132,9 @@ authentication_session = "30days"
 [oauth2]
 # opaque or jwt: the access token format for clients that do not choose one.
 access_token_strategy = "opaque"
+# What JWT access tokens are signed with: ES256, RS256 (Hydra's default) or EdDSA. The keys of all
+# three are always published in the JWKS.
+access_token_signing_alg = "ES256"
 
 [oauth2.pkce]
 enforced = true

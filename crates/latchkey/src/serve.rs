@@ -194,7 +194,8 @@ pub async fn open_engine(config: Config, migrate: bool) -> anyhow::Result<Instan
         entropy: Arc::new(SystemEntropy::new()),
         secrets: Arc::new(SystemSecrets::new(&secret_bytes)),
     };
-    let keys = KeyService::new(deps.clone(), Arc::new(Keys::default()));
+    let keys = KeyService::new(deps.clone(), Arc::new(Keys::default()))
+        .requiring(config.oauth2.access_token_signing_alg);
     let generated = keys
         .ensure()
         .await

@@ -136,7 +136,7 @@ impl Engine {
                 let jti = self.deps.ordered_id();
                 let ring = self.keys.current();
                 let key = ring
-                    .signer(SigningAlg::ES256)
+                    .signer(self.settings.access_token_alg)
                     .map_err(|e| TokenError::Internal(e.to_string()))?;
                 let ext = ext_claims(issue.claims);
                 let jwt = key.sign_jwt(

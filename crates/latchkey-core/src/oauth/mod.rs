@@ -27,7 +27,7 @@ use crate::client::{Client, ClientService};
 use crate::clock::UnixTime;
 use crate::config::{AccessTokenStrategy, Config};
 use crate::deps::Deps;
-use crate::keys::Keys;
+use crate::keys::{Keys, SigningAlg};
 use crate::throttle::Throttle;
 
 /// The settings the engine runs with, resolved from the configuration at start-up.
@@ -48,6 +48,8 @@ pub struct EngineSettings {
     pub pkce_enforced: bool,
     pub pkce_enforced_for_public_clients: bool,
     pub access_token_strategy: AccessTokenStrategy,
+    /// What JWT access tokens are signed with.
+    pub access_token_alg: SigningAlg,
     /// Seconds a used refresh token's response is served again to its client.
     pub refresh_grace_period: i64,
     /// Retries served within the grace period.
@@ -79,6 +81,7 @@ impl EngineSettings {
             pkce_enforced: config.oauth2.pkce.enforced,
             pkce_enforced_for_public_clients: config.oauth2.pkce.enforced_for_public_clients,
             access_token_strategy: config.oauth2.access_token_strategy,
+            access_token_alg: config.oauth2.access_token_signing_alg,
             refresh_grace_period: config.oauth2.refresh_token.grace_period.as_secs(),
             refresh_grace_reuse_count: config.oauth2.refresh_token.grace_reuse_count,
             issuer,

@@ -703,6 +703,54 @@ async fn client_credentials_opaque_and_jwt() {
     }
 }
 
+/// `oauth2.access_token_signing_alg` picks the JWT access tokens' algorithm; a resource server
+/// verifies them with the JWKS, and introspection and revocation still work.
+#[tokio::test]
+async fn jwt_access_tokens_are_signed_with_the_configured_algorithm() {
+    use latchkey_core::config::AccessTokenStrategy;
+    use latchkey_core::keys::SigningAlg;
+    for (configured, expected) in [
+        (SigningAlg::RS256, jsonwebtoken::Algorithm::RS256),
+        (SigningAlg::EdDSA, jsonwebtoken::Algorithm::EdDSA),
+    ] {
+        let app = TestApp::configured(TestDatabase::sqlite(), |c| {
+            c.oauth2.access_token_strategy = AccessTokenStrategy::Jwt;
+            c.oauth2.access_token_signing_alg = configured;
+        })
+        .await;
+        let client = app
+            .register(json!({"client_name": "JWT", "grant_types": ["client_credentials"], "scope": "dns.read"}))
+            .await;
+        let answer = app
+            .token(
+                &client,
+                &[("grant_type", "client_credentials"), ("scope", "dns.read")],
+            )
+            .await
+            .json();
+        let at = answer["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a JWT: {answer}"))
+            .to_owned();
+        let header = jsonwebtoken::decode_header(&at).expect("header");
+        assert_eq!(header.alg, expected, "{configured:?}");
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        let jwks = app.get_public("/.well-known/jwks.json").await.json();
+        let claims = decode_jwt(&jwks, &at, expected, None);
+        assert_eq!(claims["client_id"], client.id.as_str());
+        assert_eq!(app.introspect(&at).await["active"], true);
+        let res = app
+            .post_form(
+                "/oauth2/revoke",
+                Some((&client.id, client.secret.as_deref().expect("secret"))),
+                &[("token", &at)],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert_eq!(app.introspect(&at).await["active"], false);
+    }
+}
+
 #[tokio::test]
 async fn revocation_is_per_client_and_refresh_revokes_the_family() {
     let app = TestApp::new(TestDatabase::sqlite()).await;

@@ -120,8 +120,6 @@ impl TestApp {
             entropy: Arc::new(SeededEntropy::new(seed)),
             secrets: Arc::new(SystemSecrets::new(&[TEST_SECRET])),
         };
-        let keys = KeyService::new(deps.clone(), Arc::new(Keys::default()));
-        keys.ensure().await.expect("keys");
         let mut settings = HttpSettings::default();
         tweak(&mut settings);
         let mut config = Config::default();
@@ -130,6 +128,9 @@ impl TestApp {
         // Tests send bursts from one address; the rate limit tests turn the limits on.
         config.rate_limits.enabled = false;
         configure(&mut config);
+        let keys = KeyService::new(deps.clone(), Arc::new(Keys::default()))
+            .requiring(config.oauth2.access_token_signing_alg);
+        keys.ensure().await.expect("keys");
         let engine = Engine::new(
             deps,
             EngineSettings::from_config(&config, issuer),
