@@ -667,40 +667,50 @@ async fn client_credentials_opaque_and_jwt() {
         let jwt_client = app
             .register(json!({"client_name": "JWT", "grant_types": ["client_credentials"], "scope": "dns.read", "access_token_strategy": "jwt"}))
             .await;
-        let t = app
-            .token(
-                &jwt_client,
-                &[("grant_type", "client_credentials"), ("scope", "dns.read")],
-            )
-            .await
-            .json();
-        let at = t["access_token"].as_str().expect("jwt").to_owned();
-        let header = jsonwebtoken::decode_header(&at).expect("header");
-        assert_eq!(header.typ.as_deref(), Some("at+jwt"), "RFC 9068");
-        assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
-        let jwks = app.get_public("/.well-known/jwks.json").await.json();
-        let claims = decode_jwt(&jwks, &at, jsonwebtoken::Algorithm::ES256, None);
-        assert_eq!(claims["client_id"], jwt_client.id.as_str());
-        assert_eq!(claims["scope"], "dns.read");
-        assert!(claims["jti"].as_str().is_some());
-        assert_eq!(app.introspect(&at).await["active"], true);
-        let res = app
-            .post_form(
-                "/oauth2/revoke",
-                Some((
-                    &jwt_client.id,
-                    jwt_client.secret.as_deref().expect("secret"),
-                )),
-                &[("token", &at)],
-            )
-            .await;
-        assert_eq!(res.status, StatusCode::OK);
-        assert_eq!(
-            app.introspect(&at).await["active"],
-            false,
-            "JWT access tokens can be revoked"
-        );
+        jwt_access_token_round_trip(&app, &jwt_client, jsonwebtoken::Algorithm::ES256).await;
     }
+}
+
+/// A client-credentials JWT access token of `client`: RFC 9068's header with `alg`, verified
+/// with the JWKS, active on introspection until the client revokes it.
+async fn jwt_access_token_round_trip(
+    app: &TestApp,
+    client: &crate::browser::Registered,
+    alg: jsonwebtoken::Algorithm,
+) {
+    let answer = app
+        .token(
+            client,
+            &[("grant_type", "client_credentials"), ("scope", "dns.read")],
+        )
+        .await
+        .json();
+    let at = answer["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a JWT: {answer}"))
+        .to_owned();
+    let header = jsonwebtoken::decode_header(&at).expect("header");
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"), "RFC 9068");
+    assert_eq!(header.alg, alg);
+    let jwks = app.get_public("/.well-known/jwks.json").await.json();
+    let claims = decode_jwt(&jwks, &at, alg, None);
+    assert_eq!(claims["client_id"], client.id.as_str());
+    assert_eq!(claims["scope"], "dns.read");
+    assert!(claims["jti"].as_str().is_some());
+    assert_eq!(app.introspect(&at).await["active"], true);
+    let res = app
+        .post_form(
+            "/oauth2/revoke",
+            Some((&client.id, client.secret.as_deref().expect("secret"))),
+            &[("token", &at)],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(
+        app.introspect(&at).await["active"],
+        false,
+        "JWT access tokens can be revoked"
+    );
 }
 
 /// `oauth2.access_token_signing_alg` picks the JWT access tokens' algorithm; a resource server
@@ -721,33 +731,7 @@ async fn jwt_access_tokens_are_signed_with_the_configured_algorithm() {
         let client = app
             .register(json!({"client_name": "JWT", "grant_types": ["client_credentials"], "scope": "dns.read"}))
             .await;
-        let answer = app
-            .token(
-                &client,
-                &[("grant_type", "client_credentials"), ("scope", "dns.read")],
-            )
-            .await
-            .json();
-        let at = answer["access_token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("a JWT: {answer}"))
-            .to_owned();
-        let header = jsonwebtoken::decode_header(&at).expect("header");
-        assert_eq!(header.alg, expected, "{configured:?}");
-        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
-        let jwks = app.get_public("/.well-known/jwks.json").await.json();
-        let claims = decode_jwt(&jwks, &at, expected, None);
-        assert_eq!(claims["client_id"], client.id.as_str());
-        assert_eq!(app.introspect(&at).await["active"], true);
-        let res = app
-            .post_form(
-                "/oauth2/revoke",
-                Some((&client.id, client.secret.as_deref().expect("secret"))),
-                &[("token", &at)],
-            )
-            .await;
-        assert_eq!(res.status, StatusCode::OK);
-        assert_eq!(app.introspect(&at).await["active"], false);
+        jwt_access_token_round_trip(&app, &client, expected).await;
     }
 }
 
