@@ -35,6 +35,7 @@ pub fn settings(pkce_enforced: bool) -> EngineSettings {
         pkce_enforced,
         pkce_enforced_for_public_clients: true,
         access_token_strategy: AccessTokenStrategy::Opaque,
+        access_token_alg: SigningAlg::ES256,
         refresh_grace_period: 0,
         refresh_grace_reuse_count: 0,
     }
