@@ -79,8 +79,7 @@ fn security_headers(mut res: Response, hsts: bool) -> Response {
     );
     let headers = res.headers_mut();
     headers.reserve(ALWAYS.len() + usize::from(hsts));
-    let extra = if hsts { Some(&HSTS) } else { None };
-    for (name, value) in ALWAYS.iter().chain(extra) {
+    for (name, value) in ALWAYS.iter().chain(hsts.then_some(&HSTS)) {
         if !headers.contains_key(name) {
             headers.insert(name, HeaderValue::from_static(value));
         }

@@ -217,17 +217,18 @@ fn stopped() -> StoreError {
 const MAX_ROUNDS: usize = 8;
 
 /// The writer's pragmas (`SQLITE_PRAGMAS` in `lib.rs`; the file is in WAL mode already), with the
-/// checkpoint backstop of `checkpoint.rs`.
+/// checkpoint backstop of `checkpoint.rs`. No `busy_timeout`: the writer has its own busy
+/// handler ([`wait_briefly`]), which a `busy_timeout` would replace.
 fn pragmas() -> String {
     format!(
-        "PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
+        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
          PRAGMA wal_autocheckpoint = {};",
         crate::checkpoint::WRITER_AUTOCHECKPOINT
     )
 }
 
-/// How long the writer waits for the write lock before it gives up (the readers' and sqlx's
-/// `busy_timeout` is the same).
+/// How long the writer waits for the write lock before it gives up (as long as the readers' and
+/// sqlx's `busy_timeout`).
 const BUSY_WAIT: Duration = Duration::from_secs(5);
 /// How often the writer looks again while it waits.
 const BUSY_POLL: Duration = Duration::from_micros(250);

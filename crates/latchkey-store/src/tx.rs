@@ -8,7 +8,6 @@ use latchkey_core::store::{
     LoginSessionRepository, LoginThrottleRepository, SigningKeyRepository, StoreError,
     TokenRepository, Tx,
 };
-use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Transaction};
 
 use crate::Backend;
@@ -18,8 +17,8 @@ use crate::kept::Single;
 
 enum Conn {
     Tx(Transaction<'static, Any>),
-    Plain(PoolConnection<Any>),
-    /// One statement's connection (kept between statements on PostgreSQL: `kept.rs`).
+    /// A connection outside any transaction: a pool's, or one kept between single statements on
+    /// PostgreSQL (`kept.rs`).
     Single(Single),
 }
 
@@ -57,11 +56,9 @@ impl SqlTx {
         })
     }
 
+    /// Reads (or single writes) on a connection of `pool`, outside any transaction.
     pub(crate) async fn plain(pool: &AnyPool) -> Result<Self, StoreError> {
-        Ok(Self {
-            conn: Conn::Plain(pool.acquire().await.map_err(map_err)?),
-            _turn: None,
-        })
+        Ok(Self::single(Single::plain(pool).await?))
     }
 
     /// A unit of work of one statement on `conn`; end it with [`SqlTx::finish`].
@@ -76,7 +73,7 @@ impl SqlTx {
     pub(crate) fn finish<T>(self, result: Result<T, StoreError>) -> Result<T, StoreError> {
         match self.conn {
             Conn::Single(conn) => conn.finish(result),
-            Conn::Tx(_) | Conn::Plain(_) => result,
+            Conn::Tx(_) => result,
         }
     }
 
@@ -105,7 +102,6 @@ impl SqlTx {
     pub(crate) fn conn(&mut self) -> &mut AnyConnection {
         match &mut self.conn {
             Conn::Tx(t) => t,
-            Conn::Plain(c) => c,
             Conn::Single(c) => c,
         }
     }
@@ -168,7 +164,6 @@ impl Tx for SqlTx {
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         match self.conn {
             Conn::Tx(t) => t.commit().await.map_err(map_err),
-            Conn::Plain(_) => Ok(()),
             Conn::Single(c) => c.finish(Ok(())),
         }
     }
