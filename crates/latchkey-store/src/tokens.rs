@@ -230,6 +230,29 @@ pub(crate) const INSERT_REFRESH: &str = concat!(
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
 );
 
+/// `touched`, a `WITH` clause of the code exchange and the refresh rotation: the grant of the row
+/// that `$source` returned, marked used at `$4` unless it is revoked, and returned with its
+/// `revoked_at` (those who read it keep the rows where that is null).
+///
+/// The grant is found by its primary key alone. With `revoked_at IS NULL` in the `WHERE` clause
+/// instead, the partial index `grants_active_idx` (whose predicate that is) also qualifies, and
+/// before the table's first `ANALYZE` PostgreSQL costs a walk of that whole index the same as the
+/// key's lookup and may pick it, for as long as the connection keeps the prepared statement's
+/// plan: every exchange then read every active grant, which made a young database cost more per
+/// flow than one autovacuum had analysed. A revocation that commits while this statement waits
+/// for the row is still seen: the `CASE` and `RETURNING` read the row's latest version.
+macro_rules! touch_grant {
+    ($source:literal) => {
+        concat!(
+            "touched AS (UPDATE grants SET last_used_at = \
+             CASE WHEN revoked_at IS NULL THEN $4 ELSE last_used_at END \
+             WHERE id = (SELECT grant_id FROM ",
+            $source,
+            ") RETURNING revoked_at)"
+        )
+    };
+}
+
 /// A code exchange on PostgreSQL, as one statement: one round trip, and one implicit transaction.
 /// What `write_exchange` (in `latchkey_core::store`) does statement by statement, the
 /// data-modifying `WITH` clauses do here, each only if the one before it wrote: `guard` (the
@@ -244,21 +267,21 @@ pub(crate) fn exchange_statement(refresh: bool) -> &'static str {
                 guard_holds!(),
                 "), consumed AS (UPDATE authorization_codes SET consumed_at = $4 \
                  WHERE code_hash = $5 AND consumed_at IS NULL AND EXISTS (SELECT 1 FROM guard) \
-                 RETURNING grant_id), \
-                 touched AS (UPDATE grants SET last_used_at = $4 \
-                 WHERE id IN (SELECT grant_id FROM consumed) AND revoked_at IS NULL RETURNING id), \
-                 access AS (",
+                 RETURNING grant_id), ",
+                touch_grant!("consumed"),
+                ", access AS (",
                 insert_access_head!(),
-                "SELECT $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16 FROM touched)",
+                "SELECT $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16 FROM touched \
+                 WHERE revoked_at IS NULL)",
                 $(
                     ", refresh AS (",
                     insert_refresh_head!(),
                     $refresh,
-                    " FROM touched)",
+                    " FROM touched WHERE revoked_at IS NULL)",
                 )?
                 " SELECT (SELECT count(*) FROM guard) AS guard, \
                  (SELECT count(*) FROM consumed) AS consumed, \
-                 (SELECT count(*) FROM touched) AS touched"
+                 (SELECT count(*) FROM touched WHERE revoked_at IS NULL) AS touched"
             )
         };
     }
@@ -416,10 +439,9 @@ pub(crate) fn rotation_statement(refresh: bool) -> &'static str {
                 guard_holds!(),
                 "), claimed AS (UPDATE refresh_tokens SET used_at = $4, successor = $6 \
                  WHERE token_hash = $5 AND used_at IS NULL AND revoked_at IS NULL \
-                 AND EXISTS (SELECT 1 FROM guard) RETURNING grant_id), \
-                 touched AS (UPDATE grants SET last_used_at = $4 \
-                 WHERE id IN (SELECT grant_id FROM claimed) AND revoked_at IS NULL), \
-                 access AS (",
+                 AND EXISTS (SELECT 1 FROM guard) RETURNING grant_id), ",
+                touch_grant!("claimed"),
+                ", access AS (",
                 insert_access_head!(),
                 "SELECT $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17 FROM claimed)",
                 $(
@@ -692,5 +714,80 @@ impl TokenRepository for SqlTx {
             .purge_expired_rows("refresh_tokens", "token_hash", now, limit)
             .await?;
         Ok(access + refresh)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use latchkey_core::oauth::records::TokenClaims;
+
+    use super::*;
+    use crate::testing::TestDatabase;
+
+    /// PostgreSQL only (`LATCHKEY_TEST_POSTGRES_URL`): the code exchange and the refresh rotation
+    /// find the grant they mark used by its primary key on a schema no `ANALYZE` has seen, where
+    /// `revoked_at IS NULL` in their `WHERE` clause made PostgreSQL walk the whole of
+    /// `grants_active_idx` instead ([`touch_grant`]).
+    #[tokio::test]
+    async fn the_grant_marked_used_is_found_by_its_key_before_any_analyze() {
+        let Some(db) = TestDatabase::postgres().await else {
+            return;
+        };
+        let store = db.migrated().await;
+        let mut conn = store.writer.acquire().await.expect("connection");
+        let guard = ClientGuard {
+            client_id: "client-1".into(),
+            updated_at: 1_700_000_000,
+            secret_id: None,
+        };
+        let access = AccessTokenRecord {
+            token_hash: TokenHash("at".into()),
+            client_id: "client-1".into(),
+            grant_id: Some("g1".into()),
+            family_id: "family-1".into(),
+            subject: "alice".into(),
+            scope: Scope::parse("openid").expect("scope"),
+            audience: vec![],
+            claims: TokenClaims::default(),
+            issued_at: 1_700_000_000,
+            expires_at: 1_700_003_600,
+            revoked_at: None,
+        };
+        let statements = [
+            (
+                exchange_statement(false),
+                vec![Param::Text(Cow::Borrowed("code"))],
+            ),
+            (
+                rotation_statement(false),
+                vec![
+                    Param::Text(Cow::Borrowed("rt")),
+                    Param::Text(Cow::Borrowed("sealed")),
+                ],
+            ),
+        ];
+        for (sql, keys) in statements {
+            let explain = format!("EXPLAIN {sql}");
+            let params = guard_params(&guard, 1_700_000_000)
+                .into_iter()
+                .chain(keys)
+                .chain(access_params(&access));
+            let rows = bind_params(sqlx::query(sqlx::AssertSqlSafe(explain)), params)
+                .fetch_all(&mut *conn)
+                .await
+                .expect("explain");
+            let plan = rows
+                .iter()
+                .map(|r| r.try_get::<String, _>(0).expect("plan line"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            assert!(
+                plan.contains("Index Scan using grants_pkey on grants"),
+                "{plan}"
+            );
+            assert!(!plan.contains("grants_active_idx"), "{plan}");
+        }
     }
 }

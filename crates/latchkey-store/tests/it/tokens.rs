@@ -466,6 +466,14 @@ async fn guarded_code_exchanges_write_only_what_they_may() {
             store.backend()
         );
         assert_eq!(exchange_state(&store, "c3").await, (true, false, false));
+
+        // Only the exchanges that issued tokens marked their grant used.
+        let mut tx = store.read().await.expect("read");
+        let g1 = tx.grants().get("g1").await.expect("g1").expect("found");
+        assert_eq!(g1.last_used_at, Some(now), "{:?}", store.backend());
+        let g2 = tx.grants().get("g2").await.expect("g2").expect("found");
+        assert_eq!(g2.last_used_at, None, "{:?}", store.backend());
+        assert!(g2.revoked_at.is_some());
     }
 }
 
