@@ -11,8 +11,20 @@ use crate::error::{from_json, map_err, to_json};
 use crate::tokens::{Param, bind_params};
 use crate::tx::SqlTx;
 
-pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit_log (id, occurred_at, actor_kind, actor_id, \
-     account_id, action, target_kind, target_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+/// `INSERT INTO audit_log (<the columns of [`audit_params`]>) `, for the statements that write an
+/// entry beside other rows.
+macro_rules! insert_audit_head {
+    () => {
+        "INSERT INTO audit_log (id, occurred_at, actor_kind, actor_id, account_id, action, \
+         target_kind, target_id, details) "
+    };
+}
+pub(crate) use insert_audit_head;
+
+pub(crate) const INSERT_AUDIT: &str = concat!(
+    insert_audit_head!(),
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+);
 
 /// Where `target_id` is in [`audit_params`].
 pub(crate) const AUDIT_TARGET_ID: usize = 7;

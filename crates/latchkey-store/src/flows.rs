@@ -10,7 +10,7 @@ use latchkey_core::store::{
 };
 use sqlx::{AnyConnection, Row as _};
 
-use crate::audit::{AUDIT_TARGET_ID, audit_params};
+use crate::audit::{AUDIT_TARGET_ID, audit_params, insert_audit_head};
 use crate::columns::Columns;
 use crate::error::{from_json, map_err, parse_enum, to_json};
 use crate::grants::{grant_columns, grant_params, upsert_grant_tail};
@@ -195,8 +195,9 @@ const CONSENT_STATEMENT: &str = concat!(
     "), code AS (INSERT INTO authorization_codes (code_hash, client_id, grant_id, family_id, \
      data, created_at, expires_at, consumed_at) \
      SELECT $27, $28, g.id, $29, $30, $31, $32, $33 FROM g), \
-     entry AS (INSERT INTO audit_log (id, occurred_at, actor_kind, actor_id, account_id, action, \
-     target_kind, target_id, details) SELECT $34, $35, $36, $37, $38, $39, $40, g.id, $41 FROM g) \
+     entry AS (",
+    insert_audit_head!(),
+    "SELECT $34, $35, $36, $37, $38, $39, $40, g.id, $41 FROM g) \
      SELECT (SELECT count(*) FROM client) AS client, (SELECT count(*) FROM step) AS step, \
      (SELECT id FROM g) AS grant_id"
 );

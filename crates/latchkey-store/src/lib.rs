@@ -506,6 +506,11 @@ impl Store for SqlStore {
             let write = move |conn: &_| direct::write_revocation(conn, &hash, now, &audit);
             return group.run_guarded(guard, now, write).await;
         }
+        if self.backend == Backend::Postgres {
+            let mut conn = self.single_write().await?;
+            let done = tokens::revoke_access_guarded(&mut conn, &hash, guard, now, &audit).await;
+            return conn.finish(done);
+        }
         let Some(mut tx) = self.begin_guarded(guard, now).await? else {
             return Ok(None);
         };

@@ -117,8 +117,9 @@ async fn revoked_at(store: &SqlStore, hash: &str) -> Option<i64> {
 }
 
 /// `Store::revoke_access_guarded` (on SQLite, a closure on the writer thread, in a transaction
-/// shared with the others waiting): it writes only while the guard holds, audits only what it
-/// revoked, and one call that fails undoes its own writes and no one else's.
+/// shared with the others waiting; on PostgreSQL, one statement): it writes only while the guard
+/// holds, audits only what it revoked, and one call that fails undoes its own writes and no one
+/// else's.
 #[tokio::test]
 async fn guarded_revocations_write_alone_and_fail_alone() {
     for (_db, store) in stores().await {
