@@ -478,6 +478,59 @@ async fn guarded_code_exchanges_write_only_what_they_may() {
     }
 }
 
+/// A grant revoked by a transaction that commits while a code exchange waits for the grant's row:
+/// the exchange sees the revocation (on PostgreSQL, the statement reads the row's latest version
+/// once the lock is free; on SQLite, the writer waits for the lock and then reads), uses the code
+/// up, and stores no token.
+#[tokio::test]
+async fn a_code_exchange_waiting_on_a_revocation_sees_it() {
+    for (_db, store) in stores().await {
+        let client = sample("client-1");
+        let mut tx = store.begin().await.expect("begin");
+        tx.clients().insert(&client).await.expect("client");
+        let id = tx.grants().upsert_active(&grant("g1", "alice")).await;
+        assert_eq!(id.expect("grant"), "g1");
+        tx.codes().insert(&code("c1", "g1")).await.expect("code");
+        tx.commit().await.expect("commit");
+        let guard = ClientGuard {
+            client_id: client.id.clone(),
+            updated_at: client.updated_at,
+            secret_id: None,
+        };
+        let now = 1_700_000_100;
+
+        // The revocation holds the grant's row (and, on SQLite, the write lock) until it commits.
+        let mut revoking = store.begin().await.expect("begin");
+        let revoked = revoking
+            .grants()
+            .revoke_for_subject("alice", Some("client-1"), now)
+            .await;
+        assert_eq!(revoked.expect("revoke"), vec!["g1".to_owned()]);
+        let exchange_task = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .exchange_code_guarded(exchange("c1", "g1", true), &guard, now)
+                    .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!exchange_task.is_finished(), "{:?}", store.backend());
+        revoking.commit().await.expect("commit");
+        let answer = exchange_task.await.expect("task").expect("exchange");
+        assert_eq!(
+            answer,
+            Some(Exchanged::GrantRevoked),
+            "{:?}",
+            store.backend()
+        );
+        assert_eq!(exchange_state(&store, "c1").await, (true, false, false));
+        let mut tx = store.read().await.expect("read");
+        let g1 = tx.grants().get("g1").await.expect("g1").expect("found");
+        assert_eq!(g1.last_used_at, None, "{:?}", store.backend());
+    }
+}
+
 async fn refresh_state(store: &SqlStore, hash: &str) -> Option<(Option<i64>, Option<String>)> {
     let found = store.refresh_token(&TokenHash(hash.into())).await;
     found
