@@ -144,6 +144,18 @@ pub trait Store: Send + Sync + 'static {
         now: UnixTime,
         audit: AuditEntry,
     ) -> Result<Option<bool>, StoreError>;
+    /// Revokes a refresh token's family (every access and refresh token of it) for a client
+    /// authenticated from the cache: [`write_family_revocation`] in a transaction of its own
+    /// that writes nothing unless `guard` holds at `now`. `None` when the guard did not hold;
+    /// otherwise whether any token was revoked now (false: all were revoked already). Durable
+    /// when it returns; an implementation may commit concurrent calls together.
+    async fn revoke_family_guarded(
+        &self,
+        family_id: String,
+        guard: &ClientGuard,
+        now: UnixTime,
+        audit: AuditEntry,
+    ) -> Result<Option<bool>, StoreError>;
     /// Rotates a refresh token for a client authenticated from the cache: [`write_rotation`] in
     /// a transaction of its own that writes nothing unless `guard` holds at `now`. `None` when
     /// the guard did not hold; otherwise whether this call rotated the token (false: it was used
@@ -330,6 +342,21 @@ pub async fn write_revocation(
     audit: &AuditEntry,
 ) -> Result<bool, StoreError> {
     let revoked = tx.tokens().revoke_access(hash, now).await?;
+    if revoked {
+        tx.audit().append(audit).await?;
+    }
+    Ok(revoked)
+}
+
+/// Revokes every token of the family `family_id` in `tx` (what revoking a refresh token does,
+/// RFC 7009 §2.1), and records `audit` if any was revoked; whether any was.
+pub async fn write_family_revocation(
+    tx: &mut dyn Tx,
+    family_id: &str,
+    now: UnixTime,
+    audit: &AuditEntry,
+) -> Result<bool, StoreError> {
+    let revoked = tx.tokens().revoke_family(family_id, now).await? > 0;
     if revoked {
         tx.audit().append(audit).await?;
     }

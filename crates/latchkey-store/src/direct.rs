@@ -28,7 +28,8 @@ use crate::inline_reader::db_err;
 use crate::sessions::{INSERT_SESSION, session_params};
 use crate::tokens::{
     CLAIM_REFRESH, CONSUME_CODE, INSERT_ACCESS, INSERT_CODE, INSERT_REFRESH, Param, REVOKE_ACCESS,
-    SET_SUCCESSOR, access_params, code_params, guard_params, refresh_params,
+    REVOKE_FAMILY_ACCESS, REVOKE_FAMILY_REFRESH, SET_SUCCESSOR, access_params, code_params,
+    guard_params, refresh_params,
 };
 
 /// The names of the parameters, `$1` to `$16`.
@@ -128,6 +129,23 @@ pub(crate) fn write_revocation(
         append_audit(conn, audit)?;
     }
     Ok(revoked)
+}
+
+/// [`latchkey_core::store::write_family_revocation`], statement for statement.
+pub(crate) fn write_family_revocation(
+    conn: &Connection,
+    family_id: &str,
+    now: UnixTime,
+    audit: &AuditEntry,
+) -> Result<bool, StoreError> {
+    let mut revoked = 0;
+    for sql in [REVOKE_FAMILY_ACCESS, REVOKE_FAMILY_REFRESH] {
+        revoked += execute(conn, sql, [text(family_id), Param::Int(now)])?;
+    }
+    if revoked > 0 {
+        append_audit(conn, audit)?;
+    }
+    Ok(revoked > 0)
 }
 
 /// `TokenRepository::claim_refresh`.

@@ -48,7 +48,7 @@ use latchkey_core::oauth::records::{
 use latchkey_core::store::{
     ConsentCompleted, ConsentCompletion, Exchange, Exchanged, FlowKey, FlowStep, Rotation, Store,
     StoreError, Tx, consent_in_transaction, flow_step_in_transaction, write_exchange,
-    write_revocation, write_rotation,
+    write_family_revocation, write_revocation, write_rotation,
 };
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
@@ -515,6 +515,32 @@ impl Store for SqlStore {
             return Ok(None);
         };
         let revoked = write_revocation(tx.as_mut(), &hash, now, &audit).await?;
+        tx.commit().await?;
+        Ok(Some(revoked))
+    }
+
+    async fn revoke_family_guarded(
+        &self,
+        family_id: String,
+        guard: &ClientGuard,
+        now: UnixTime,
+        audit: AuditEntry,
+    ) -> Result<Option<bool>, StoreError> {
+        if let Some(group) = self.writer_thread() {
+            let write =
+                move |conn: &_| direct::write_family_revocation(conn, &family_id, now, &audit);
+            return group.run_guarded(guard, now, write).await;
+        }
+        if self.backend == Backend::Postgres {
+            let mut conn = self.single_write().await?;
+            let done =
+                tokens::revoke_family_guarded(&mut conn, &family_id, guard, now, &audit).await;
+            return conn.finish(done);
+        }
+        let Some(mut tx) = self.begin_guarded(guard, now).await? else {
+            return Ok(None);
+        };
+        let revoked = write_family_revocation(tx.as_mut(), &family_id, now, &audit).await?;
         tx.commit().await?;
         Ok(Some(revoked))
     }

@@ -198,6 +198,14 @@ pub(crate) fn refresh_from_row(r: &impl Columns) -> Result<RefreshTokenRecord, S
 pub(crate) const REVOKE_ACCESS: &str =
     "UPDATE access_tokens SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL";
 
+/// Revokes the access tokens of the family `$1` at `$2` that are not revoked yet.
+pub(crate) const REVOKE_FAMILY_ACCESS: &str =
+    "UPDATE access_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL";
+/// Revokes the refresh tokens of the family `$1` at `$2` that are not revoked yet, dropping any
+/// response kept for a retry.
+pub(crate) const REVOKE_FAMILY_REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = $2, \
+     successor = NULL WHERE family_id = $1 AND revoked_at IS NULL";
+
 /// Marks a refresh token used, if it is neither used nor revoked: `$1` its hash, `$2` now.
 pub(crate) const CLAIM_REFRESH: &str = "UPDATE refresh_tokens SET used_at = $2 \
      WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL";
@@ -544,11 +552,33 @@ pub(crate) async fn revoke_access_guarded(
     now: UnixTime,
     audit: &AuditEntry,
 ) -> Result<Option<bool>, StoreError> {
+    revoke_guarded(
+        conn,
+        REVOKE_ACCESS_STATEMENT,
+        hash.as_str(),
+        guard,
+        now,
+        audit,
+    )
+    .await
+}
+
+/// Runs one of the guarded revocations ([`REVOKE_ACCESS_STATEMENT`], [`REVOKE_FAMILY_STATEMENT`]):
+/// the guard's parameters, `target` (`$5`), then the audit entry's. `None` when the guard did
+/// not hold, otherwise whether the statement revoked anything.
+async fn revoke_guarded(
+    conn: &mut AnyConnection,
+    sql: &'static str,
+    target: &str,
+    guard: &ClientGuard,
+    now: UnixTime,
+    audit: &AuditEntry,
+) -> Result<Option<bool>, StoreError> {
     let params = guard_params(guard, now)
         .into_iter()
-        .chain([Param::Text(std::borrow::Cow::Borrowed(hash.as_str()))])
+        .chain([Param::Text(std::borrow::Cow::Borrowed(target))])
         .chain(audit_params(audit));
-    let row = bind_params(sqlx::query(REVOKE_ACCESS_STATEMENT), params)
+    let row = bind_params(sqlx::query(sql), params)
         .fetch_one(conn)
         .await
         .map_err(map_err)?;
@@ -556,7 +586,38 @@ pub(crate) async fn revoke_access_guarded(
     Ok((count("guard")? != 0)
         .then(|| count("revoked"))
         .transpose()?
-        .map(|n| n == 1))
+        .map(|n| n > 0))
+}
+
+/// A refresh token's revocation on PostgreSQL, as one statement: what `write_family_revocation`
+/// (in `latchkey_core::store`) does after `begin_guarded`. `guard` (`$1`–`$4`), then the
+/// family `$5`'s access and refresh tokens revoked at `$4` (as [`REVOKE_FAMILY_ACCESS`] and
+/// [`REVOKE_FAMILY_REFRESH`] do), and the audit entry (`$6`–`$14`) only if any was.
+const REVOKE_FAMILY_STATEMENT: &str = concat!(
+    "WITH guard AS (SELECT 1 FROM clients c WHERE ",
+    guard_holds!(),
+    "), a AS (UPDATE access_tokens SET revoked_at = $4 \
+     WHERE family_id = $5 AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM guard) RETURNING 1), \
+     r AS (UPDATE refresh_tokens SET revoked_at = $4, successor = NULL \
+     WHERE family_id = $5 AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM guard) RETURNING 1), \
+     entry AS (",
+    insert_audit_head!(),
+    "SELECT $6, $7, $8, $9, $10, $11, $12, $13, $14 \
+     WHERE EXISTS (SELECT 1 FROM a) OR EXISTS (SELECT 1 FROM r)) \
+     SELECT (SELECT count(*) FROM guard) AS guard, \
+     (SELECT count(*) FROM a) + (SELECT count(*) FROM r) AS revoked"
+);
+
+/// Revokes a refresh token's family on PostgreSQL with [`REVOKE_FAMILY_STATEMENT`]; `None` when
+/// the guard did not hold, otherwise whether any token was revoked (and audited) by this call.
+pub(crate) async fn revoke_family_guarded(
+    conn: &mut AnyConnection,
+    family_id: &str,
+    guard: &ClientGuard,
+    now: UnixTime,
+    audit: &AuditEntry,
+) -> Result<Option<bool>, StoreError> {
+    revoke_guarded(conn, REVOKE_FAMILY_STATEMENT, family_id, guard, now, audit).await
 }
 
 /// Exchanges a code on PostgreSQL with [`exchange_statement`]; `None` when the guard did not
@@ -689,22 +750,18 @@ impl TokenRepository for SqlTx {
     }
 
     async fn revoke_family(&mut self, family_id: &str, now: UnixTime) -> Result<u64, StoreError> {
-        let a = sqlx::query(
-            "UPDATE access_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(family_id)
-        .bind(now)
-        .execute(self.conn())
-        .await
-        .map_err(map_err)?;
-        let r = sqlx::query(
-            "UPDATE refresh_tokens SET revoked_at = $2, successor = NULL WHERE family_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(family_id)
-        .bind(now)
-        .execute(self.conn())
-        .await
-        .map_err(map_err)?;
+        let a = sqlx::query(REVOKE_FAMILY_ACCESS)
+            .bind(family_id)
+            .bind(now)
+            .execute(self.conn())
+            .await
+            .map_err(map_err)?;
+        let r = sqlx::query(REVOKE_FAMILY_REFRESH)
+            .bind(family_id)
+            .bind(now)
+            .execute(self.conn())
+            .await
+            .map_err(map_err)?;
         Ok(a.rows_affected() + r.rows_affected())
     }
 

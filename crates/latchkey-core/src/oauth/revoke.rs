@@ -1,13 +1,15 @@
 //! Revocation (RFC 7009): a refresh token takes its whole family with it; an access token goes
 //! alone. A token of another client is left alone, and the answer is the same.
 //!
-//! An access token revoked by a client authenticated from the cache takes the short way: the
-//! token is looked up on a reader, and the revocation (with its audit entry) is one guarded write
-//! that the store may commit together with others ([`Store::revoke_access_guarded`]). A refresh
-//! token, a client assertion or a guard that no longer holds go through one transaction that
-//! decides everything on what it reads.
+//! A token revoked by a client authenticated from the cache takes the short way: the token is
+//! looked up on a reader, and the revocation (with its audit entry) is one guarded write that the
+//! store may commit together with others, or run as one statement
+//! ([`Store::revoke_access_guarded`], [`Store::revoke_family_guarded`]). A client assertion, or a
+//! guard that no longer holds, goes through one transaction that decides everything on what it
+//! reads.
 //!
 //! [`Store::revoke_access_guarded`]: crate::store::Store::revoke_access_guarded
+//! [`Store::revoke_family_guarded`]: crate::store::Store::revoke_family_guarded
 
 use serde::Deserialize;
 
@@ -20,6 +22,7 @@ use crate::audit::AuditEntry;
 use crate::client::Client;
 use crate::clock::UnixTime;
 use crate::crypto::{OpaqueToken, TokenHash, TokenKind};
+use crate::store::{write_family_revocation, write_revocation};
 
 #[derive(Deserialize)]
 struct JwtId {
@@ -60,10 +63,8 @@ impl Engine {
         }
         let now = self.deps.clock.now();
         let target = self.target(token, now);
-        if let Some(auth) = &cached
-            && !matches!(target, Target::Refresh(_))
-        {
-            if self.revoke_access_cached(auth, &target, now).await? {
+        if let Some(auth) = &cached {
+            if self.revoke_cached(auth, &target, now).await? {
                 return Ok(());
             }
             // The client changed since it was cached: decide on a fresh read.
@@ -78,27 +79,27 @@ impl Engine {
             self.throttle
                 .check(crate::throttle::Limit::RevokePerClient, &client.id)?;
         }
-        let revoked = match &target {
-            Target::Refresh(hash) => match tx.tokens().refresh(hash).await? {
-                Some(l) if l.token.client_id == client.id => {
-                    let n = tx.tokens().revoke_family(&l.token.family_id, now).await?;
-                    (n > 0).then_some(("refresh_token", l.token.family_id))
+        match &target {
+            Target::Refresh(hash) => {
+                if let Some(l) = tx.tokens().refresh(hash).await?
+                    && l.token.client_id == client.id
+                {
+                    let family = l.token.family_id;
+                    let audit =
+                        self.revocation_audit(&client, "refresh_token", family.clone(), now);
+                    write_family_revocation(tx.as_mut(), &family, now, &audit).await?;
                 }
-                _ => None,
-            },
-            Target::Access(hash) => match tx.tokens().access(hash).await? {
-                Some(l) if l.token.client_id == client.id => {
-                    let done = tx.tokens().revoke_access(hash, now).await?;
-                    done.then_some(("access_token", l.token.family_id))
+            }
+            Target::Access(hash) => {
+                if let Some(l) = tx.tokens().access(hash).await?
+                    && l.token.client_id == client.id
+                {
+                    let family = l.token.family_id;
+                    let audit = self.revocation_audit(&client, "access_token", family, now);
+                    write_revocation(tx.as_mut(), hash, now, &audit).await?;
                 }
-                _ => None,
-            },
-            Target::Unknown => None,
-        };
-        if let Some((kind, family)) = revoked {
-            tx.audit()
-                .append(&self.revocation_audit(&client, kind, family, now))
-                .await?;
+            }
+            Target::Unknown => {}
         }
         tx.commit().await?;
         Ok(())
@@ -122,32 +123,59 @@ impl Engine {
         hash.map_or(Target::Unknown, Target::Access)
     }
 
-    /// Revokes an access token (or finds nothing to revoke) for a client authenticated from the
-    /// cache; false when the client's guard no longer holds, and nothing was done.
-    async fn revoke_access_cached(
+    /// Revokes a token (or finds nothing to revoke) for a client authenticated from the cache:
+    /// an access token alone, a refresh token with its family. False when the client's guard no
+    /// longer holds, and nothing was done.
+    async fn revoke_cached(
         &self,
         auth: &CachedAuth,
         target: &Target,
         now: UnixTime,
     ) -> Result<bool, TokenError> {
         let store = &self.deps.store;
-        let owned = match target {
-            Target::Access(hash) => store
+        // `Some` when there was something of this client's to revoke, with the guarded write's
+        // answer.
+        let written = match target {
+            Target::Access(hash) => match store
                 .access_token(hash)
                 .await?
                 .filter(|l| l.token.client_id == auth.client.id && l.token.revoked_at.is_none())
-                .map(|l| (hash, l.token.family_id)),
-            Target::Refresh(_) | Target::Unknown => None,
+            {
+                Some(l) => {
+                    let audit =
+                        self.revocation_audit(&auth.client, "access_token", l.token.family_id, now);
+                    Some(
+                        store
+                            .revoke_access_guarded(hash.clone(), &auth.guard, now, audit)
+                            .await?,
+                    )
+                }
+                None => None,
+            },
+            Target::Refresh(hash) => match store
+                .refresh_token(hash)
+                .await?
+                .filter(|l| l.token.client_id == auth.client.id)
+            {
+                Some(l) => {
+                    let family = l.token.family_id;
+                    let audit =
+                        self.revocation_audit(&auth.client, "refresh_token", family.clone(), now);
+                    Some(
+                        store
+                            .revoke_family_guarded(family, &auth.guard, now, audit)
+                            .await?,
+                    )
+                }
+                None => None,
+            },
+            Target::Unknown => None,
         };
-        let Some((hash, family)) = owned else {
+        match written {
+            Some(held) => Ok(held.is_some()),
             // Nothing of this client's to revoke: the answer is the same, once the client is.
-            return Ok(self.guard_holds_on_reader(auth).await?);
-        };
-        let audit = self.revocation_audit(&auth.client, "access_token", family, now);
-        let held = store
-            .revoke_access_guarded(hash.clone(), &auth.guard, now, audit)
-            .await?;
-        Ok(held.is_some())
+            None => Ok(self.guard_holds_on_reader(auth).await?),
+        }
     }
 
     fn revocation_audit(

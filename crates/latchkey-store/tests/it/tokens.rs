@@ -478,6 +478,80 @@ async fn guarded_code_exchanges_write_only_what_they_may() {
     }
 }
 
+/// `Store::revoke_family_guarded` (on SQLite, a closure on the writer thread; on PostgreSQL, one
+/// statement): only while the guard holds, every token of the family and no other, the kept
+/// response dropped, and one audit entry for the call that revoked something.
+#[tokio::test]
+async fn guarded_family_revocations_take_the_family_and_nothing_else() {
+    for (_db, store) in stores().await {
+        let client = sample("client-1");
+        let mut tx = store.begin().await.expect("begin");
+        tx.clients().insert(&client).await.expect("client");
+        let id = tx.grants().upsert_active(&grant("g1", "alice")).await;
+        assert_eq!(id.expect("grant"), "g1");
+        for (hash, family) in [
+            ("a1", "family-f1"),
+            ("a2", "family-f1"),
+            ("b1", "family-f2"),
+        ] {
+            let record = AccessTokenRecord {
+                family_id: family.into(),
+                ..token(hash)
+            };
+            tx.tokens().insert_access(&record).await.expect("access");
+        }
+        let mut refresh = exchange("f1", "g1", true).refresh.expect("refresh");
+        refresh.successor = Some("sealed".into());
+        tx.tokens().insert_refresh(&refresh).await.expect("refresh");
+        tx.commit().await.expect("commit");
+        let guard = ClientGuard {
+            client_id: client.id.clone(),
+            updated_at: client.updated_at,
+            secret_id: None,
+        };
+        let now = 1_700_000_100;
+        let audited = || async {
+            let mut tx = store.read().await.expect("read");
+            let entries = tx.audit().list(&AuditFilter::default(), 100).await;
+            entries.expect("audit").len()
+        };
+
+        // A guard that no longer holds writes nothing.
+        let stale = ClientGuard {
+            updated_at: client.updated_at - 1,
+            ..guard.clone()
+        };
+        let answer = store
+            .revoke_family_guarded(
+                "family-f1".into(),
+                &stale,
+                now,
+                revocation("e0", "family-f1"),
+            )
+            .await
+            .expect("stale guard");
+        assert_eq!(answer, None, "{:?}", store.backend());
+        assert_eq!(revoked_at(&store, "a1").await, None);
+        assert_eq!(audited().await, 0);
+
+        // The family, all of it and nothing else, audited once; again, nothing more.
+        for (entry, expected) in [("e1", Some(true)), ("e2", Some(false))] {
+            let answer = store
+                .revoke_family_guarded("family-f1".into(), &guard, now, revocation(entry, "f1"))
+                .await
+                .expect("revoke");
+            assert_eq!(answer, expected, "{:?}", store.backend());
+        }
+        assert_eq!(revoked_at(&store, "a1").await, Some(now));
+        assert_eq!(revoked_at(&store, "a2").await, Some(now));
+        assert_eq!(revoked_at(&store, "b1").await, None);
+        let found = store.refresh_token(&TokenHash("rt-f1".into())).await;
+        let found = found.expect("lookup").expect("refresh").token;
+        assert_eq!((found.revoked_at, found.successor), (Some(now), None));
+        assert_eq!(audited().await, 1, "{:?}", store.backend());
+    }
+}
+
 /// A grant revoked by a transaction that commits while a code exchange waits for the grant's row:
 /// the exchange sees the revocation (on PostgreSQL, the statement reads the row's latest version
 /// once the lock is free; on SQLite, the writer waits for the lock and then reads), uses the code
