@@ -377,6 +377,18 @@ async fn exchange_state(store: &SqlStore, code: &str) -> (bool, bool, bool) {
     (used, access, refresh)
 }
 
+/// The exchange of `code` answered that its grant was revoked: the code is used up and no token
+/// was stored.
+async fn assert_grant_revoked(store: &SqlStore, answer: Option<Exchanged>, code: &str) {
+    assert_eq!(
+        answer,
+        Some(Exchanged::GrantRevoked),
+        "{:?}",
+        store.backend()
+    );
+    assert_eq!(exchange_state(store, code).await, (true, false, false));
+}
+
 /// `Store::exchange_code_guarded` (on SQLite, a closure on the writer thread; on PostgreSQL, one
 /// statement): it writes only while the guard holds, uses a code once, and stores no token for a
 /// revoked grant, whichever engine runs it.
@@ -460,13 +472,7 @@ async fn guarded_code_exchanges_write_only_what_they_may() {
             .exchange_code_guarded(exchange("c3", "g2", true), &guard, now)
             .await
             .expect("revoked grant");
-        assert_eq!(
-            answer,
-            Some(Exchanged::GrantRevoked),
-            "{:?}",
-            store.backend()
-        );
-        assert_eq!(exchange_state(&store, "c3").await, (true, false, false));
+        assert_grant_revoked(&store, answer, "c3").await;
 
         // Only the exchanges that issued tokens marked their grant used.
         let mut tx = store.read().await.expect("read");
@@ -592,13 +598,7 @@ async fn a_code_exchange_waiting_on_a_revocation_sees_it() {
         assert!(!exchange_task.is_finished(), "{:?}", store.backend());
         revoking.commit().await.expect("commit");
         let answer = exchange_task.await.expect("task").expect("exchange");
-        assert_eq!(
-            answer,
-            Some(Exchanged::GrantRevoked),
-            "{:?}",
-            store.backend()
-        );
-        assert_eq!(exchange_state(&store, "c1").await, (true, false, false));
+        assert_grant_revoked(&store, answer, "c1").await;
         let mut tx = store.read().await.expect("read");
         let g1 = tx.grants().get("g1").await.expect("g1").expect("found");
         assert_eq!(g1.last_used_at, None, "{:?}", store.backend());
