@@ -133,49 +133,44 @@ impl Engine {
         now: UnixTime,
     ) -> Result<bool, TokenError> {
         let store = &self.deps.store;
-        // `Some` when there was something of this client's to revoke, with the guarded write's
-        // answer.
-        let written = match target {
-            Target::Access(hash) => match store
-                .access_token(hash)
-                .await?
-                .filter(|l| l.token.client_id == auth.client.id && l.token.revoked_at.is_none())
-            {
-                Some(l) => {
-                    let audit =
-                        self.revocation_audit(&auth.client, "access_token", l.token.family_id, now);
-                    Some(
-                        store
-                            .revoke_access_guarded(hash.clone(), &auth.guard, now, audit)
-                            .await?,
-                    )
-                }
-                None => None,
-            },
-            Target::Refresh(hash) => match store
-                .refresh_token(hash)
-                .await?
-                .filter(|l| l.token.client_id == auth.client.id)
-            {
-                Some(l) => {
-                    let family = l.token.family_id;
-                    let audit =
-                        self.revocation_audit(&auth.client, "refresh_token", family.clone(), now);
-                    Some(
-                        store
-                            .revoke_family_guarded(family, &auth.guard, now, audit)
-                            .await?,
-                    )
-                }
-                None => None,
-            },
-            Target::Unknown => None,
+        let client = &auth.client;
+        let held = match target {
+            Target::Access(hash) => {
+                let owned = store
+                    .access_token(hash)
+                    .await?
+                    .filter(|l| l.token.client_id == client.id && l.token.revoked_at.is_none());
+                let Some(l) = owned else {
+                    return self.nothing_to_revoke(auth).await;
+                };
+                let audit = self.revocation_audit(client, "access_token", l.token.family_id, now);
+                store
+                    .revoke_access_guarded(hash.clone(), &auth.guard, now, audit)
+                    .await?
+            }
+            Target::Refresh(hash) => {
+                let owned = store
+                    .refresh_token(hash)
+                    .await?
+                    .filter(|l| l.token.client_id == client.id);
+                let Some(l) = owned else {
+                    return self.nothing_to_revoke(auth).await;
+                };
+                let family = l.token.family_id;
+                let audit = self.revocation_audit(client, "refresh_token", family.clone(), now);
+                store
+                    .revoke_family_guarded(family, &auth.guard, now, audit)
+                    .await?
+            }
+            Target::Unknown => return self.nothing_to_revoke(auth).await,
         };
-        match written {
-            Some(held) => Ok(held.is_some()),
-            // Nothing of this client's to revoke: the answer is the same, once the client is.
-            None => Ok(self.guard_holds_on_reader(auth).await?),
-        }
+        Ok(held.is_some())
+    }
+
+    /// Nothing of this client's to revoke: the answer is the same, once the client is (false when
+    /// its guard no longer holds).
+    async fn nothing_to_revoke(&self, auth: &CachedAuth) -> Result<bool, TokenError> {
+        Ok(self.guard_holds_on_reader(auth).await?)
     }
 
     fn revocation_audit(
