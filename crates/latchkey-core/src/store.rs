@@ -234,13 +234,23 @@ pub async fn write_flow_step(tx: &mut dyn Tx, step: &FlowStep) -> Result<bool, S
 /// What an accepted consent writes when the browser comes back with its verifier: the flow's last
 /// step, the grant, the code issued for it and the audit entry of the grant. The code's
 /// `grant_id` and the entry's `target_id` are replaced by the id of the grant written (a
-/// consent updates the subject's active grant for the client in place).
+/// consent updates the subject's active grant for the client in place), and the entry's
+/// `account_id` by the account that owns the client, read where its status is checked, so that
+/// the engine need not read the client first.
 #[derive(Debug, Clone)]
 pub struct ConsentCompletion {
     pub step: FlowStep,
     pub grant: Grant,
     pub code: AuthorizationCode,
     pub audit: AuditEntry,
+}
+
+/// What [`ClientRepository::active`] reads of an active client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveClient {
+    /// The account that owns it: a platform app's; `None` for a client made through the admin
+    /// API.
+    pub owner_account_id: Option<String>,
 }
 
 /// What completing a consent found.
@@ -260,15 +270,17 @@ pub async fn write_consent(
     tx: &mut dyn Tx,
     c: &ConsentCompletion,
 ) -> Result<ConsentCompleted, StoreError> {
-    if !tx.clients().is_active(&c.grant.client_id).await? {
+    let Some(client) = tx.clients().active(&c.grant.client_id).await? else {
         return Ok(ConsentCompleted::ClientGone);
-    }
+    };
     if !write_flow_step(tx, &c.step).await? {
         return Ok(ConsentCompleted::FlowUsed);
     }
     let grant_id = tx.grants().upsert_active(&c.grant).await?;
     tx.codes().insert(&c.code_of(&grant_id)).await?;
-    tx.audit().append(&c.audit_of(&grant_id)).await?;
+    tx.audit()
+        .append(&c.audit_of(&grant_id, client.owner_account_id))
+        .await?;
     Ok(ConsentCompleted::Written { grant_id })
 }
 
@@ -280,10 +292,12 @@ impl ConsentCompletion {
             ..self.code.clone()
         }
     }
-    /// The audit entry, about the grant `grant_id`.
-    pub fn audit_of(&self, grant_id: &str) -> AuditEntry {
+    /// The audit entry, about the grant `grant_id`, in the account `account_id` (the client's
+    /// owner).
+    pub fn audit_of(&self, grant_id: &str, account_id: Option<String>) -> AuditEntry {
         AuditEntry {
             target_id: grant_id.to_owned(),
+            account_id,
             ..self.audit.clone()
         }
     }
@@ -411,8 +425,8 @@ pub trait ClientRepository: Send {
     /// Inserts a client; `Conflict` when its id exists.
     async fn insert(&mut self, client: &Client) -> Result<(), StoreError>;
     async fn get(&mut self, id: &str) -> Result<Option<Client>, StoreError>;
-    /// Whether the client exists and is active.
-    async fn is_active(&mut self, id: &str) -> Result<bool, StoreError>;
+    /// The client, when it exists and is active: what a write made for it needs of its row.
+    async fn active(&mut self, id: &str) -> Result<Option<ActiveClient>, StoreError>;
     /// Clients ordered by id, after `after`, at most `limit`.
     async fn list(
         &mut self,

@@ -26,6 +26,8 @@ pub(crate) const INSERT_AUDIT: &str = concat!(
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 );
 
+/// Where `account_id` is in [`audit_params`].
+pub(crate) const AUDIT_ACCOUNT_ID: usize = 4;
 /// Where `target_id` is in [`audit_params`].
 pub(crate) const AUDIT_TARGET_ID: usize = 7;
 

@@ -7,7 +7,7 @@ use latchkey_core::client::{
 };
 use latchkey_core::clock::UnixTime;
 use latchkey_core::config::AccessTokenStrategy;
-use latchkey_core::store::{ClientRepository, StoreError};
+use latchkey_core::store::{ActiveClient, ClientRepository, StoreError};
 use latchkey_types::Scope;
 use sqlx::{Any, Row as _};
 
@@ -110,9 +110,16 @@ pub(crate) fn client_from_row(row: &impl Columns) -> Result<Client, StoreError> 
 pub(crate) const CLIENT_BY_ID: &str =
     concat!("SELECT ", client_columns!(), " FROM clients WHERE id = $1");
 
-/// Whether the client `$1` exists and is active: a row when it does.
+/// The client `$1` when it exists and is active: a row with its owning account.
 pub(crate) const CLIENT_ACTIVE: &str =
-    "SELECT 1 AS ok FROM clients WHERE id = $1 AND status = 'active'";
+    "SELECT owner_account_id FROM clients WHERE id = $1 AND status = 'active'";
+
+/// An active client from a row of [`CLIENT_ACTIVE`] (of either driver).
+pub(crate) fn active_client(row: &impl Columns) -> Result<ActiveClient, StoreError> {
+    Ok(ActiveClient {
+        owner_account_id: row.opt_text("owner_account_id")?,
+    })
+}
 
 /// Binds every column of `client_columns!()` in order.
 fn bind_client<'q>(
@@ -174,13 +181,13 @@ impl ClientRepository for SqlTx {
         row.as_ref().map(client_from_row).transpose()
     }
 
-    async fn is_active(&mut self, id: &str) -> Result<bool, StoreError> {
+    async fn active(&mut self, id: &str) -> Result<Option<ActiveClient>, StoreError> {
         let row = sqlx::query(CLIENT_ACTIVE)
             .bind(id)
             .fetch_optional(self.conn())
             .await
             .map_err(map_err)?;
-        Ok(row.is_some())
+        row.as_ref().map(active_client).transpose()
     }
 
     async fn list(

@@ -15,12 +15,13 @@ use latchkey_core::oauth::flow::FlowRecord;
 use latchkey_core::oauth::records::Grant;
 use latchkey_core::oauth::records::{AccessTokenRecord, RefreshTokenRecord};
 use latchkey_core::store::{
-    ConsentCompleted, ConsentCompletion, Exchange, Exchanged, FlowStep, Rotation, StoreError,
+    ActiveClient, ConsentCompleted, ConsentCompletion, Exchange, Exchanged, FlowStep, Rotation,
+    StoreError,
 };
 use rusqlite::{CachedStatement, Connection};
 
 use crate::audit::{INSERT_AUDIT, audit_params};
-use crate::clients::{CLIENT_ACTIVE, GUARD_HOLDS};
+use crate::clients::{self, CLIENT_ACTIVE, GUARD_HOLDS};
 use crate::columns::Columns as _;
 use crate::flows::{INSERT_FLOW, TRANSITION_FLOW, flow_params, transition_params};
 use crate::grants::{TOUCH_GRANT, UPSERT_GRANT, grant_params};
@@ -222,9 +223,14 @@ pub(crate) fn write_flow_step(conn: &Connection, step: &FlowStep) -> Result<bool
     Ok(true)
 }
 
-/// `ClientRepository::is_active`.
-fn client_active(conn: &Connection, id: &str) -> Result<bool, StoreError> {
-    exists(conn, CLIENT_ACTIVE, [text(id)])
+/// `ClientRepository::active`.
+fn active_client(conn: &Connection, id: &str) -> Result<Option<ActiveClient>, StoreError> {
+    let mut statement = statement(conn, CLIENT_ACTIVE, [text(id)])?;
+    let mut rows = statement.raw_query();
+    rows.next()
+        .map_err(db_err)?
+        .map(clients::active_client)
+        .transpose()
 }
 
 /// `GrantRepository::upsert_active`: the id of the grant written.
@@ -243,15 +249,15 @@ pub(crate) fn write_consent(
     conn: &Connection,
     c: &ConsentCompletion,
 ) -> Result<ConsentCompleted, StoreError> {
-    if !client_active(conn, &c.grant.client_id)? {
+    let Some(client) = active_client(conn, &c.grant.client_id)? else {
         return Ok(ConsentCompleted::ClientGone);
-    }
+    };
     if !write_flow_step(conn, &c.step)? {
         return Ok(ConsentCompleted::FlowUsed);
     }
     let grant_id = upsert_grant(conn, &c.grant)?;
     execute(conn, INSERT_CODE, code_params(&c.code_of(&grant_id)))?;
-    append_audit(conn, &c.audit_of(&grant_id))?;
+    append_audit(conn, &c.audit_of(&grant_id, client.owner_account_id))?;
     Ok(ConsentCompleted::Written { grant_id })
 }
 

@@ -10,7 +10,7 @@ use latchkey_core::store::{
 };
 use sqlx::{AnyConnection, Row as _};
 
-use crate::audit::{AUDIT_TARGET_ID, audit_params, insert_audit_head};
+use crate::audit::{AUDIT_ACCOUNT_ID, AUDIT_TARGET_ID, audit_params, insert_audit_head};
 use crate::columns::Columns;
 use crate::error::{from_json, map_err, parse_enum, to_json};
 use crate::grants::{grant_columns, grant_params, upsert_grant_tail};
@@ -181,11 +181,12 @@ pub(crate) async fn advance_flow(
 /// the data-modifying `WITH` clauses do here, each only if the one before it found or wrote its
 /// row: the client `$10` still active, the flow's step ([`TRANSITION_FLOW`], `$1`–`$9`), the
 /// grant (`$11`–`$26`, upserted as [`UPSERT_GRANT`] does), the code (`$27`–`$33`, its grant the
-/// one written) and the audit entry (`$34`–`$41`, about that grant).
+/// one written) and the audit entry (`$34`–`$40`, about that grant, in the client's account).
 ///
 /// [`UPSERT_GRANT`]: crate::grants::UPSERT_GRANT
 const CONSENT_STATEMENT: &str = concat!(
-    "WITH client AS (SELECT 1 FROM clients WHERE id = $10 AND status = 'active'), step AS (",
+    "WITH client AS (SELECT owner_account_id FROM clients WHERE id = $10 AND status = 'active'), \
+     step AS (",
     transition_flow!(),
     " AND EXISTS (SELECT 1 FROM client) RETURNING id), g AS (INSERT INTO grants (",
     grant_columns!(),
@@ -197,7 +198,7 @@ const CONSENT_STATEMENT: &str = concat!(
      SELECT $27, $28, g.id, $29, $30, $31, $32, $33 FROM g), \
      entry AS (",
     insert_audit_head!(),
-    "SELECT $34, $35, $36, $37, $38, $39, $40, g.id, $41 FROM g) \
+    "SELECT $34, $35, $36, $37, client.owner_account_id, $38, $39, g.id, $40 FROM g, client) \
      SELECT (SELECT count(*) FROM client) AS client, (SELECT count(*) FROM step) AS step, \
      (SELECT id FROM g) AS grant_id"
 );
@@ -207,7 +208,8 @@ pub(crate) async fn complete_consent(
     conn: &mut AnyConnection,
     c: &ConsentCompletion,
 ) -> Result<ConsentCompleted, StoreError> {
-    // The code's and the entry's own parameters, without the grant id the statement fills in.
+    // The code's and the entry's own parameters, without what the statement fills in: the grant
+    // id, and the entry's account.
     let code = code_params(&c.code)
         .into_iter()
         .enumerate()
@@ -216,7 +218,7 @@ pub(crate) async fn complete_consent(
     let entry = audit_params(&c.audit)
         .into_iter()
         .enumerate()
-        .filter(|(i, _)| *i != AUDIT_TARGET_ID)
+        .filter(|(i, _)| *i != AUDIT_TARGET_ID && *i != AUDIT_ACCOUNT_ID)
         .map(|(_, p)| p);
     let params = transition_params(&c.step.flow, c.step.from)
         .into_iter()

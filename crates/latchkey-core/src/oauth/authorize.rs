@@ -772,19 +772,13 @@ impl Engine {
             }
             return Ok(reply.error(denial.error, &denial.description));
         };
-        let Some(client) = self
-            .deps
-            .store
-            .client(&flow.client_id)
-            .await?
-            .filter(Client::is_active)
-        else {
-            return Ok(client_gone());
-        };
+        // The client is not read here: the store checks that it is still active, and fills the
+        // audit entry's account with its owner, in the same unit of work as the grant.
+        let client_id = flow.client_id.clone();
         let grant = Grant {
             id: self.deps.ordered_id(),
             subject: login.subject.clone(),
-            client_id: client.id.clone(),
+            client_id: client_id.clone(),
             scope: consent.grant_scope.clone(),
             audience: consent.grant_audience.clone(),
             accounts: consent.accounts.clone(),
@@ -812,7 +806,7 @@ impl Engine {
         let code = self.deps.mint(TokenKind::AuthorizationCode);
         let record = AuthorizationCode {
             code_hash: code.hash.clone(),
-            client_id: client.id.clone(),
+            client_id: client_id.clone(),
             // The grant's id is the one written (see `ConsentCompletion`).
             grant_id: grant.id.clone(),
             family_id: self.deps.ordered_id(),
@@ -845,12 +839,13 @@ impl Engine {
                 kind: "user".into(),
                 id: Some(login.subject.clone()),
             },
-            account_id: client.owner_account_id.clone(),
+            // Filled by the store (see `ConsentCompletion`).
+            account_id: None,
             action: "grant.create".into(),
             target_kind: "grant".into(),
             target_id: grant.id.clone(),
             details: serde_json::json!({
-                "client_id": client.id,
+                "client_id": client_id,
                 "scope": consent.grant_scope.to_string(),
                 "accounts": consent.accounts,
             }),

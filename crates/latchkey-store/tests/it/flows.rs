@@ -9,7 +9,10 @@ use latchkey_core::oauth::flow::{AuthRequest, FlowData, FlowRecord, FlowState};
 use latchkey_core::oauth::records::{
     AuthorizationCode, CodeData, Grant, LoginSession, LoginSessionData, TokenClaims,
 };
-use latchkey_core::store::{ConsentCompleted, ConsentCompletion, FlowKey, FlowStep, Store};
+use latchkey_core::platform::model::{Account, AccountKind};
+use latchkey_core::store::{
+    ConsentCompleted, ConsentCompletion, FlowKey, FlowStep, Store, consent_in_transaction,
+};
 use latchkey_store::SqlStore;
 use latchkey_types::Scope;
 use latchkey_types::flow::OidcContext;
@@ -314,6 +317,11 @@ async fn a_consent_is_completed_once_and_whole() {
             .expect("audit");
         assert_eq!(entries.len(), 2);
         assert!(entries.iter().all(|e| e.target_id == "g1"), "{entries:?}");
+        // A client made through the admin API belongs to no account.
+        assert!(
+            entries.iter().all(|e| e.account_id.is_none()),
+            "{entries:?}"
+        );
 
         // The client suspended meanwhile: nothing is written, the flow stays where it was.
         consent_accepted(&store, "f3").await;
@@ -329,6 +337,59 @@ async fn a_consent_is_completed_once_and_whole() {
         assert_eq!(
             f3.expect("flow").expect("found").state,
             FlowState::ConsentAccepted
+        );
+    }
+}
+
+/// The account of a consent's audit entry is the one that owns the client, read by the store in
+/// the unit of work that checks the client is active (the engine does not read the client first
+/// and leaves the field empty): on every path, the store's own (SQLite's writer thread,
+/// PostgreSQL's one statement) and a transaction's.
+#[tokio::test]
+async fn a_consent_is_audited_in_the_account_that_owns_the_client() {
+    for (_db, store) in stores().await {
+        let mut tx = store.begin().await.expect("begin");
+        tx.accounts()
+            .insert_account(&Account {
+                id: "acct-1".into(),
+                name: "Acme".into(),
+                kind: AccountKind::Customer,
+                block_third_party_apps: false,
+                created_at: 100,
+                updated_at: 100,
+            })
+            .await
+            .expect("account");
+        let mut owned = sample("client-1");
+        owned.owner_account_id = Some("acct-1".into());
+        tx.clients().insert(&owned).await.expect("client");
+        tx.commit().await.expect("commit");
+
+        consent_accepted(&store, "f1").await;
+        let done = store.complete_consent(completion("f1", "g1", "c1")).await;
+        assert!(
+            matches!(done, Ok(ConsentCompleted::Written { .. })),
+            "{done:?}"
+        );
+        consent_accepted(&store, "f2").await;
+        let done = consent_in_transaction(&store, &completion("f2", "g2", "c2")).await;
+        assert!(
+            matches!(done, Ok(ConsentCompleted::Written { .. })),
+            "{done:?}"
+        );
+
+        let mut tx = store.read().await.expect("read");
+        let entries = tx
+            .audit()
+            .list(&AuditFilter::default(), 10)
+            .await
+            .expect("audit");
+        let accounts: Vec<_> = entries.iter().map(|e| e.account_id.as_deref()).collect();
+        assert_eq!(
+            accounts,
+            [Some("acct-1"), Some("acct-1")],
+            "{:?}",
+            store.backend()
         );
     }
 }
