@@ -233,12 +233,13 @@ const BUSY_WAIT: Duration = Duration::from_secs(5);
 /// How often the writer looks again while it waits.
 const BUSY_POLL: Duration = Duration::from_micros(250);
 
-/// The writer's busy handler, in place of `busy_timeout`'s. The lock it waits for is almost
-/// always the checkpointer's `RESTART` pass (`checkpoint.rs`), which holds it for a copy and two
-/// syncs; SQLite's own handler sleeps 1, 2, 5, 10, 15, 20, 25… ms between tries, so a writer that
-/// found it busy went on sleeping up to 10 ms after it was free, with every request queued
-/// behind it. This one looks again every quarter of a millisecond.
-fn wait_briefly(tries: i32) -> bool {
+/// The busy handler of the writer and of the checkpointer (`checkpoint.rs`), in place of
+/// `busy_timeout`'s. SQLite's own handler sleeps 1, 2, 5, 10, 15, 20, 25… ms between tries: a
+/// writer that found the lock busy (almost always the checkpointer's `RESTART` pass) went on
+/// sleeping up to 10 ms after it was free, and a `RESTART` pass that waits for the readers to
+/// leave the log does so holding the write lock, with every request queued behind it. This one
+/// looks again every quarter of a millisecond.
+pub(crate) fn wait_briefly(tries: i32) -> bool {
     let waited = BUSY_POLL * u32::try_from(tries).unwrap_or(u32::MAX);
     if waited >= BUSY_WAIT {
         return false;

@@ -118,7 +118,7 @@ pub struct SqlStore {
     group_commit: Option<GroupCommit>,
     /// SQLite (a file): the turn of the one writer, between sqlx's writer and the writer thread.
     turn: Option<WriteTurn>,
-    /// SQLite: the task that checkpoints the write-ahead log beside the writer.
+    /// SQLite (a file): the thread that checkpoints the write-ahead log beside the writer.
     _checkpointer: Option<Checkpointer>,
     /// SQLite (a file): the hottest read, on the caller's thread.
     inline: Option<Arc<InlineReaders>>,
@@ -145,9 +145,6 @@ const SQLITE_READER_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA foreign_
 
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
      PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
-
-/// The checkpointer's connection (see `checkpoint.rs`).
-const SQLITE_CHECKPOINTER_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -256;";
 
 /// SQLite's readers: `max_connections`, but at most two per core. A SQLite read is CPU work on
 /// pages in memory, so more connections than cores only add threads (sqlx runs one per
@@ -224,28 +221,21 @@ impl SqlStore {
                     .connect_with(connect_options.clone())
                     .await
                     .map_err(map_err)?;
-                let checkpointer = AnyPoolOptions::new()
-                    .max_connections(1)
-                    .test_before_acquire(false)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            conn.execute(SQLITE_CHECKPOINTER_PRAGMAS).await.map(|_| ())
-                        })
-                    })
-                    .connect_lazy_with(connect_options);
-                // The file, for the two rusqlite paths; an in-memory database has none, and
-                // only sqlx's connection sees it.
+                // The file, for the rusqlite paths (the writer thread, the checkpointer, the
+                // inline readers); an in-memory database has none, and only sqlx's connection
+                // sees it.
                 let file = inline_reader::sqlite_file(url);
                 let turn = file.as_ref().map(|_| WriteTurn::default());
                 let group_commit = match (&file, &turn) {
                     (Some(path), Some(turn)) => Some(GroupCommit::start(path, turn.clone())?),
                     _ => None,
                 };
+                let checkpointer = file.as_deref().map(Checkpointer::start).transpose()?;
                 Ok(Self {
                     backend,
                     group_commit,
                     turn,
-                    _checkpointer: Some(Checkpointer::start(checkpointer)),
+                    _checkpointer: checkpointer,
                     inline: file.map(|path| Arc::new(InlineReaders::new(path, readers as usize))),
                     kept: None,
                     writer,
