@@ -254,6 +254,15 @@ async fn consent_accepted(store: &SqlStore, id: &str) {
     assert!(store.advance_flow(step).await.expect("accept"));
 }
 
+/// The store's audit entries (at most ten).
+async fn audit_entries(store: &SqlStore) -> Vec<AuditEntry> {
+    let mut tx = store.read().await.expect("read");
+    tx.audit()
+        .list(&AuditFilter::default(), 10)
+        .await
+        .expect("audit")
+}
+
 async fn code_grant(store: &SqlStore, code: &str) -> Option<String> {
     let found = store.authorization_code(&TokenHash(code.into())).await;
     found.expect("code").map(|c| c.grant_id)
@@ -309,12 +318,7 @@ async fn a_consent_is_completed_once_and_whole() {
         let done = store.complete_consent(completion("f2", "g2", "c2")).await;
         assert_eq!(done.expect("complete"), expected);
         assert_eq!(code_grant(&store, "c2").await.as_deref(), Some("g1"));
-        let mut tx = store.read().await.expect("read");
-        let entries = tx
-            .audit()
-            .list(&AuditFilter::default(), 10)
-            .await
-            .expect("audit");
+        let entries = audit_entries(&store).await;
         assert_eq!(entries.len(), 2);
         assert!(entries.iter().all(|e| e.target_id == "g1"), "{entries:?}");
         // A client made through the admin API belongs to no account.
@@ -378,12 +382,7 @@ async fn a_consent_is_audited_in_the_account_that_owns_the_client() {
             "{done:?}"
         );
 
-        let mut tx = store.read().await.expect("read");
-        let entries = tx
-            .audit()
-            .list(&AuditFilter::default(), 10)
-            .await
-            .expect("audit");
+        let entries = audit_entries(&store).await;
         let accounts: Vec<_> = entries.iter().map(|e| e.account_id.as_deref()).collect();
         assert_eq!(
             accounts,
