@@ -11,7 +11,8 @@
 //! and the token endpoint's and revocation's guarded writes (batched client-credentials inserts,
 //! refresh rotations, access-token revocations), on a writer thread that takes turns with sqlx's
 //! write transactions (`group_commit.rs`, `direct.rs`). Both use the SQL, parameters and row
-//! decoding of the sqlx path. WAL checkpoints run on a connection of their own (`checkpoint.rs`).
+//! decoding of the sqlx path. WAL checkpoints run on a rusqlite connection and thread of their own
+//! (`checkpoint.rs`).
 
 mod audit;
 mod checkpoint;
