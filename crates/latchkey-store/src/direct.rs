@@ -83,15 +83,25 @@ fn execute<'p>(
     statement(conn, sql, params)?.raw_execute().map_err(db_err)
 }
 
+/// A query's first row, decoded; `None` when it returns none.
+fn first_row<'p, T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl IntoIterator<Item = Param<'p>>,
+    decode: impl FnOnce(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let mut statement = statement(conn, sql, params)?;
+    let mut rows = statement.raw_query();
+    rows.next().map_err(db_err)?.map(decode).transpose()
+}
+
 /// Whether a query returns a row.
 fn exists<'p>(
     conn: &Connection,
     sql: &str,
     params: impl IntoIterator<Item = Param<'p>>,
 ) -> Result<bool, StoreError> {
-    let mut statement = statement(conn, sql, params)?;
-    let mut rows = statement.raw_query();
-    Ok(rows.next().map_err(db_err)?.is_some())
+    Ok(first_row(conn, sql, params, |_| Ok(()))?.is_some())
 }
 
 fn text(v: &str) -> Param<'_> {
@@ -225,23 +235,15 @@ pub(crate) fn write_flow_step(conn: &Connection, step: &FlowStep) -> Result<bool
 
 /// `ClientRepository::active`.
 fn active_client(conn: &Connection, id: &str) -> Result<Option<ActiveClient>, StoreError> {
-    let mut statement = statement(conn, CLIENT_ACTIVE, [text(id)])?;
-    let mut rows = statement.raw_query();
-    rows.next()
-        .map_err(db_err)?
-        .map(clients::active_client)
-        .transpose()
+    first_row(conn, CLIENT_ACTIVE, [text(id)], |row| {
+        clients::active_client(row)
+    })
 }
 
 /// `GrantRepository::upsert_active`: the id of the grant written.
 fn upsert_grant(conn: &Connection, g: &Grant) -> Result<String, StoreError> {
-    let mut statement = statement(conn, UPSERT_GRANT, grant_params(g))?;
-    let mut rows = statement.raw_query();
-    let row = rows
-        .next()
-        .map_err(db_err)?
-        .ok_or_else(|| StoreError::Database("the grant upsert returned no row".into()))?;
-    row.text("id")
+    first_row(conn, UPSERT_GRANT, grant_params(g), |row| row.text("id"))?
+        .ok_or_else(|| StoreError::Database("the grant upsert returned no row".into()))
 }
 
 /// [`latchkey_core::store::write_consent`], statement for statement.
