@@ -39,15 +39,32 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// A unit of write work: a use case's whole write, given the transaction it runs in. It does
+/// storage and nothing else (an implementation may drive it to its end on a thread of its own).
+pub type Work = Box<
+    dyn for<'t> FnOnce(
+            &'t mut dyn Tx,
+        ) -> BoxFuture<'t, Result<Box<dyn std::any::Any + Send>, StoreError>>
+        + Send,
+>;
+
+/// A boxed future that is `Send`.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 /// The storage engine.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Opens a read-write transaction.
+    /// Opens a read-write transaction, for a service that decides between its statements.
     async fn begin(&self) -> Result<Box<dyn Tx>, StoreError>;
     /// A unit of work for reads only, outside any transaction; `commit` is a no-op.
     async fn read(&self) -> Result<Box<dyn Tx>, StoreError>;
     /// Answers when the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Runs `work` in a transaction of its own, committed when it answers `Ok` and rolled back
+    /// when it fails; durable when this returns. An implementation may commit concurrent units
+    /// together. Use it through the typed use cases below ([`Store::exchange_code_guarded`],
+    /// …), or [`unit`].
+    async fn run(&self, work: Work) -> Result<Box<dyn std::any::Any + Send>, StoreError>;
     /// One access token with the state of what it depends on, read outside any unit of work:
     /// the lookup behind introspection and userinfo, on every request of a resource server.
     async fn access_token(
@@ -76,32 +93,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Grant>, StoreError> {
         self.read().await?.grants().active(subject, client_id).await
     }
-    /// [`write_consent`] in a transaction of its own; nothing is written unless it answers
-    /// [`ConsentCompleted::Written`]. Durable when it returns; an implementation may commit
-    /// concurrent calls together.
-    async fn complete_consent(
-        &self,
-        completion: ConsentCompletion,
-    ) -> Result<ConsentCompleted, StoreError> {
-        consent_in_transaction(self, &completion).await
-    }
     /// A flow by the hash of one of its bearer values, read outside any unit of work: the first
     /// read of every step of a flow through login and consent.
     async fn flow(&self, key: FlowKey, hash: &str) -> Result<Option<FlowRecord>, StoreError> {
         self.read().await?.flows().find(key, hash).await
-    }
-    /// Stores a new flow, in a transaction of its own. Durable when it returns; an implementation
-    /// may commit concurrent calls together.
-    async fn insert_flow(&self, flow: FlowRecord) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        tx.flows().insert(&flow).await?;
-        tx.commit().await
-    }
-    /// [`write_flow_step`] in a transaction of its own: false when the flow was no longer in
-    /// the state the step started from (nothing is written then). Durable when it returns; an
-    /// implementation may commit concurrent calls together.
-    async fn advance_flow(&self, step: FlowStep) -> Result<bool, StoreError> {
-        flow_step_in_transaction(self, &step).await
     }
     /// An authorization code, read outside any unit of work: the read before a code exchange
     /// queues for the writer.
@@ -111,63 +106,175 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<AuthorizationCode>, StoreError> {
         self.read().await?.codes().get(hash).await
     }
-    /// Exchanges an authorization code for a client authenticated from the cache:
-    /// [`write_exchange`] in a transaction of its own that writes nothing unless `guard` holds at
-    /// `now`. `None` when the guard did not hold. Durable when it returns; an implementation may
-    /// commit concurrent calls together, or run it as one statement.
+}
+
+/// Runs `work` as a unit of work of `store` ([`Store::run`]) and answers what it answered.
+pub async fn unit<T, F>(store: &(impl Store + ?Sized), work: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, Result<T, StoreError>> + Send + 'static,
+{
+    let work: Work = Box::new(move |tx| {
+        Box::pin(async move {
+            let out = work(tx).await?;
+            Ok(Box::new(out) as Box<dyn std::any::Any + Send>)
+        })
+    });
+    let out = store.run(work).await?;
+    out.downcast::<T>()
+        .map(|t| *t)
+        .map_err(|_| StoreError::Database("a unit of work answered another type".into()))
+}
+
+/// The guard of a client authenticated from the cache, checked in the unit of work that writes
+/// for it: `write` runs only while `guard` holds at `now` (see
+/// [`ClientRepository::guard_holds`]); `None`, and nothing written, when it does not.
+pub async fn guarded<'t, T>(
+    tx: &'t mut dyn Tx,
+    guard: &ClientGuard,
+    now: UnixTime,
+    write: impl FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, Result<T, StoreError>>,
+) -> Result<Option<T>, StoreError> {
+    if !tx.clients().guard_holds(guard, now).await? {
+        return Ok(None);
+    }
+    write(tx).await.map(Some)
+}
+
+/// The write use cases, each a unit of work around its one definition (the `write_*` functions
+/// below), for the services to call. Every store has them.
+#[async_trait]
+pub trait StoreWrites: Store {
+    /// Stores a new flow.
+    async fn insert_flow(&self, flow: FlowRecord) -> Result<(), StoreError> {
+        unit(self, move |tx| {
+            Box::pin(async move { tx.flows().insert(&flow).await })
+        })
+        .await
+    }
+
+    /// [`write_flow_step`]: false when the flow was no longer in the state the step started
+    /// from (nothing is written then).
+    async fn advance_flow(&self, step: FlowStep) -> Result<bool, StoreError> {
+        unit(self, move |tx| {
+            Box::pin(async move { write_flow_step(tx, &step).await })
+        })
+        .await
+    }
+
+    /// [`write_consent`]; nothing is written unless it answers [`ConsentCompleted::Written`].
+    async fn complete_consent(
+        &self,
+        completion: ConsentCompletion,
+    ) -> Result<ConsentCompleted, StoreError> {
+        unit(self, move |tx| {
+            Box::pin(async move { write_consent(tx, &completion).await })
+        })
+        .await
+    }
+
+    /// Issues a client-credentials access token for a client authenticated from the cache: the
+    /// token is stored only while `guard` holds; `false` when it did not.
+    async fn insert_access_guarded(
+        &self,
+        token: AccessTokenRecord,
+        guard: ClientGuard,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let written = unit(self, move |tx| {
+            Box::pin(async move {
+                guarded(tx, &guard, now, |tx| {
+                    Box::pin(async move { tx.tokens().insert_access(&token).await })
+                })
+                .await
+            })
+        })
+        .await?;
+        Ok(written.is_some())
+    }
+
+    /// [`write_exchange`] for a client authenticated from the cache; `None` when its guard did
+    /// not hold.
     async fn exchange_code_guarded(
         &self,
         exchange: Exchange,
-        guard: &ClientGuard,
+        guard: ClientGuard,
         now: UnixTime,
-    ) -> Result<Option<Exchanged>, StoreError>;
-    /// Stores an access token minted for a client authenticated from the cache, in one
-    /// statement that writes nothing unless `guard` holds at `now` (see
-    /// [`ClientRepository::guard_holds`]); false when it did not. It runs outside any unit of
-    /// work and is durable when it returns; an implementation may commit concurrent calls
-    /// together.
-    async fn insert_access_guarded(
-        &self,
-        token: &AccessTokenRecord,
-        guard: &ClientGuard,
-        now: UnixTime,
-    ) -> Result<bool, StoreError>;
-    /// Revokes one access token for a client authenticated from the cache: [`write_revocation`]
-    /// in a transaction of its own that writes nothing unless `guard` holds at `now`. `None` when
-    /// the guard did not hold; otherwise whether the token was revoked now (false: it was revoked
-    /// already, or does not exist). Durable when it returns; an implementation may commit
-    /// concurrent calls together.
+    ) -> Result<Option<Exchanged>, StoreError> {
+        unit(self, move |tx| {
+            Box::pin(async move {
+                guarded(tx, &guard, now, |tx| {
+                    Box::pin(async move { write_exchange(tx, &exchange, now).await })
+                })
+                .await
+            })
+        })
+        .await
+    }
+
+    /// [`write_revocation`] for a client authenticated from the cache; `None` when its guard
+    /// did not hold.
     async fn revoke_access_guarded(
         &self,
         hash: TokenHash,
-        guard: &ClientGuard,
+        guard: ClientGuard,
         now: UnixTime,
         audit: AuditEntry,
-    ) -> Result<Option<bool>, StoreError>;
-    /// Revokes a refresh token's family (every access and refresh token of it) for a client
-    /// authenticated from the cache: [`write_family_revocation`] in a transaction of its own
-    /// that writes nothing unless `guard` holds at `now`. `None` when the guard did not hold;
-    /// otherwise whether any token was revoked now (false: all were revoked already). Durable
-    /// when it returns; an implementation may commit concurrent calls together.
+    ) -> Result<Option<bool>, StoreError> {
+        unit(self, move |tx| {
+            Box::pin(async move {
+                guarded(tx, &guard, now, |tx| {
+                    Box::pin(async move { write_revocation(tx, &hash, now, &audit).await })
+                })
+                .await
+            })
+        })
+        .await
+    }
+
+    /// [`write_family_revocation`] for a client authenticated from the cache; `None` when its
+    /// guard did not hold.
     async fn revoke_family_guarded(
         &self,
         family_id: String,
-        guard: &ClientGuard,
+        guard: ClientGuard,
         now: UnixTime,
         audit: AuditEntry,
-    ) -> Result<Option<bool>, StoreError>;
-    /// Rotates a refresh token for a client authenticated from the cache: [`write_rotation`] in
-    /// a transaction of its own that writes nothing unless `guard` holds at `now`. `None` when
-    /// the guard did not hold; otherwise whether this call rotated the token (false: it was used
-    /// or revoked already, and nothing was written). Durable when it returns; an implementation
-    /// may commit concurrent calls together.
+    ) -> Result<Option<bool>, StoreError> {
+        unit(self, move |tx| {
+            Box::pin(async move {
+                guarded(tx, &guard, now, |tx| {
+                    Box::pin(
+                        async move { write_family_revocation(tx, &family_id, now, &audit).await },
+                    )
+                })
+                .await
+            })
+        })
+        .await
+    }
+
+    /// [`write_rotation`] for a client authenticated from the cache; `None` when its guard did
+    /// not hold, otherwise whether this call rotated the token.
     async fn rotate_refresh_guarded(
         &self,
         rotation: Rotation,
-        guard: &ClientGuard,
+        guard: ClientGuard,
         now: UnixTime,
-    ) -> Result<Option<bool>, StoreError>;
+    ) -> Result<Option<bool>, StoreError> {
+        unit(self, move |tx| {
+            Box::pin(async move {
+                guarded(tx, &guard, now, |tx| {
+                    Box::pin(async move { write_rotation(tx, &rotation, now).await })
+                })
+                .await
+            })
+        })
+        .await
+    }
 }
+
+impl<S: Store + ?Sized> StoreWrites for S {}
 
 /// What rotating a refresh token writes.
 #[derive(Debug, Clone)]
@@ -190,34 +297,6 @@ pub struct FlowStep {
     pub flow: FlowRecord,
     pub from: FlowState,
     pub session: Option<LoginSession>,
-}
-
-/// [`write_flow_step`] in a transaction of `store`'s own, committed if the step was made: what
-/// [`Store::advance_flow`] does where nothing faster is at hand.
-pub async fn flow_step_in_transaction<S: Store + ?Sized>(
-    store: &S,
-    step: &FlowStep,
-) -> Result<bool, StoreError> {
-    let mut tx = store.begin().await?;
-    let advanced = write_flow_step(tx.as_mut(), step).await?;
-    if advanced {
-        tx.commit().await?;
-    }
-    Ok(advanced)
-}
-
-/// [`write_consent`] in a transaction of `store`'s own, committed if it was written: what
-/// [`Store::complete_consent`] does where nothing faster is at hand.
-pub async fn consent_in_transaction<S: Store + ?Sized>(
-    store: &S,
-    completion: &ConsentCompletion,
-) -> Result<ConsentCompleted, StoreError> {
-    let mut tx = store.begin().await?;
-    let completed = write_consent(tx.as_mut(), completion).await?;
-    if matches!(completed, ConsentCompleted::Written { .. }) {
-        tx.commit().await?;
-    }
-    Ok(completed)
 }
 
 /// Writes a flow step in `tx`: the transition, then (only if it was made) the new session.
@@ -243,6 +322,9 @@ pub struct ConsentCompletion {
     pub grant: Grant,
     pub code: AuthorizationCode,
     pub audit: AuditEntry,
+    /// The most distinct users the client may have, when this consent is capped: a subject
+    /// with no grant for it yet is refused once it has that many.
+    pub user_cap: Option<i64>,
 }
 
 /// What [`ClientRepository::active`] reads of an active client.
@@ -262,17 +344,31 @@ pub enum ConsentCompleted {
     FlowUsed,
     /// The client is gone or no longer active: nothing was written.
     ClientGone,
+    /// The client already has as many users as its cap allows: nothing was written.
+    AtUserCap,
 }
 
-/// Completes a consent in `tx`: the client must still be active and the flow still where the
-/// step started; then the grant, the code and the audit entry.
+/// Completes a consent in `tx`: the client must still be active (and, when the consent is
+/// capped, below its cap of users, counted while the client is locked against other consents),
+/// and the flow still where the step started; then the grant, the code and the audit entry.
 pub async fn write_consent(
     tx: &mut dyn Tx,
     c: &ConsentCompletion,
 ) -> Result<ConsentCompleted, StoreError> {
-    let Some(client) = tx.clients().active(&c.grant.client_id).await? else {
+    let client_id = &c.grant.client_id;
+    let Some(client) = tx.clients().active(client_id, c.user_cap.is_some()).await? else {
         return Ok(ConsentCompleted::ClientGone);
     };
+    if let Some(cap) = c.user_cap
+        && tx
+            .grants()
+            .active(&c.grant.subject, client_id)
+            .await?
+            .is_none()
+        && tx.apps().user_count(client_id).await? >= cap
+    {
+        return Ok(ConsentCompleted::AtUserCap);
+    }
     if !write_flow_step(tx, &c.step).await? {
         return Ok(ConsentCompleted::FlowUsed);
     }
@@ -426,7 +522,8 @@ pub trait ClientRepository: Send {
     async fn insert(&mut self, client: &Client) -> Result<(), StoreError>;
     async fn get(&mut self, id: &str) -> Result<Option<Client>, StoreError>;
     /// The client, when it exists and is active: what a write made for it needs of its row.
-    async fn active(&mut self, id: &str) -> Result<Option<ActiveClient>, StoreError>;
+    /// With `lock`, the row stays locked against other writers until the transaction ends.
+    async fn active(&mut self, id: &str, lock: bool) -> Result<Option<ActiveClient>, StoreError>;
     /// Clients ordered by id, after `after`, at most `limit`.
     async fn list(
         &mut self,

@@ -60,7 +60,7 @@ pub fn common(router: Router<AppState>, listener: &'static str, hsts: bool) -> R
     )
 }
 
-/// Headers every response carries unless its handler set its own (a page's own
+/// `Retry-After` on every 503, and the headers every response carries unless its handler set its own (a page's own
 /// `Content-Security-Policy`, for one). One pass, with room made once, rather than a layer and a
 /// reallocation of the header map per header.
 fn security_headers(mut res: Response, hsts: bool) -> Response {
@@ -77,6 +77,14 @@ fn security_headers(mut res: Response, hsts: bool) -> Response {
         header::STRICT_TRANSPORT_SECURITY,
         "max-age=31536000; includeSubDomains",
     );
+    // A 503 (the database unreachable, SQLite's writer queue full) tells the client when to try
+    // again, whichever handler answered it.
+    if res.status() == StatusCode::SERVICE_UNAVAILABLE
+        && !res.headers().contains_key(header::RETRY_AFTER)
+    {
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     let headers = res.headers_mut();
     headers.reserve(ALWAYS.len() + usize::from(hsts));
     for (name, value) in ALWAYS.iter().chain(hsts.then_some(&HSTS)) {

@@ -20,7 +20,7 @@
 //! - Passive passes run back to back until one had at most [`CAUGHT_UP_FRAMES`] to copy. Under a
 //!   heavy write load one pass of 10 000 pages took 100 ms on a small machine, and left the
 //!   restart the 3 000 appended meanwhile to copy.
-//! - The checkpointer has the writer's busy handler ([`wait_briefly`]), which looks again every
+//! - The checkpointer has the writer's busy handler ((`sqlite::wait_briefly`)), which looks again every
 //!   quarter of a millisecond for the readers to leave the log, where SQLite's own (what
 //!   `busy_timeout` sets, and all a connection of sqlx's can have) sleeps 1, 2, 5, 10 ms between
 //!   looks.
@@ -34,10 +34,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use latchkey_core::store::StoreError;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
-use crate::group_commit::wait_briefly;
-use crate::inline_reader::db_err;
+use crate::error::sqlite_err as db_err;
 
 /// How often the checkpointer runs.
 const INTERVAL: Duration = Duration::from_millis(250);
@@ -85,15 +84,7 @@ impl Checkpointer {
 /// The checkpointer's connection: a small page cache (it reads nothing but the log's pages it
 /// copies), and the writer's busy handler.
 fn open(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(db_err)?;
-    conn.execute_batch("PRAGMA cache_size = -256;")
-        .map_err(db_err)?;
-    conn.busy_handler(Some(wait_briefly)).map_err(db_err)?;
-    Ok(conn)
+    crate::sqlite::open(path, "PRAGMA cache_size = -256;")
 }
 
 /// Passive passes until one finds little to copy, then a restart when the log is past

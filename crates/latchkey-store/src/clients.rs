@@ -9,11 +9,8 @@ use latchkey_core::clock::UnixTime;
 use latchkey_core::config::AccessTokenStrategy;
 use latchkey_core::store::{ActiveClient, ClientRepository, StoreError};
 use latchkey_types::Scope;
-use sqlx::{Any, Row as _};
 
-use crate::columns::Columns;
-use crate::error::{from_json, map_err, parse_enum, to_json};
-use crate::tokens::{bind_params, guard_params};
+use crate::sql::{Columns, Param, from_json, params, parse_enum, to_json};
 use crate::tx::SqlTx;
 
 macro_rules! client_columns {
@@ -26,21 +23,12 @@ macro_rules! client_columns {
     };
 }
 
-/// The condition of a [`ClientGuard`] on the client row `c`: `$1` the client id, `$2` the
-/// `updated_at` cached, `$3` the id of the secret that matched (or NULL), `$4` now. Other
-/// statements use it with their own parameter numbers (see `tokens.rs`).
-macro_rules! guard_holds {
-    () => {
-        "c.id = $1 AND c.status = 'active' AND c.updated_at = $2 AND ($3 IS NULL OR EXISTS \
-         (SELECT 1 FROM client_secrets s WHERE s.client_id = c.id AND s.id = $3 \
-         AND (s.expires_at IS NULL OR s.expires_at > $4)))"
-    };
-}
-pub(crate) use guard_holds;
-
-/// Whether a [`ClientGuard`] holds: a row when it does.
-pub(crate) const GUARD_HOLDS: &str =
-    concat!("SELECT 1 AS ok FROM clients c WHERE ", guard_holds!());
+/// Whether a [`ClientGuard`] holds: a row when the client `$1` exists, is active, is the version
+/// cached (`updated_at` `$2`), and the secret that matched (`$3`, or NULL) exists and has not
+/// expired at `$4`. The one definition of the guard.
+const GUARD_HOLDS: &str = "SELECT 1 AS ok FROM clients c WHERE c.id = $1 AND c.status = 'active' \
+     AND c.updated_at = $2 AND ($3 IS NULL OR EXISTS (SELECT 1 FROM client_secrets s \
+     WHERE s.client_id = c.id AND s.id = $3 AND (s.expires_at IS NULL OR s.expires_at > $4)))";
 
 fn strategy_to_str(s: Option<AccessTokenStrategy>) -> Option<&'static str> {
     s.map(|s| match s {
@@ -57,7 +45,7 @@ fn strategy_from_str(s: &str) -> Option<AccessTokenStrategy> {
     }
 }
 
-pub(crate) fn client_from_row(row: &impl Columns) -> Result<Client, StoreError> {
+fn client_from_row(row: &dyn Columns) -> Result<Client, StoreError> {
     let get_s = |c: &str| row.text(c);
     let get_os = |c: &str| row.opt_text(c);
     let get_i = |c: &str| row.int(c);
@@ -106,88 +94,101 @@ pub(crate) fn client_from_row(row: &impl Columns) -> Result<Client, StoreError> 
     })
 }
 
-/// A client by its id: `$1`.
-pub(crate) const CLIENT_BY_ID: &str =
-    concat!("SELECT ", client_columns!(), " FROM clients WHERE id = $1");
-
-/// The client `$1` when it exists and is active: a row with its owning account.
-pub(crate) const CLIENT_ACTIVE: &str =
-    "SELECT owner_account_id FROM clients WHERE id = $1 AND status = 'active'";
-
-/// An active client from a row of [`CLIENT_ACTIVE`] (of either driver).
-pub(crate) fn active_client(row: &impl Columns) -> Result<ActiveClient, StoreError> {
+fn active_client(row: &dyn Columns) -> Result<ActiveClient, StoreError> {
     Ok(ActiveClient {
         owner_account_id: row.opt_text("owner_account_id")?,
     })
 }
 
-/// Binds every column of `client_columns!()` in order.
-fn bind_client<'q>(
-    q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
-    c: &'q Client,
-) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+fn secret_from_row(r: &dyn Columns) -> Result<ClientSecretRecord, StoreError> {
+    Ok(ClientSecretRecord {
+        id: r.text("id")?,
+        client_id: r.text("client_id")?,
+        secret_hash: r.text("secret_hash")?,
+        created_at: r.int("created_at")?,
+        expires_at: r.opt_int("expires_at")?,
+    })
+}
+
+#[expect(
+    clippy::unnecessary_wraps,
+    reason = "a decoder of rows, as every other"
+)]
+fn exists(_: &dyn Columns) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// Every column of `client_columns!()`, in order.
+fn client_params(c: &Client) -> Vec<Param<'_>> {
     let grant_types: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
-    q.bind(c.id.as_str())
-        .bind(c.name.as_str())
-        .bind(to_json(&c.redirect_uris))
-        .bind(to_json(&c.post_logout_redirect_uris))
-        .bind(to_json(&grant_types))
-        .bind(to_json(&c.response_types))
-        .bind(c.scope.to_string())
-        .bind(to_json(&c.audience))
-        .bind(c.token_endpoint_auth_method.as_str())
-        .bind(c.token_endpoint_auth_signing_alg.as_deref())
-        .bind(c.id_token_signed_response_alg.as_deref())
-        .bind(c.userinfo_signed_response_alg.as_deref())
-        .bind(c.jwks.as_ref().map(to_json))
-        .bind(strategy_to_str(c.access_token_strategy))
-        .bind(i64::from(c.skip_consent))
-        .bind(i64::from(c.skip_logout_consent))
-        .bind(c.owner.as_str())
-        .bind(c.logo_uri.as_str())
-        .bind(c.client_uri.as_str())
-        .bind(c.policy_uri.as_str())
-        .bind(c.tos_uri.as_str())
-        .bind(to_json(&c.contacts))
-        .bind(to_json(&c.metadata))
-        .bind(c.owner_account_id.as_deref())
-        .bind(c.status.as_str())
-        .bind(c.created_at)
-        .bind(c.updated_at)
+    params![
+        &c.id,
+        &c.name,
+        to_json(&c.redirect_uris),
+        to_json(&c.post_logout_redirect_uris),
+        to_json(&grant_types),
+        to_json(&c.response_types),
+        c.scope.to_string(),
+        to_json(&c.audience),
+        c.token_endpoint_auth_method.as_str(),
+        c.token_endpoint_auth_signing_alg.as_deref(),
+        c.id_token_signed_response_alg.as_deref(),
+        c.userinfo_signed_response_alg.as_deref(),
+        c.jwks.as_ref().map(to_json),
+        strategy_to_str(c.access_token_strategy),
+        c.skip_consent,
+        c.skip_logout_consent,
+        &c.owner,
+        &c.logo_uri,
+        &c.client_uri,
+        &c.policy_uri,
+        &c.tos_uri,
+        to_json(&c.contacts),
+        to_json(&c.metadata),
+        c.owner_account_id.as_deref(),
+        c.status.as_str(),
+        c.created_at,
+        c.updated_at,
+    ]
 }
 
 #[async_trait]
-impl ClientRepository for SqlTx {
+impl ClientRepository for SqlTx<'_> {
     async fn insert(&mut self, client: &Client) -> Result<(), StoreError> {
-        let q = sqlx::query(concat!(
-            "INSERT INTO clients (",
-            client_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-             $20, $21, $22, $23, $24, $25, $26, $27)"
-        ));
-        bind_client(q, client)
-            .execute(self.conn())
-            .await
-            .map_err(map_err)?;
+        self.execute(
+            concat!(
+                "INSERT INTO clients (",
+                client_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
+                 $20, $21, $22, $23, $24, $25, $26, $27)"
+            ),
+            client_params(client),
+        )
+        .await?;
         Ok(())
     }
 
     async fn get(&mut self, id: &str) -> Result<Option<Client>, StoreError> {
-        let row = sqlx::query(CLIENT_BY_ID)
-            .bind(id)
-            .fetch_optional(self.conn())
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(client_from_row).transpose()
+        self.optional(
+            concat!("SELECT ", client_columns!(), " FROM clients WHERE id = $1"),
+            params![id],
+            client_from_row,
+        )
+        .await
     }
 
-    async fn active(&mut self, id: &str) -> Result<Option<ActiveClient>, StoreError> {
-        let row = sqlx::query(CLIENT_ACTIVE)
-            .bind(id)
-            .fetch_optional(self.conn())
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(active_client).transpose()
+    async fn active(&mut self, id: &str, lock: bool) -> Result<Option<ActiveClient>, StoreError> {
+        const ACTIVE: &str =
+            "SELECT owner_account_id FROM clients WHERE id = $1 AND status = 'active'";
+        // SQLite has one writer, so a write transaction is alone already; PostgreSQL locks the
+        // row.
+        let sql = match (lock, self.backend()) {
+            (true, crate::Backend::Postgres) => {
+                "SELECT owner_account_id FROM clients WHERE id = $1 AND status = 'active' FOR UPDATE"
+            }
+            _ => ACTIVE,
+        };
+        self.optional(sql, params![id], active_client).await
     }
 
     async fn list(
@@ -196,85 +197,73 @@ impl ClientRepository for SqlTx {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Client>, StoreError> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            client_columns!(),
-            " FROM clients WHERE ($1 IS NULL OR client_name = $1) AND ($2 IS NULL OR owner = $2) \
-             AND ($3 IS NULL OR owner_account_id = $3) AND ($4 IS NULL OR id > $4) ORDER BY id LIMIT $5"
-        ))
-        .bind(filter.client_name.as_deref())
-        .bind(filter.owner.as_deref())
-        .bind(filter.owner_account_id.as_deref())
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(self.conn())
+        self.all(
+            concat!(
+                "SELECT ",
+                client_columns!(),
+                " FROM clients WHERE ($1 IS NULL OR client_name = $1) AND ($2 IS NULL OR owner = $2) \
+                 AND ($3 IS NULL OR owner_account_id = $3) AND ($4 IS NULL OR id > $4) ORDER BY id LIMIT $5"
+            ),
+            params![
+                filter.client_name.as_deref(),
+                filter.owner.as_deref(),
+                filter.owner_account_id.as_deref(),
+                after,
+                limit,
+            ],
+            client_from_row,
+        )
         .await
-        .map_err(map_err)?;
-        rows.iter().map(client_from_row).collect()
     }
 
     async fn update(&mut self, c: &Client) -> Result<bool, StoreError> {
-        // The same binding order as insert; id is $1.
-        let q = sqlx::query(
-            "UPDATE clients SET client_name = $2, redirect_uris = $3, post_logout_redirect_uris = $4, \
-             grant_types = $5, response_types = $6, scope = $7, audience = $8, token_endpoint_auth_method = $9, \
-             token_endpoint_auth_signing_alg = $10, id_token_signed_response_alg = $11, \
-             userinfo_signed_response_alg = $12, jwks = $13, access_token_strategy = $14, skip_consent = $15, \
-             skip_logout_consent = $16, owner = $17, logo_uri = $18, client_uri = $19, policy_uri = $20, \
-             tos_uri = $21, contacts = $22, metadata = $23, owner_account_id = $24, status = $25, \
-             created_at = $26, updated_at = $27 WHERE id = $1",
-        );
-        let done = bind_client(q, c)
-            .execute(self.conn())
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected() == 1)
+        // The same parameters as insert; id is $1.
+        let done = self
+            .execute(
+                "UPDATE clients SET client_name = $2, redirect_uris = $3, post_logout_redirect_uris = $4, \
+                 grant_types = $5, response_types = $6, scope = $7, audience = $8, token_endpoint_auth_method = $9, \
+                 token_endpoint_auth_signing_alg = $10, id_token_signed_response_alg = $11, \
+                 userinfo_signed_response_alg = $12, jwks = $13, access_token_strategy = $14, skip_consent = $15, \
+                 skip_logout_consent = $16, owner = $17, logo_uri = $18, client_uri = $19, policy_uri = $20, \
+                 tos_uri = $21, contacts = $22, metadata = $23, owner_account_id = $24, status = $25, \
+                 created_at = $26, updated_at = $27 WHERE id = $1",
+                client_params(c),
+            )
+            .await?;
+        Ok(done == 1)
     }
 
     async fn delete(&mut self, id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM clients WHERE id = $1")
-            .bind(id)
-            .execute(self.conn())
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected() == 1)
+        let done = self
+            .execute("DELETE FROM clients WHERE id = $1", params![id])
+            .await?;
+        Ok(done == 1)
     }
 
     async fn insert_secret(&mut self, s: &ClientSecretRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO client_secrets (id, client_id, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        self.execute(
+            "INSERT INTO client_secrets (id, client_id, secret_hash, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+            params![
+                &s.id,
+                &s.client_id,
+                &s.secret_hash,
+                s.created_at,
+                s.expires_at
+            ],
         )
-        .bind(s.id.as_str())
-        .bind(s.client_id.as_str())
-        .bind(s.secret_hash.as_str())
-        .bind(s.created_at)
-        .bind(s.expires_at)
-        .execute(self.conn())
-        .await
-        .map_err(map_err)?;
+        .await?;
         Ok(())
     }
 
     async fn secrets(&mut self, client_id: &str) -> Result<Vec<ClientSecretRecord>, StoreError> {
-        let rows = sqlx::query(
+        self.all(
             "SELECT id, client_id, secret_hash, created_at, expires_at FROM client_secrets \
              WHERE client_id = $1 ORDER BY created_at DESC, id DESC",
+            params![client_id],
+            secret_from_row,
         )
-        .bind(client_id)
-        .fetch_all(self.conn())
         .await
-        .map_err(map_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(ClientSecretRecord {
-                    id: r.try_get("id").map_err(map_err)?,
-                    client_id: r.try_get("client_id").map_err(map_err)?,
-                    secret_hash: r.try_get("secret_hash").map_err(map_err)?,
-                    created_at: r.try_get("created_at").map_err(map_err)?,
-                    expires_at: r.try_get("expires_at").map_err(map_err)?,
-                })
-            })
-            .collect()
     }
 
     async fn guard_holds(
@@ -282,11 +271,19 @@ impl ClientRepository for SqlTx {
         guard: &ClientGuard,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
-        let row = bind_params(sqlx::query(GUARD_HOLDS), guard_params(guard, now))
-            .fetch_optional(self.conn())
-            .await
-            .map_err(map_err)?;
-        Ok(row.is_some())
+        let found = self
+            .optional(
+                GUARD_HOLDS,
+                params![
+                    &guard.client_id,
+                    guard.updated_at,
+                    guard.secret_id.as_deref(),
+                    now
+                ],
+                exists,
+            )
+            .await?;
+        Ok(found.is_some())
     }
 
     async fn delete_secret(
@@ -294,12 +291,12 @@ impl ClientRepository for SqlTx {
         client_id: &str,
         secret_id: &str,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM client_secrets WHERE client_id = $1 AND id = $2")
-            .bind(client_id)
-            .bind(secret_id)
-            .execute(self.conn())
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected() == 1)
+        let done = self
+            .execute(
+                "DELETE FROM client_secrets WHERE client_id = $1 AND id = $2",
+                params![client_id, secret_id],
+            )
+            .await?;
+        Ok(done == 1)
     }
 }

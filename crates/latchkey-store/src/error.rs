@@ -1,16 +1,30 @@
-//! sqlx errors as store errors.
+//! Driver errors as store errors. A failure to reach the database, or a database that went away
+//! (restarted, shut down, a broken connection), is `Unavailable`: the caller answers 503 with
+//! `Retry-After`, and the next request gets a fresh connection.
 
 use latchkey_core::store::StoreError;
 
-pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
+/// PostgreSQL's SQLSTATEs that say the connection or the server went away: class 08
+/// (connection exception), 57P01–57P03 (admin shutdown, crash shutdown, cannot connect now),
+/// 53300 (too many connections) and 55P03 (a lock not granted within `lock_timeout`).
+fn unavailable_state(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300" | "55P03")
+}
+
+pub(crate) fn pg_err(e: sqlx::Error) -> StoreError {
     match e {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
             StoreError::Conflict(db.message().to_owned())
         }
+        sqlx::Error::Database(db) if db.code().is_some_and(|c| unavailable_state(&c)) => {
+            StoreError::Unavailable(db.message().to_owned())
+        }
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_) => StoreError::Unavailable(e.to_string()),
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
         sqlx::Error::ColumnDecode { .. }
         | sqlx::Error::Decode(_)
         | sqlx::Error::ColumnNotFound(_) => StoreError::Corrupt(e.to_string()),
@@ -18,24 +32,27 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     }
 }
 
-/// Decodes a JSON text column.
-pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
-    column: &str,
-    text: &str,
-) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
-}
-
-/// Encodes a value for a JSON text column.
-pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
-}
-
-/// Decodes an enumeration stored as text.
-pub(crate) fn parse_enum<T>(
-    column: &str,
-    text: &str,
-    parse: impl Fn(&str) -> Option<T>,
-) -> Result<T, StoreError> {
-    parse(text).ok_or_else(|| StoreError::Corrupt(format!("{column}: unknown value {text:?}")))
+#[expect(clippy::needless_pass_by_value, reason = "the shape of `map_err`")]
+pub(crate) fn sqlite_err(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode as C;
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) => match f.code {
+            C::ConstraintViolation
+                if matches!(
+                    f.extended_code,
+                    rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                        | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                ) =>
+            {
+                StoreError::Conflict(e.to_string())
+            }
+            C::DatabaseBusy
+            | C::DatabaseLocked
+            | C::CannotOpen
+            | C::DiskFull
+            | C::SystemIoFailure => StoreError::Unavailable(e.to_string()),
+            _ => StoreError::Database(e.to_string()),
+        },
+        _ => StoreError::Database(e.to_string()),
+    }
 }

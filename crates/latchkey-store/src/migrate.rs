@@ -4,16 +4,22 @@
 //!
 //! A migration whose first line is `-- no-transaction` runs outside a transaction, as
 //! `CREATE INDEX CONCURRENTLY` on PostgreSQL needs.
+//!
+//! Both engines record what is applied in `_sqlx_migrations` (version, description, success, the
+//! SHA-384 checksum of the SQL): sqlx's migrator on PostgreSQL, and on SQLite a runner of its own
+//! over the writer connection that keeps the same table, so that a database migrated before keeps
+//! its history.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
 use latchkey_core::store::StoreError;
+use sqlx::SqlSafeStr as _;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{Row as _, SqlSafeStr as _};
 
-use crate::error::map_err;
-use crate::{Backend, SqlStore};
+use crate::error::pg_err;
+use crate::sql::{Columns, params};
+use crate::{Backend, Engine, SqlStore};
 
 /// (version, description, SQL) of each migration, per engine. Keep both lists in step.
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -58,8 +64,8 @@ fn migrations(backend: Backend) -> &'static [(i64, &'static str, &'static str)] 
     }
 }
 
-fn migrator(backend: Backend) -> Migrator {
-    let list = migrations(backend)
+fn migrator() -> Migrator {
+    let list = POSTGRES
         .iter()
         .map(|(version, description, sql)| {
             let no_tx = sql
@@ -76,6 +82,91 @@ fn migrator(backend: Backend) -> Migrator {
         })
         .collect();
     Migrator::with_migrations(list)
+}
+
+/// SQLite's record of applied migrations, as sqlx keeps it.
+const SQLITE_HISTORY: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations ( \
+     version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
+     installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, success BOOLEAN NOT NULL, \
+     checksum BLOB NOT NULL, execution_time BIGINT NOT NULL)";
+
+fn checksum(sql: &str) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA384, sql.as_bytes())
+        .as_ref()
+        .to_vec()
+}
+
+/// Applies SQLite's pending migrations on the writer connection, each in a transaction with its
+/// row in the history.
+fn migrate_sqlite(conn: &mut rusqlite::Connection) -> Result<(), StoreError> {
+    use crate::error::sqlite_err;
+    conn.execute_batch(SQLITE_HISTORY).map_err(sqlite_err)?;
+    let failed: Option<i64> = conn
+        .query_row(
+            "SELECT MIN(version) FROM _sqlx_migrations WHERE NOT success",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sqlite_err)?;
+    if let Some(version) = failed {
+        return Err(dirty(version));
+    }
+    for (version, description, sql) in SQLITE {
+        let applied: Option<(bool, Vec<u8>)> = conn
+            .query_row(
+                "SELECT success, checksum FROM _sqlx_migrations WHERE version = ?1",
+                [version],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })
+            .map_err(sqlite_err)?;
+        match applied {
+            Some((false, _)) => return Err(dirty(*version)),
+            Some((true, sum)) if sum != checksum(sql) => return Err(mismatch(*version)),
+            Some(_) => continue,
+            None => {}
+        }
+        let started = std::time::Instant::now();
+        let tx = conn.transaction().map_err(sqlite_err)?;
+        tx.execute_batch(sql).map_err(sqlite_err)?;
+        tx.execute(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (?1, ?2, TRUE, ?3, ?4)",
+            rusqlite::params![
+                version,
+                description,
+                checksum(sql),
+                started.elapsed().as_nanos() as i64
+            ],
+        )
+        .map_err(sqlite_err)?;
+        tx.commit().map_err(sqlite_err)?;
+    }
+    Ok(())
+}
+
+fn dirty(version: i64) -> StoreError {
+    StoreError::Database(format!(
+        "migration {version} failed half-way earlier; repair the database by hand, then delete its row from _sqlx_migrations"
+    ))
+}
+
+fn mismatch(version: i64) -> StoreError {
+    StoreError::Database(format!(
+        "applied migration {version} differs from the one this binary carries"
+    ))
+}
+
+fn applied_from_row(r: &dyn Columns) -> Result<(i64, bool), StoreError> {
+    Ok((r.int("version")?, r.int("ok")? != 0))
+}
+
+fn count_from_row(r: &dyn Columns) -> Result<i64, StoreError> {
+    r.int("n")
 }
 
 /// Where a migration stands.
@@ -98,22 +189,27 @@ impl SqlStore {
     /// Applies every pending migration. Fails, changing nothing more, when an earlier migration
     /// failed half-way or an applied one was edited.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let mut conn = self.writer.acquire().await.map_err(map_err)?;
-        migrator(self.backend).run_direct(None, &mut *conn, false).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::Dirty(v) => StoreError::Database(format!(
-                "migration {v} failed half-way earlier; repair the database by hand, then delete its row from _sqlx_migrations"
-            )),
-            sqlx::migrate::MigrateError::VersionMismatch(v) => {
-                StoreError::Database(format!("applied migration {v} differs from the one this binary carries"))
+        match &self.engine {
+            Engine::Postgres { pool } => {
+                let mut conn = pool.acquire().await.map_err(pg_err)?;
+                migrator()
+                    .run_direct(None, &mut *conn, false)
+                    .await
+                    .map_err(|e| match e {
+                        sqlx::migrate::MigrateError::Dirty(v) => dirty(v),
+                        sqlx::migrate::MigrateError::VersionMismatch(v) => mismatch(v),
+                        other => StoreError::Database(format!("migration failed: {other}")),
+                    })
             }
-            other => StoreError::Database(format!("migration failed: {other}")),
-        })
+            Engine::Sqlite { writer, .. } => writer.exclusive(migrate_sqlite).await,
+        }
     }
 
     /// Every migration this binary carries and whether it is applied. Changes nothing.
     pub async fn migration_status(&self) -> Result<Vec<MigrationStatus>, StoreError> {
-        let mut conn = self.reader.acquire().await.map_err(map_err)?;
-        let exists_sql = match self.backend {
+        let backend = self.backend();
+        let mut tx = self.sql_read().await?;
+        let exists_sql = match backend {
             Backend::Sqlite => {
                 "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
             }
@@ -122,25 +218,23 @@ impl SqlStore {
                  WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'"
             }
         };
-        let exists: i64 = sqlx::query(exists_sql)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(map_err)?
-            .try_get("n")
-            .map_err(map_err)?;
+        let exists = tx
+            .optional(exists_sql, params![], count_from_row)
+            .await?
+            .unwrap_or(0);
         let mut applied: HashMap<i64, bool> = HashMap::new();
         if exists > 0 {
-            let rows = sqlx::query("SELECT version, CAST(CASE WHEN success THEN 1 ELSE 0 END AS BIGINT) AS ok FROM _sqlx_migrations")
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(map_err)?;
-            for r in rows {
-                let version: i64 = r.try_get("version").map_err(map_err)?;
-                let ok: i64 = r.try_get("ok").map_err(map_err)?;
-                applied.insert(version, ok != 0);
-            }
+            applied.extend(
+                tx.all(
+                    "SELECT version, CAST(CASE WHEN success THEN 1 ELSE 0 END AS BIGINT) AS ok \
+                     FROM _sqlx_migrations",
+                    params![],
+                    applied_from_row,
+                )
+                .await?,
+            );
         }
-        Ok(migrations(self.backend)
+        Ok(migrations(backend)
             .iter()
             .map(|(version, description, _)| MigrationStatus {
                 version: *version,

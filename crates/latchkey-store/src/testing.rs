@@ -3,6 +3,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use latchkey_core::store::StoreError;
+
 use crate::{Backend, SqlStore, StoreOptions, sqlite_url};
 
 /// The environment variable that turns on the PostgreSQL tests.
@@ -31,23 +33,21 @@ static CLEANED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::n
 /// Drops the schemas of test processes that no longer run (a test that was killed, or whose
 /// schema could not be dropped in time).
 async fn drop_stale_schemas(admin: &SqlStore) {
-    use sqlx::Row as _;
-    let Ok(mut conn) = admin.writer.acquire().await else {
+    let Ok(mut tx) = admin.sql_read().await else {
         return;
     };
-    let Ok(rows) = sqlx::query(
-        "SELECT CAST(nspname AS TEXT) AS name FROM pg_namespace WHERE nspname LIKE 'lk_test_%'",
-    )
-    .fetch_all(&mut *conn)
-    .await
+    let Ok(names) = tx
+        .all(
+            "SELECT CAST(nspname AS TEXT) AS name FROM pg_namespace WHERE nspname LIKE 'lk_test_%'",
+            crate::sql::params![],
+            name_from_row,
+        )
+        .await
     else {
         return;
     };
-    drop(conn);
-    for row in rows {
-        let Ok(name) = row.try_get::<String, _>("name") else {
-            continue;
-        };
+    drop(tx);
+    for name in names {
         let pid = name
             .strip_prefix("lk_test_")
             .and_then(|r| r.split('_').next())
@@ -138,7 +138,18 @@ impl TestDatabase {
 
     /// Opens a store on this database with every migration applied.
     pub async fn migrated(&self) -> SqlStore {
-        let store = self.open().await;
+        self.migrated_with(&StoreOptions {
+            max_connections: 8,
+            ..StoreOptions::default()
+        })
+        .await
+    }
+
+    /// [`TestDatabase::migrated`] with `options`.
+    pub async fn migrated_with(&self, options: &StoreOptions) -> SqlStore {
+        let store = SqlStore::connect(&self.url, options)
+            .await
+            .expect("test database opens");
         store.migrate().await.expect("migrations apply");
         store
     }
@@ -209,28 +220,38 @@ pub const TABLES: &[&str] = &[
 /// snapshots mean nothing was written in between.
 pub type Snapshot = std::collections::BTreeMap<String, Vec<String>>;
 
+fn count_from_row(r: &dyn crate::sql::Columns) -> Result<i64, StoreError> {
+    r.int("n")
+}
+
+fn name_from_row(r: &dyn crate::sql::Columns) -> Result<String, StoreError> {
+    r.text("name")
+}
+
+fn text_row(r: &dyn crate::sql::Columns) -> Result<String, StoreError> {
+    r.text("r")
+}
+
 impl SqlStore {
     /// Rows in `table` (one of [`TABLES`]).
-    pub async fn count_rows(&self, table: &str) -> Result<i64, latchkey_core::store::StoreError> {
-        use sqlx::Row as _;
+    pub async fn count_rows(&self, table: &str) -> Result<i64, StoreError> {
         assert!(TABLES.contains(&table), "unknown table {table}");
-        let mut conn = self.reader.acquire().await.map_err(crate::error::map_err)?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) AS n FROM {table}"
-        )))
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(crate::error::map_err)?;
-        row.try_get("n").map_err(crate::error::map_err)
+        let mut tx = self.sql_read().await?;
+        let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+        Ok(tx
+            .all_text(sql.into(), crate::sql::params![], count_from_row)
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or(0))
     }
 
     /// A snapshot of every table.
-    pub async fn snapshot(&self) -> Result<Snapshot, latchkey_core::store::StoreError> {
-        use sqlx::Row as _;
+    pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
         let mut out = Snapshot::new();
-        let mut conn = self.reader.acquire().await.map_err(crate::error::map_err)?;
+        let mut tx = self.sql_read().await?;
         for table in TABLES {
-            let columns_sql = match self.backend {
+            let columns_sql = match self.backend() {
                 Backend::Sqlite => {
                     format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid")
                 }
@@ -239,30 +260,18 @@ impl SqlStore {
                      WHERE table_schema = current_schema() AND table_name = '{table}' ORDER BY ordinal_position"
                 ),
             };
-            let columns: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(columns_sql))
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(crate::error::map_err)?
-                .iter()
-                .map(|r| r.try_get::<String, _>("name"))
-                .collect::<Result<_, _>>()
-                .map_err(crate::error::map_err)?;
+            let columns = tx
+                .all_text(columns_sql.into(), crate::sql::params![], name_from_row)
+                .await?;
             let row_expr = columns
                 .iter()
                 .map(|c| format!("COALESCE(CAST({c} AS TEXT), '<null>')"))
                 .collect::<Vec<_>>()
                 .join(" || '|' || ");
-            let rows: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {row_expr} AS r FROM {table} ORDER BY 1"
-            )))
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(crate::error::map_err)?
-            .iter()
-            .map(|r| r.try_get::<String, _>("r"))
-            .collect::<Result<_, _>>()
-            .map_err(crate::error::map_err)?;
-            let mut rows = rows;
+            let sql = format!("SELECT {row_expr} AS r FROM {table} ORDER BY 1");
+            let mut rows = tx
+                .all_text(sql.into(), crate::sql::params![], text_row)
+                .await?;
             rows.sort();
             out.insert((*table).to_owned(), rows);
         }

@@ -19,6 +19,7 @@ use crate::audit::{Actor, AuditEntry};
 use crate::client::{Client, GrantType, redirect_uri_matches};
 use crate::crypto::{TokenKind, lookup_hash, lookup_key};
 use crate::entropy::EntropyExt as _;
+use crate::store::StoreWrites as _;
 use crate::store::{ConsentCompleted, ConsentCompletion, FlowKey, FlowStep, StoreError};
 
 const MAX_STATE_LEN: usize = 1024;
@@ -859,11 +860,13 @@ impl Engine {
             grant,
             code: record,
             audit,
+            user_cap: consent.user_cap,
         };
         match self.deps.store.complete_consent(completion).await? {
             ConsentCompleted::Written { .. } => {}
             ConsentCompleted::FlowUsed => return Ok(consent_link_used()),
             ConsentCompleted::ClientGone => return Ok(client_gone()),
+            ConsentCompleted::AtUserCap => return Ok(at_user_cap()),
         }
         let scope = consent.grant_scope.to_string();
         Ok(reply.redirect(&[("code", &code.value), ("scope", &scope)]))
@@ -874,6 +877,13 @@ fn consent_link_used() -> AuthorizeOutcome {
     page(
         ErrorCode::InvalidRequest,
         "This consent link was already used.",
+    )
+}
+
+fn at_user_cap() -> AuthorizeOutcome {
+    page(
+        ErrorCode::AccessDenied,
+        "This app is not verified and already has as many users as an unverified app may have.",
     )
 }
 

@@ -17,6 +17,7 @@ use serde_json::Value;
 use super::Engine;
 use crate::clock::UnixTime;
 use crate::crypto::lookup_key;
+use crate::store::StoreWrites as _;
 use crate::store::{FlowKey, FlowStep, StoreError};
 
 /// Where a flow stands.
@@ -134,6 +135,10 @@ pub struct ConsentOutcome {
     pub accounts: Vec<String>,
     #[serde(default)]
     pub context: Value,
+    /// The most distinct users the app may have, when this consent is capped (an unverified
+    /// public app, for a user outside its account): checked by the consent's write.
+    #[serde(default)]
+    pub user_cap: Option<i64>,
 }
 
 /// A login or consent rejection, returned to the client.
@@ -441,6 +446,18 @@ impl Engine {
         challenge: &str,
         body: &AcceptConsent,
     ) -> Result<RedirectTo, FlowError> {
+        self.accept_consent_capped(challenge, body, None).await
+    }
+
+    /// [`Engine::accept_consent`] for a consent that may add a user to an app only while it has
+    /// fewer than `user_cap` (checked when the grant is written, see
+    /// [`crate::store::write_consent`]).
+    pub async fn accept_consent_capped(
+        &self,
+        challenge: &str,
+        body: &AcceptConsent,
+        user_cap: Option<i64>,
+    ) -> Result<RedirectTo, FlowError> {
         let mut flow = self
             .flow_in_state(
                 FlowKey::ConsentChallenge,
@@ -498,6 +515,7 @@ impl Engine {
             remember_for: body.remember_for,
             accounts,
             context: bounded_object("context", body.context.as_ref())?,
+            user_cap,
         });
         let redirect_to = self.back_to_authorize(&flow.data.request, "consent_verifier", &verifier);
         self.save(flow, FlowState::ConsentRequested).await?;

@@ -22,6 +22,7 @@ use crate::audit::AuditEntry;
 use crate::client::Client;
 use crate::clock::UnixTime;
 use crate::crypto::{OpaqueToken, TokenHash, TokenKind};
+use crate::store::StoreWrites as _;
 use crate::store::{write_family_revocation, write_revocation};
 
 #[derive(Deserialize)]
@@ -145,7 +146,7 @@ impl Engine {
                 };
                 let audit = self.revocation_audit(client, "access_token", l.token.family_id, now);
                 store
-                    .revoke_access_guarded(hash.clone(), &auth.guard, now, audit)
+                    .revoke_access_guarded(hash.clone(), auth.guard.clone(), now, audit)
                     .await?
             }
             Target::Refresh(hash) => {
@@ -159,7 +160,7 @@ impl Engine {
                 let family = l.token.family_id;
                 let audit = self.revocation_audit(client, "refresh_token", family.clone(), now);
                 store
-                    .revoke_family_guarded(family, &auth.guard, now, audit)
+                    .revoke_family_guarded(family, auth.guard.clone(), now, audit)
                     .await?
             }
             Target::Unknown => return self.nothing_to_revoke(auth).await,

@@ -16,7 +16,10 @@ use super::records::{
 use crate::client::{Client, GrantType};
 use crate::clock::UnixTime;
 use crate::crypto::{OpaqueToken, TokenHash, TokenKind};
-use crate::store::{Exchange, Exchanged, Rotation, Tx, write_exchange, write_rotation};
+use crate::store::StoreWrites as _;
+use crate::store::{
+    Exchange, Exchanged, Rotation, Tx, write_exchange, write_family_revocation, write_rotation,
+};
 use crate::throttle::Limit;
 
 const OFFLINE_SCOPES: [&str; 2] = ["offline_access", "offline"];
@@ -118,7 +121,7 @@ impl Engine {
                 if self
                     .deps
                     .store
-                    .insert_access_guarded(&record, &auth.guard, now)
+                    .insert_access_guarded(record, auth.guard.clone(), now)
                     .await?
                 {
                     return Ok(response);
@@ -190,6 +193,8 @@ impl Engine {
         }
     }
 
+    /// A detected replay revokes the token's family, with its audit entry
+    /// ([`write_family_revocation`]).
     async fn revoke_family_for_replay(
         &self,
         tx: &mut dyn Tx,
@@ -197,17 +202,15 @@ impl Engine {
         family: &str,
     ) -> Result<(), TokenError> {
         let now = self.deps.clock.now();
-        let revoked = tx.tokens().revoke_family(family, now).await?;
+        let audit = self.client_audit(
+            client,
+            "token.family_revoked",
+            family.to_owned(),
+            serde_json::json!({ "reason": "replay" }),
+            now,
+        );
+        let revoked = write_family_revocation(tx, family, now, &audit).await?;
         tracing::warn!(client_id = %client.id, family, revoked, "replay detected: token family revoked");
-        tx.audit()
-            .append(&self.client_audit(
-                client,
-                "token.family_revoked",
-                family.to_owned(),
-                serde_json::json!({ "reason": "replay", "revoked": revoked }),
-                now,
-            ))
-            .await?;
         Ok(())
     }
 
@@ -259,7 +262,7 @@ impl Engine {
         let write = self
             .deps
             .store
-            .exchange_code_guarded(exchange, &auth.guard, now);
+            .exchange_code_guarded(exchange, auth.guard.clone(), now);
         let (exchanged, response) = self.write_while_signing(issued, write).await;
         match exchanged? {
             Some(Exchanged::CodeUsed) | None => Ok(None),
@@ -413,7 +416,7 @@ impl Engine {
         let write = self
             .deps
             .store
-            .rotate_refresh_guarded(rotation, &auth.guard, now);
+            .rotate_refresh_guarded(rotation, auth.guard.clone(), now);
         let (rotated, response) = self.write_while_signing(issued, write).await;
         if rotated? != Some(true) {
             return Ok(None);

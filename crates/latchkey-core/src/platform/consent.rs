@@ -81,6 +81,9 @@ pub struct ConsentView {
     /// An unverified app of another account: the user is warned on a page of its own before
     /// the consent screen.
     pub interstitial: bool,
+    /// The cap of distinct users that applies to this user's consent (an unverified public app
+    /// of another account), checked again when the grant is written.
+    pub user_cap: Option<i64>,
 }
 
 impl ConsentView {
@@ -364,6 +367,8 @@ impl Platform {
             all_accounts,
             problem,
             interstitial,
+            user_cap: (capped && outsider && !first_party)
+                .then_some(self.settings.unverified_user_cap),
             request,
             client,
         })
@@ -440,7 +445,7 @@ impl Platform {
         }
         Ok(self
             .engine
-            .accept_consent(
+            .accept_consent_capped(
                 challenge,
                 &AcceptConsent {
                     grant_scope: grant,
@@ -452,6 +457,7 @@ impl Platform {
                     accounts: Some(accounts),
                     ..AcceptConsent::default()
                 },
+                view.user_cap,
             )
             .await?)
     }

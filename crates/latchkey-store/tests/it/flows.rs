@@ -11,7 +11,7 @@ use latchkey_core::oauth::records::{
 };
 use latchkey_core::platform::model::{Account, AccountKind};
 use latchkey_core::store::{
-    ConsentCompleted, ConsentCompletion, FlowKey, FlowStep, Store, consent_in_transaction,
+    ConsentCompleted, ConsentCompletion, FlowKey, FlowStep, Store, StoreWrites as _,
 };
 use latchkey_store::SqlStore;
 use latchkey_types::Scope;
@@ -21,7 +21,7 @@ use crate::clients::sample;
 use crate::stores;
 use crate::tokens::grant;
 
-fn flow(id: &str) -> FlowRecord {
+pub fn flow(id: &str) -> FlowRecord {
     FlowRecord {
         id: id.into(),
         client_id: "client-1".into(),
@@ -74,7 +74,7 @@ fn session(id: &str) -> LoginSession {
     }
 }
 
-async fn with_client(store: &SqlStore) {
+pub async fn with_client(store: &SqlStore) {
     let mut tx = store.begin().await.expect("begin");
     tx.clients()
         .insert(&sample("client-1"))
@@ -84,7 +84,7 @@ async fn with_client(store: &SqlStore) {
 }
 
 /// `Store::flow` and the repository's `find` agree.
-async fn found(store: &SqlStore, key: FlowKey, hash: &str) -> Option<FlowRecord> {
+pub async fn found(store: &SqlStore, key: FlowKey, hash: &str) -> Option<FlowRecord> {
     let direct = store.flow(key, hash).await.expect("flow");
     let through_tx = store
         .read()
@@ -238,6 +238,7 @@ fn completion(flow_id: &str, grant_id: &str, code: &str) -> ConsentCompletion {
             target_id: grant_id.into(),
             details: serde_json::json!({}),
         },
+        user_cap: None,
     }
 }
 
@@ -376,7 +377,10 @@ async fn a_consent_is_audited_in_the_account_that_owns_the_client() {
             "{done:?}"
         );
         consent_accepted(&store, "f2").await;
-        let done = consent_in_transaction(&store, &completion("f2", "g2", "c2")).await;
+        let mut tx = store.begin().await.expect("begin");
+        let done =
+            latchkey_core::store::write_consent(tx.as_mut(), &completion("f2", "g2", "c2")).await;
+        tx.commit().await.expect("commit");
         assert!(
             matches!(done, Ok(ConsentCompleted::Written { .. })),
             "{done:?}"
@@ -424,4 +428,47 @@ async fn the_sqlite_writer_waits_for_a_lock_held_elsewhere() {
         found(&store, FlowKey::LoginChallenge, "lc-f-busy").await,
         Some(flow("f-busy"))
     );
+}
+
+/// The cap of users of an unverified app holds inside the consent's write: of many users
+/// completing their consents at once, no more than the cap get a grant, on either engine.
+#[tokio::test]
+async fn concurrent_consents_never_exceed_the_user_cap() {
+    const USERS: usize = 12;
+    const CAP: i64 = 3;
+    for (_db, store) in stores().await {
+        with_client(&store).await;
+        let mut completions = Vec::new();
+        for i in 0..USERS {
+            let id = format!("f{i}");
+            consent_accepted(&store, &id).await;
+            let subject = format!("user-{i}");
+            let mut c = completion(&id, &format!("g{i}"), &format!("c{i}"));
+            c.grant.subject.clone_from(&subject);
+            c.code.data.subject = subject;
+            c.user_cap = Some(CAP);
+            completions.push(c);
+        }
+        let answers = futures_util::future::join_all(completions.into_iter().map(|c| {
+            let store = store.clone();
+            async move { store.complete_consent(c).await.expect("completes") }
+        }))
+        .await;
+        let written = answers
+            .iter()
+            .filter(|a| matches!(a, ConsentCompleted::Written { .. }))
+            .count();
+        let refused = answers
+            .iter()
+            .filter(|a| **a == ConsentCompleted::AtUserCap)
+            .count();
+        assert_eq!(
+            (written, refused),
+            (CAP as usize, USERS - CAP as usize),
+            "{:?}",
+            store.backend()
+        );
+        let mut tx = store.read().await.expect("read");
+        assert_eq!(tx.apps().user_count("client-1").await.expect("count"), CAP);
+    }
 }

@@ -5,6 +5,7 @@ mod audit;
 mod clients;
 mod flows;
 mod keys;
+mod machinery;
 mod migrate;
 mod platform;
 mod tokens;

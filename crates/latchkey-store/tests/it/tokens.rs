@@ -6,7 +6,7 @@ use latchkey_core::oauth::records::{
     AccessTokenRecord, AuthorizationCode, CodeData, Grant, GrantData, RefreshTokenRecord,
     TokenClaims, TokenLookup,
 };
-use latchkey_core::store::{Exchange, Exchanged, Rotation, Store};
+use latchkey_core::store::{Exchange, Exchanged, Rotation, Store, StoreWrites as _};
 use latchkey_store::SqlStore;
 use latchkey_types::Scope;
 
@@ -161,7 +161,7 @@ async fn guarded_revocations_write_alone_and_fail_alone() {
         };
         let hash = TokenHash("r0".into());
         let answer = store
-            .revoke_access_guarded(hash.clone(), &stale, now, revocation("a0", "r0"))
+            .revoke_access_guarded(hash.clone(), stale.clone(), now, revocation("a0", "r0"))
             .await
             .expect("stale guard");
         assert_eq!(answer, None);
@@ -171,7 +171,7 @@ async fn guarded_revocations_write_alone_and_fail_alone() {
         // Revoked once, audited once; again, nothing more.
         for expected in [Some(true), Some(false)] {
             let answer = store
-                .revoke_access_guarded(hash.clone(), &guard, now, revocation("a1", "r0"))
+                .revoke_access_guarded(hash.clone(), guard.clone(), now, revocation("a1", "r0"))
                 .await
                 .expect("revoke");
             assert_eq!(answer, expected);
@@ -192,7 +192,9 @@ async fn guarded_revocations_write_alone_and_fail_alone() {
                 tokio::spawn(async move {
                     let hash = TokenHash(format!("r{i}"));
                     let entry = revocation(&id, &hash.0);
-                    store.revoke_access_guarded(hash, &guard, now, entry).await
+                    store
+                        .revoke_access_guarded(hash, guard.clone(), now, entry)
+                        .await
                 })
             })
             .collect();
@@ -431,7 +433,7 @@ async fn guarded_code_exchanges_write_only_what_they_may() {
             ..guard.clone()
         };
         let answer = store
-            .exchange_code_guarded(exchange("c1", "g1", true), &stale, now)
+            .exchange_code_guarded(exchange("c1", "g1", true), stale.clone(), now)
             .await
             .expect("stale guard");
         assert_eq!(answer, None, "{:?}", store.backend());
@@ -440,7 +442,7 @@ async fn guarded_code_exchanges_write_only_what_they_may() {
         // Exchanged once, with and without a refresh token; a second exchange writes nothing.
         for (c, refresh) in [("c1", true), ("c2", false)] {
             let answer = store
-                .exchange_code_guarded(exchange(c, "g1", refresh), &guard, now)
+                .exchange_code_guarded(exchange(c, "g1", refresh), guard.clone(), now)
                 .await
                 .expect("exchange");
             assert_eq!(answer, Some(Exchanged::Written), "{:?}", store.backend());
@@ -449,7 +451,7 @@ async fn guarded_code_exchanges_write_only_what_they_may() {
         let mut again = exchange("c1", "g1", true);
         again.access.token_hash = TokenHash("at-again".into());
         let answer = store
-            .exchange_code_guarded(again, &guard, now)
+            .exchange_code_guarded(again, guard.clone(), now)
             .await
             .expect("again");
         assert_eq!(answer, Some(Exchanged::CodeUsed));
@@ -469,7 +471,7 @@ async fn guarded_code_exchanges_write_only_what_they_may() {
             .expect("revoke");
         tx.commit().await.expect("commit");
         let answer = store
-            .exchange_code_guarded(exchange("c3", "g2", true), &guard, now)
+            .exchange_code_guarded(exchange("c3", "g2", true), guard.clone(), now)
             .await
             .expect("revoked grant");
         assert_grant_revoked(&store, answer, "c3").await;
@@ -530,7 +532,7 @@ async fn guarded_family_revocations_take_the_family_and_nothing_else() {
         let answer = store
             .revoke_family_guarded(
                 "family-f1".into(),
-                &stale,
+                stale.clone(),
                 now,
                 revocation("e0", "family-f1"),
             )
@@ -543,7 +545,12 @@ async fn guarded_family_revocations_take_the_family_and_nothing_else() {
         // The family, all of it and nothing else, audited once; again, nothing more.
         for (entry, expected) in [("e1", Some(true)), ("e2", Some(false))] {
             let answer = store
-                .revoke_family_guarded("family-f1".into(), &guard, now, revocation(entry, "f1"))
+                .revoke_family_guarded(
+                    "family-f1".into(),
+                    guard.clone(),
+                    now,
+                    revocation(entry, "f1"),
+                )
                 .await
                 .expect("revoke");
             assert_eq!(answer, expected, "{:?}", store.backend());
@@ -590,7 +597,7 @@ async fn a_code_exchange_waiting_on_a_revocation_sees_it() {
             let store = store.clone();
             tokio::spawn(async move {
                 store
-                    .exchange_code_guarded(exchange("c1", "g1", true), &guard, now)
+                    .exchange_code_guarded(exchange("c1", "g1", true), guard.clone(), now)
                     .await
             })
         };
@@ -650,7 +657,7 @@ async fn guarded_rotations_write_all_or_nothing() {
             ..guard.clone()
         };
         let answer = store
-            .rotate_refresh_guarded(rotation("old1", "n1", true), &stale, now)
+            .rotate_refresh_guarded(rotation("old1", "n1", true), stale.clone(), now)
             .await
             .expect("stale");
         assert_eq!(answer, None, "{:?}", store.backend());
@@ -659,7 +666,7 @@ async fn guarded_rotations_write_all_or_nothing() {
 
         // Rotated once: claimed with its kept response, the new pair stored, the grant used.
         let answer = store
-            .rotate_refresh_guarded(rotation("old1", "n1", true), &guard, now)
+            .rotate_refresh_guarded(rotation("old1", "n1", true), guard.clone(), now)
             .await
             .expect("rotate");
         assert_eq!(answer, Some(true), "{:?}", store.backend());
@@ -675,7 +682,7 @@ async fn guarded_rotations_write_all_or_nothing() {
 
         // The same token again: not claimed, nothing written.
         let answer = store
-            .rotate_refresh_guarded(rotation("old1", "n2", true), &guard, now + 1)
+            .rotate_refresh_guarded(rotation("old1", "n2", true), guard.clone(), now + 1)
             .await
             .expect("again");
         assert_eq!(answer, Some(false));
@@ -688,7 +695,7 @@ async fn guarded_rotations_write_all_or_nothing() {
 
         // A client that stopped getting refresh tokens: the access token alone.
         let answer = store
-            .rotate_refresh_guarded(rotation("old2", "n3", false), &guard, now)
+            .rotate_refresh_guarded(rotation("old2", "n3", false), guard.clone(), now)
             .await
             .expect("no refresh");
         assert_eq!(answer, Some(true));
