@@ -405,6 +405,10 @@ pub struct ScopeConfig {
     pub group: String,
     #[serde(default)]
     pub sensitivity: Sensitivity,
+    /// The least account role that holds this permission (`member`, `developer`, `admin`,
+    /// `owner`): a user lends an app a scope on an account only where their own role holds it.
+    #[serde(default)]
+    pub min_role: crate::platform::model::Role,
 }
 
 fn default_scope_group() -> String {

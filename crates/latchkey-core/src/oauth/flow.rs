@@ -498,6 +498,14 @@ impl Engine {
                 "accounts must be at most 100 non-empty ids".into(),
             ));
         }
+        if let Some(policy) = self.account_policy()
+            && let Some(subject) = flow.subject.as_deref()
+            && let Some(refusal) = policy
+                .consent_refusal(subject, &flow.client_id, &grant_scope, &accounts)
+                .await?
+        {
+            return Err(FlowError::Invalid(refusal));
+        }
         let session = body.session.clone().unwrap_or_default();
         let (verifier, verifier_key) = self.deps.mint_lookup_value();
         flow.state = FlowState::ConsentAccepted;

@@ -354,19 +354,22 @@ impl Engine {
     /// The tokens that replace the refresh token `hash` of `record` (the access token narrowed
     /// to `access_scope`), and what the rotation writes: the response is kept, sealed, for
     /// retries.
+    /// The tokens a refresh token is rotated into, and what the rotation writes. `claims` are
+    /// the record's, with the accounts the platform allows now ([`Engine::narrowed_claims`]).
     fn rotation(
         &self,
         client: &Client,
         hash: &TokenHash,
         record: &RefreshTokenRecord,
         access_scope: &Scope,
+        claims: &TokenClaims,
     ) -> Result<(Issued, Rotation), TokenError> {
         let issue = Issue {
             client,
             subject: &record.subject,
             scope: &record.scope,
             audience: &record.audience,
-            claims: &record.claims,
+            claims,
             grant_id: record.grant_id.as_deref(),
             family_id: &record.family_id,
         };
@@ -412,7 +415,16 @@ impl Engine {
         else {
             return Ok(None);
         };
-        let (issued, rotation) = self.rotation(&auth.client, hash, record, &access_scope)?;
+        let claims = self
+            .narrowed_claims(
+                &record.subject,
+                &record.client_id,
+                &record.scope,
+                &record.claims,
+            )
+            .await?;
+        let (issued, rotation) =
+            self.rotation(&auth.client, hash, record, &access_scope, &claims)?;
         let write = self
             .deps
             .store
@@ -479,7 +491,17 @@ impl Engine {
             // This request rotates the token, unless one racing it claims it first. The row stays
             // locked (PostgreSQL) or the writer busy (SQLite) only until the new pair is written
             // and the response kept.
-            let (issued, rotation) = self.rotation(client, &hash, &record, &access_scope)?;
+            let claims = self
+                .narrowed_claims(
+                    &record.subject,
+                    &record.client_id,
+                    &record.scope,
+                    &record.claims,
+                )
+                .await
+                .map_err(TokenError::from)?;
+            let (issued, rotation) =
+                self.rotation(client, &hash, &record, &access_scope, &claims)?;
             if write_rotation(tx, &rotation, now)
                 .await
                 .map_err(TokenError::from)?

@@ -4,9 +4,22 @@ use latchkey_types::Scope;
 
 use crate::clock::UnixTime;
 
-/// A member's role in an account, from most to least powerful.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// A member's role in an account, from least to most powerful.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
+    #[default]
     Member,
     Developer,
     Admin,

@@ -228,4 +228,41 @@ impl Platform {
         tx.commit().await?;
         Ok(())
     }
+
+    /// An account admin revokes every grant of a third-party app that reaches the account (it
+    /// names the account, or all accounts), given by any member: the grant and its tokens go,
+    /// with an audit entry each. Returns how many grants.
+    pub async fn revoke_third_party_grants(
+        &self,
+        principal: &Principal,
+        account_id: &str,
+    ) -> Result<usize, PlatformError> {
+        principal.require(account_id, Role::Admin)?;
+        let mut r = self.deps.store.read().await?;
+        let members = r.accounts().members(account_id).await?;
+        let mut targets = Vec::new();
+        for member in &members {
+            for grant in r.grants().list_active(&member.user.id).await? {
+                let reaches = grant.accounts.iter().any(|a| a == "*" || a == account_id);
+                let Some(app) =
+                    super::policy::AppStanding::load(r.as_mut(), &grant.client_id).await?
+                else {
+                    continue;
+                };
+                let own = app.client.owner_account_id.as_deref() == Some(account_id);
+                if reaches && !app.first_party() && !own {
+                    targets.push((member.user.id.clone(), grant.client_id));
+                }
+            }
+        }
+        drop(r);
+        let mut revoked = 0;
+        for (subject, client_id) in targets {
+            revoked += self
+                .engine
+                .revoke_consent_sessions(&subject, Some(&client_id), &principal.actor())
+                .await?;
+        }
+        Ok(revoked)
+    }
 }
