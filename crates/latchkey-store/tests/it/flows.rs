@@ -61,7 +61,7 @@ pub fn flow(id: &str) -> FlowRecord {
     }
 }
 
-fn session(id: &str) -> LoginSession {
+pub fn session(id: &str) -> LoginSession {
     LoginSession {
         id: id.into(),
         cookie_hash: format!("cookie-{id}"),

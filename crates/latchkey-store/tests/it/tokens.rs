@@ -13,7 +13,7 @@ use latchkey_types::Scope;
 use crate::clients::sample;
 use crate::stores;
 
-fn token(hash: &str) -> AccessTokenRecord {
+pub fn token(hash: &str) -> AccessTokenRecord {
     AccessTokenRecord {
         token_hash: TokenHash(hash.into()),
         client_id: "client-1".into(),
@@ -303,7 +303,7 @@ pub fn grant(id: &str, subject: &str) -> Grant {
     }
 }
 
-fn code(hash: &str, grant_id: &str) -> AuthorizationCode {
+pub fn code(hash: &str, grant_id: &str) -> AuthorizationCode {
     AuthorizationCode {
         code_hash: TokenHash(hash.into()),
         client_id: "client-1".into(),
@@ -327,7 +327,7 @@ fn code(hash: &str, grant_id: &str) -> AuthorizationCode {
 
 /// What exchanging the code `code` of the grant `grant_id` writes: an access token, and a
 /// refresh token when `refresh`.
-fn exchange(code: &str, grant_id: &str, refresh: bool) -> Exchange {
+pub fn exchange(code: &str, grant_id: &str, refresh: bool) -> Exchange {
     let access = AccessTokenRecord {
         grant_id: Some(grant_id.into()),
         family_id: format!("family-{code}"),
