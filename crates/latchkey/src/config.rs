@@ -162,6 +162,9 @@ revoke_per_ip = 1200
 revoke_per_client = 6000
 introspect_per_ip = 60000
 userinfo_per_ip = 6000
+# Bearer tokens the self-service API (/api/v1) refuses, per address: only failures count, and an
+# address over the limit is refused before its token is looked up.
+api_bad_token_per_ip = 60
 
 [log]
 # text or json.
