@@ -343,6 +343,9 @@ pub struct RateLimitConfig {
     pub revoke_per_client: u32,
     pub introspect_per_ip: u32,
     pub userinfo_per_ip: u32,
+    /// Bearer tokens refused by the self-service API (`/api/v1`), per address: only failures
+    /// count, and an address over the limit is refused before its token is looked up.
+    pub api_bad_token_per_ip: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -357,6 +360,7 @@ impl Default for RateLimitConfig {
             revoke_per_client: 6000,
             introspect_per_ip: 60_000,
             userinfo_per_ip: 6000,
+            api_bad_token_per_ip: 60,
         }
     }
 }

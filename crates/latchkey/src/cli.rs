@@ -4,6 +4,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// The admin API's base URL, for the `clients` commands.
+pub const ADMIN_URL_ENV: &str = "LATCHKEY_ADMIN_URL";
+/// The new user's password, for `users create`.
+pub const USER_PASSWORD_ENV: &str = "LATCHKEY_USER_PASSWORD";
+/// Environment variables that fill a command's own flags rather than settings: the
+/// configuration loader leaves them alone, whichever command runs.
+pub const FLAG_ENV: [&str; 2] = [ADMIN_URL_ENV, USER_PASSWORD_ENV];
+
 #[derive(Debug, Parser)]
 #[command(
     name = "latchkey",
@@ -127,7 +135,7 @@ pub struct AdminArgs {
     #[arg(
         long,
         global = true,
-        env = "LATCHKEY_ADMIN_URL",
+        env = ADMIN_URL_ENV,
         default_value = "http://127.0.0.1:4445",
         value_name = "URL"
     )]
@@ -210,7 +218,7 @@ pub enum UsersAction {
         #[arg(long, default_value = "")]
         name: String,
         /// The password; read from standard input when absent (one line).
-        #[arg(long, env = "LATCHKEY_USER_PASSWORD", hide_env_values = true)]
+        #[arg(long, env = USER_PASSWORD_ENV, hide_env_values = true)]
         password: Option<String>,
         /// The user operates the platform (the operator console).
         #[arg(long)]

@@ -14,6 +14,7 @@ pub mod demo;
 pub mod dns;
 pub mod login;
 pub mod model;
+pub mod names;
 pub mod operator;
 pub mod password;
 pub mod policy;

@@ -1,6 +1,7 @@
 //! Users, accounts and memberships: created by the CLI and the demo, read by every page.
 
 use super::model::{Account, AccountKind, Membership, Role, User};
+use super::names::refuse_format_characters;
 use super::password::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN, hash_password, run_blocking};
 use super::{Platform, PlatformError, Principal};
 use crate::audit::Actor;
@@ -34,6 +35,7 @@ fn display_name(field: &str, name: &str) -> Result<String, PlatformError> {
             format!("must be 1 to {MAX_NAME_LEN} printable characters"),
         ));
     }
+    refuse_format_characters(field, n)?;
     Ok(n.to_owned())
 }
 

@@ -518,13 +518,25 @@ pub(crate) async fn to_consent(
     client_id: &str,
     email: &str,
 ) -> (Flow, String, String) {
+    to_consent_for(app, client_id, email, "openid dns.read workers.read").await
+}
+
+/// [`to_consent`] for `scope` (space-separated); the redirect URI is `http://127.0.0.1:9999/cb`
+/// and the PKCE verifier `pkce(1)`'s.
+pub(crate) async fn to_consent_for(
+    app: &TestApp,
+    client_id: &str,
+    email: &str,
+    scope: &str,
+) -> (Flow, String, String) {
     let mut f = Flow {
         jar: BTreeMap::new(),
     };
     let challenge = crate::browser::pkce(1).challenge;
+    let scope = scope.replace(' ', "%20");
     let res = f
         .get(app, &format!(
-            "/oauth2/auth?client_id={client_id}&response_type=code&redirect_uri=http://127.0.0.1:9999/cb&scope=openid%20dns.read%20workers.read&state=s-0123456789&code_challenge={challenge}&code_challenge_method=S256"
+            "/oauth2/auth?client_id={client_id}&response_type=code&redirect_uri=http://127.0.0.1:9999/cb&scope={scope}&state=s-0123456789&code_challenge={challenge}&code_challenge_method=S256"
         ))
         .await;
     let login = location(&res);
@@ -1110,6 +1122,217 @@ async fn the_built_in_login_honours_skip_prompt_login_and_max_age() {
         assert!(
             page.text().contains("name=\"password\""),
             "{extra}: the form is shown again"
+        );
+    }
+}
+
+/// An access token for the self-service API: `email` grants `openid apps.write` on `account` to
+/// a first-party app (registered by the operator), through the login and consent pages.
+pub(crate) async fn api_token(app: &TestApp, email: &str, account: &str) -> String {
+    let client = app
+        .register(json!({
+            "client_name": "Deploy CLI",
+            "redirect_uris": ["http://127.0.0.1:9999/cb"],
+            "scope": "openid apps.write",
+        }))
+        .await;
+    let (mut f, cc, csrf) = to_consent_for(app, &client.id, email, "openid apps.write").await;
+    let res = f
+        .post(
+            app,
+            "/ui/consent",
+            &[
+                ("consent_challenge", cc.as_str()),
+                ("csrf_token", csrf.as_str()),
+                ("decision", "allow"),
+                ("account", account),
+            ],
+        )
+        .await;
+    let done = f.get(app, &location(&res)).await;
+    let code = crate::browser::query(&location(&done))["code"].clone();
+    let res = app
+        .token(
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "http://127.0.0.1:9999/cb"),
+                ("code_verifier", &crate::browser::pkce(1).verifier),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    res.json()["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_owned()
+}
+
+/// A GET of `path` on `router` with this `Authorization` header and, when given, the address a
+/// trusted proxy names in `X-Forwarded-For`.
+pub(crate) async fn get_with_authorization(
+    router: &axum::Router,
+    path: &str,
+    authorization: &str,
+    address: Option<&str>,
+) -> Answer {
+    let mut req = Request::get(path).header(header::AUTHORIZATION, authorization);
+    if let Some(a) = address {
+        req = req.header("x-forwarded-for", a);
+    }
+    TestApp::call(router, req.body(Body::empty()).expect("request")).await
+}
+
+#[tokio::test]
+async fn the_api_and_userinfo_take_a_bearer_token_whatever_the_case_of_the_scheme() {
+    for db in TestDatabase::all().await {
+        let app = TestApp::platform(db, None).await;
+        world(&app).await;
+        let token = api_token(&app, "alice@acme.test", "acme").await;
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            let authorization = format!("{scheme} {token}");
+            let res = get_with_authorization(
+                &app.public,
+                "/api/v1/accounts/acme/apps",
+                &authorization,
+                None,
+            )
+            .await;
+            assert_eq!(res.status, StatusCode::OK, "{scheme}: {}", res.text());
+            assert!(res.json().is_array(), "{scheme}");
+            let res = get_with_authorization(&app.public, "/userinfo", &authorization, None).await;
+            assert_eq!(res.status, StatusCode::OK, "{scheme}: {}", res.text());
+            assert!(res.json()["sub"].is_string(), "{scheme}");
+        }
+        // Another scheme is still no bearer token.
+        let res = get_with_authorization(
+            &app.public,
+            "/api/v1/accounts/acme/apps",
+            &format!("Token {token}"),
+            None,
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
+    }
+}
+
+#[tokio::test]
+async fn an_unusable_next_after_the_login_goes_to_the_default_page() {
+    for db in TestDatabase::all().await {
+        let app = TestApp::platform(db, None).await;
+        world(&app).await;
+        for next in [
+            "/ui/developer\r\nSet-Cookie: injected=1",
+            "/ui/developer\nX: y",
+            "/ui/developer\t",
+            "/ui/d\u{e9}veloppeur",
+            "/ui/developer page",
+            "https://evil.example/ui/",
+            "//evil.example/ui/",
+            "/ui\\/evil.example",
+            "/oauth2/auth",
+            "",
+        ] {
+            let mut f = Flow::default();
+            let query = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("next", next)
+                .finish();
+            let page = f.get(&app, &format!("/ui/login?{query}")).await;
+            assert_eq!(page.status, StatusCode::OK, "{next:?}: {}", page.text());
+            assert_eq!(hidden(&page.text(), "next"), "/ui/apps", "{next:?}");
+            let res = f
+                .post(
+                    &app,
+                    "/ui/login",
+                    &[
+                        ("csrf_token", &hidden(&page.text(), "csrf_token")),
+                        ("email", "alice@acme.test"),
+                        ("password", PASSWORD),
+                        ("next", next),
+                    ],
+                )
+                .await;
+            assert_eq!(res.status, StatusCode::SEE_OTHER, "{next:?}");
+            assert_eq!(location(&res), "/ui/apps", "{next:?}");
+            assert!(res.header("injected").is_none());
+        }
+        // A usable one is followed, with its query.
+        let mut f = Flow::default();
+        let page = f.get(&app, "/ui/login").await;
+        let res = f
+            .post(
+                &app,
+                "/ui/login",
+                &[
+                    ("csrf_token", &hidden(&page.text(), "csrf_token")),
+                    ("email", "alice@acme.test"),
+                    ("password", PASSWORD),
+                    ("next", "/ui/developer?account=acme"),
+                ],
+            )
+            .await;
+        assert_eq!(location(&res), "/ui/developer?account=acme");
+    }
+}
+
+#[tokio::test]
+async fn the_consent_challenge_survives_a_login_on_the_way_to_the_consent_page() {
+    for db in TestDatabase::all().await {
+        let app = TestApp::platform(db, None).await;
+        let (alice, _) = world(&app).await;
+        let mut body = app_body();
+        body["app_type"] = json!("native");
+        body["redirect_uris"] = json!(["http://127.0.0.1/cb"]);
+        let created = api(
+            &app,
+            &alice,
+            Method::POST,
+            "/api/v1/accounts/acme/apps",
+            Some(body),
+        )
+        .await;
+        let id = created.json()["client_id"].as_str().expect("id").to_owned();
+        let (_, cc, _) = to_consent(&app, &id, "alice@acme.test").await;
+
+        // The consent page, reached in a browser without a console session.
+        let mut f = Flow::default();
+        let consent = format!("/ui/consent?consent_challenge={cc}");
+        let login = location(&f.get(&app, &consent).await);
+        assert!(login.starts_with("/ui/login?next="), "{login}");
+        let page = f.get(&app, &login).await;
+        assert_eq!(hidden(&page.text(), "next"), consent, "the page keeps it");
+        let res = f
+            .post(
+                &app,
+                "/ui/login",
+                &[
+                    ("csrf_token", &hidden(&page.text(), "csrf_token")),
+                    ("email", "alice@acme.test"),
+                    ("password", PASSWORD),
+                    ("next", &hidden(&page.text(), "next")),
+                ],
+            )
+            .await;
+        assert_eq!(location(&res), consent, "back to the consent page");
+        let page = f.get(&app, &consent).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+        assert_eq!(hidden(&page.text(), "consent_challenge"), cc);
+        let res = f
+            .post(
+                &app,
+                "/ui/consent",
+                &[
+                    ("consent_challenge", cc.as_str()),
+                    ("csrf_token", &hidden(&page.text(), "csrf_token")),
+                    ("decision", "allow"),
+                    ("account", "acme"),
+                ],
+            )
+            .await;
+        assert!(
+            location(&res).contains("consent_verifier="),
+            "the authorization goes on"
         );
     }
 }

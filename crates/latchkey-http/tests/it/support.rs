@@ -164,6 +164,25 @@ impl TestApp {
         dns: Option<std::net::SocketAddr>,
         tweak: impl FnOnce(&mut latchkey_core::platform::PlatformSettings),
     ) -> Self {
+        Self::platform_built(db, dns, |_| {}, tweak).await
+    }
+
+    /// [`Self::platform`] with the configuration first adjusted by `configure` (to turn the
+    /// rate limits on, say).
+    #[allow(dead_code)]
+    pub async fn platform_configured(
+        db: TestDatabase,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
+        Self::platform_built(db, None, configure, |_| {}).await
+    }
+
+    async fn platform_built(
+        db: TestDatabase,
+        dns: Option<std::net::SocketAddr>,
+        configure: impl FnOnce(&mut Config),
+        tweak: impl FnOnce(&mut latchkey_core::platform::PlatformSettings),
+    ) -> Self {
         let mut app = Self::build(
             db,
             ISSUER,
@@ -171,6 +190,7 @@ impl TestApp {
             |c| {
                 c.urls.login = None;
                 c.urls.consent = None;
+                configure(c);
             },
         )
         .await;

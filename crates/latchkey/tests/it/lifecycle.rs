@@ -266,3 +266,101 @@ async fn postgres_migrations_are_explicit() {
     );
     assert!(server.stop().success());
 }
+
+/// The `name=value` pairs of a response's `Set-Cookie` headers, as a `Cookie` header.
+fn cookies_of(res: &reqwest::Response) -> String {
+    res.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Signs in on the built-in login page; the status and `Location` of the answer.
+async fn sign_in(public: &str, email: &str, password: &str) -> (u16, Option<String>) {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let page = http
+        .get(format!("{public}/ui/login"))
+        .send()
+        .await
+        .expect("login page");
+    let cookie = cookies_of(&page);
+    let html = page.text().await.expect("html");
+    let csrf = html
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("csrf token")
+        .to_owned();
+    let res = http
+        .post(format!("{public}/ui/login"))
+        .header(reqwest::header::COOKIE, cookie)
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("email", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .expect("sign in");
+    let location = res
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (res.status().as_u16(), location)
+}
+
+#[tokio::test]
+async fn users_create_takes_the_password_from_the_variable_its_help_offers() {
+    let (_tmp, dir) = data_dir();
+    let help = latchkey(&dir)
+        .args(["users", "create", "--help"])
+        .output()
+        .expect("run");
+    assert!(
+        String::from_utf8_lossy(&help.stdout).contains("LATCHKEY_USER_PASSWORD"),
+        "{}",
+        String::from_utf8_lossy(&help.stdout)
+    );
+    let password = "a password from the environment";
+    let out = latchkey(&dir)
+        .env("LATCHKEY_USER_PASSWORD", password)
+        .args(["users", "create", "--email", "ops@example.test"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Left set, it is no unknown setting to the other commands either.
+    let out = latchkey(&dir)
+        .env("LATCHKEY_USER_PASSWORD", password)
+        .args(["config", "check"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let server = Server::start(&dir, &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        sign_in(&server.public, "ops@example.test", password).await,
+        (303, Some("/ui/apps".to_owned())),
+        "the user signs in with that password"
+    );
+    assert_eq!(
+        sign_in(&server.public, "ops@example.test", "another password")
+            .await
+            .0,
+        401
+    );
+    server.stop();
+}

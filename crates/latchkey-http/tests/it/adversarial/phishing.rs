@@ -124,8 +124,8 @@ async fn lookalike_of_a_public_app_with_unicode_confusables_is_refused() {
         ] {
             name_refused(&app, &bob, name, "Acme Reports").await;
         }
-        // Full-width letters are refused as look-alike characters.
-        name_refused(&app, &bob, "\u{ff21}cme Reports", "alphabet").await;
+        // Full-width letters are read as the letters they show.
+        name_refused(&app, &bob, "\u{ff21}cme Reports", "Acme Reports").await;
     }
 }
 
@@ -395,5 +395,198 @@ async fn an_unverified_app_cannot_go_public_by_default() {
             None,
             "no cap where unverified apps stay private"
         );
+    }
+}
+
+/// The answer's text shows none of the invisible formatting characters it was sent.
+fn echoes_no_format_character(text: &str) {
+    assert_eq!(
+        latchkey_core::platform::names::format_character(text),
+        None,
+        "the error echoes the character: {}",
+        text.escape_unicode()
+    );
+}
+
+#[tokio::test]
+async fn names_with_direction_overrides_or_invisible_characters_are_refused() {
+    for db in TestDatabase::all().await {
+        let app = TestApp::platform(db, None).await;
+        let (_, bob) = world(&app).await;
+        for (name, code_point) in [
+            // Displays as "Latchkey".
+            ("\u{202e}yekhctaL\u{202c}", "U+202E"),
+            ("\u{2067}yekhctaL\u{2069} Sync", "U+2067"),
+            ("Beta\u{200f} Tools", "U+200F"),
+            ("Beta \u{061c}Tools", "U+061C"),
+            // Zero-width joiners, spaces and the byte-order mark, invisible in the name.
+            ("Latch\u{200d}key", "U+200D"),
+            ("Beta\u{200b}Tools", "U+200B"),
+            ("\u{feff}Beta Tools", "U+FEFF"),
+            ("Beta\u{2060}Tools", "U+2060"),
+        ] {
+            let snapshot = before(&app).await;
+            let mut body = app_body();
+            body["name"] = json!(name);
+            body["redirect_uris"] = json!(["https://tools.beta.example/callback"]);
+            body["client_uri"] = json!("https://tools.beta.example/");
+            let res = api(
+                &app,
+                &bob,
+                Method::POST,
+                "/api/v1/accounts/beta/apps",
+                Some(body),
+            )
+            .await;
+            let shown = name.escape_unicode();
+            assert_eq!(
+                res.status,
+                StatusCode::BAD_REQUEST,
+                "{shown}: {}",
+                res.text()
+            );
+            let text = res.text();
+            assert!(
+                text.contains("name") && text.contains("invisible") && text.contains(code_point),
+                "{shown}: {text}"
+            );
+            echoes_no_format_character(&text);
+            unchanged(&app, &snapshot).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_homoglyph_of_the_platforms_name_is_refused_as_a_lookalike() {
+    for db in TestDatabase::all().await {
+        let app = TestApp::platform(db, None).await;
+        let (_, bob) = world(&app).await;
+        for name in [
+            "L\u{0430}tchkey",       // Cyrillic a
+            "Latchk\u{0435}y Sync",  // Cyrillic e
+            "L\u{03b1}tchkey",       // Greek alpha
+            "LATCHK\u{0395}Y",       // Greek capital epsilon
+            "\u{ff2c}atchkey Tools", // full-width L
+            "Latch\u{3164}key",      // an invisible Hangul filler
+        ] {
+            name_refused(&app, &bob, name, "the platform's name").await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_description_or_a_rename_with_invisible_characters_is_refused() {
+    for db in TestDatabase::all().await {
+        let app = TestApp::platform(db, None).await;
+        let (alice, _) = world(&app).await;
+        let snapshot = before(&app).await;
+        let mut body = app_body();
+        body["description"] = json!("Reports.\u{202e} Trusted by Latchkey");
+        let res = api(
+            &app,
+            &alice,
+            Method::POST,
+            "/api/v1/accounts/acme/apps",
+            Some(body),
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.text());
+        assert!(res.text().contains("description"), "{}", res.text());
+        echoes_no_format_character(&res.text());
+        unchanged(&app, &snapshot).await;
+
+        let id = create(&app, &alice, "acme", app_body()).await;
+        let snapshot = before(&app).await;
+        for change in [
+            json!({"name": "Acme\u{200d} Reports"}),
+            json!({"name": "\u{202e}stropeR emcA"}),
+            json!({"description": "\u{2066}hidden\u{2069}"}),
+        ] {
+            let res = api(
+                &app,
+                &alice,
+                Method::PATCH,
+                &format!("/api/v1/accounts/acme/apps/{id}"),
+                Some(change.clone()),
+            )
+            .await;
+            assert_eq!(
+                res.status,
+                StatusCode::BAD_REQUEST,
+                "{change}: {}",
+                res.text()
+            );
+            echoes_no_format_character(&res.text());
+        }
+        unchanged(&app, &snapshot).await;
+    }
+}
+
+#[tokio::test]
+async fn an_account_name_with_invisible_characters_is_refused() {
+    for db in TestDatabase::all().await {
+        let app = TestApp::platform(db, None).await;
+        world(&app).await;
+        let snapshot = before(&app).await;
+        for name in ["\u{202e}emcA\u{202c}", "Ac\u{200b}me", "Acme\u{e0041}"] {
+            let e = app
+                .state
+                .platform
+                .create_account(Some("gamma"), name, AccountKind::Customer, &Actor::cli())
+                .await
+                .expect_err("refused")
+                .to_string();
+            assert!(e.contains("invisible"), "{e}");
+            echoes_no_format_character(&e);
+        }
+        unchanged(&app, &snapshot).await;
+    }
+}
+
+#[tokio::test]
+async fn international_names_are_accepted() {
+    for db in TestDatabase::all().await {
+        let app = TestApp::platform(db, None).await;
+        let (_, bob) = world(&app).await;
+        for (n, name) in [
+            "Caf\u{e9} \u{dc}n\u{ef}code",
+            "\u{65e5}\u{672c}\u{8a9e}\u{30a2}\u{30d7}\u{30ea}",
+            "\u{041c}\u{043e}\u{0439} \u{0431}\u{043e}\u{0442}",
+            "\u{645}\u{62f}\u{64a}\u{631} \u{627}\u{644}\u{645}\u{647}\u{627}\u{645}",
+            "\u{d55c}\u{ad6d}\u{c5b4} \u{b3c4}\u{ad6c}",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut body = app_body();
+            body["name"] = json!(name);
+            body["description"] =
+                json!(format!("{name}: une description, \u{4e00}\u{4e8c}\u{4e09}"));
+            body["redirect_uris"] = json!([format!("https://tools.beta.example/callback/{n}")]);
+            body["client_uri"] = json!("https://tools.beta.example/");
+            let id = create(&app, &bob, "beta", body).await;
+            let shown = api(
+                &app,
+                &bob,
+                Method::GET,
+                &format!("/api/v1/accounts/beta/apps/{id}"),
+                None,
+            )
+            .await
+            .json();
+            assert_eq!(shown["name"], name, "stored as written");
+        }
+        let account = app
+            .state
+            .platform
+            .create_account(
+                Some("gamma"),
+                "\u{5c71}\u{7530} \u{5546}\u{4e8b}",
+                AccountKind::Customer,
+                &Actor::cli(),
+            )
+            .await
+            .expect("an international account name");
+        assert_eq!(account.name, "\u{5c71}\u{7530} \u{5546}\u{4e8b}");
     }
 }

@@ -10,7 +10,8 @@ use serde_json::json;
 
 use super::{alice_native_app, before, service, service_token, unchanged, unchanged_except};
 use crate::platform::{
-    Flow, PASSWORD, Session, app_body, console_post, console_user, hidden, to_consent, world,
+    Flow, PASSWORD, Session, api_token, app_body, console_post, console_user,
+    get_with_authorization, hidden, to_consent, world,
 };
 use crate::support::TestApp;
 
@@ -225,6 +226,61 @@ async fn a_token_flood_is_answered_429_with_retry_after() {
             res.header("retry-after")
                 .is_some_and(|s| s.parse::<u64>().is_ok())
         );
+        unchanged(&app, &snapshot).await;
+    }
+}
+
+#[tokio::test]
+async fn guessing_api_tokens_is_limited_per_address_and_a_valid_caller_is_not() {
+    for db in TestDatabase::all().await {
+        let app = TestApp::platform_configured(db, |c| {
+            c.rate_limits.enabled = true;
+            c.rate_limits.api_bad_token_per_ip = 20; // bursts of 2
+        })
+        .await;
+        world(&app).await;
+        let token = api_token(&app, "alice@acme.test", "acme").await;
+        let state = app.state.clone().with_settings(|s| {
+            s.client_ip_header = Some("x-forwarded-for".parse().expect("name"));
+        });
+        let router = latchkey_http::public_router(state);
+        let apps = "/api/v1/accounts/acme/apps";
+        let call = |authorization: String, address: &'static str| {
+            let router = router.clone();
+            async move { get_with_authorization(&router, apps, &authorization, Some(address)).await }
+        };
+        // Successes do not count: a valid caller is never limited.
+        for _ in 0..5 {
+            let res = call(format!("Bearer {token}"), "203.0.113.7").await;
+            assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        }
+        let snapshot = before(&app).await;
+        for guess in ["lk_at_guess-1", "lk_at_guess-2"] {
+            let res = call(format!("Bearer {guess}"), "203.0.113.7").await;
+            assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
+        }
+        // Over the limit: 429 with Retry-After, and the address is refused before any token of
+        // it is looked up, a valid one included, until it may try again.
+        for authorization in [
+            "Bearer lk_at_guess-3".to_owned(),
+            "bearer lk_at_guess-4".to_owned(),
+            format!("Bearer {token}"),
+        ] {
+            let res = call(authorization, "203.0.113.7").await;
+            assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS, "{}", res.text());
+            assert_eq!(res.json()["error"], "too_many_requests");
+            assert!(
+                res.header("retry-after")
+                    .is_some_and(|s| s.parse::<u64>().is_ok_and(|n| n >= 1)),
+                "{:?}",
+                res.header("retry-after")
+            );
+        }
+        // Another address has its own budget, and the valid caller there is unaffected.
+        let res = call("Bearer lk_at_guess-5".to_owned(), "203.0.113.8").await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
+        let res = call(format!("Bearer {token}"), "198.51.100.1").await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
         unchanged(&app, &snapshot).await;
     }
 }
