@@ -237,15 +237,6 @@ impl TestApp {
         app
     }
 
-    /// One app per engine under test.
-    pub async fn all() -> Vec<Self> {
-        let mut out = Vec::new();
-        for db in TestDatabase::all().await {
-            out.push(Self::new(db).await);
-        }
-        out
-    }
-
     pub async fn call(router: &Router, req: Request<Body>) -> Answer {
         let res = router.clone().oneshot(req).await.expect("router answers");
         let status = res.status();
