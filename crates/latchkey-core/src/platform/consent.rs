@@ -337,8 +337,14 @@ impl Platform {
         }
         if !accounts.is_empty() && accounts.iter().all(|a| a.blocked.is_some()) {
             problem.get_or_insert_with(|| {
-                "The admins of your accounts have blocked new authorizations of third-party apps."
-                    .into()
+                let reasons: Vec<&str> = accounts
+                    .iter()
+                    .filter_map(|a| a.blocked.as_deref())
+                    .collect();
+                format!(
+                    "You cannot authorize this app on any of your accounts: {}.",
+                    reasons.join("; ")
+                )
             });
         }
         let all_accounts = !accounts.is_empty() && accounts.iter().all(|a| a.blocked.is_none());

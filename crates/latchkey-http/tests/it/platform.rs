@@ -1330,3 +1330,14 @@ async fn the_consent_challenge_survives_a_login_on_the_way_to_the_consent_page(d
         "the authorization goes on"
     );
 }
+
+/// A console page `path` as `s` sees it (200 expected): its HTML.
+pub(crate) async fn get_page(app: &TestApp, s: &Session, path: &str) -> String {
+    let req = Request::get(path)
+        .header(header::COOKIE, &s.cookie)
+        .body(Body::empty())
+        .expect("request");
+    let res = TestApp::call(&app.public, req).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    res.text()
+}
