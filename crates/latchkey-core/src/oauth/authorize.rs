@@ -19,6 +19,7 @@ use crate::audit::{Actor, AuditEntry};
 use crate::client::{Client, GrantType, redirect_uri_matches};
 use crate::crypto::{TokenKind, lookup_hash, lookup_key};
 use crate::entropy::EntropyExt as _;
+use crate::secret::{REDACTED, SecretString};
 use crate::store::{ConsentCompleted, ConsentCompletion, FlowKey, FlowStep, StoreError};
 
 const MAX_STATE_LEN: usize = 1024;
@@ -31,9 +32,9 @@ const MAX_MAX_AGE: i64 = 315_360_000;
 #[derive(Debug, Clone, Default)]
 pub struct BrowserCookies {
     /// Binds flows to this browser.
-    pub csrf: Option<String>,
+    pub csrf: Option<SecretString>,
     /// A remembered login.
-    pub session: Option<String>,
+    pub session: Option<SecretString>,
 }
 
 /// What to do with the browser's session cookie.
@@ -41,19 +42,19 @@ pub struct BrowserCookies {
 pub enum SessionCookie {
     /// Set it; `max_age` in seconds.
     Set {
-        value: String,
+        value: SecretString,
         max_age: i64,
     },
     Clear,
 }
 
 /// The authorization endpoint's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum AuthorizeOutcome {
     /// Send the browser to `location`, setting the given cookies.
     Redirect {
         location: String,
-        csrf: Option<String>,
+        csrf: Option<SecretString>,
         session: Option<SessionCookie>,
     },
     /// Show an error page; nothing is redirected.
@@ -61,6 +62,35 @@ pub enum AuthorizeOutcome {
         code: ErrorCode,
         description: String,
     },
+}
+
+/// A redirect's location carries a code or a challenge in its query: `Debug` shows where it
+/// goes, not what it carries.
+impl std::fmt::Debug for AuthorizeOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Redirect {
+                location,
+                csrf,
+                session,
+            } => {
+                let target = match location.find(['?', '#']) {
+                    Some(i) => format!("{}{}{}", &location[..i], &location[i..=i], REDACTED),
+                    None => location.clone(),
+                };
+                f.debug_struct("Redirect")
+                    .field("location", &target)
+                    .field("csrf", csrf)
+                    .field("session", session)
+                    .finish()
+            }
+            Self::ErrorPage { code, description } => f
+                .debug_struct("ErrorPage")
+                .field("code", code)
+                .field("description", description)
+                .finish(),
+        }
+    }
 }
 
 fn page(code: ErrorCode, description: impl Into<String>) -> AuthorizeOutcome {
@@ -450,7 +480,12 @@ impl Engine {
             .prompt
             .iter()
             .any(|p| p == "login" || p == "select_account");
-        let session = match cookies.session.as_deref().filter(|c| c.len() <= 128) {
+        let session = match cookies
+            .session
+            .as_ref()
+            .map(SecretString::expose)
+            .filter(|c| c.len() <= 128)
+        {
             Some(cookie) => {
                 self.deps
                     .store
@@ -474,7 +509,8 @@ impl Engine {
 
         let existing = cookies
             .csrf
-            .as_deref()
+            .as_ref()
+            .map(SecretString::expose)
             .filter(|c| (32..=128).contains(&c.len()));
         let new_csrf = existing.is_none().then(|| self.deps.entropy.token());
         let csrf_value = existing
@@ -510,7 +546,7 @@ impl Engine {
         self.deps.store.insert_flow(flow).await?;
         Ok(AuthorizeOutcome::Redirect {
             location: with_param(&self.settings.login_url, "login_challenge", &challenge),
-            csrf: new_csrf,
+            csrf: new_csrf.map(SecretString::from),
             session: None,
         })
     }
@@ -537,7 +573,8 @@ impl Engine {
         };
         let csrf_ok = cookies
             .csrf
-            .as_deref()
+            .as_ref()
+            .map(SecretString::expose)
             .is_some_and(|c| crate::secret::ct_eq(lookup_hash(c).as_bytes(), flow.csrf.as_bytes()));
         if !csrf_ok {
             return Ok(Err(page(
@@ -648,7 +685,7 @@ impl Engine {
             };
             session_cookie = Some(if login.remember {
                 SessionCookie::Set {
-                    value: cookie,
+                    value: SecretString::new(cookie),
                     max_age: session.expires_at - now,
                 }
             } else {
@@ -892,5 +929,38 @@ fn with_param(base: &str, name: &str, value: &str) -> String {
             u.into()
         }
         Err(_) => format!("{base}?{name}={value}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_where_a_redirect_goes_but_no_code_or_cookie() {
+        let out = AuthorizeOutcome::Redirect {
+            location: "https://app.example/cb?code=lk_ac_code-secret&state=s&iss=x".into(),
+            csrf: Some(SecretString::new("csrf-cookie-secret")),
+            session: Some(SessionCookie::Set {
+                value: SecretString::new("session-cookie-secret"),
+                max_age: 60,
+            }),
+        };
+        let cookies = BrowserCookies {
+            csrf: Some(SecretString::new("csrf-cookie-secret")),
+            session: Some(SecretString::new("session-cookie-secret")),
+        };
+        for shown in [
+            format!("{out:?}"),
+            format!("{out:#?}"),
+            format!("{cookies:?}"),
+        ] {
+            for secret in ["code-secret", "csrf-cookie-secret", "session-cookie-secret"] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+        }
+        assert!(format!("{out:?}").contains("https://app.example/cb?<redacted>"));
+        let page = page(ErrorCode::InvalidRequest, "no");
+        assert!(format!("{page:?}").contains("InvalidRequest"));
     }
 }

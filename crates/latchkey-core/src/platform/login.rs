@@ -69,7 +69,7 @@ fn check_block(record: Option<&ThrottleRecord>, now: UnixTime) -> Result<(), Pla
 /// A session cookie to set: its value, and `Some(max_age)` for a persistent one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionCookie {
-    pub value: String,
+    pub value: SecretString,
     pub max_age: Option<i64>,
 }
 
@@ -200,7 +200,7 @@ impl Platform {
         tx.console_sessions().insert(&session).await?;
         tx.commit().await?;
         Ok(SessionCookie {
-            value,
+            value: SecretString::new(value),
             max_age: remember.then_some(ttl),
         })
     }
@@ -364,6 +364,31 @@ impl Platform {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_shows_no_session_cookie_or_password_hash() {
+        let logged_in = LoggedIn {
+            user: User {
+                id: "u1".into(),
+                email: "alice@acme.test".into(),
+                name: "Alice".into(),
+                password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$hash-secret".into()),
+                status: "active".into(),
+                is_operator: false,
+                created_at: 1,
+                updated_at: 1,
+            },
+            redirect_to: "/ui/apps".into(),
+            cookie: SessionCookie {
+                value: SecretString::new("console-cookie-secret"),
+                max_age: None,
+            },
+        };
+        let shown = format!("{logged_in:?}");
+        assert!(!shown.contains("hash-secret"), "{shown}");
+        assert!(!shown.contains("console-cookie-secret"), "{shown}");
+        assert!(shown.contains("alice@acme.test"), "{shown}");
+    }
 
     #[test]
     fn backoff_starts_after_the_free_failures_and_is_capped() {

@@ -103,7 +103,7 @@ pub async fn get(
                     res.headers_mut(),
                     cookies::CONSOLE,
                     state.secure(),
-                    c.value,
+                    c.value.into_exposed(),
                     c.max_age,
                 );
             }
@@ -158,7 +158,7 @@ pub async fn post(
                 res.headers_mut(),
                 cookies::CONSOLE,
                 secure,
-                done.cookie.value,
+                done.cookie.value.into_exposed(),
                 done.cookie.max_age,
             );
             res

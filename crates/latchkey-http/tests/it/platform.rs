@@ -51,7 +51,8 @@ pub(crate) async fn world(app: &TestApp) -> (Session, Session) {
             .start_session(&user.id, false)
             .await
             .expect("session")
-            .value;
+            .value
+            .into_exposed();
         let (session, _) = p.session(&cookie).await.expect("read").expect("live");
         sessions.push(Session {
             cookie: format!("__Host-latchkey_console={cookie}"),
@@ -901,7 +902,8 @@ pub(crate) async fn console_user(app: &TestApp, email: &str, operator: bool) -> 
         .start_session(&user.id, false)
         .await
         .expect("session")
-        .value;
+        .value
+        .into_exposed();
     let (session, _) = p.session(&cookie).await.expect("read").expect("live");
     Session {
         cookie: format!("__Host-latchkey_console={cookie}"),
