@@ -517,13 +517,13 @@ impl Engine {
             .map(str::to_owned)
             .or_else(|| new_csrf.clone())
             .unwrap_or_default();
-        let (challenge, challenge_key) = self.deps.mint_lookup_value();
+        let challenge = self.deps.mint_lookup_value();
         let session = session.filter(|_| skip);
         let flow = FlowRecord {
             id: self.deps.ordered_id(),
             client_id: client.id.clone(),
             state: FlowState::LoginRequested,
-            login_challenge: challenge_key,
+            login_challenge: challenge.key,
             login_verifier: None,
             consent_challenge: None,
             consent_verifier: None,
@@ -545,7 +545,11 @@ impl Engine {
         };
         self.deps.store.insert_flow(flow).await?;
         Ok(AuthorizeOutcome::Redirect {
-            location: with_param(&self.settings.login_url, "login_challenge", &challenge),
+            location: with_param(
+                &self.settings.login_url,
+                "login_challenge",
+                &challenge.value,
+            ),
             csrf: new_csrf.map(SecretString::from),
             session: None,
         })
@@ -663,10 +667,10 @@ impl Engine {
                 tx.commit().await?;
             }
         } else {
-            let (cookie, cookie_key) = self.deps.mint_lookup_value();
+            let cookie = self.deps.mint_lookup_value();
             let session = LoginSession {
                 id: self.deps.ordered_id(),
-                cookie_hash: cookie_key,
+                cookie_hash: cookie.key,
                 subject: login.subject.clone(),
                 authenticated_at: now,
                 remember: login.remember,
@@ -685,7 +689,7 @@ impl Engine {
             };
             session_cookie = Some(if login.remember {
                 SessionCookie::Set {
-                    value: SecretString::new(cookie),
+                    value: SecretString::new(cookie.value),
                     max_age: session.expires_at - now,
                 }
             } else {
@@ -714,13 +718,13 @@ impl Engine {
             })
         };
         let prompt_none = request.prompt.iter().any(|p| p == "none");
-        let (challenge, challenge_key) = self.deps.mint_lookup_value();
+        let challenge = self.deps.mint_lookup_value();
         flow.state = if prompt_none && !skip {
             FlowState::Done
         } else {
             FlowState::ConsentRequested
         };
-        flow.consent_challenge = Some(challenge_key);
+        flow.consent_challenge = Some(challenge.key);
         flow.data.consent_skip = skip;
         flow.updated_at = now;
         let step = FlowStep {
@@ -745,7 +749,11 @@ impl Engine {
             return Ok(out);
         }
         Ok(AuthorizeOutcome::Redirect {
-            location: with_param(&self.settings.consent_url, "consent_challenge", &challenge),
+            location: with_param(
+                &self.settings.consent_url,
+                "consent_challenge",
+                &challenge.value,
+            ),
             csrf: None,
             session: session_cookie,
         })

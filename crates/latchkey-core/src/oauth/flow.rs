@@ -358,9 +358,9 @@ impl Engine {
                 "the user is already logged in as another subject (skip is true); accept with the request's subject".into(),
             ));
         }
-        let (verifier, verifier_key) = self.deps.mint_lookup_value();
+        let verifier = self.deps.mint_lookup_value();
         flow.state = FlowState::LoginAccepted;
-        flow.login_verifier = Some(verifier_key);
+        flow.login_verifier = Some(verifier.key);
         flow.subject = Some(subject.to_owned());
         flow.updated_at = self.deps.clock.now();
         flow.data.login = Some(LoginOutcome {
@@ -373,7 +373,8 @@ impl Engine {
             extend_session_lifespan: body.extend_session_lifespan,
             identity_provider_session_id: body.identity_provider_session_id.clone(),
         });
-        let redirect_to = self.back_to_authorize(&flow.data.request, "login_verifier", &verifier);
+        let redirect_to =
+            self.back_to_authorize(&flow.data.request, "login_verifier", &verifier.value);
         self.save(flow, FlowState::LoginRequested).await?;
         Ok(RedirectTo { redirect_to })
     }
@@ -391,12 +392,13 @@ impl Engine {
                 FlowState::LoginRequested,
             )
             .await?;
-        let (verifier, verifier_key) = self.deps.mint_lookup_value();
+        let verifier = self.deps.mint_lookup_value();
         flow.state = FlowState::LoginRejected;
-        flow.login_verifier = Some(verifier_key);
+        flow.login_verifier = Some(verifier.key);
         flow.updated_at = self.deps.clock.now();
         flow.data.denial = Some(denial_from(body));
-        let redirect_to = self.back_to_authorize(&flow.data.request, "login_verifier", &verifier);
+        let redirect_to =
+            self.back_to_authorize(&flow.data.request, "login_verifier", &verifier.value);
         self.save(flow, FlowState::LoginRequested).await?;
         Ok(RedirectTo { redirect_to })
     }
@@ -482,9 +484,9 @@ impl Engine {
             ));
         }
         let session = body.session.clone().unwrap_or_default();
-        let (verifier, verifier_key) = self.deps.mint_lookup_value();
+        let verifier = self.deps.mint_lookup_value();
         flow.state = FlowState::ConsentAccepted;
-        flow.consent_verifier = Some(verifier_key);
+        flow.consent_verifier = Some(verifier.key);
         flow.updated_at = self.deps.clock.now();
         flow.data.consent = Some(ConsentOutcome {
             grant_scope,
@@ -499,7 +501,8 @@ impl Engine {
             accounts,
             context: bounded_object("context", body.context.as_ref())?,
         });
-        let redirect_to = self.back_to_authorize(&flow.data.request, "consent_verifier", &verifier);
+        let redirect_to =
+            self.back_to_authorize(&flow.data.request, "consent_verifier", &verifier.value);
         self.save(flow, FlowState::ConsentRequested).await?;
         Ok(RedirectTo { redirect_to })
     }
@@ -517,12 +520,13 @@ impl Engine {
                 FlowState::ConsentRequested,
             )
             .await?;
-        let (verifier, verifier_key) = self.deps.mint_lookup_value();
+        let verifier = self.deps.mint_lookup_value();
         flow.state = FlowState::ConsentRejected;
-        flow.consent_verifier = Some(verifier_key);
+        flow.consent_verifier = Some(verifier.key);
         flow.updated_at = self.deps.clock.now();
         flow.data.denial = Some(denial_from(body));
-        let redirect_to = self.back_to_authorize(&flow.data.request, "consent_verifier", &verifier);
+        let redirect_to =
+            self.back_to_authorize(&flow.data.request, "consent_verifier", &verifier.value);
         self.save(flow, FlowState::ConsentRequested).await?;
         Ok(RedirectTo { redirect_to })
     }
