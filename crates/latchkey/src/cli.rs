@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use latchkey_core::config::DatabaseUrl;
+use latchkey_core::secret::SecretString;
 
 /// The admin API's base URL, for the `clients` commands.
 pub const ADMIN_URL_ENV: &str = "LATCHKEY_ADMIN_URL";
@@ -34,7 +36,7 @@ pub struct ConfigArgs {
     pub data_dir: Option<PathBuf>,
     /// The database: sqlite://PATH or postgres://… (default: SQLite in the data directory).
     #[arg(long, global = true, value_name = "URL")]
-    pub database_url: Option<String>,
+    pub database_url: Option<DatabaseUrl>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -148,7 +150,7 @@ pub struct AdminArgs {
         value_name = "TOKEN",
         hide_env_values = true
     )]
-    pub admin_token: Option<String>,
+    pub admin_token: Option<SecretString>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -219,7 +221,7 @@ pub enum UsersAction {
         name: String,
         /// The password; read from standard input when absent (one line).
         #[arg(long, env = USER_PASSWORD_ENV, hide_env_values = true)]
-        password: Option<String>,
+        password: Option<SecretString>,
         /// The user operates the platform (the operator console).
         #[arg(long)]
         operator: bool,

@@ -41,7 +41,10 @@ impl From<&ConfigArgs> for Overrides {
             "data_dir",
             a.data_dir.as_ref().map(|p| p.display().to_string()),
         );
-        o.set("database.url", a.database_url.clone());
+        o.set(
+            "database.url",
+            a.database_url.as_ref().map(|u| u.expose().to_owned()),
+        );
         o
     }
 }

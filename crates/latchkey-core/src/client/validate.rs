@@ -116,8 +116,8 @@ pub(crate) fn client_from_wire(
     }
     if input
         .client_secret
-        .as_deref()
-        .is_some_and(|s| !s.is_empty())
+        .as_ref()
+        .is_some_and(|s| !s.expose().is_empty())
     {
         return Err(err(
             "client_secret",

@@ -363,9 +363,9 @@ impl Engine {
                 "the user is already logged in as another subject (skip is true); accept with the request's subject".into(),
             ));
         }
-        let (verifier, verifier_key) = self.deps.mint_lookup_value();
+        let verifier = self.deps.mint_lookup_value();
         flow.state = FlowState::LoginAccepted;
-        flow.login_verifier = Some(verifier_key);
+        flow.login_verifier = Some(verifier.key);
         flow.subject = Some(subject.to_owned());
         flow.updated_at = self.deps.clock.now();
         flow.data.login = Some(LoginOutcome {
@@ -378,7 +378,8 @@ impl Engine {
             extend_session_lifespan: body.extend_session_lifespan,
             identity_provider_session_id: body.identity_provider_session_id.clone(),
         });
-        let redirect_to = self.back_to_authorize(&flow.data.request, "login_verifier", &verifier);
+        let redirect_to =
+            self.back_to_authorize(&flow.data.request, "login_verifier", &verifier.value);
         self.save(flow, FlowState::LoginRequested).await?;
         Ok(RedirectTo { redirect_to })
     }
@@ -396,12 +397,13 @@ impl Engine {
                 FlowState::LoginRequested,
             )
             .await?;
-        let (verifier, verifier_key) = self.deps.mint_lookup_value();
+        let verifier = self.deps.mint_lookup_value();
         flow.state = FlowState::LoginRejected;
-        flow.login_verifier = Some(verifier_key);
+        flow.login_verifier = Some(verifier.key);
         flow.updated_at = self.deps.clock.now();
         flow.data.denial = Some(denial_from(body));
-        let redirect_to = self.back_to_authorize(&flow.data.request, "login_verifier", &verifier);
+        let redirect_to =
+            self.back_to_authorize(&flow.data.request, "login_verifier", &verifier.value);
         self.save(flow, FlowState::LoginRequested).await?;
         Ok(RedirectTo { redirect_to })
     }
@@ -507,9 +509,9 @@ impl Engine {
             return Err(FlowError::Invalid(refusal));
         }
         let session = body.session.clone().unwrap_or_default();
-        let (verifier, verifier_key) = self.deps.mint_lookup_value();
+        let verifier = self.deps.mint_lookup_value();
         flow.state = FlowState::ConsentAccepted;
-        flow.consent_verifier = Some(verifier_key);
+        flow.consent_verifier = Some(verifier.key);
         flow.updated_at = self.deps.clock.now();
         flow.data.consent = Some(ConsentOutcome {
             grant_scope,
@@ -525,7 +527,8 @@ impl Engine {
             context: bounded_object("context", body.context.as_ref())?,
             user_cap,
         });
-        let redirect_to = self.back_to_authorize(&flow.data.request, "consent_verifier", &verifier);
+        let redirect_to =
+            self.back_to_authorize(&flow.data.request, "consent_verifier", &verifier.value);
         self.save(flow, FlowState::ConsentRequested).await?;
         Ok(RedirectTo { redirect_to })
     }
@@ -543,12 +546,13 @@ impl Engine {
                 FlowState::ConsentRequested,
             )
             .await?;
-        let (verifier, verifier_key) = self.deps.mint_lookup_value();
+        let verifier = self.deps.mint_lookup_value();
         flow.state = FlowState::ConsentRejected;
-        flow.consent_verifier = Some(verifier_key);
+        flow.consent_verifier = Some(verifier.key);
         flow.updated_at = self.deps.clock.now();
         flow.data.denial = Some(denial_from(body));
-        let redirect_to = self.back_to_authorize(&flow.data.request, "consent_verifier", &verifier);
+        let redirect_to =
+            self.back_to_authorize(&flow.data.request, "consent_verifier", &verifier.value);
         self.save(flow, FlowState::ConsentRequested).await?;
         Ok(RedirectTo { redirect_to })
     }

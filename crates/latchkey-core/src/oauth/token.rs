@@ -2,6 +2,7 @@
 //! token rotation with reuse detection, client credentials.
 
 use latchkey_types::Scope;
+use latchkey_types::Secret;
 use latchkey_types::token::TokenResponse;
 
 use super::Engine;
@@ -335,10 +336,10 @@ impl Engine {
         };
         let issued = Issued {
             response: TokenResponse {
-                access_token,
+                access_token: access_token.into(),
                 token_type: "bearer".into(),
                 expires_in,
-                refresh_token,
+                refresh_token: refresh_token.map(Secret::from),
                 id_token: None,
                 scope: Some(access_scope.to_string()).filter(|s| !s.is_empty()),
             },
@@ -570,7 +571,7 @@ impl Engine {
     fn finish(&self, issued: Issued) -> Result<TokenResponse, TokenError> {
         let mut response = issued.response;
         if let Some(unsigned) = &issued.unsigned_id_token {
-            response.id_token = Some(self.sign_id_token(unsigned)?);
+            response.id_token = Some(self.sign_id_token(unsigned)?.into());
         }
         Ok(response)
     }
@@ -614,7 +615,7 @@ impl Engine {
         };
         let (access_token, expires_in, record) = self.access_token(&issue)?;
         let response = TokenResponse {
-            access_token,
+            access_token: access_token.into(),
             token_type: "bearer".into(),
             expires_in,
             refresh_token: None,
@@ -817,7 +818,10 @@ mod tests {
         let old = r#"{"access_token":"a","token_type":"bearer","expires_in":3600,
             "refresh_token":"r","id_token":"h.p.s","scope":"openid offline_access"}"#;
         let issued: Issued = serde_json::from_str(old).expect("old successor");
-        assert_eq!(issued.response.id_token.as_deref(), Some("h.p.s"));
+        assert_eq!(
+            issued.response.id_token.as_ref().map(Secret::expose),
+            Some("h.p.s")
+        );
         assert!(issued.unsigned_id_token.is_none());
         let kept = serde_json::to_value(&issued).expect("serialize");
         assert!(kept.get("unsigned_id_token").is_none(), "{kept}");

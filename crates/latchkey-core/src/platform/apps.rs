@@ -75,7 +75,7 @@ impl AppView {
             user_cap: self.user_cap,
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
-            client_secret: secret.map(|s| s.expose().to_owned()),
+            client_secret: secret.map(|s| latchkey_types::Secret::new(s.expose())),
         }
     }
 }

@@ -108,7 +108,7 @@ pub async fn get(
                     res.headers_mut(),
                     cookies::CONSOLE,
                     state.secure(),
-                    c.value,
+                    c.value.into_exposed(),
                     c.max_age,
                 );
             }
@@ -163,7 +163,7 @@ pub async fn post(
                 res.headers_mut(),
                 cookies::CONSOLE,
                 secure,
-                done.cookie.value,
+                done.cookie.value.into_exposed(),
                 done.cookie.max_age,
             );
             res

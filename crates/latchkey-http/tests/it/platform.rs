@@ -2,12 +2,20 @@
 //! domain verification against a local DNS server, and the consent form's defenses.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
+use futures_util::future::join_all;
 use latchkey_core::audit::Actor;
-use latchkey_core::platform::model::{AccountKind, Role};
+use latchkey_core::platform::catalog::{Catalog, demo_scopes};
+use latchkey_core::platform::login::{IP_FREE_FAILURES, USER_FREE_FAILURES};
+use latchkey_core::platform::model::{AccountKind, Role, User};
+use latchkey_core::platform::password::{BlockingExecutor, BlockingJob};
+use latchkey_core::platform::{Platform, PlatformError};
 use latchkey_core::secret::SecretString;
+use latchkey_http::platform_io::{DnsResolver, TokioBlocking};
 use latchkey_store::testing::TestDatabase;
 use serde_json::{Value, json};
 
@@ -43,7 +51,8 @@ pub(crate) async fn world(app: &TestApp) -> (Session, Session) {
             .start_session(&user.id, false)
             .await
             .expect("session")
-            .value;
+            .value
+            .into_exposed();
         let (session, _) = p.session(&cookie).await.expect("read").expect("live");
         sessions.push(Session {
             cookie: format!("__Host-latchkey_console={cookie}"),
@@ -775,6 +784,118 @@ async fn repeated_login_failures_back_off_per_user_without_saying_whether_the_us
     assert_eq!(res.status, StatusCode::FORBIDDEN);
 }
 
+/// Counts the jobs it runs on tokio's blocking pool. The built-in login runs exactly one per
+/// attempt that gets to the password: its hash check.
+#[derive(Debug, Default)]
+struct HashChecks(std::sync::atomic::AtomicUsize);
+
+impl HashChecks {
+    fn count(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl BlockingExecutor for HashChecks {
+    async fn run(&self, job: BlockingJob) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        TokioBlocking.run(job).await;
+    }
+}
+
+/// The app's platform, with its password checks counted.
+fn counting_platform(app: &TestApp, checks: &Arc<HashChecks>) -> Platform {
+    Platform::new(
+        app.state.engine.clone(),
+        Catalog::with_scopes(&demo_scopes()).expect("catalog"),
+        checks.clone(),
+        Arc::new(DnsResolver::new(None).expect("resolver")),
+        app.state.platform.settings().clone(),
+    )
+}
+
+/// Tallies the answers to a burst of wrong passwords: (wrong, throttled).
+fn tally(results: &[Result<User, PlatformError>]) -> (usize, usize) {
+    let mut wrong = 0;
+    let mut throttled = 0;
+    for r in results {
+        match r {
+            Err(PlatformError::BadCredentials) => wrong += 1,
+            Err(PlatformError::Throttled { retry_after }) => {
+                assert!(*retry_after > 0);
+                throttled += 1;
+            }
+            other => panic!("a wrong password answered {other:?}"),
+        }
+    }
+    (wrong, throttled)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_wrong_passwords_check_no_more_hashes_than_the_backoff_allows() {
+    const BURST: usize = 50;
+    let user_free = usize::try_from(USER_FREE_FAILURES).expect("small");
+    let ip_free = usize::try_from(IP_FREE_FAILURES).expect("small");
+    for db in TestDatabase::all().await {
+        let backend = db.backend;
+        let app = TestApp::platform(db, None).await;
+        world(&app).await;
+        let checks = Arc::new(HashChecks::default());
+        let platform = counting_platform(&app, &checks);
+
+        // One user, from many addresses: the user's counter holds.
+        let results = join_all((0..BURST).map(|i| {
+            platform.authenticate(
+                "alice@acme.test",
+                SecretString::new(format!("wrong password {i}")),
+                Some(IpAddr::from([
+                    198,
+                    51,
+                    100,
+                    u8::try_from(i).expect("small"),
+                ])),
+            )
+        }))
+        .await;
+        assert_eq!(
+            checks.count(),
+            user_free,
+            "hash checks for one user ({backend:?})"
+        );
+        assert_eq!(tally(&results), (user_free, BURST - user_free));
+        // The right password is refused too, without a check, until the backoff ends.
+        let right = platform
+            .authenticate("alice@acme.test", SecretString::new(PASSWORD), None)
+            .await;
+        assert!(
+            matches!(right, Err(PlatformError::Throttled { .. })),
+            "{right:?}"
+        );
+        assert_eq!(checks.count(), user_free);
+        app.clock.advance(31);
+        let alice = platform
+            .authenticate("alice@acme.test", SecretString::new(PASSWORD), None)
+            .await
+            .expect("the right password after the backoff");
+        assert_eq!(alice.email, "alice@acme.test");
+
+        // Many users (known or not), from one address: the address's counter holds.
+        let before = checks.count();
+        let address = Some(IpAddr::from([203, 0, 113, 7]));
+        let emails: Vec<String> = (0..BURST).map(|i| format!("user{i}@acme.test")).collect();
+        let results = join_all(emails.iter().map(|email| {
+            platform.authenticate(email, SecretString::new("wrong password"), address)
+        }))
+        .await;
+        assert_eq!(
+            checks.count() - before,
+            ip_free,
+            "hash checks from one address ({backend:?})"
+        );
+        assert_eq!(tally(&results), (ip_free, BURST - ip_free));
+    }
+}
+
 /// A console session for a new user; `operator` makes it the platform's operator.
 pub(crate) async fn console_user(app: &TestApp, email: &str, operator: bool) -> Session {
     let p = &app.state.platform;
@@ -792,7 +913,8 @@ pub(crate) async fn console_user(app: &TestApp, email: &str, operator: bool) -> 
         .start_session(&user.id, false)
         .await
         .expect("session")
-        .value;
+        .value
+        .into_exposed();
     let (session, _) = p.session(&cookie).await.expect("read").expect("live");
     Session {
         cookie: format!("__Host-latchkey_console={cookie}"),

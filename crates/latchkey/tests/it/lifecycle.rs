@@ -192,6 +192,73 @@ async fn bad_configuration_stops_start_up_naming_the_key() {
     );
 }
 
+#[test]
+fn config_check_prints_no_secret() {
+    let (tmp, dir) = data_dir();
+    let file = tmp.path().join("latchkey.toml");
+    std::fs::write(
+        &file,
+        "[admin]\ntoken = \"admin-token-from-the-file\"\n\
+         [database]\nurl = \"postgres://latchkey:file-db-password@db.internal/latchkey\"\n",
+    )
+    .expect("write");
+    // Runs `config check`, asserts that none of `secrets` is printed and that `url` (the
+    // database, without its password) is; returns what was printed.
+    let check = |cmd: &mut std::process::Command, secrets: &[&str], url: &str| {
+        let out = cmd.output().expect("run");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        for secret in secrets {
+            assert!(
+                !stdout.contains(secret) && !stderr.contains(secret),
+                "{secret} printed: {stdout}{stderr}"
+            );
+        }
+        assert!(stdout.contains(url), "where the database is: {stdout}");
+        stdout
+    };
+    let shown = check(
+        latchkey(&dir)
+            .args(["config", "check", "--config"])
+            .arg(&file),
+        &["admin-token-from-the-file", "file-db-password"],
+        "postgres://latchkey:***@db.internal/latchkey",
+    );
+    assert!(shown.contains(r#""token": "<redacted>""#), "{shown}");
+    let shown = check(
+        latchkey(&dir)
+            .env("LATCHKEY_ADMIN__TOKEN", "admin-token-from-the-env")
+            .env(
+                "LATCHKEY_SECRETS__SYSTEM",
+                "first-system-secret-0123456789abcdef,second-system-secret-0123456789abcde",
+            )
+            .env(
+                "LATCHKEY_DATABASE__URL",
+                "postgres://latchkey:env-db-password@db.internal/latchkey?sslmode=require",
+            )
+            .args(["config", "check"]),
+        &[
+            "admin-token-from-the-env",
+            "first-system-secret",
+            "second-system-secret",
+            "env-db-password",
+        ],
+        "postgres://latchkey:***@db.internal/latchkey?sslmode=require",
+    );
+    assert_eq!(shown.matches("<redacted>").count(), 3, "{shown}");
+    check(
+        latchkey(&dir).args([
+            "config",
+            "check",
+            "--database-url",
+            "postgres://latchkey@db.internal/latchkey?password=flag-db-password",
+        ]),
+        &["flag-db-password"],
+        "postgres://latchkey@db.internal/latchkey?password=***",
+    );
+}
+
 #[tokio::test]
 async fn an_unreachable_database_is_a_clear_error() {
     let (_tmp, dir) = data_dir();

@@ -136,10 +136,10 @@ async fn active(app: &TestApp, token: &Value, field: &str) -> bool {
     app.introspect(t).await["active"] == true
 }
 
+engine_test!(a_withdrawn_restricted_scope_is_withdrawn_on_every_path);
 /// Defect 1: the operator approves a restricted scope, a user grants it, the operator refuses
 /// it. The refusal removes it from the app's registration and revokes the tokens that carry
 /// it; a remembered re-authorization asking for it is not taken.
-engine_test!(a_withdrawn_restricted_scope_is_withdrawn_on_every_path);
 async fn a_withdrawn_restricted_scope_is_withdrawn_on_every_path(db: TestDatabase) {
     let app = TestApp::platform(db, None).await;
     let (alice, _) = world(&app).await;
@@ -251,9 +251,9 @@ async fn unverified_platform(db: TestDatabase) -> TestApp {
     TestApp::platform_with(db, None, |s| s.public_apps_need_verified_domain = false).await
 }
 
+engine_test!(an_account_policy_stops_remembered_consents_and_all_account_grants);
 /// Defect 2: after beta blocks third-party apps, bob's remembered consent does not
 /// re-authorize the app on beta, and an "all accounts" grant does not cover beta.
-engine_test!(an_account_policy_stops_remembered_consents_and_all_account_grants);
 async fn an_account_policy_stops_remembered_consents_and_all_account_grants(db: TestDatabase) {
     let app = unverified_platform(db).await;
     let (alice, bob) = world(&app).await;
@@ -293,8 +293,8 @@ async fn an_account_policy_stops_remembered_consents_and_all_account_grants(db: 
     assert_eq!(app.introspect(access).await["active"], false);
 }
 
-/// An explicit grant of a blocked account is not re-authorized either.
 engine_test!(an_account_policy_stops_a_remembered_grant_of_that_account);
+/// An explicit grant of a blocked account is not re-authorized either.
 async fn an_account_policy_stops_a_remembered_grant_of_that_account(db: TestDatabase) {
     let app = unverified_platform(db).await;
     let (alice, bob) = world(&app).await;
@@ -310,8 +310,8 @@ async fn an_account_policy_stops_a_remembered_grant_of_that_account(db: TestData
     assert!(again.is_err(), "{again:?}");
 }
 
-/// Re-consenting with fewer scopes leaves no live token wider than this consent.
 engine_test!(a_narrower_consent_ends_the_wider_tokens);
+/// Re-consenting with fewer scopes leaves no live token wider than this consent.
 async fn a_narrower_consent_ends_the_wider_tokens(db: TestDatabase) {
     let app = TestApp::platform(db, None).await;
     let (alice, _) = world(&app).await;
@@ -341,9 +341,9 @@ async fn a_narrower_consent_ends_the_wider_tokens(db: TestDatabase) {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
 
+engine_test!(a_member_cannot_lend_more_than_their_role_and_a_demotion_narrows_tokens);
 /// An app never holds more than its user: a plain member cannot lend a permission that needs
 /// a higher role, and a demotion narrows the accounts a live token acts for at once.
-engine_test!(a_member_cannot_lend_more_than_their_role_and_a_demotion_narrows_tokens);
 async fn a_member_cannot_lend_more_than_their_role_and_a_demotion_narrows_tokens(db: TestDatabase) {
     let app = TestApp::platform(db, None).await;
     world(&app).await;
@@ -412,9 +412,9 @@ async fn a_member_cannot_lend_more_than_their_role_and_a_demotion_narrows_tokens
     );
 }
 
+engine_test!(a_publisher_learns_no_email_it_was_not_granted);
 /// Defect 4: the app's publisher reads its account's audit log, and a user of another account
 /// who did not grant `email` appears by the subject the app was given, not by email.
-engine_test!(a_publisher_learns_no_email_it_was_not_granted);
 async fn a_publisher_learns_no_email_it_was_not_granted(db: TestDatabase) {
     let app = unverified_platform(db).await;
     let (alice, _) = world(&app).await;
@@ -424,9 +424,9 @@ async fn a_publisher_learns_no_email_it_was_not_granted(db: TestDatabase) {
     assert!(!page.contains("bob@beta.test"), "{page}");
 }
 
+engine_test!(connected_apps_show_the_consent_screens_shield);
 /// Defect 5: an unverified public app is "Unverified" on the connected apps page, as on its
 /// consent screen.
-engine_test!(connected_apps_show_the_consent_screens_shield);
 async fn connected_apps_show_the_consent_screens_shield(db: TestDatabase) {
     let app = unverified_platform(db).await;
     let (alice, bob) = world(&app).await;
