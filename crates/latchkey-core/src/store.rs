@@ -821,6 +821,9 @@ pub trait LoginThrottleRepository: Send {
     async fn get(&mut self, key: &str) -> Result<Option<ThrottleRecord>, StoreError>;
     /// Counts one more failure under `key`, in one statement; returns the new count.
     async fn record_failure(&mut self, key: &str, now: UnixTime) -> Result<i64, StoreError>;
+    /// Takes back one failure counted under `key` (an attempt that turned out right), in one
+    /// statement; returns the count left.
+    async fn forgive(&mut self, key: &str) -> Result<i64, StoreError>;
     /// Refuses logins under `key` until `until`.
     async fn block(&mut self, key: &str, until: UnixTime) -> Result<(), StoreError>;
     /// Forgets the failures under `key`.

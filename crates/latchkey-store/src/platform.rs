@@ -487,6 +487,18 @@ impl LoginThrottleRepository for SqlTx<'_> {
         .ok_or_else(|| StoreError::Database("the throttle upsert returned no row".into()))
     }
 
+    async fn forgive(&mut self, key: &str) -> Result<i64, StoreError> {
+        Ok(self
+            .optional(
+                "UPDATE login_throttle SET failures = failures - 1 \
+                 WHERE throttle_key = $1 AND failures > 0 RETURNING failures",
+                params![key],
+                failures_from_row,
+            )
+            .await?
+            .unwrap_or(0))
+    }
+
     async fn block(&mut self, key: &str, until: UnixTime) -> Result<(), StoreError> {
         self.execute(
             "UPDATE login_throttle SET blocked_until = $2 WHERE throttle_key = $1",

@@ -140,9 +140,21 @@ impl Platform {
         .await
         .unwrap_or(false);
         if ok && usable.is_some() {
+            // The user's failures are forgotten; the address gets back only the attempt just
+            // counted, so a valid login of one's own cannot reset an address that guesses at
+            // other users' passwords.
             let mut tx = self.deps.store.begin().await?;
-            for c in &counters {
-                tx.login_throttle().clear(&c.key).await?;
+            let (first, others) = counters
+                .split_first()
+                .map_or((None, &[][..]), |(f, o)| (Some(f), o));
+            if let Some(user_counter) = first {
+                tx.login_throttle().clear(&user_counter.key).await?;
+            }
+            for c in others {
+                let failures = tx.login_throttle().forgive(&c.key).await?;
+                if block_for(failures, c.free) == 0 {
+                    tx.login_throttle().block(&c.key, 0).await?;
+                }
             }
             tx.commit().await?;
             return user.ok_or(PlatformError::BadCredentials);

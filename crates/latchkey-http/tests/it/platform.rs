@@ -1463,3 +1463,43 @@ pub(crate) async fn get_page(app: &TestApp, s: &Session, path: &str) -> String {
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
     res.text()
 }
+
+engine_test!(a_valid_login_does_not_reset_the_backoff_of_its_address);
+/// An address that guesses at other users' passwords cannot clear its own backoff with a valid
+/// login of its own: the login gives back only the attempt it counted.
+async fn a_valid_login_does_not_reset_the_backoff_of_its_address(db: TestDatabase) {
+    let app = TestApp::platform(db, None).await;
+    world(&app).await;
+    let p = &app.state.platform;
+    let address = Some(IpAddr::from([203, 0, 113, 9]));
+    for i in 0..IP_FREE_FAILURES - 1 {
+        let wrong = p
+            .authenticate(
+                &format!("user{i}@acme.test"),
+                SecretString::new("wrong password"),
+                address,
+            )
+            .await;
+        assert!(
+            matches!(wrong, Err(PlatformError::BadCredentials)),
+            "{wrong:?}"
+        );
+    }
+    p.authenticate("alice@acme.test", SecretString::new(PASSWORD), address)
+        .await
+        .expect("a valid login");
+    let last = p
+        .authenticate("user-last@acme.test", SecretString::new("wrong"), address)
+        .await;
+    assert!(
+        matches!(last, Err(PlatformError::BadCredentials)),
+        "{last:?}"
+    );
+    let next = p
+        .authenticate("alice@acme.test", SecretString::new(PASSWORD), address)
+        .await;
+    assert!(
+        matches!(next, Err(PlatformError::Throttled { .. })),
+        "{next:?}"
+    );
+}
