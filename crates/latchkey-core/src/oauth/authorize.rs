@@ -503,8 +503,9 @@ impl Engine {
                     error: ErrorCode::AccessDenied,
                     description: "The login was rejected.".into(),
                 });
-                flow.state = FlowState::Done;
-                flow.updated_at = now;
+                let Ok(from) = flow.advance(FlowState::Done, now) else {
+                    return Ok(page(AuthorizeError::LoginLinkUsed));
+                };
                 let step = FlowStep {
                     flow,
                     from,
@@ -588,14 +589,16 @@ impl Engine {
         };
         let prompt_none = request.prompt.iter().any(|p| p == "none");
         let (challenge, challenge_key) = self.deps.mint_lookup_value();
-        flow.state = if prompt_none && !skip {
+        let to = if prompt_none && !skip {
             FlowState::Done
         } else {
             FlowState::ConsentRequested
         };
+        let Ok(from) = flow.advance(to, now) else {
+            return Ok(page(AuthorizeError::LoginLinkUsed));
+        };
         flow.consent_challenge = Some(challenge_key);
         flow.data.consent_skip = skip;
-        flow.updated_at = now;
         let step = FlowStep {
             flow,
             from,
@@ -654,8 +657,9 @@ impl Engine {
         ) {
             return Ok(page(AuthorizeError::ConsentLinkUsed));
         }
-        flow.state = FlowState::Done;
-        flow.updated_at = now;
+        if flow.advance(FlowState::Done, now).is_err() {
+            return Ok(consent_link_used());
+        }
         let (Some(consent), Some(login), FlowState::ConsentAccepted) =
             (flow.data.consent.clone(), flow.data.login.clone(), from)
         else {

@@ -45,6 +45,27 @@ impl FlowState {
         }
     }
 
+    /// Whether a flow may move from this state to `to`: forward through login, then consent,
+    /// each step once; a rejection, a consent the request cannot ask for (`prompt=none`) and a
+    /// finished consent end it. This is the one definition of the flow's moves.
+    pub fn may_advance_to(self, to: Self) -> bool {
+        matches!(
+            (self, to),
+            (
+                Self::LoginRequested,
+                Self::LoginAccepted | Self::LoginRejected
+            ) | (Self::LoginAccepted, Self::ConsentRequested | Self::Done)
+                | (
+                    Self::ConsentRequested,
+                    Self::ConsentAccepted | Self::ConsentRejected
+                )
+                | (
+                    Self::LoginRejected | Self::ConsentAccepted | Self::ConsentRejected,
+                    Self::Done
+                )
+        )
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         [
             Self::LoginRequested,
@@ -77,6 +98,33 @@ pub struct FlowRecord {
     pub requested_at: UnixTime,
     pub updated_at: UnixTime,
     pub expires_at: UnixTime,
+}
+
+/// A move that [`FlowState::may_advance_to`] does not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a flow cannot move from {} to {}", from.as_str(), to.as_str())]
+pub struct IllegalTransition {
+    pub from: FlowState,
+    pub to: FlowState,
+}
+
+impl FlowRecord {
+    /// Moves the flow to `to` at `now`, if its state allows it, and returns the state it left:
+    /// the one its write is conditional on ([`crate::store::FlowStep`]), so that each move
+    /// happens once however many requests race for it.
+    pub fn advance(
+        &mut self,
+        to: FlowState,
+        now: UnixTime,
+    ) -> Result<FlowState, IllegalTransition> {
+        let from = self.state;
+        if !from.may_advance_to(to) {
+            return Err(IllegalTransition { from, to });
+        }
+        self.state = to;
+        self.updated_at = now;
+        Ok(from)
+    }
 }
 
 /// The validated authorization request.
@@ -394,8 +442,13 @@ impl Engine {
         Ok(flow)
     }
 
-    async fn save(&self, flow: FlowRecord, from: FlowState) -> Result<(), FlowError> {
+    /// Moves `flow` to `to` and writes it; a flow that moved already, here or in a request
+    /// racing this one, was handled.
+    async fn save(&self, mut flow: FlowRecord, to: FlowState) -> Result<(), FlowError> {
         let redirect_to = self.request_url(&flow.data.request);
+        let Ok(from) = flow.advance(to, self.deps.clock.now()) else {
+            return Err(FlowError::Handled { redirect_to });
+        };
         let step = FlowStep {
             flow,
             from,
@@ -456,13 +509,11 @@ impl Engine {
             login.remember = true;
         }
         let (verifier, verifier_key) = self.deps.mint_lookup_value();
-        flow.state = FlowState::LoginAccepted;
         flow.login_verifier = Some(verifier_key);
         flow.subject = Some(login.subject.clone());
-        flow.updated_at = self.deps.clock.now();
         flow.data.login = Some(login);
         let redirect_to = self.back_to_authorize(&flow.data.request, "login_verifier", &verifier);
-        self.save(flow, FlowState::LoginRequested).await?;
+        self.save(flow, FlowState::LoginAccepted).await?;
         Ok(RedirectTo { redirect_to })
     }
 
@@ -480,12 +531,10 @@ impl Engine {
             )
             .await?;
         let (verifier, verifier_key) = self.deps.mint_lookup_value();
-        flow.state = FlowState::LoginRejected;
         flow.login_verifier = Some(verifier_key);
-        flow.updated_at = self.deps.clock.now();
         flow.data.denial = Some(denial_from(body));
         let redirect_to = self.back_to_authorize(&flow.data.request, "login_verifier", &verifier);
-        self.save(flow, FlowState::LoginRequested).await?;
+        self.save(flow, FlowState::LoginRejected).await?;
         Ok(RedirectTo { redirect_to })
     }
 
@@ -555,12 +604,10 @@ impl Engine {
             .map_err(|_| FlowError::NotFound)?;
         let consent = consent_outcome(body, &flow.data.request.scope, &client.audience, user_cap)?;
         let (verifier, verifier_key) = self.deps.mint_lookup_value();
-        flow.state = FlowState::ConsentAccepted;
         flow.consent_verifier = Some(verifier_key);
-        flow.updated_at = self.deps.clock.now();
         flow.data.consent = Some(consent);
         let redirect_to = self.back_to_authorize(&flow.data.request, "consent_verifier", &verifier);
-        self.save(flow, FlowState::ConsentRequested).await?;
+        self.save(flow, FlowState::ConsentAccepted).await?;
         Ok(RedirectTo { redirect_to })
     }
 
@@ -578,12 +625,10 @@ impl Engine {
             )
             .await?;
         let (verifier, verifier_key) = self.deps.mint_lookup_value();
-        flow.state = FlowState::ConsentRejected;
         flow.consent_verifier = Some(verifier_key);
-        flow.updated_at = self.deps.clock.now();
         flow.data.denial = Some(denial_from(body));
         let redirect_to = self.back_to_authorize(&flow.data.request, "consent_verifier", &verifier);
-        self.save(flow, FlowState::ConsentRequested).await?;
+        self.save(flow, FlowState::ConsentRejected).await?;
         Ok(RedirectTo { redirect_to })
     }
 }
@@ -591,6 +636,125 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ALL: [FlowState; 7] = [
+        FlowState::LoginRequested,
+        FlowState::LoginAccepted,
+        FlowState::LoginRejected,
+        FlowState::ConsentRequested,
+        FlowState::ConsentAccepted,
+        FlowState::ConsentRejected,
+        FlowState::Done,
+    ];
+
+    fn flow(state: FlowState) -> FlowRecord {
+        FlowRecord {
+            id: "f1".into(),
+            client_id: "c1".into(),
+            state,
+            login_challenge: "lc".into(),
+            login_verifier: None,
+            consent_challenge: None,
+            consent_verifier: None,
+            csrf: "csrf".into(),
+            subject: None,
+            data: FlowData {
+                request: AuthRequest {
+                    client_id: "c1".into(),
+                    redirect_uri: "https://a.example/cb".into(),
+                    redirect_uri_given: true,
+                    scope: Scope::default(),
+                    audience: vec![],
+                    state: None,
+                    nonce: None,
+                    code_challenge: None,
+                    prompt: vec![],
+                    max_age: None,
+                    oidc: OidcContext::default(),
+                    query: String::new(),
+                },
+                login_skip: false,
+                login_session_id: None,
+                authenticated_at: None,
+                login: None,
+                consent_skip: false,
+                consent: None,
+                denial: None,
+            },
+            requested_at: 100,
+            updated_at: 100,
+            expires_at: 700,
+        }
+    }
+
+    #[test]
+    fn the_transition_table() {
+        use FlowState::{
+            ConsentAccepted, ConsentRejected, ConsentRequested, Done, LoginAccepted, LoginRejected,
+            LoginRequested,
+        };
+        let allowed = [
+            (LoginRequested, LoginAccepted),
+            (LoginRequested, LoginRejected),
+            (LoginAccepted, ConsentRequested),
+            // prompt=none, and the consent cannot be skipped.
+            (LoginAccepted, Done),
+            (LoginRejected, Done),
+            (ConsentRequested, ConsentAccepted),
+            (ConsentRequested, ConsentRejected),
+            (ConsentAccepted, Done),
+            (ConsentRejected, Done),
+        ];
+        for from in ALL {
+            for to in ALL {
+                assert_eq!(
+                    from.may_advance_to(to),
+                    allowed.contains(&(from, to)),
+                    "{} -> {}",
+                    from.as_str(),
+                    to.as_str()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn advance_moves_a_flow_once_and_returns_where_it_was() {
+        let mut f = flow(FlowState::LoginRequested);
+        assert_eq!(
+            f.advance(FlowState::LoginAccepted, 150),
+            Ok(FlowState::LoginRequested)
+        );
+        assert_eq!(f.state, FlowState::LoginAccepted);
+        assert_eq!(f.updated_at, 150);
+        // A second accept of the same login is refused, and changes nothing.
+        assert_eq!(
+            f.advance(FlowState::LoginAccepted, 160),
+            Err(IllegalTransition {
+                from: FlowState::LoginAccepted,
+                to: FlowState::LoginAccepted
+            })
+        );
+        assert_eq!(f.state, FlowState::LoginAccepted);
+        assert_eq!(f.updated_at, 150);
+    }
+
+    #[test]
+    fn a_finished_flow_goes_nowhere() {
+        for to in ALL {
+            let mut f = flow(FlowState::Done);
+            assert!(f.advance(to, 200).is_err(), "done -> {}", to.as_str());
+            assert_eq!(f, flow(FlowState::Done));
+        }
+    }
+
+    #[test]
+    fn a_consent_cannot_be_answered_before_the_login() {
+        for to in [FlowState::ConsentAccepted, FlowState::ConsentRejected] {
+            assert!(flow(FlowState::LoginRequested).advance(to, 200).is_err());
+            assert!(flow(FlowState::LoginAccepted).advance(to, 200).is_err());
+        }
+    }
 
     fn login(subject: &str) -> AcceptLogin {
         AcceptLogin {
