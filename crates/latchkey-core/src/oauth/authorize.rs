@@ -9,7 +9,7 @@ use latchkey_types::flow::OidcContext;
 use latchkey_types::{ErrorCode, Scope};
 
 use super::error::AuthorizeError;
-use super::flow::{AuthRequest, FlowData, FlowRecord, FlowState};
+use super::flow::{AuthRequest, FlowData, FlowRecord, FlowState, LoginOutcome};
 use super::params::{ParamError, Params};
 use super::pkce;
 use super::records::{
@@ -18,6 +18,7 @@ use super::records::{
 use super::{Engine, EngineSettings};
 use crate::audit::{Actor, AuditEntry};
 use crate::client::{Client, GrantType, redirect_uri_matches};
+use crate::clock::UnixTime;
 use crate::crypto::{TokenKind, lookup_hash, lookup_key};
 use crate::entropy::EntropyExt as _;
 use crate::store::StoreWrites as _;
@@ -157,7 +158,8 @@ pub fn choose_redirect_uri(
     Ok((redirect_uri, given))
 }
 
-/// Validates the rest of the request. Errors go back to the validated redirect URI.
+/// Validates the rest of the request. Errors go back to the validated redirect URI. The checks
+/// run in this order, and the first problem is the one reported.
 fn validate(
     settings: &EngineSettings,
     params: &Params,
@@ -165,12 +167,40 @@ fn validate(
     redirect_uri: String,
     given: bool,
 ) -> Result<AuthRequest, AuthorizeError> {
+    check_parameters(params)?;
+    let state = bounded(params, "state", MAX_STATE_LEN)?.map(str::to_owned);
+    check_response(params, client)?;
+    let scope = requested_scope(params, client)?;
+    let audience = requested_audience(params, client)?;
+    let code_challenge = code_challenge(settings, params, client)?;
+    let nonce = bounded(params, "nonce", MAX_NONCE_LEN)?.map(str::to_owned);
+    let prompt = prompt(params)?;
+    let max_age = max_age(params)?;
+    let oidc = oidc_context(params)?;
+    Ok(AuthRequest {
+        client_id: client.id.clone(),
+        redirect_uri,
+        redirect_uri_given: given,
+        scope,
+        audience,
+        state,
+        nonce,
+        code_challenge,
+        prompt,
+        max_age,
+        oidc,
+        query: params.encode_without(&["login_verifier", "consent_verifier"]),
+    })
+}
+
+/// No parameter is given twice, and none carries control characters: every value is kept and
+/// some are echoed back.
+fn check_parameters(params: &Params) -> Result<(), AuthorizeError> {
     if let Some(dup) = params.first_duplicate() {
         return Err(AuthorizeError::ParameterRepeated {
             name: dup.to_owned(),
         });
     }
-    // Every value is kept and some are echoed back: none may carry control characters.
     if let Some((name, _)) = params
         .pairs()
         .iter()
@@ -178,7 +208,12 @@ fn validate(
     {
         return Err(AuthorizeError::ControlCharacters { name: name.clone() });
     }
-    let state = bounded(params, "state", MAX_STATE_LEN)?.map(str::to_owned);
+    Ok(())
+}
+
+/// What the client asks back: a code, in the query, for a client that may use the code grant,
+/// without a request object.
+fn check_response(params: &Params, client: &Client) -> Result<(), AuthorizeError> {
     match param(params, "response_type")? {
         None => return Err(AuthorizeError::ResponseTypeMissing),
         Some("code") => {}
@@ -198,6 +233,11 @@ fn validate(
     if param(params, "request_uri")?.is_some() {
         return Err(AuthorizeError::RequestUriUnsupported);
     }
+    Ok(())
+}
+
+/// The scope asked for, within the client's.
+fn requested_scope(params: &Params, client: &Client) -> Result<Scope, AuthorizeError> {
     let scope = Scope::parse(param(params, "scope")?.unwrap_or_default()).map_err(|e| {
         AuthorizeError::ScopeMalformed {
             reason: e.to_string(),
@@ -208,12 +248,26 @@ fn validate(
             scope: s.to_owned(),
         });
     }
+    Ok(scope)
+}
+
+/// The audiences asked for, within the client's.
+fn requested_audience(params: &Params, client: &Client) -> Result<Vec<String>, AuthorizeError> {
     let audience = words(bounded(params, "audience", 4096)?);
     if let Some(a) = audience.iter().find(|a| !client.audience.contains(a)) {
         return Err(AuthorizeError::AudienceNotAllowed {
             audience: a.clone(),
         });
     }
+    Ok(audience)
+}
+
+/// The PKCE challenge: S256 only, and required when the settings say so for this client.
+fn code_challenge(
+    settings: &EngineSettings,
+    params: &Params,
+    client: &Client,
+) -> Result<Option<String>, AuthorizeError> {
     let method = param(params, "code_challenge_method")?;
     let challenge = param(params, "code_challenge")?;
     match (challenge, method) {
@@ -235,7 +289,11 @@ fn validate(
     {
         return Err(AuthorizeError::ChallengeMalformed);
     }
-    let nonce = bounded(params, "nonce", MAX_NONCE_LEN)?.map(str::to_owned);
+    Ok(challenge.map(str::to_owned))
+}
+
+/// The `prompt` values: known ones, and `none` alone.
+fn prompt(params: &Params) -> Result<Vec<String>, AuthorizeError> {
     let prompt = words(param(params, "prompt")?);
     if let Some(p) = prompt
         .iter()
@@ -246,15 +304,24 @@ fn validate(
     if prompt.iter().any(|p| p == "none") && prompt.len() > 1 {
         return Err(AuthorizeError::PromptNoneCombined);
     }
-    let max_age = match param(params, "max_age")? {
-        None => None,
-        Some(m) => Some(
+    Ok(prompt)
+}
+
+/// `max_age`: seconds, up to ten years.
+fn max_age(params: &Params) -> Result<Option<i64>, AuthorizeError> {
+    param(params, "max_age")?
+        .map(|m| {
             m.parse::<i64>()
                 .ok()
                 .filter(|m| (0..=MAX_MAX_AGE).contains(m))
-                .ok_or(AuthorizeError::MaxAgeInvalid)?,
-        ),
-    };
+                .ok_or(AuthorizeError::MaxAgeInvalid)
+        })
+        .transpose()
+}
+
+/// The OpenID Connect hints the login app gets: display, acr values, login hint, locales. An
+/// ID token hint is not supported.
+fn oidc_context(params: &Params) -> Result<OidcContext, AuthorizeError> {
     let display = param(params, "display")?.map(str::to_owned);
     if let Some(d) = &display
         && !matches!(d.as_str(), "page" | "popup" | "touch" | "wap")
@@ -271,20 +338,7 @@ fn validate(
     if param(params, "id_token_hint")?.is_some() {
         return Err(AuthorizeError::IdTokenHintUnsupported);
     }
-    Ok(AuthRequest {
-        client_id: client.id.clone(),
-        redirect_uri,
-        redirect_uri_given: given,
-        scope,
-        audience,
-        state,
-        nonce,
-        code_challenge: challenge.map(str::to_owned),
-        prompt,
-        max_age,
-        oidc,
-        query: params.encode_without(&["login_verifier", "consent_verifier"]),
-    })
+    Ok(oidc)
 }
 
 /// Checks an authorization request by a known, active `client`: its redirect URI first (errors
@@ -475,121 +529,77 @@ impl Engine {
         Ok(Ok(flow))
     }
 
+    /// The browser is back from the login app: end a rejected login, or go on to consent.
     async fn after_login(
         &self,
         params: &Params,
         verifier: &str,
         cookies: &BrowserCookies,
     ) -> Result<AuthorizeOutcome, StoreError> {
-        let mut flow = match self
+        let flow = match self
             .flow_for_verifier(params, FlowKey::LoginVerifier, verifier, cookies)
             .await?
         {
             Ok(f) => f,
             Err(outcome) => return Ok(outcome),
         };
-        let from = flow.state;
-        let issuer = self.settings.issuer.clone();
-        let request = flow.data.request.clone();
-        let reply = Reply {
+        match flow.state {
+            FlowState::LoginRejected => self.end_rejected_login(flow).await,
+            FlowState::LoginAccepted => self.go_to_consent(flow).await,
+            _ => Ok(page(AuthorizeError::LoginLinkUsed)),
+        }
+    }
+
+    /// Where the client's errors and codes for `request` go.
+    fn reply_to<'r>(&'r self, request: &'r AuthRequest) -> Reply<'r> {
+        Reply {
             redirect_uri: &request.redirect_uri,
             state: request.state.as_deref(),
-            issuer: &issuer,
-        };
-        let now = self.deps.clock.now();
-        match from {
-            FlowState::LoginRejected => {
-                let denial = flow.data.denial.clone().unwrap_or(super::flow::Denial {
-                    error: ErrorCode::AccessDenied,
-                    description: "The login was rejected.".into(),
-                });
-                let Ok(from) = flow.advance(FlowState::Done, now) else {
-                    return Ok(page(AuthorizeError::LoginLinkUsed));
-                };
-                let step = FlowStep {
-                    flow,
-                    from,
-                    session: None,
-                };
-                if !self.deps.store.advance_flow(step).await? {
-                    return Ok(page(AuthorizeError::LoginLinkUsed));
-                }
-                return Ok(reply.error(denial.error, &denial.description));
-            }
-            FlowState::LoginAccepted => {}
-            _ => return Ok(page(AuthorizeError::LoginLinkUsed)),
+            issuer: &self.settings.issuer,
         }
+    }
+
+    /// A rejected login ends the flow; the client gets the login app's denial.
+    async fn end_rejected_login(
+        &self,
+        mut flow: FlowRecord,
+    ) -> Result<AuthorizeOutcome, StoreError> {
+        let request = flow.data.request.clone();
+        let denial = flow.data.denial.clone().unwrap_or(super::flow::Denial {
+            error: ErrorCode::AccessDenied,
+            description: "The login was rejected.".into(),
+        });
+        let Ok(from) = flow.advance(FlowState::Done, self.deps.clock.now()) else {
+            return Ok(page(AuthorizeError::LoginLinkUsed));
+        };
+        let step = FlowStep {
+            flow,
+            from,
+            session: None,
+        };
+        if !self.deps.store.advance_flow(step).await? {
+            return Ok(page(AuthorizeError::LoginLinkUsed));
+        }
+        Ok(self
+            .reply_to(&request)
+            .error(denial.error, &denial.description))
+    }
+
+    /// An accepted login: its session, then the consent app — unless a remembered grant covers
+    /// the request — or, with `prompt=none` and no such grant, `consent_required`.
+    async fn go_to_consent(&self, mut flow: FlowRecord) -> Result<AuthorizeOutcome, StoreError> {
         let Some(login) = flow.data.login.clone() else {
             return Ok(page(AuthorizeError::LoginOutcomeMissing));
         };
-
-        // The login session: extend the remembered one, or create one (sid for the ID token).
-        let mut session_cookie = None;
-        let mut new_session = None;
-        if flow.data.login_skip {
-            if login.extend_session_lifespan
-                && let Some(sid) = &flow.data.login_session_id
-            {
-                let mut tx = self.deps.store.begin().await?;
-                tx.login_sessions()
-                    .extend(sid, now + self.remember_for(login.remember_for))
-                    .await?;
-                tx.commit().await?;
-            }
-        } else {
-            let (cookie, cookie_key) = self.deps.mint_lookup_value();
-            let session = LoginSession {
-                id: self.deps.ordered_id(),
-                cookie_hash: cookie_key,
-                subject: login.subject.clone(),
-                authenticated_at: now,
-                remember: login.remember,
-                data: LoginSessionData {
-                    acr: login.acr.clone(),
-                    amr: login.amr.clone(),
-                    identity_provider_session_id: login.identity_provider_session_id.clone(),
-                },
-                created_at: now,
-                expires_at: now
-                    + if login.remember {
-                        self.remember_for(login.remember_for)
-                    } else {
-                        self.settings.flow_ttl
-                    },
-            };
-            session_cookie = Some(if login.remember {
-                SessionCookie::Set {
-                    value: cookie,
-                    max_age: session.expires_at - now,
-                }
-            } else {
-                SessionCookie::Clear
-            });
-            flow.data.login_session_id = Some(session.id.clone());
-            flow.data.authenticated_at = Some(now);
-            new_session = Some(session);
-        }
-
-        // Consent: skip when a remembered grant covers the request.
-        let forced = request.prompt.iter().any(|p| p == "consent");
-        let skip = if forced {
-            false
-        } else {
-            let grant = self
-                .deps
-                .store
-                .active_grant(&login.subject, &flow.client_id)
-                .await?;
-            grant.is_some_and(|g| {
-                g.remember
-                    && g.remember_until.is_none_or(|t| t > now)
-                    && request.scope.is_subset_of(&g.scope)
-                    && request.audience.iter().all(|a| g.audience.contains(a))
-            })
-        };
-        let prompt_none = request.prompt.iter().any(|p| p == "none");
+        let now = self.deps.clock.now();
+        let (session_cookie, new_session) = self.login_session(&mut flow, &login, now).await?;
+        let request = flow.data.request.clone();
+        let skip = self
+            .consent_skippable(&request, &login.subject, &flow.client_id, now)
+            .await?;
+        let consent_required = request.prompt.iter().any(|p| p == "none") && !skip;
         let (challenge, challenge_key) = self.deps.mint_lookup_value();
-        let to = if prompt_none && !skip {
+        let to = if consent_required {
             FlowState::Done
         } else {
             FlowState::ConsentRequested
@@ -607,8 +617,10 @@ impl Engine {
         if !self.deps.store.advance_flow(step).await? {
             return Ok(page(AuthorizeError::LoginLinkUsed));
         }
-        if prompt_none && !skip {
-            let mut out = reply.refuse(&AuthorizeError::ConsentRequired);
+        if consent_required {
+            let mut out = self
+                .reply_to(&request)
+                .refuse(&AuthorizeError::ConsentRequired);
             if let AuthorizeOutcome::Redirect { session, .. } = &mut out {
                 *session = session_cookie;
             }
@@ -619,6 +631,81 @@ impl Engine {
             csrf: None,
             session: session_cookie,
         })
+    }
+
+    /// The login session of an accepted login: the remembered one, extended when the login app
+    /// asks, or a new one (its `sid` goes into the ID token). A new one comes with the cookie to
+    /// set and is written with the flow's step.
+    async fn login_session(
+        &self,
+        flow: &mut FlowRecord,
+        login: &LoginOutcome,
+        now: UnixTime,
+    ) -> Result<(Option<SessionCookie>, Option<LoginSession>), StoreError> {
+        if flow.data.login_skip {
+            if login.extend_session_lifespan
+                && let Some(sid) = &flow.data.login_session_id
+            {
+                let mut tx = self.deps.store.begin().await?;
+                tx.login_sessions()
+                    .extend(sid, now + self.remember_for(login.remember_for))
+                    .await?;
+                tx.commit().await?;
+            }
+            return Ok((None, None));
+        }
+        let (cookie, cookie_key) = self.deps.mint_lookup_value();
+        let session = LoginSession {
+            id: self.deps.ordered_id(),
+            cookie_hash: cookie_key,
+            subject: login.subject.clone(),
+            authenticated_at: now,
+            remember: login.remember,
+            data: LoginSessionData {
+                acr: login.acr.clone(),
+                amr: login.amr.clone(),
+                identity_provider_session_id: login.identity_provider_session_id.clone(),
+            },
+            created_at: now,
+            expires_at: now
+                + if login.remember {
+                    self.remember_for(login.remember_for)
+                } else {
+                    self.settings.flow_ttl
+                },
+        };
+        let session_cookie = if login.remember {
+            SessionCookie::Set {
+                value: cookie,
+                max_age: session.expires_at - now,
+            }
+        } else {
+            SessionCookie::Clear
+        };
+        flow.data.login_session_id = Some(session.id.clone());
+        flow.data.authenticated_at = Some(now);
+        Ok((Some(session_cookie), Some(session)))
+    }
+
+    /// Whether the consent may be skipped: not forced by `prompt=consent`, and a remembered,
+    /// current grant of `subject` to the client covers the request's scope and audience.
+    async fn consent_skippable(
+        &self,
+        request: &AuthRequest,
+        subject: &str,
+        client_id: &str,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        if request.prompt.iter().any(|p| p == "consent") {
+            return Ok(false);
+        }
+        let grant = self.deps.store.active_grant(subject, client_id).await?;
+        Ok(grant.is_some_and(|g| {
+            g.remember
+                && g.remember_until.is_none_or(|t| t > now)
+                && request.scope.is_subset_of(&g.scope)
+                && request.audience.iter().all(|a| g.audience.contains(a))
+        }))
     }
 
     fn remember_for(&self, requested: i64) -> i64 {
