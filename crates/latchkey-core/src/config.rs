@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::keys::SigningAlg;
+use crate::secret::{SecretString, redact_url};
 
 /// A length of time, written as `90s`, `10m`, `1h`, `30d` or a number of seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -100,7 +101,7 @@ impl Default for Config {
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// `sqlite://path` or `postgres://…`. Default: SQLite in the data directory.
-    pub url: Option<String>,
+    pub url: Option<DatabaseUrl>,
     /// Connections in the pool (PostgreSQL; up to half of them stay with the single-statement
     /// work between statements) or readers (SQLite).
     pub max_connections: u32,
@@ -112,6 +113,49 @@ impl Default for DatabaseConfig {
             url: None,
             max_connections: 16,
         }
+    }
+}
+
+/// A database URL. It may carry a password, so its `Debug` and its serialized form (what
+/// `latchkey config check` prints) show it with the password replaced (see [`redact_url`]).
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(SecretString);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(SecretString::new(url))
+    }
+
+    /// The URL itself, to connect with.
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+
+    /// The URL without its password, for messages.
+    pub fn redacted(&self) -> String {
+        redact_url(self.0.expose())
+    }
+}
+
+/// For the `--database-url` flag.
+impl From<String> for DatabaseUrl {
+    fn from(url: String) -> Self {
+        Self::new(url)
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("DatabaseUrl")
+            .field(&self.redacted())
+            .finish()
+    }
+}
+
+impl Serialize for DatabaseUrl {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
     }
 }
 
@@ -136,7 +180,7 @@ pub struct AdminConfig {
     /// `HOST:PORT` of the admin listener. Loopback by default: the admin API is not for the internet.
     pub addr: String,
     /// When set, every admin request must carry `Authorization: Bearer <token>`.
-    pub token: Option<String>,
+    pub token: Option<SecretString>,
 }
 
 impl Default for AdminConfig {
@@ -153,7 +197,7 @@ impl Default for AdminConfig {
 pub struct SecretsConfig {
     /// The system secrets: the first signs and encrypts, the others still verify and decrypt.
     /// Empty: a secret is generated once and kept in the data directory.
-    pub system: Vec<String>,
+    pub system: Vec<SecretString>,
 }
 
 impl fmt::Display for SecretsConfig {
@@ -343,6 +387,9 @@ pub struct RateLimitConfig {
     pub revoke_per_client: u32,
     pub introspect_per_ip: u32,
     pub userinfo_per_ip: u32,
+    /// Bearer tokens refused by the self-service API (`/api/v1`), per address: only failures
+    /// count, and an address over the limit is refused before its token is looked up.
+    pub api_bad_token_per_ip: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -357,6 +404,7 @@ impl Default for RateLimitConfig {
             revoke_per_client: 6000,
             introspect_per_ip: 60_000,
             userinfo_per_ip: 6000,
+            api_bad_token_per_ip: 60,
         }
     }
 }
@@ -405,6 +453,10 @@ pub struct ScopeConfig {
     pub group: String,
     #[serde(default)]
     pub sensitivity: Sensitivity,
+    /// The least account role that holds this permission (`member`, `developer`, `admin`,
+    /// `owner`): a user lends an app a scope on an account only where their own role holds it.
+    #[serde(default)]
+    pub min_role: crate::platform::model::Role,
 }
 
 fn default_scope_group() -> String {
@@ -493,7 +545,7 @@ impl Config {
 
 impl DatabaseConfig {
     fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(db) = &self.url
+        if let Some(db) = self.url.as_ref().map(DatabaseUrl::expose)
             && !(db.starts_with("sqlite:")
                 || db.starts_with("postgres://")
                 || db.starts_with("postgresql://"))
@@ -517,7 +569,7 @@ impl AdminConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         validate_addr(&self.addr).map_err(|r| invalid("admin.addr", r))?;
         if let Some(token) = &self.token
-            && token.len() < 16
+            && token.expose().len() < 16
         {
             return Err(invalid("admin.token", "must be at least 16 characters"));
         }
@@ -527,7 +579,11 @@ impl AdminConfig {
 
 impl SecretsConfig {
     fn validate(&self) -> Result<(), ConfigError> {
-        if self.system.iter().any(|s| s.len() < MIN_SECRET_LEN) {
+        if self
+            .system
+            .iter()
+            .any(|s| s.expose().len() < MIN_SECRET_LEN)
+        {
             return Err(invalid(
                 "secrets.system",
                 format!("every secret must be at least {MIN_SECRET_LEN} characters"),
@@ -736,7 +792,7 @@ mod tests {
         c.issuer = Some("https://example.com/?x=1".into());
         assert_eq!(c.validate().expect_err("query").key, "issuer");
         c.issuer = Some("https://example.com".into());
-        c.secrets.system = vec!["short".into()];
+        c.secrets.system = vec![SecretString::new("short")];
         assert_eq!(
             c.validate().expect_err("short secret").key,
             "secrets.system"
@@ -757,7 +813,7 @@ mod tests {
             c.validate().expect_err("refused").key
         };
         assert_eq!(
-            refused(|c| c.database.url = Some("mysql://x".into())),
+            refused(|c| c.database.url = Some("mysql://x".to_owned().into())),
             "database.url"
         );
         assert_eq!(
@@ -766,7 +822,7 @@ mod tests {
         );
         assert_eq!(refused(|c| c.admin.addr = "x".into()), "admin.addr");
         assert_eq!(
-            refused(|c| c.admin.token = Some("short".into())),
+            refused(|c| c.admin.token = Some("short".to_owned().into())),
             "admin.token"
         );
         assert_eq!(
@@ -802,6 +858,51 @@ mod tests {
         validate_issuer("http://localhost:4444").expect("localhost");
         validate_issuer("http://[::1]:4444").expect("v6 loopback");
         assert!(validate_issuer("ftp://x").is_err());
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_and_when_serialized() {
+        let mut c: Config = serde_json::from_value(serde_json::json!({
+            "database": {"url": "postgres://latchkey:db-password-1@db.internal:5432/latchkey"},
+            "admin": {"token": "admin-token-of-some-length"},
+            "secrets": {"system": ["system-secret-0123456789abcdefghijkl"]},
+        }))
+        .expect("parses");
+        c.validate().expect("valid");
+        // The values are there for the server...
+        assert_eq!(
+            c.database.url.as_ref().map(DatabaseUrl::expose),
+            Some("postgres://latchkey:db-password-1@db.internal:5432/latchkey")
+        );
+        assert_eq!(
+            c.admin.token.as_ref().map(SecretString::expose),
+            Some("admin-token-of-some-length")
+        );
+        // ...and nowhere in what is printed or logged.
+        let shown = [
+            format!("{c:?}"),
+            format!("{c:#?}"),
+            serde_json::to_string(&c).expect("json"),
+        ];
+        for text in &shown {
+            for secret in [
+                "db-password-1",
+                "admin-token-of-some-length",
+                "system-secret-0123456789abcdefghijkl",
+            ] {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
+        }
+        // What is printed still says where the database is, and that secrets are set.
+        let json = serde_json::to_value(&c).expect("json");
+        assert_eq!(
+            json["database"]["url"],
+            "postgres://latchkey:***@db.internal:5432/latchkey"
+        );
+        assert_eq!(json["admin"]["token"], crate::secret::REDACTED);
+        assert_eq!(json["secrets"]["system"][0], crate::secret::REDACTED);
+        c.admin.token = None;
+        assert!(serde_json::to_value(&c).expect("json")["admin"]["token"].is_null());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::crypto::{OpaqueToken, SystemSecrets, TokenKind, mint_lookup_value};
+use crate::crypto::{LookupValue, OpaqueToken, SystemSecrets, TokenKind, mint_lookup_value};
 use crate::entropy::{Entropy, EntropyExt as _};
 use crate::store::Store;
 
@@ -28,8 +28,8 @@ impl Deps {
     }
 
     /// A new bearer value that is only looked up (a challenge, a verifier, a session cookie),
-    /// minted now, and its storage key (see [`mint_lookup_value`]).
-    pub fn mint_lookup_value(&self) -> (String, String) {
+    /// minted now, with its storage key (see [`mint_lookup_value`]).
+    pub fn mint_lookup_value(&self) -> LookupValue {
         mint_lookup_value(self.clock.now_millis(), self.entropy.as_ref())
     }
 

@@ -6,6 +6,7 @@
 //! (consuming a code, rotating a refresh token) are single statements in the implementations.
 
 use async_trait::async_trait;
+use latchkey_types::Scope;
 
 use crate::audit::{AuditEntry, AuditFilter};
 use crate::client::cache::ClientGuard;
@@ -372,6 +373,14 @@ pub async fn write_consent(
     if !write_flow_step(tx, &c.step).await? {
         return Ok(ConsentCompleted::FlowUsed);
     }
+    // A consent that grants less than the one it replaces leaves no token wider than this one:
+    // the tokens of the grant it narrows are revoked.
+    if let Some(old) = tx.grants().active(&c.grant.subject, client_id).await?
+        && (!old.scope.is_subset_of(&c.grant.scope)
+            || old.accounts.iter().any(|a| !c.grant.accounts.contains(a)))
+    {
+        tx.tokens().revoke_grant(&old.id, c.code.created_at).await?;
+    }
     let grant_id = tx.grants().upsert_active(&c.grant).await?;
     tx.codes().insert(&c.code_of(&grant_id)).await?;
     tx.audit()
@@ -397,6 +406,39 @@ impl ConsentCompletion {
             ..self.audit.clone()
         }
     }
+}
+
+/// Withdraws `scope` from every unrevoked grant of `client_id` (an operator refused it): each
+/// grant that held it is narrowed, and every token issued under it revoked, since those tokens
+/// carry the scope. `audit` is appended once per grant narrowed, about it. Returns how many.
+pub async fn write_scope_withdrawal(
+    tx: &mut dyn Tx,
+    client_id: &str,
+    scope: &str,
+    now: UnixTime,
+    audit: &AuditEntry,
+) -> Result<u64, StoreError> {
+    let mut narrowed = 0;
+    for grant in tx.grants().list_for_client(client_id).await? {
+        if !grant.scope.contains(scope) {
+            continue;
+        }
+        let kept: Vec<&str> = grant.scope.iter().filter(|s| *s != scope).collect();
+        let kept = Scope::from_tokens(kept).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        tx.grants()
+            .narrow(&grant.id, &kept, &grant.accounts, now)
+            .await?;
+        tx.tokens().revoke_grant(&grant.id, now).await?;
+        tx.audit()
+            .append(&AuditEntry {
+                id: format!("{}-{narrowed}", audit.id),
+                target_id: grant.id.clone(),
+                ..audit.clone()
+            })
+            .await?;
+        narrowed += 1;
+    }
+    Ok(narrowed)
 }
 
 /// What exchanging an authorization code writes.
@@ -625,6 +667,16 @@ pub trait GrantRepository: Send {
     -> Result<Option<Grant>, StoreError>;
     /// Every unrevoked grant of a subject, newest first.
     async fn list_active(&mut self, subject: &str) -> Result<Vec<Grant>, StoreError>;
+    /// Every unrevoked grant of a client, oldest first.
+    async fn list_for_client(&mut self, client_id: &str) -> Result<Vec<Grant>, StoreError>;
+    /// Replaces an unrevoked grant's scope and accounts; false when it is revoked or gone.
+    async fn narrow(
+        &mut self,
+        id: &str,
+        scope: &Scope,
+        accounts: &[String],
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
     /// Revokes the subject's grants (for one client, or all); returns the revoked grant ids.
     async fn revoke_for_subject(
         &mut self,

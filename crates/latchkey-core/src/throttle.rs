@@ -1,9 +1,15 @@
 //! Request rate limits: a token bucket (GCRA) per key and per kind of request, in memory, per
 //! replica. Limits that must hold across replicas (login brute force) are kept in the database.
+//!
+//! Most limits count requests ([`Throttle::check`]). A limit on failures counts only those
+//! ([`Throttle::count_failure`]) and, once a key is over it, refuses the key before the work a
+//! failure costs ([`Throttle::refused`]), the way the login's brute-force limit does.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -20,9 +26,11 @@ pub enum Limit {
     RevokePerClient,
     IntrospectPerIp,
     UserinfoPerIp,
+    /// Bearer tokens the self-service API refused (a failure limit).
+    ApiBadTokenPerIp,
 }
 
-const LIMITS: [Limit; 7] = [
+const LIMITS: [Limit; 8] = [
     Limit::AuthorizePerIp,
     Limit::TokenPerIp,
     Limit::TokenPerClient,
@@ -30,6 +38,7 @@ const LIMITS: [Limit; 7] = [
     Limit::RevokePerClient,
     Limit::IntrospectPerIp,
     Limit::UserinfoPerIp,
+    Limit::ApiBadTokenPerIp,
 ];
 
 impl Limit {
@@ -42,6 +51,7 @@ impl Limit {
             Self::RevokePerClient => c.revoke_per_client,
             Self::IntrospectPerIp => c.introspect_per_ip,
             Self::UserinfoPerIp => c.userinfo_per_ip,
+            Self::ApiBadTokenPerIp => c.api_bad_token_per_ip,
         }
     }
 }
@@ -56,6 +66,9 @@ pub struct Throttled {
 /// The limits of one replica.
 pub struct Throttle {
     limiters: Vec<(Limit, DefaultKeyedRateLimiter<String>)>,
+    /// Keys over a failure limit, and when they may fail again: what [`Throttle::refused`]
+    /// reads without counting.
+    refused_until: Mutex<HashMap<(Limit, String), Instant>>,
     checks: AtomicU64,
 }
 
@@ -96,6 +109,7 @@ impl Throttle {
         };
         Self {
             limiters,
+            refused_until: Mutex::default(),
             checks: AtomicU64::new(0),
         }
     }
@@ -104,6 +118,7 @@ impl Throttle {
     pub fn unlimited() -> Self {
         Self {
             limiters: Vec::new(),
+            refused_until: Mutex::default(),
             checks: AtomicU64::new(0),
         }
     }
@@ -124,18 +139,63 @@ impl Throttle {
                 l.retain_recent();
                 l.shrink_to_fit();
             }
+            let now = Instant::now();
+            self.refused_keys().retain(|_, until| *until > now);
         }
-        let key: String = if key.len() <= 128 {
-            key.to_owned()
-        } else {
-            key.chars().take(128).collect()
-        };
-        limiter.check_key(&key).map_err(|not_until| {
+        limiter.check_key(&bounded(key)).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             Throttled {
                 retry_after: wait.max(Duration::from_secs(1)),
             }
         })
+    }
+
+    /// Counts one failure of `key` against the failure limit `limit`. Over the limit, the key
+    /// stays [`refused`](Self::refused) until the limit would let it fail again.
+    pub fn count_failure(&self, limit: Limit, key: &str) -> Result<(), Throttled> {
+        let counted = self.check(limit, key);
+        if let Err(t) = counted {
+            self.refused_keys()
+                .insert((limit, bounded(key)), Instant::now() + t.retry_after);
+        }
+        counted
+    }
+
+    /// Whether `key` is over the failure limit `limit` now. Counts nothing, so it comes before
+    /// the work that could fail: a key that keeps failing stops costing that work.
+    pub fn refused(&self, limit: Limit, key: &str) -> Result<(), Throttled> {
+        if !self.applies(limit) {
+            return Ok(());
+        }
+        let mut refused = self.refused_keys();
+        let entry = (limit, bounded(key));
+        let Some(&until) = refused.get(&entry) else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        if until <= now {
+            refused.remove(&entry);
+            return Ok(());
+        }
+        Err(Throttled {
+            retry_after: (until - now).max(Duration::from_secs(1)),
+        })
+    }
+
+    fn refused_keys(&self) -> MutexGuard<'_, HashMap<(Limit, String), Instant>> {
+        self.refused_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A key as the limiters keep it: at most 128 characters, so that a caller cannot make them
+/// hold long strings.
+fn bounded(key: &str) -> String {
+    if key.len() <= 128 {
+        key.to_owned()
+    } else {
+        key.chars().take(128).collect()
     }
 }
 
@@ -164,6 +224,30 @@ mod tests {
             t.check(Limit::TokenPerIp, "a").is_ok(),
             "limits are independent"
         );
+    }
+
+    #[test]
+    fn a_failure_limit_counts_failures_and_then_refuses_before_the_work() {
+        let t = Throttle::new(&RateLimitConfig {
+            api_bad_token_per_ip: 20, // bursts of 2
+            ..RateLimitConfig::default()
+        });
+        let limit = Limit::ApiBadTokenPerIp;
+        // Asking whether a key is refused counts nothing.
+        for _ in 0..10 {
+            assert!(t.refused(limit, "a").is_ok());
+        }
+        assert!(t.count_failure(limit, "a").is_ok());
+        assert!(t.count_failure(limit, "a").is_ok());
+        assert!(t.refused(limit, "a").is_ok(), "not over the limit yet");
+        let over = t.count_failure(limit, "a").expect_err("over the limit");
+        assert!(over.retry_after >= Duration::from_secs(1));
+        let refused = t.refused(limit, "a").expect_err("refused before the work");
+        assert!(refused.retry_after >= Duration::from_secs(1));
+        assert!(refused.retry_after <= over.retry_after);
+        assert!(t.refused(limit, "b").is_ok(), "keys are independent");
+        assert!(t.count_failure(limit, "b").is_ok());
+        assert!(Throttle::unlimited().refused(limit, "a").is_ok());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The self-service API, `/api/v1/accounts/{account_id}/apps`: the developer console's services
 //! in JSON, for a signed-in user (session cookie and an `X-CSRF-Token` header on writes) or a
-//! Latchkey access token carrying `apps.write`.
+//! Latchkey access token carrying `apps.write`. Refused tokens count against the caller's
+//! address (`rate_limits.api_bad_token_per_ip`).
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Path, State};
@@ -10,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use latchkey_core::platform::apps::AppView;
 use latchkey_core::platform::{PlatformError, Principal};
+use latchkey_core::throttle::Limit;
 use latchkey_types::ErrorCode;
 use latchkey_types::platform::{AppInput, AppOutput, ScopeRequest};
 use latchkey_types::routes::public;
@@ -17,7 +19,9 @@ use latchkey_types::routes::public;
 use crate::cookies;
 use crate::error::ApiError;
 use crate::extract::Json;
+use crate::oauth::bearer_token;
 use crate::state::AppState;
+use crate::throttle::{client_ip, too_many};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -50,34 +54,58 @@ impl From<PlatformError> for ApiError {
 /// Who calls the API.
 pub struct Caller(pub Principal);
 
+fn unauthenticated() -> Response {
+    let mut res = ApiError::new(
+        ErrorCode::InvalidToken,
+        "Sign in, or send a bearer token with the apps.write scope.",
+    )
+    .with_status(StatusCode::UNAUTHORIZED)
+    .into_response();
+    res.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"latchkey\", scope=\"apps.write\""),
+    );
+    res
+}
+
+impl Caller {
+    /// The caller of a bearer token. A refused token counts against the address; an address
+    /// over the limit is refused before its token is looked up, so guessing costs nothing but
+    /// the guesser's time.
+    async fn by_token(state: &AppState, parts: &Parts, token: &str) -> Result<Self, Response> {
+        const LIMIT: Limit = Limit::ApiBadTokenPerIp;
+        let throttle = state.engine.throttle();
+        let address = throttle
+            .applies(LIMIT)
+            .then(|| client_ip(state, &parts.headers, &parts.extensions));
+        let over = |t| too_many(LIMIT, parts.uri.path(), t);
+        if let Some(a) = &address {
+            throttle.refused(LIMIT, a).map_err(over)?;
+        }
+        match state.platform.token_principal(token).await {
+            Ok(p) => Ok(Self(p)),
+            Err(PlatformError::Unauthenticated) => {
+                if let Some(a) = &address {
+                    throttle.count_failure(LIMIT, a).map_err(over)?;
+                }
+                Err(unauthenticated())
+            }
+            Err(e) => Err(ApiError::from(e).into_response()),
+        }
+    }
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let unauthenticated = || {
-            let mut res = ApiError::new(
-                ErrorCode::InvalidToken,
-                "Sign in, or send a bearer token with the apps.write scope.",
-            )
-            .with_status(StatusCode::UNAUTHORIZED)
-            .into_response();
-            res.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"latchkey\", scope=\"apps.write\""),
-            );
-            res
-        };
         let bearer = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+            .and_then(bearer_token);
         if let Some(token) = bearer {
-            return match state.platform.token_principal(token.trim()).await {
-                Ok(p) => Ok(Self(p)),
-                Err(PlatformError::Unauthenticated) => Err(unauthenticated()),
-                Err(e) => Err(ApiError::from(e).into_response()),
-            };
+            return Self::by_token(state, parts, token).await;
         }
         let Some(cookie) = cookies::get(&parts.headers, cookies::CONSOLE, state.secure()) else {
             return Err(unauthenticated());

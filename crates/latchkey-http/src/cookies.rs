@@ -5,6 +5,7 @@
 use axum::http::{HeaderMap, HeaderValue, header};
 use cookie::{Cookie, SameSite};
 use latchkey_core::oauth::authorize::{BrowserCookies, SessionCookie};
+use latchkey_core::secret::SecretString;
 
 const CSRF: &str = "latchkey_csrf";
 const SESSION: &str = "latchkey_session";
@@ -25,9 +26,9 @@ pub fn read(headers: &HeaderMap, secure: bool) -> BrowserCookies {
         let Ok(value) = value.to_str() else { continue };
         for c in Cookie::split_parse(value).flatten() {
             if c.name() == csrf_name {
-                out.csrf = Some(c.value().to_owned());
+                out.csrf = Some(SecretString::new(c.value()));
             } else if c.name() == session_name {
-                out.session = Some(c.value().to_owned());
+                out.session = Some(SecretString::new(c.value()));
             }
         }
     }
@@ -53,15 +54,18 @@ fn append(headers: &mut HeaderMap, c: &Cookie<'_>) {
 pub fn write(
     headers: &mut HeaderMap,
     secure: bool,
-    csrf: Option<String>,
+    csrf: Option<SecretString>,
     session: Option<SessionCookie>,
 ) {
     if let Some(value) = csrf {
-        append(headers, &build(name(CSRF, secure), value, secure));
+        append(
+            headers,
+            &build(name(CSRF, secure), value.into_exposed(), secure),
+        );
     }
     match session {
         Some(SessionCookie::Set { value, max_age }) => {
-            let mut c = build(name(SESSION, secure), value, secure);
+            let mut c = build(name(SESSION, secure), value.into_exposed(), secure);
             c.set_max_age(cookie::time::Duration::seconds(max_age));
             append(headers, &c);
         }

@@ -22,6 +22,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
 use crate::metrics::RequestMetrics;
+use crate::oauth::bearer_token;
 use crate::state::AppState;
 
 /// Largest request body accepted anywhere.
@@ -134,7 +135,7 @@ pub async fn admin_auth(State(state): State<AppState>, req: Request, next: Next)
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(bearer_token)
             .unwrap_or_default();
         if !ct_eq(presented.as_bytes(), expected.expose().as_bytes()) {
             let mut res = ApiError::new(

@@ -106,6 +106,15 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header (RFC 6750 §2.1), whatever the case of
+/// the scheme (RFC 7235 §2.1: auth schemes are case-insensitive). `None` for another scheme or
+/// no token.
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// The request's `Authorization` header (client authentication by HTTP Basic, or a bearer
 /// token), taken alone rather than with a copy of every header.
 pub struct Authorization(Option<HeaderValue>);

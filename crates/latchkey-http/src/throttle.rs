@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{Extensions, HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use latchkey_core::throttle::{Limit, Throttled};
@@ -15,14 +15,14 @@ use crate::pages::ErrorPage;
 use crate::state::AppState;
 
 /// The client's address: from the trusted proxy header when configured, else the peer.
-pub fn client_ip(state: &AppState, req: &Request) -> String {
+pub fn client_ip(state: &AppState, headers: &HeaderMap, extensions: &Extensions) -> String {
     if let Some(name) = &state.settings.client_ip_header
-        && let Some(v) = req.headers().get(name).and_then(|v| v.to_str().ok())
+        && let Some(v) = headers.get(name).and_then(|v| v.to_str().ok())
         && let Some(first) = v.split(',').next().map(str::trim).filter(|s| !s.is_empty())
     {
         return first.to_owned();
     }
-    req.extensions()
+    extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
 }
@@ -41,7 +41,11 @@ fn limit_for(path: &str) -> Option<Limit> {
     }
 }
 
-fn too_many(path: &str, t: Throttled) -> Response {
+/// The answer to a request over `limit`, logged and counted: `429` with `Retry-After`, as a page
+/// on the authorization endpoint and as JSON elsewhere.
+pub fn too_many(limit: Limit, path: &str, t: Throttled) -> Response {
+    tracing::info!(limit = ?limit, "rate limited");
+    metrics::counter!("latchkey_rate_limited_total", "limit" => format!("{limit:?}")).increment(1);
     let secs = t.retry_after.as_secs().max(1);
     let description = format!("Too many requests; retry after {secs} seconds.");
     let mut res = if path == public::AUTHORIZE {
@@ -61,12 +65,9 @@ fn too_many(path: &str, t: Throttled) -> Response {
 pub async fn per_address(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let throttle = state.engine.throttle();
     if let Some(limit) = limit_for(req.uri().path()).filter(|l| throttle.applies(*l)) {
-        let ip = client_ip(&state, &req);
+        let ip = client_ip(&state, req.headers(), req.extensions());
         if let Err(t) = throttle.check(limit, &ip) {
-            tracing::info!(limit = ?limit, "rate limited");
-            metrics::counter!("latchkey_rate_limited_total", "limit" => format!("{limit:?}"))
-                .increment(1);
-            return too_many(req.uri().path(), t);
+            return too_many(limit, req.uri().path(), t);
         }
     }
     next.run(req).await

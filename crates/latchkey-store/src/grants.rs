@@ -124,6 +124,36 @@ impl GrantRepository for SqlTx<'_> {
         .await
     }
 
+    async fn list_for_client(&mut self, client_id: &str) -> Result<Vec<Grant>, StoreError> {
+        self.all(
+            concat!(
+                "SELECT ",
+                grant_columns!(),
+                " FROM grants WHERE client_id = $1 AND revoked_at IS NULL ORDER BY created_at, id"
+            ),
+            params![client_id],
+            grant_from_row,
+        )
+        .await
+    }
+
+    async fn narrow(
+        &mut self,
+        id: &str,
+        scope: &Scope,
+        accounts: &[String],
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let done = self
+            .execute(
+                "UPDATE grants SET scope = $2, accounts = $3, updated_at = $4 \
+                 WHERE id = $1 AND revoked_at IS NULL",
+                params![id, scope.to_string(), to_json(&accounts), now],
+            )
+            .await?;
+        Ok(done == 1)
+    }
+
     async fn revoke_for_subject(
         &mut self,
         subject: &str,

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::Secret;
+
 /// A client in Hydra v2's JSON shape. The same type is read (every field optional, unknown fields
 /// refused) and written (every field filled in; `client_secret` only in the answer to a create).
 ///
@@ -17,7 +19,7 @@ pub struct OAuth2Client {
     pub client_name: Option<String>,
     /// Present only in the answer to a create or a secret rotation: it is never stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_secret: Option<String>,
+    pub client_secret: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_expires_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,7 +93,7 @@ pub struct OAuth2Client {
     #[serde(default, skip_serializing)]
     pub backchannel_logout_session_required: Option<bool>,
     #[serde(default, skip_serializing)]
-    pub registration_access_token: Option<String>,
+    pub registration_access_token: Option<Secret>,
     #[serde(default, skip_serializing)]
     pub registration_client_uri: Option<String>,
     #[serde(default, skip_serializing)]
@@ -167,7 +169,9 @@ impl OAuth2Client {
             ),
             (
                 "registration_access_token",
-                set_str(self.registration_access_token.as_ref()),
+                self.registration_access_token
+                    .as_ref()
+                    .is_some_and(|t| !t.expose().is_empty()),
             ),
             (
                 "registration_client_uri",
@@ -248,6 +252,25 @@ impl OAuth2Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let c: OAuth2Client = serde_json::from_str(
+            r#"{"client_id":"app","client_secret":"lk_cs_client-secret","registration_access_token":"reg-token-secret"}"#,
+        )
+        .expect("parses");
+        assert_eq!(
+            c.client_secret.as_ref().map(Secret::expose),
+            Some("lk_cs_client-secret")
+        );
+        for shown in [format!("{c:?}"), format!("{c:#?}")] {
+            assert!(!shown.contains("client-secret"), "{shown}");
+            assert!(!shown.contains("reg-token-secret"), "{shown}");
+            assert!(shown.contains("app"));
+        }
+        let wire = serde_json::to_value(&c).expect("json");
+        assert_eq!(wire["client_secret"], "lk_cs_client-secret");
+    }
 
     #[test]
     fn unknown_fields_are_refused() {

@@ -12,7 +12,9 @@ pub mod jwk;
 pub mod platform;
 pub mod routes;
 pub mod scope;
+pub mod secret;
 pub mod token;
 
 pub use error::{ErrorCode, OAuthErrorBody};
 pub use scope::{Scope, ScopeError};
+pub use secret::Secret;

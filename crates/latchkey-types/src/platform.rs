@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::Secret;
+
 /// A create (every field the app needs) or a change (only the fields given).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -89,7 +91,7 @@ pub struct AppOutput {
     pub updated_at: String,
     /// Only in the answer to a create or a secret rotation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_secret: Option<String>,
+    pub client_secret: Option<Secret>,
 }
 
 /// `POST …/apps/{client_id}/scope_requests`: ask the operator for a restricted scope.
@@ -97,4 +99,31 @@ pub struct AppOutput {
 #[serde(deny_unknown_fields)]
 pub struct ScopeRequest {
     pub scope: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_app_with_its_new_secret_shows_no_secret_in_debug() {
+        let app: AppOutput = serde_json::from_value(serde_json::json!({
+            "client_id": "app", "account_id": "acme", "name": "App", "description": "",
+            "app_type": "web", "token_endpoint_auth_method": "client_secret_basic",
+            "logo_uri": "", "client_uri": "", "policy_uri": "", "tos_uri": "", "contacts": [],
+            "redirect_uris": [], "scopes": [], "optional_scopes": [], "visibility": "private",
+            "status": "active", "domain": null, "domain_verified": false,
+            "has_rotated_secret": false, "pending_restricted_scopes": [],
+            "approved_restricted_scopes": [], "user_count": 0,
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+            "client_secret": "lk_cs_shown-once-secret",
+        }))
+        .expect("parses");
+        let shown = format!("{app:?}");
+        assert!(!shown.contains("shown-once-secret"), "{shown}");
+        assert_eq!(
+            serde_json::to_value(&app).expect("json")["client_secret"],
+            "lk_cs_shown-once-secret"
+        );
+    }
 }

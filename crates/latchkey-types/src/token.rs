@@ -3,16 +3,19 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// A successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
+use crate::Secret;
+
+/// A successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3). Its tokens are [`Secret`]s:
+/// serialized for the client, redacted in `Debug`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenResponse {
-    pub access_token: String,
+    pub access_token: Secret,
     pub token_type: String,
     pub expires_in: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id_token: Option<String>,
+    pub id_token: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
 }
@@ -52,5 +55,36 @@ pub struct Introspection {
 impl Introspection {
     pub fn inactive() -> Self {
         Self::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_token_and_the_wire_carries_them() {
+        let r = TokenResponse {
+            access_token: Secret::new("lk_at_access-secret"),
+            token_type: "bearer".into(),
+            expires_in: 3600,
+            refresh_token: Some(Secret::new("lk_rt_refresh-secret")),
+            id_token: Some(Secret::new("eyJ.id-token-secret.sig")),
+            scope: Some("openid".into()),
+        };
+        for shown in [format!("{r:?}"), format!("{r:#?}")] {
+            for secret in ["access-secret", "refresh-secret", "id-token-secret"] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+            assert!(shown.contains("expires_in") && shown.contains("openid"));
+        }
+        let wire = serde_json::to_value(&r).expect("json");
+        assert_eq!(wire["access_token"], "lk_at_access-secret");
+        assert_eq!(wire["refresh_token"], "lk_rt_refresh-secret");
+        assert_eq!(wire["id_token"], "eyJ.id-token-secret.sig");
+        assert_eq!(
+            serde_json::from_value::<TokenResponse>(wire).expect("parses"),
+            r
+        );
     }
 }

@@ -3,6 +3,16 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use latchkey_core::config::DatabaseUrl;
+use latchkey_core::secret::SecretString;
+
+/// The admin API's base URL, for the `clients` commands.
+pub const ADMIN_URL_ENV: &str = "LATCHKEY_ADMIN_URL";
+/// The new user's password, for `users create`.
+pub const USER_PASSWORD_ENV: &str = "LATCHKEY_USER_PASSWORD";
+/// Environment variables that fill a command's own flags rather than settings: the
+/// configuration loader leaves them alone, whichever command runs.
+pub const FLAG_ENV: [&str; 2] = [ADMIN_URL_ENV, USER_PASSWORD_ENV];
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,7 +36,7 @@ pub struct ConfigArgs {
     pub data_dir: Option<PathBuf>,
     /// The database: sqlite://PATH or postgres://… (default: SQLite in the data directory).
     #[arg(long, global = true, value_name = "URL")]
-    pub database_url: Option<String>,
+    pub database_url: Option<DatabaseUrl>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,7 +137,7 @@ pub struct AdminArgs {
     #[arg(
         long,
         global = true,
-        env = "LATCHKEY_ADMIN_URL",
+        env = ADMIN_URL_ENV,
         default_value = "http://127.0.0.1:4445",
         value_name = "URL"
     )]
@@ -140,7 +150,7 @@ pub struct AdminArgs {
         value_name = "TOKEN",
         hide_env_values = true
     )]
-    pub admin_token: Option<String>,
+    pub admin_token: Option<SecretString>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -210,8 +220,8 @@ pub enum UsersAction {
         #[arg(long, default_value = "")]
         name: String,
         /// The password; read from standard input when absent (one line).
-        #[arg(long, env = "LATCHKEY_USER_PASSWORD", hide_env_values = true)]
-        password: Option<String>,
+        #[arg(long, env = USER_PASSWORD_ENV, hide_env_values = true)]
+        password: Option<SecretString>,
         /// The user operates the platform (the operator console).
         #[arg(long)]
         operator: bool,

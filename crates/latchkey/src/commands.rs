@@ -135,7 +135,7 @@ pub async fn clients(args: AdminArgs, action: ClientsAction) -> anyhow::Result<(
     let http = reqwest::Client::new();
     let base = args.endpoint.trim_end_matches('/');
     let auth = |r: reqwest::RequestBuilder| match &args.admin_token {
-        Some(t) => r.bearer_auth(t),
+        Some(t) => r.bearer_auth(t.expose()),
         None => r,
     };
     let one = |id: &str| format!("{base}{}", admin::CLIENT.replace("{id}", &urlencode(id)));
@@ -232,16 +232,10 @@ pub async fn users(config: Config, action: UsersAction) -> anyhow::Result<()> {
         } else {
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;
-            line.trim_end_matches(['\r', '\n']).to_owned()
+            latchkey_core::secret::SecretString::new(line.trim_end_matches(['\r', '\n']))
         };
         let user = platform
-            .create_user(
-                &email,
-                &name,
-                latchkey_core::secret::SecretString::new(password),
-                operator,
-                &Actor::cli(),
-            )
+            .create_user(&email, &name, password, operator, &Actor::cli())
             .await?;
         println!("Created user {} ({}).", user.email, user.id);
     }

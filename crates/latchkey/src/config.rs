@@ -9,12 +9,18 @@ use figment::Figment;
 use figment::providers::{Env, Format as _, Serialized, Toml};
 use latchkey_core::config::Config;
 
-use crate::cli::ConfigArgs;
+use crate::cli::{ConfigArgs, FLAG_ENV};
 
 /// Environment variables with this prefix belong to the test harness, not to the server.
-const IGNORED_ENV_PREFIXES: &[&str] = &["LATCHKEY_TEST_", "LATCHKEY_ADMIN_URL"];
+const TEST_ENV_PREFIX: &str = "LATCHKEY_TEST_";
 /// The one list-valued variable, written comma-separated.
 const SECRETS_ENV: &str = "LATCHKEY_SECRETS__SYSTEM";
+
+/// Whether the `LATCHKEY_*` variable `name` is read as a setting by the `Env` provider: not the
+/// list-valued one (read apart), the test harness's, or one of a command's own flags.
+fn is_env_setting(name: &str) -> bool {
+    name != SECRETS_ENV && !name.starts_with(TEST_ENV_PREFIX) && !FLAG_ENV.contains(&name)
+}
 
 /// Flag overrides, as `(key, value)` pairs in the file's key space.
 #[derive(Debug, Default)]
@@ -35,7 +41,10 @@ impl From<&ConfigArgs> for Overrides {
             "data_dir",
             a.data_dir.as_ref().map(|p| p.display().to_string()),
         );
-        o.set("database.url", a.database_url.clone());
+        o.set(
+            "database.url",
+            a.database_url.as_ref().map(|u| u.expose().to_owned()),
+        );
         o
     }
 }
@@ -51,10 +60,7 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config
     }
     figment = figment.merge(
         Env::prefixed("LATCHKEY_")
-            .filter(|k| {
-                let full = format!("LATCHKEY_{}", k.as_str().to_ascii_uppercase());
-                full != SECRETS_ENV && !IGNORED_ENV_PREFIXES.iter().any(|p| full.starts_with(p))
-            })
+            .filter(|k| is_env_setting(&format!("LATCHKEY_{}", k.as_str().to_ascii_uppercase())))
             .split("__"),
     );
     if let Ok(list) = std::env::var(SECRETS_ENV) {
@@ -162,6 +168,9 @@ revoke_per_ip = 1200
 revoke_per_client = 6000
 introspect_per_ip = 60000
 userinfo_per_ip = 6000
+# Bearer tokens the self-service API (/api/v1) refuses, per address: only failures count, and an
+# address over the limit is refused before its token is looked up.
+api_bad_token_per_ip = 60
 
 [log]
 # text or json.
@@ -247,6 +256,46 @@ mod tests {
         .expect_err("missing")
         .to_string();
         assert!(e.contains("does not exist"), "{e}");
+    }
+
+    /// Whether the variable `name` names a key of the configuration file.
+    fn names_a_setting(name: &str) -> bool {
+        let Some(path) = name.strip_prefix("LATCHKEY_") else {
+            return false;
+        };
+        let defaults = serde_json::to_value(Config::default()).expect("json");
+        path.to_ascii_lowercase()
+            .split("__")
+            .try_fold(&defaults, |v, key| v.get(key))
+            .is_some()
+    }
+
+    #[test]
+    fn every_flag_variable_is_a_setting_or_left_alone_by_the_loader() {
+        use clap::CommandFactory as _;
+        fn visit(cmd: &clap::Command, found: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                if let Some(env) = arg.get_env() {
+                    found.push(env.to_string_lossy().into_owned());
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                visit(sub, found);
+            }
+        }
+        let mut variables = Vec::new();
+        visit(&crate::cli::Cli::command(), &mut variables);
+        assert!(variables.iter().any(|v| v == "LATCHKEY_USER_PASSWORD"));
+        for name in &variables {
+            assert!(
+                names_a_setting(name) != FLAG_ENV.contains(&name.as_str()),
+                "{name} must either name a setting or be in FLAG_ENV, not both"
+            );
+            assert_eq!(is_env_setting(name), names_a_setting(name), "{name}");
+        }
+        assert!(names_a_setting("LATCHKEY_ADMIN__TOKEN"));
+        assert!(!is_env_setting("LATCHKEY_USER_PASSWORD"));
+        assert!(!is_env_setting("LATCHKEY_TEST_POSTGRES_URL"));
     }
 
     #[test]

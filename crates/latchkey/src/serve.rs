@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use latchkey_core::clock::SystemClock;
-use latchkey_core::config::Config;
+use latchkey_core::config::{Config, DatabaseUrl};
 use latchkey_core::crypto::SystemSecrets;
 use latchkey_core::deps::Deps;
 use latchkey_core::entropy::{EntropyExt as _, SystemEntropy};
@@ -17,7 +17,7 @@ use latchkey_core::keys::{KeyService, Keys};
 use latchkey_core::oauth::{Engine, EngineSettings};
 use latchkey_core::platform::catalog::{Catalog, demo_scopes};
 use latchkey_core::platform::{Platform, PlatformSettings};
-use latchkey_core::secret::SecretString;
+use latchkey_core::secret::{SecretString, redact_url};
 use latchkey_core::throttle::Throttle;
 use latchkey_http::platform_io::{DnsResolver, TokioBlocking};
 use latchkey_http::{AppState, HttpSettings};
@@ -51,12 +51,7 @@ pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
 /// on first start).
 pub fn system_secrets(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<SecretString>> {
     if !config.secrets.system.is_empty() {
-        return Ok(config
-            .secrets
-            .system
-            .iter()
-            .map(SecretString::new)
-            .collect());
+        return Ok(config.secrets.system.clone());
     }
     let path = data_dir.join(SECRET_FILE);
     if path.exists() {
@@ -95,22 +90,10 @@ pub fn system_secrets(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<Se
 
 /// The database URL: configured, or SQLite in the data directory.
 pub fn database_url(config: &Config, data_dir: &Path) -> String {
-    config
-        .database
-        .url
-        .clone()
-        .unwrap_or_else(|| sqlite_url(&data_dir.join(SQLITE_FILE)))
-}
-
-/// A database URL with any password hidden, for messages.
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
-    }
+    config.database.url.as_ref().map_or_else(
+        || sqlite_url(&data_dir.join(SQLITE_FILE)),
+        |u| u.expose().to_owned(),
+    )
 }
 
 /// Opens the store.
@@ -344,7 +327,7 @@ pub async fn run(config: Config, migrate: bool, demo: bool) -> anyhow::Result<()
         None => None,
     };
     let settings = HttpSettings {
-        admin_token: instance.config.admin.token.clone().map(SecretString::new),
+        admin_token: instance.config.admin.token.clone(),
         client_ip_header,
     };
     let oauth = Engine::new(
@@ -425,7 +408,13 @@ pub async fn run(config: Config, migrate: bool, demo: bool) -> anyhow::Result<()
         Backend::Sqlite => format!("sqlite ({})", instance.data_dir.join(SQLITE_FILE).display()),
         Backend::Postgres => format!(
             "postgres ({})",
-            redact_url(instance.config.database.url.as_deref().unwrap_or_default())
+            instance
+                .config
+                .database
+                .url
+                .as_ref()
+                .map(DatabaseUrl::redacted)
+                .unwrap_or_default()
         ),
     };
     // The only output on stdout: what an operator (or a test) needs to reach the server.

@@ -60,7 +60,10 @@ impl CreatedClient {
     /// The wire form, with the secret.
     pub fn to_wire(&self) -> OAuth2Client {
         let mut wire = self.client.to_wire();
-        wire.client_secret = self.secret.as_ref().map(|s| s.expose().to_owned());
+        wire.client_secret = self
+            .secret
+            .as_ref()
+            .map(|s| latchkey_types::Secret::new(s.expose()));
         wire
     }
 }

@@ -168,8 +168,8 @@ fn refuse_server_set_fields(input: &OAuth2Client) -> Result<(), MetadataError> {
     }
     if input
         .client_secret
-        .as_deref()
-        .is_some_and(|s| !s.is_empty())
+        .as_ref()
+        .is_some_and(|s| !s.expose().is_empty())
     {
         return Err(err(
             "client_secret",

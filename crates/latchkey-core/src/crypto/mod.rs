@@ -6,7 +6,9 @@ mod token;
 
 pub use secrets::{SealError, SystemSecrets};
 pub(crate) use token::millis_of;
-pub use token::{OpaqueToken, TokenError, TokenHash, TokenKind, lookup_key, mint_lookup_value};
+pub use token::{
+    LookupValue, OpaqueToken, TokenError, TokenHash, TokenKind, lookup_key, mint_lookup_value,
+};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

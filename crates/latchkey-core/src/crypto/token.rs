@@ -143,15 +143,31 @@ fn body_key(body: &[u8]) -> TokenHash {
     key(minted_at(body), b64(&sha256(body)))
 }
 
-/// Mints a bearer value that is only ever looked up (a login or consent challenge, a verifier, a
-/// session cookie) at `millis`: base64url(mint time ‖ 32 random bytes), the same body as an
-/// opaque token's, without prefix or MAC. Returns the value and its storage key
-/// ([`lookup_key`]).
-pub fn mint_lookup_value(millis: i64, entropy: &dyn Entropy) -> (String, String) {
+/// A freshly minted bearer value that is only ever looked up (a login or consent challenge, a
+/// verifier, a session cookie): the value for the browser, the key for storage. `Debug` shows
+/// the key only.
+pub struct LookupValue {
+    pub value: String,
+    /// [`lookup_key`] of the value.
+    pub key: String,
+}
+
+impl std::fmt::Debug for LookupValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LookupValue")
+            .field("value", &"<redacted>")
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+/// Mints a [`LookupValue`] at `millis`: base64url(mint time ‖ 32 random bytes), the same body
+/// as an opaque token's, without prefix or MAC.
+pub fn mint_lookup_value(millis: i64, entropy: &dyn Entropy) -> LookupValue {
     let body = new_body(millis, entropy);
     let value = b64(&body);
     let key = key(minted_at(&body), super::lookup_hash(&value)).0;
-    (value, key)
+    LookupValue { value, key }
 }
 
 /// The storage key of a presented lookup value: [`lookup_hash`](super::lookup_hash) of the
@@ -276,15 +292,18 @@ mod tests {
     #[test]
     fn lookup_values_are_keyed_in_mint_order() {
         let e = SeededEntropy::new(6);
-        let (value, key) = mint_lookup_value(MINTED_AT, &e);
+        let minted = mint_lookup_value(MINTED_AT, &e);
+        let LookupValue { value, key } = &minted;
+        assert!(!format!("{minted:?}").contains(value.as_str()));
+        assert!(format!("{minted:?}").contains(key.as_str()));
         assert_eq!(value.len(), 51);
-        assert_eq!(lookup_key(&value), key);
+        assert_eq!(&lookup_key(value), key);
         assert_eq!(
             key,
-            format!("019b76daa87b{}", crate::crypto::lookup_hash(&value))
+            &format!("019b76daa87b{}", crate::crypto::lookup_hash(value))
         );
-        let (_, later) = mint_lookup_value(MINTED_AT + 1, &e);
-        assert!(key < later);
+        let later = mint_lookup_value(MINTED_AT + 1, &e).key;
+        assert!(key < &later);
         // A value minted before (43 characters) or of any other shape: the plain hash.
         for other in ["A".repeat(43), "!".repeat(51), String::new()] {
             assert_eq!(lookup_key(&other), crate::crypto::lookup_hash(&other));

@@ -21,6 +21,7 @@ use crate::client::{Client, GrantType, redirect_uri_matches};
 use crate::clock::UnixTime;
 use crate::crypto::{TokenKind, lookup_hash, lookup_key};
 use crate::entropy::EntropyExt as _;
+use crate::secret::{REDACTED, SecretString};
 use crate::store::StoreWrites as _;
 use crate::store::{ConsentCompleted, ConsentCompletion, FlowKey, FlowStep, StoreError};
 
@@ -34,9 +35,9 @@ const MAX_MAX_AGE: i64 = 315_360_000;
 #[derive(Debug, Clone, Default)]
 pub struct BrowserCookies {
     /// Binds flows to this browser.
-    pub csrf: Option<String>,
+    pub csrf: Option<SecretString>,
     /// A remembered login.
-    pub session: Option<String>,
+    pub session: Option<SecretString>,
 }
 
 /// What to do with the browser's session cookie.
@@ -44,23 +45,48 @@ pub struct BrowserCookies {
 pub enum SessionCookie {
     /// Set it; `max_age` in seconds.
     Set {
-        value: String,
+        value: SecretString,
         max_age: i64,
     },
     Clear,
 }
 
 /// The authorization endpoint's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum AuthorizeOutcome {
     /// Send the browser to `location`, setting the given cookies.
     Redirect {
         location: String,
-        csrf: Option<String>,
+        csrf: Option<SecretString>,
         session: Option<SessionCookie>,
     },
     /// Show an error page; nothing is redirected.
     ErrorPage(AuthorizeError),
+}
+
+/// A redirect's location carries a code or a challenge in its query: `Debug` shows where it
+/// goes, not what it carries.
+impl std::fmt::Debug for AuthorizeOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Redirect {
+                location,
+                csrf,
+                session,
+            } => {
+                let target = match location.find(['?', '#']) {
+                    Some(i) => format!("{}{}{}", &location[..i], &location[i..=i], REDACTED),
+                    None => location.clone(),
+                };
+                f.debug_struct("Redirect")
+                    .field("location", &target)
+                    .field("csrf", csrf)
+                    .field("session", session)
+                    .finish()
+            }
+            Self::ErrorPage(error) => f.debug_tuple("ErrorPage").field(error).finish(),
+        }
+    }
 }
 
 fn page(error: AuthorizeError) -> AuthorizeOutcome {
@@ -433,7 +459,12 @@ impl Engine {
             .prompt
             .iter()
             .any(|p| p == "login" || p == "select_account");
-        let session = match cookies.session.as_deref().filter(|c| c.len() <= 128) {
+        let session = match cookies
+            .session
+            .as_ref()
+            .map(SecretString::expose)
+            .filter(|c| c.len() <= 128)
+        {
             Some(cookie) => {
                 self.deps
                     .store
@@ -457,20 +488,21 @@ impl Engine {
 
         let existing = cookies
             .csrf
-            .as_deref()
+            .as_ref()
+            .map(SecretString::expose)
             .filter(|c| (32..=128).contains(&c.len()));
         let new_csrf = existing.is_none().then(|| self.deps.entropy.token());
         let csrf_value = existing
             .map(str::to_owned)
             .or_else(|| new_csrf.clone())
             .unwrap_or_default();
-        let (challenge, challenge_key) = self.deps.mint_lookup_value();
+        let challenge = self.deps.mint_lookup_value();
         let session = session.filter(|_| skip);
         let flow = FlowRecord {
             id: self.deps.ordered_id(),
             client_id: client.id.clone(),
             state: FlowState::LoginRequested,
-            login_challenge: challenge_key,
+            login_challenge: challenge.key,
             login_verifier: None,
             consent_challenge: None,
             consent_verifier: None,
@@ -492,8 +524,12 @@ impl Engine {
         };
         self.deps.store.insert_flow(flow).await?;
         Ok(AuthorizeOutcome::Redirect {
-            location: with_param(&self.settings.login_url, "login_challenge", &challenge),
-            csrf: new_csrf,
+            location: with_param(
+                &self.settings.login_url,
+                "login_challenge",
+                &challenge.value,
+            ),
+            csrf: new_csrf.map(SecretString::from),
             session: None,
         })
     }
@@ -515,7 +551,8 @@ impl Engine {
         };
         let csrf_ok = cookies
             .csrf
-            .as_deref()
+            .as_ref()
+            .map(SecretString::expose)
             .is_some_and(|c| crate::secret::ct_eq(lookup_hash(c).as_bytes(), flow.csrf.as_bytes()));
         if !csrf_ok {
             return Ok(Err(page(AuthorizeError::OtherBrowser)));
@@ -598,7 +635,7 @@ impl Engine {
             .consent_skippable(&request, &login.subject, &flow.client_id, now)
             .await?;
         let consent_required = request.prompt.iter().any(|p| p == "none") && !skip;
-        let (challenge, challenge_key) = self.deps.mint_lookup_value();
+        let challenge = self.deps.mint_lookup_value();
         let to = if consent_required {
             FlowState::Done
         } else {
@@ -607,7 +644,7 @@ impl Engine {
         let Ok(from) = flow.advance(to, now) else {
             return Ok(page(AuthorizeError::LoginLinkUsed));
         };
-        flow.consent_challenge = Some(challenge_key);
+        flow.consent_challenge = Some(challenge.key);
         flow.data.consent_skip = skip;
         let step = FlowStep {
             flow,
@@ -627,7 +664,11 @@ impl Engine {
             return Ok(out);
         }
         Ok(AuthorizeOutcome::Redirect {
-            location: with_param(&self.settings.consent_url, "consent_challenge", &challenge),
+            location: with_param(
+                &self.settings.consent_url,
+                "consent_challenge",
+                &challenge.value,
+            ),
             csrf: None,
             session: session_cookie,
         })
@@ -654,10 +695,10 @@ impl Engine {
             }
             return Ok((None, None));
         }
-        let (cookie, cookie_key) = self.deps.mint_lookup_value();
+        let cookie = self.deps.mint_lookup_value();
         let session = LoginSession {
             id: self.deps.ordered_id(),
-            cookie_hash: cookie_key,
+            cookie_hash: cookie.key,
             subject: login.subject.clone(),
             authenticated_at: now,
             remember: login.remember,
@@ -676,7 +717,7 @@ impl Engine {
         };
         let session_cookie = if login.remember {
             SessionCookie::Set {
-                value: cookie,
+                value: SecretString::new(cookie.value),
                 max_age: session.expires_at - now,
             }
         } else {
@@ -1108,5 +1149,33 @@ mod tests {
         );
         assert_eq!(q["state"], "s-1");
         assert_eq!(q["iss"], "https://issuer.example");
+    }
+
+    #[test]
+    fn debug_shows_where_a_redirect_goes_but_no_code_or_cookie() {
+        let out = AuthorizeOutcome::Redirect {
+            location: "https://app.example/cb?code=lk_ac_code-secret&state=s&iss=x".into(),
+            csrf: Some(SecretString::new("csrf-cookie-secret")),
+            session: Some(SessionCookie::Set {
+                value: SecretString::new("session-cookie-secret"),
+                max_age: 60,
+            }),
+        };
+        let cookies = BrowserCookies {
+            csrf: Some(SecretString::new("csrf-cookie-secret")),
+            session: Some(SecretString::new("session-cookie-secret")),
+        };
+        for shown in [
+            format!("{out:?}"),
+            format!("{out:#?}"),
+            format!("{cookies:?}"),
+        ] {
+            for secret in ["code-secret", "csrf-cookie-secret", "session-cookie-secret"] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+        }
+        assert!(format!("{out:?}").contains("https://app.example/cb?<redacted>"));
+        let page = page(AuthorizeError::UnknownClient);
+        assert!(format!("{page:?}").contains("UnknownClient"));
     }
 }

@@ -18,7 +18,7 @@ use crate::client::{
 };
 use crate::clock::UnixTime;
 use crate::crypto::lookup_hash;
-use crate::secret::SecretString;
+use crate::secret::{REDACTED, SecretString};
 use crate::store::{StoreError, Tx};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -57,8 +57,7 @@ pub struct AssertionClaims {
 }
 
 /// The credentials a token or revocation request presents, read from the `Authorization` header
-/// and the form body, before any lookup.
-#[derive(Debug)]
+/// and the form body, before any lookup. `Debug` shows neither the secret nor the assertion.
 pub enum Presented<'p> {
     /// A client id with a secret (`client_secret_basic` or `client_secret_post`) or without one
     /// (`none`, a public client).
@@ -72,6 +71,31 @@ pub enum Presented<'p> {
         assertion: &'p str,
         client_id: Option<&'p str>,
     },
+}
+
+impl std::fmt::Debug for Presented<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Secret {
+                client_id,
+                method,
+                secret,
+            } => f
+                .debug_struct("Secret")
+                .field("client_id", client_id)
+                .field("method", method)
+                .field("secret", secret)
+                .finish(),
+            Self::Assertion {
+                assertion: _,
+                client_id,
+            } => f
+                .debug_struct("Assertion")
+                .field("assertion", &REDACTED)
+                .field("client_id", client_id)
+                .finish(),
+        }
+    }
 }
 
 impl Presented<'_> {
@@ -504,5 +528,23 @@ mod tests {
         assert!(parse_basic("Bearer abc").is_none());
         assert!(parse_basic("Basic !!!").is_none());
         assert!(parse_basic(&format!("Basic {}", STANDARD.encode("no-colon"))).is_none());
+    }
+
+    #[test]
+    fn debug_shows_no_presented_secret_or_assertion() {
+        let basic = format!("Basic {}", STANDARD.encode("app:basic-secret"));
+        let none = Params::default();
+        let post = Params::parse("client_id=app&client_secret=post-secret").expect("parses");
+        let jwt = Params::parse(&format!(
+            "client_assertion_type={JWT_BEARER}&client_assertion=eyJ.assertion-secret.sig"
+        ))
+        .expect("parses");
+        for (header, params) in [(Some(basic.as_str()), &none), (None, &post), (None, &jwt)] {
+            let presented = presented_credentials(header, params).expect("credentials");
+            let shown = format!("{presented:?}");
+            for secret in ["basic-secret", "post-secret", "assertion-secret"] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+        }
     }
 }

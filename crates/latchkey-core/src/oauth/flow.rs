@@ -249,6 +249,10 @@ pub enum FlowError {
     GrantAudienceNotAllowed { audience: String },
     #[error("accounts must be at most {MAX_ACCOUNTS} non-empty ids")]
     AccountsInvalid,
+    /// The platform's consent decision ([`super::AccountPolicy::consent_refusal`]) refuses the
+    /// consent; `reason` says which of its rules.
+    #[error("{reason}")]
+    ConsentRefused { reason: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -268,7 +272,8 @@ impl FlowError {
             | Self::GrantScopeMalformed { .. }
             | Self::GrantScopeNotRequested { .. }
             | Self::GrantAudienceNotAllowed { .. }
-            | Self::AccountsInvalid => ErrorCode::InvalidRequest,
+            | Self::AccountsInvalid
+            | Self::ConsentRefused { .. } => ErrorCode::InvalidRequest,
             Self::Store(StoreError::Unavailable(_)) => ErrorCode::TemporarilyUnavailable,
             Self::Store(_) => ErrorCode::ServerError,
         }
@@ -508,11 +513,12 @@ impl Engine {
             }
             login.remember = true;
         }
-        let (verifier, verifier_key) = self.deps.mint_lookup_value();
-        flow.login_verifier = Some(verifier_key);
+        let verifier = self.deps.mint_lookup_value();
+        flow.login_verifier = Some(verifier.key);
         flow.subject = Some(login.subject.clone());
         flow.data.login = Some(login);
-        let redirect_to = self.back_to_authorize(&flow.data.request, "login_verifier", &verifier);
+        let redirect_to =
+            self.back_to_authorize(&flow.data.request, "login_verifier", &verifier.value);
         self.save(flow, FlowState::LoginAccepted).await?;
         Ok(RedirectTo { redirect_to })
     }
@@ -530,10 +536,11 @@ impl Engine {
                 FlowState::LoginRequested,
             )
             .await?;
-        let (verifier, verifier_key) = self.deps.mint_lookup_value();
-        flow.login_verifier = Some(verifier_key);
+        let verifier = self.deps.mint_lookup_value();
+        flow.login_verifier = Some(verifier.key);
         flow.data.denial = Some(denial_from(body));
-        let redirect_to = self.back_to_authorize(&flow.data.request, "login_verifier", &verifier);
+        let redirect_to =
+            self.back_to_authorize(&flow.data.request, "login_verifier", &verifier.value);
         self.save(flow, FlowState::LoginRejected).await?;
         Ok(RedirectTo { redirect_to })
     }
@@ -603,10 +610,24 @@ impl Engine {
             .await
             .map_err(|_| FlowError::NotFound)?;
         let consent = consent_outcome(body, &flow.data.request.scope, &client.audience, user_cap)?;
-        let (verifier, verifier_key) = self.deps.mint_lookup_value();
-        flow.consent_verifier = Some(verifier_key);
+        if let Some(policy) = self.account_policy()
+            && let Some(subject) = flow.subject.as_deref()
+            && let Some(reason) = policy
+                .consent_refusal(
+                    subject,
+                    &flow.client_id,
+                    &consent.grant_scope,
+                    &consent.accounts,
+                )
+                .await?
+        {
+            return Err(FlowError::ConsentRefused { reason });
+        }
+        let verifier = self.deps.mint_lookup_value();
+        flow.consent_verifier = Some(verifier.key);
         flow.data.consent = Some(consent);
-        let redirect_to = self.back_to_authorize(&flow.data.request, "consent_verifier", &verifier);
+        let redirect_to =
+            self.back_to_authorize(&flow.data.request, "consent_verifier", &verifier.value);
         self.save(flow, FlowState::ConsentAccepted).await?;
         Ok(RedirectTo { redirect_to })
     }
@@ -624,10 +645,11 @@ impl Engine {
                 FlowState::ConsentRequested,
             )
             .await?;
-        let (verifier, verifier_key) = self.deps.mint_lookup_value();
-        flow.consent_verifier = Some(verifier_key);
+        let verifier = self.deps.mint_lookup_value();
+        flow.consent_verifier = Some(verifier.key);
         flow.data.denial = Some(denial_from(body));
-        let redirect_to = self.back_to_authorize(&flow.data.request, "consent_verifier", &verifier);
+        let redirect_to =
+            self.back_to_authorize(&flow.data.request, "consent_verifier", &verifier.value);
         self.save(flow, FlowState::ConsentRejected).await?;
         Ok(RedirectTo { redirect_to })
     }

@@ -72,6 +72,9 @@ impl Engine {
         if !required.is_subset_of(&t.scope) {
             return Ok(Introspection::inactive());
         }
+        let claims = self
+            .narrowed_claims(&t.subject, &t.client_id, &t.scope, &t.claims)
+            .await?;
         Ok(Introspection {
             active: true,
             scope: Some(t.scope.to_string()),
@@ -85,7 +88,7 @@ impl Engine {
             token_type: Some("Bearer".into()),
             token_use: Some("access_token".into()),
             username: None,
-            ext: Some(ext_claims(&t.claims)).filter(|e| !e.is_null()),
+            ext: Some(ext_claims(&claims)).filter(|e| !e.is_null()),
         })
     }
 
@@ -119,6 +122,9 @@ impl Engine {
         if !live {
             return Ok(Introspection::inactive());
         }
+        let claims = self
+            .narrowed_claims(&t.subject, &t.client_id, &t.scope, &t.claims)
+            .await?;
         Ok(Introspection {
             active: true,
             scope: Some(t.scope.to_string()),
@@ -132,7 +138,7 @@ impl Engine {
             token_type: Some("Bearer".into()),
             token_use: Some("refresh_token".into()),
             username: None,
-            ext: Some(ext_claims(&t.claims)).filter(|e| !e.is_null()),
+            ext: Some(ext_claims(&claims)).filter(|e| !e.is_null()),
         })
     }
 }

@@ -28,7 +28,9 @@ use crate::clock::UnixTime;
 use crate::config::{AccessTokenStrategy, Config};
 use crate::deps::Deps;
 use crate::keys::{Keys, SigningAlg};
+use crate::store::StoreError;
 use crate::throttle::Throttle;
+use latchkey_types::Scope;
 
 /// The settings the engine runs with, resolved from the configuration at start-up.
 #[derive(Debug, Clone)]
@@ -98,6 +100,29 @@ impl EngineSettings {
     }
 }
 
+/// The accounts a token acts for, and the consents a user may give, as the platform decides
+/// them (`platform::policy`): the engine asks, and knows nothing of accounts itself.
+#[async_trait::async_trait]
+pub trait AccountPolicy: Send + Sync + std::fmt::Debug {
+    /// The accounts, of those `granted` (`*`: all), that `subject` may lend `client_id` with
+    /// `scope` now.
+    async fn lendable(
+        &self,
+        subject: &str,
+        client_id: &str,
+        scope: &Scope,
+        granted: &[String],
+    ) -> Result<Vec<String>, StoreError>;
+    /// Why `subject` may not grant `client_id` `scope` on `accounts` now, if they may not.
+    async fn consent_refusal(
+        &self,
+        subject: &str,
+        client_id: &str,
+        scope: &Scope,
+        accounts: &[String],
+    ) -> Result<Option<String>, StoreError>;
+}
+
 /// The engine. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -106,9 +131,48 @@ pub struct Engine {
     pub(crate) keys: Arc<Keys>,
     pub(crate) clients: ClientService,
     pub(crate) throttle: Arc<Throttle>,
+    /// The platform's decision, once it is installed (shared by every clone).
+    pub(crate) account_policy: Arc<std::sync::RwLock<Option<Arc<dyn AccountPolicy>>>>,
 }
 
 impl Engine {
+    /// Installs the platform's decision on accounts, in place of any installed before.
+    pub fn install_account_policy(&self, policy: Arc<dyn AccountPolicy>) {
+        *self
+            .account_policy
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(policy);
+    }
+
+    /// The platform's decision on accounts, when one is installed.
+    pub(crate) fn account_policy(&self) -> Option<Arc<dyn AccountPolicy>> {
+        self.account_policy
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// `claims` with the accounts the policy allows now, for a token of `subject` and
+    /// `client_id` with `scope`: what a token acts for is decided again at every issue and
+    /// introspection, so a demoted or removed member stops lending at once.
+    pub(crate) async fn narrowed_claims(
+        &self,
+        subject: &str,
+        client_id: &str,
+        scope: &Scope,
+        claims: &records::TokenClaims,
+    ) -> Result<records::TokenClaims, StoreError> {
+        let mut claims = claims.clone();
+        if !claims.accounts.is_empty()
+            && let Some(policy) = self.account_policy()
+        {
+            claims.accounts = policy
+                .lendable(subject, client_id, scope, &claims.accounts)
+                .await?;
+        }
+        Ok(claims)
+    }
+
     /// An audit entry of something a client did to one of its token families.
     pub(crate) fn client_audit(
         &self,
@@ -142,6 +206,7 @@ impl Engine {
             settings: Arc::new(settings),
             keys,
             throttle: Arc::new(Throttle::unlimited()),
+            account_policy: Arc::default(),
         }
     }
 

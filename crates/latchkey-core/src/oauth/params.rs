@@ -1,6 +1,8 @@
 //! Request parameters as sent: every occurrence kept, so that a parameter sent twice can be
 //! refused (RFC 6749 §3.1, §3.2) instead of silently picking one.
 
+use crate::secret::REDACTED;
+
 /// Longest parameter value accepted (client assertions are the longest legitimate values).
 pub const MAX_VALUE_LEN: usize = 8 * 1024;
 /// Most parameters accepted in one request.
@@ -16,9 +18,46 @@ pub enum ParamError {
     TooMany,
 }
 
-/// Parameters in the order received.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Parameters in the order received. `Debug` shows the values of [`SHOWN`] only: the others
+/// may be codes, tokens, client secrets, verifiers or assertions.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Params(Vec<(String, String)>);
+
+/// The parameters whose values are no secret, shown by `Debug`.
+const SHOWN: &[&str] = &[
+    "grant_type",
+    "response_type",
+    "response_mode",
+    "client_id",
+    "scope",
+    "audience",
+    "resource",
+    "redirect_uri",
+    "code_challenge_method",
+    "client_assertion_type",
+    "token_type_hint",
+    "prompt",
+    "max_age",
+    "display",
+    "ui_locales",
+    "acr_values",
+];
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Params")?;
+        f.debug_list()
+            .entries(self.0.iter().map(|(k, v)| {
+                let v = if SHOWN.contains(&k.as_str()) {
+                    v.as_str()
+                } else {
+                    REDACTED
+                };
+                (k, v)
+            }))
+            .finish()
+    }
+}
 
 impl Params {
     /// Parses `application/x-www-form-urlencoded` text (a query string or a form body).
@@ -84,6 +123,30 @@ impl Params {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_shows_names_and_harmless_values_only() {
+        let p = Params::parse(
+            "grant_type=authorization_code&code=lk_ac_code-secret&code_verifier=verifier-secret\
+             &client_id=app&client_secret=client-secret&refresh_token=lk_rt_refresh-secret",
+        )
+        .expect("parses");
+        let shown = format!("{p:?}");
+        for secret in [
+            "code-secret",
+            "verifier-secret",
+            "client-secret",
+            "refresh-secret",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(
+            shown.contains(r#"("grant_type", "authorization_code")"#),
+            "{shown}"
+        );
+        assert!(shown.contains(r#"("client_id", "app")"#), "{shown}");
+        assert!(shown.contains(r#"("code", "<redacted>")"#), "{shown}");
+    }
 
     #[test]
     fn duplicates_are_detected() {

@@ -2,6 +2,7 @@
 //! token rotation with reuse detection, client credentials.
 
 use latchkey_types::Scope;
+use latchkey_types::Secret;
 use latchkey_types::token::TokenResponse;
 
 use super::Engine;
@@ -331,10 +332,10 @@ impl Engine {
         };
         let issued = Issued {
             response: TokenResponse {
-                access_token,
+                access_token: access_token.into(),
                 token_type: "bearer".into(),
                 expires_in,
-                refresh_token,
+                refresh_token: refresh_token.map(Secret::from),
                 id_token: None,
                 scope: Some(access_scope.to_string()).filter(|s| !s.is_empty()),
             },
@@ -350,19 +351,22 @@ impl Engine {
     /// The tokens that replace the refresh token `hash` of `record` (the access token narrowed
     /// to `access_scope`), and what the rotation writes: the response is kept, sealed, for
     /// retries.
+    /// The tokens a refresh token is rotated into, and what the rotation writes. `claims` are
+    /// the record's, with the accounts the platform allows now ([`Engine::narrowed_claims`]).
     fn rotation(
         &self,
         client: &Client,
         hash: &TokenHash,
         record: &RefreshTokenRecord,
         access_scope: &Scope,
+        claims: &TokenClaims,
     ) -> Result<(Issued, Rotation), TokenError> {
         let issue = Issue {
             client,
             subject: &record.subject,
             scope: &record.scope,
             audience: &record.audience,
-            claims: &record.claims,
+            claims,
             grant_id: record.grant_id.as_deref(),
             family_id: &record.family_id,
         };
@@ -408,7 +412,16 @@ impl Engine {
         else {
             return Ok(None);
         };
-        let (issued, rotation) = self.rotation(&auth.client, hash, record, &access_scope)?;
+        let claims = self
+            .narrowed_claims(
+                &record.subject,
+                &record.client_id,
+                &record.scope,
+                &record.claims,
+            )
+            .await?;
+        let (issued, rotation) =
+            self.rotation(&auth.client, hash, record, &access_scope, &claims)?;
         let write = self
             .deps
             .store
@@ -474,7 +487,17 @@ impl Engine {
             // This request rotates the token, unless one racing it claims it first. The row stays
             // locked (PostgreSQL) or the writer busy (SQLite) only until the new pair is written
             // and the response kept.
-            let (issued, rotation) = self.rotation(client, &hash, &record, &access_scope)?;
+            let claims = self
+                .narrowed_claims(
+                    &record.subject,
+                    &record.client_id,
+                    &record.scope,
+                    &record.claims,
+                )
+                .await
+                .map_err(TokenError::from)?;
+            let (issued, rotation) =
+                self.rotation(client, &hash, &record, &access_scope, &claims)?;
             if write_rotation(tx, &rotation, now)
                 .await
                 .map_err(TokenError::from)?
@@ -543,7 +566,7 @@ impl Engine {
     fn finish(&self, issued: Issued) -> Result<TokenResponse, TokenError> {
         let mut response = issued.response;
         if let Some(unsigned) = &issued.unsigned_id_token {
-            response.id_token = Some(self.sign_id_token(unsigned)?);
+            response.id_token = Some(self.sign_id_token(unsigned)?.into());
         }
         Ok(response)
     }
@@ -590,7 +613,7 @@ impl Engine {
         };
         let (access_token, expires_in, record) = self.access_token(&issue)?;
         let response = TokenResponse {
-            access_token,
+            access_token: access_token.into(),
             token_type: "bearer".into(),
             expires_in,
             refresh_token: None,
@@ -947,7 +970,10 @@ mod tests {
         let old = r#"{"access_token":"a","token_type":"bearer","expires_in":3600,
             "refresh_token":"r","id_token":"h.p.s","scope":"openid offline_access"}"#;
         let issued: Issued = serde_json::from_str(old).expect("old successor");
-        assert_eq!(issued.response.id_token.as_deref(), Some("h.p.s"));
+        assert_eq!(
+            issued.response.id_token.as_ref().map(Secret::expose),
+            Some("h.p.s")
+        );
         assert!(issued.unsigned_id_token.is_none());
         let kept = serde_json::to_value(&issued).expect("serialize");
         assert!(kept.get("unsigned_id_token").is_none(), "{kept}");

@@ -6,6 +6,7 @@ use latchkey_types::platform::{AppInput, AppOutput, VerificationRecord};
 
 use super::dns::expected_value;
 use super::model::{Account, AccountKind, AppProfile, AppType, Role, Visibility};
+use super::names::{escaped, fold_name, name_refusal, refuse_format_characters};
 use super::{Platform, PlatformError, Principal};
 use crate::client::{Client, ClientStatus, client_from_wire};
 use crate::clock::rfc3339;
@@ -74,65 +75,9 @@ impl AppView {
             user_cap: self.user_cap,
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
-            client_secret: secret.map(|s| s.expose().to_owned()),
+            client_secret: secret.map(|s| latchkey_types::Secret::new(s.expose())),
         }
     }
-}
-
-/// Folds a name to what it looks like, so that names a person would confuse fold alike: the
-/// Unicode confusable skeleton (UTS #39: `pаypal` with a Cyrillic `а`, full-width letters,
-/// `I`/`l`/`1`), then lower case, common leetspeak digits and symbols, and letters and digits only
-/// (spacing and punctuation dropped).
-pub fn fold_name(name: &str) -> String {
-    let skeleton: String = unicode_security::skeleton(name).collect();
-    let lower: String = skeleton.chars().flat_map(char::to_lowercase).collect();
-    unicode_security::skeleton(&lower)
-        .filter_map(|c| match c {
-            '0' => Some('o'),
-            '1' | '|' | 'i' => Some('l'),
-            '3' => Some('e'),
-            '4' | '@' => Some('a'),
-            '5' | '$' => Some('s'),
-            '7' => Some('t'),
-            c if c.is_alphanumeric() => Some(c),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Why a name is refused whatever other apps are called: it mixes scripts the way homograph
-/// attacks do (Latin with Cyrillic or Greek), has nothing to read, or claims a standing that only
-/// the platform can show.
-fn name_refusal(name: &str, platform: &str) -> Option<String> {
-    use unicode_security::{RestrictionLevel, RestrictionLevelDetection as _};
-    let folded = fold_name(name);
-    if folded.is_empty() {
-        return Some("must contain letters or digits".into());
-    }
-    // Scripts are judged on the letters and digits: spacing and punctuation belong to none.
-    let letters: String = name.chars().filter(|c| c.is_alphanumeric()).collect();
-    if letters.as_str().detect_restriction_level() > RestrictionLevel::ModeratelyRestrictive {
-        return Some(
-            "uses look-alike characters or mixes alphabets the way imitations do (for \
-             example Latin with Cyrillic letters); write it in plain letters of one alphabet"
-                .into(),
-        );
-    }
-    let own = fold_name(platform);
-    if !own.is_empty() && folded.contains(&own) {
-        return Some(format!(
-            "must not contain or imitate \"{platform}\", the platform's name"
-        ));
-    }
-    if ["official", "verified"]
-        .iter()
-        .any(|w| folded.contains(&fold_name(w)))
-    {
-        return Some(format!(
-            "must not claim to be official or verified: {platform} shows an app's standing itself"
-        ));
-    }
-    None
 }
 
 fn text(field: &str, value: &str, max: usize, required: bool) -> Result<String, PlatformError> {
@@ -152,6 +97,7 @@ fn text(field: &str, value: &str, max: usize, required: bool) -> Result<String, 
             "must not contain control characters",
         ));
     }
+    refuse_format_characters(field, v)?;
     Ok(v.to_owned())
 }
 
@@ -280,7 +226,8 @@ impl Platform {
                 return Err(PlatformError::invalid(
                     "name",
                     format!(
-                        "looks like \"{other}\", the name of {standing}; choose a name people cannot mistake for it"
+                        "looks like \"{}\", the name of {standing}; choose a name people cannot mistake for it",
+                        escaped(&other)
                     ),
                 ));
             }
@@ -867,58 +814,5 @@ impl AppFields {
             required,
             optional,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lookalike_names_fold_together() {
-        assert_eq!(fold_name("Latchkey"), fold_name("L4tchk3y"));
-        assert_eq!(fold_name("Paypal"), fold_name("PayPa1"));
-        assert!(fold_name("Official LATCHKEY tools").contains(&fold_name("Latchkey")));
-        assert_ne!(fold_name("Toolsmith"), fold_name("Latchkey"));
-    }
-
-    #[test]
-    fn unicode_confusables_spacing_and_case_fold_together() {
-        let paypal = fold_name("PayPal");
-        for lookalike in [
-            "P\u{0430}yP\u{0430}l",        // Cyrillic a
-            "\u{FF30}\u{FF41}\u{FF59}Pal", // full-width letters
-            "PAYPAL",
-            "Pay Pal",
-            "pay-pal",
-            "P.a.y.P.a.l",
-            "PayPaI", // capital I for l
-        ] {
-            assert_eq!(fold_name(lookalike), paypal, "{lookalike}");
-        }
-        assert_ne!(fold_name("PayPals Friend"), paypal);
-    }
-
-    #[test]
-    fn names_that_mix_alphabets_claim_a_standing_or_say_nothing_are_refused() {
-        for (name, says) in [
-            ("P\u{0430}ypal Sync", "alphabets"),
-            ("Official Sync", "official"),
-            ("Verified Backups", "verified"),
-            ("L A T C H K E Y", "platform's name"),
-            ("\u{1F510}\u{1F510}", "letters or digits"),
-            ("---", "letters or digits"),
-        ] {
-            let reason = name_refusal(name, "Latchkey").unwrap_or_default();
-            assert!(reason.contains(says), "{name}: {reason}");
-        }
-        for name in [
-            "Toolsmith Deploy",
-            "Caf\u{e9} Sync",
-            "\u{6771}\u{4eac} Tools",
-            "\u{041c}\u{043e}\u{0439} \u{0431}\u{043e}\u{0442}",
-        ] {
-            assert_eq!(name_refusal(name, "Latchkey"), None, "{name}");
-        }
     }
 }

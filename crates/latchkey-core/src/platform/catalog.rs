@@ -3,6 +3,7 @@
 
 use latchkey_types::Scope;
 
+use super::model::Role;
 use crate::config::{CatalogConfig, ScopeConfig, Sensitivity};
 
 /// The scope that lets a token manage apps through the self-service API.
@@ -20,6 +21,15 @@ fn builtin(name: &str, title: &str, description: &str, group: &str, s: Sensitivi
         description: description.into(),
         group: group.into(),
         sensitivity: s,
+        min_role: Role::Member,
+    }
+}
+
+/// `scope`, held only by `role` and above.
+fn held_by(role: Role, scope: ScopeConfig) -> ScopeConfig {
+    ScopeConfig {
+        min_role: role,
+        ..scope
     }
 }
 
@@ -54,12 +64,15 @@ pub fn builtin_scopes() -> Vec<ScopeConfig> {
             "Your identity",
             Sensitivity::Normal,
         ),
-        builtin(
-            APPS_WRITE,
-            "Manage your OAuth apps",
-            "Create, change and delete apps of your accounts in the developer console.",
-            "Platform",
-            Sensitivity::Sensitive,
+        held_by(
+            Role::Developer,
+            builtin(
+                APPS_WRITE,
+                "Manage your OAuth apps",
+                "Create, change and delete apps of your accounts in the developer console.",
+                "Platform",
+                Sensitivity::Sensitive,
+            ),
         ),
     ]
 }
@@ -84,12 +97,15 @@ pub fn demo_scopes() -> Vec<ScopeConfig> {
             "DNS",
             n,
         ),
-        builtin(
-            "dns.write",
-            "Change your DNS records",
-            "Create, edit and delete DNS records. This can take your sites offline.",
-            "DNS",
-            s,
+        held_by(
+            Role::Developer,
+            builtin(
+                "dns.write",
+                "Change your DNS records",
+                "Create, edit and delete DNS records. This can take your sites offline.",
+                "DNS",
+                s,
+            ),
         ),
         builtin(
             "workers.read",
@@ -98,26 +114,35 @@ pub fn demo_scopes() -> Vec<ScopeConfig> {
             "Workers",
             n,
         ),
-        builtin(
-            "workers.write",
-            "Deploy Workers",
-            "Upload, change and delete Workers scripts and routes.",
-            "Workers",
-            s,
+        held_by(
+            Role::Developer,
+            builtin(
+                "workers.write",
+                "Deploy Workers",
+                "Upload, change and delete Workers scripts and routes.",
+                "Workers",
+                s,
+            ),
         ),
-        builtin(
-            "billing.read",
-            "See your invoices",
-            "Read invoices and the payment method on file.",
-            "Billing",
-            s,
+        held_by(
+            Role::Admin,
+            builtin(
+                "billing.read",
+                "See your invoices",
+                "Read invoices and the payment method on file.",
+                "Billing",
+                s,
+            ),
         ),
-        builtin(
-            "members.write",
-            "Manage account members",
-            "Invite and remove members and change their roles.",
-            "Account",
-            r,
+        held_by(
+            Role::Admin,
+            builtin(
+                "members.write",
+                "Manage account members",
+                "Invite and remove members and change their roles.",
+                "Account",
+                r,
+            ),
         ),
     ]
 }
@@ -196,6 +221,11 @@ impl Catalog {
             }
         }
         out
+    }
+
+    /// The least account role that holds `scope` (an unknown scope: the highest).
+    pub fn min_role(&self, scope: &str) -> Role {
+        self.get(scope).map_or(Role::Owner, |s| s.min_role)
     }
 
     /// Why an app may not ask for `scope`, if it may not. `verified`: the app's domain is

@@ -1,6 +1,7 @@
 //! Connected apps: every app a user authorized, and one-click revocation.
 
-use super::model::{Account, AccountKind, Visibility};
+use super::consent::Shield;
+use super::policy::AppStanding;
 use super::{Platform, PlatformError, Principal};
 use crate::client::Client;
 use crate::oauth::records::Grant;
@@ -15,8 +16,8 @@ pub struct ConnectedApp {
     /// The granted accounts' names, or "All accounts".
     pub accounts: Vec<String>,
     pub publisher: Option<String>,
-    pub first_party: bool,
-    pub verified: bool,
+    /// The publisher's standing, as the consent screen showed it.
+    pub shield: Shield,
 }
 
 impl Platform {
@@ -32,10 +33,8 @@ impl Platform {
             let Some(client) = r.clients().get(&grant.client_id).await? else {
                 continue;
             };
-            let profile = r.apps().get(&client.id).await?;
-            let owner: Option<Account> = match &client.owner_account_id {
-                Some(id) => r.accounts().account(id).await?,
-                None => None,
+            let Some(app) = AppStanding::load(r.as_mut(), &client.id).await? else {
+                continue;
             };
             let permissions = grant
                 .scope
@@ -64,13 +63,8 @@ impl Platform {
             out.push(ConnectedApp {
                 permissions,
                 accounts,
-                publisher: owner.as_ref().map(|a| a.name.clone()),
-                first_party: owner
-                    .as_ref()
-                    .is_none_or(|a| a.kind == AccountKind::Platform),
-                verified: profile
-                    .as_ref()
-                    .is_some_and(|p| p.is_verified() || p.visibility == Visibility::Public),
+                publisher: app.owner.as_ref().map(|a| a.name.clone()),
+                shield: app.shield(),
                 grant,
                 client,
             });

@@ -5,7 +5,8 @@
 use latchkey_types::Scope;
 use latchkey_types::flow::{AcceptConsent, ConsentRequest, RedirectTo, RejectRequest};
 
-use super::model::{Account, AccountKind, AccountMembership, AppProfile, Visibility};
+use super::model::AccountMembership;
+use super::policy::AppStanding;
 use super::{Platform, PlatformError, Principal};
 use crate::client::Client;
 use crate::config::Sensitivity;
@@ -55,6 +56,9 @@ pub struct AccountChoice {
     pub role: &'static str,
     /// Why it cannot be picked, when it cannot.
     pub blocked: Option<String>,
+    /// Optional permissions the user's role there does not hold, and why: they are not lent on
+    /// this account.
+    pub missing: Option<String>,
 }
 
 /// Everything the consent screen shows.
@@ -84,6 +88,8 @@ pub struct ConsentView {
     /// The cap of distinct users that applies to this user's consent (an unverified public app
     /// of another account), checked again when the grant is written.
     pub user_cap: Option<i64>,
+    /// The app as the rules saw it.
+    pub app: AppStanding,
 }
 
 impl ConsentView {
@@ -161,41 +167,58 @@ impl Platform {
                 "this authorization request belongs to another user; sign in as that user or start again from the app".into(),
             ));
         }
-        if request.skip {
-            let grant = self
-                .deps
-                .store
-                .read()
+        if request.skip
+            && let Some(redirect) = self
+                .remembered_consent(principal, challenge, &request)
                 .await?
-                .grants()
-                .active(
-                    &request.subject,
-                    &request.client.client_id.clone().unwrap_or_default(),
-                )
-                .await?;
-            if let Some(g) = grant {
-                let requested = Scope::from_tokens(&request.requested_scope).unwrap_or_default();
-                let redirect = self
-                    .engine
-                    .accept_consent(
-                        challenge,
-                        &AcceptConsent {
-                            grant_scope: requested.intersection(&g.scope).to_vec(),
-                            grant_access_token_audience: request
-                                .requested_access_token_audience
-                                .clone(),
-                            remember: true,
-                            accounts: Some(g.accounts.clone()),
-                            ..AcceptConsent::default()
-                        },
-                    )
-                    .await?;
-                return Ok(ConsentStart::Skip(redirect));
-            }
+        {
+            return Ok(ConsentStart::Skip(redirect));
         }
         Ok(ConsentStart::Show(Box::new(
             self.consent_view(principal, request).await?,
         )))
+    }
+
+    /// The remembered grant's consent, given again without asking when it still holds under
+    /// today's rules ([`Platform::remembered_grant_holds`]); `None` when the user must see the
+    /// screen.
+    async fn remembered_consent(
+        &self,
+        principal: &Principal,
+        challenge: &str,
+        request: &ConsentRequest,
+    ) -> Result<Option<RedirectTo>, PlatformError> {
+        let client_id = request.client.client_id.clone().unwrap_or_default();
+        let mut r = self.deps.store.read().await?;
+        let Some(grant) = r.grants().active(&request.subject, &client_id).await? else {
+            return Ok(None);
+        };
+        let Some(app) = AppStanding::load(r.as_mut(), &client_id).await? else {
+            return Ok(None);
+        };
+        drop(r);
+        let requested = Scope::from_tokens(&request.requested_scope).unwrap_or_default();
+        let scope = requested.intersection(&grant.scope);
+        if !self
+            .rules
+            .remembered_grant_holds(&app, &principal.memberships, &scope, &grant.accounts)
+        {
+            return Ok(None);
+        }
+        let redirect = self
+            .engine
+            .accept_consent(
+                challenge,
+                &AcceptConsent {
+                    grant_scope: scope.to_vec(),
+                    grant_access_token_audience: request.requested_access_token_audience.clone(),
+                    remember: true,
+                    accounts: Some(grant.accounts.clone()),
+                    ..AcceptConsent::default()
+                },
+            )
+            .await?;
+        Ok(Some(redirect))
     }
 
     async fn consent_view(
@@ -205,38 +228,31 @@ impl Platform {
     ) -> Result<ConsentView, PlatformError> {
         let client_id = request.client.client_id.clone().unwrap_or_default();
         let mut r = self.deps.store.read().await?;
-        let client = r
-            .clients()
-            .get(&client_id)
+        let app = AppStanding::load(r.as_mut(), &client_id)
             .await?
             .ok_or(PlatformError::NotFound("the app"))?;
-        let profile: Option<AppProfile> = r.apps().get(&client_id).await?;
-        let owner: Option<Account> = match &client.owner_account_id {
-            Some(id) => r.accounts().account(id).await?,
-            None => None,
-        };
+        let outsider = app.outsider(&principal.memberships);
+        let first_party = app.first_party();
         // An unverified public app may gain users only up to the cap; those it has keep it.
-        let capped = profile
-            .as_ref()
-            .is_some_and(|p| p.visibility == Visibility::Public && !p.is_verified());
-        let at_cap = capped
-            && r.apps().user_count(&client_id).await? >= self.settings.unverified_user_cap
-            && r.grants()
-                .active(&request.subject, &client_id)
-                .await?
-                .is_none();
-        drop(r);
-        let first_party = owner
-            .as_ref()
-            .is_none_or(|a| a.kind == AccountKind::Platform);
-        let verified = profile.as_ref().is_some_and(AppProfile::is_verified);
-        let shield = if first_party {
-            Shield::FirstParty
-        } else if verified {
-            Shield::Verified
-        } else {
-            Shield::Unverified
+        let user_cap =
+            (app.capped() && outsider && !first_party).then_some(self.settings.unverified_user_cap);
+        let at_cap = match user_cap {
+            Some(cap) => {
+                r.apps().user_count(&client_id).await? >= cap
+                    && r.grants()
+                        .active(&request.subject, &client_id)
+                        .await?
+                        .is_none()
+            }
+            None => false,
         };
+        drop(r);
+        let AppStanding {
+            client,
+            profile,
+            owner,
+        } = app.clone();
+        let shield = app.shield();
         let publisher_domain = profile
             .as_ref()
             .and_then(|p| p.domain.clone().filter(|_| p.is_verified()))
@@ -266,23 +282,15 @@ impl Platform {
             .as_ref()
             .map(|p| p.optional_scopes.clone())
             .unwrap_or_default();
-        let mut problem = None;
+        let mut problem = self.rules.app_refusal(&app, &principal.memberships);
         let mut groups: Vec<PermissionGroup> = Vec::new();
         for scope in requested.iter() {
+            if let Some(refusal) = self.rules.scope_refusal(&app, scope) {
+                problem.get_or_insert(refusal);
+            }
             let Some(entry) = self.catalog.get(scope) else {
-                problem.get_or_insert_with(|| {
-                    format!("This app asks for a permission that does not exist ({scope}).")
-                });
                 continue;
             };
-            if let Some(p) = &profile
-                && let Some(reason) =
-                    self.catalog
-                        .refusal(scope, p.is_verified(), &p.approved_restricted)
-            {
-                problem
-                    .get_or_insert_with(|| format!("This app may not ask for {scope}: {reason}."));
-            }
             let line = PermissionLine {
                 scope: scope.to_owned(),
                 title: entry.title.clone(),
@@ -301,39 +309,25 @@ impl Platform {
         let order = self.catalog.groups();
         groups.sort_by_key(|g| order.iter().position(|o| *o == g.name));
 
-        // Accounts: a private app is for members of its account; an account may block public
-        // third-party apps.
-        let is_private = profile
-            .as_ref()
-            .is_some_and(|p| p.visibility == Visibility::Private);
-        let owner_id = client.owner_account_id.clone();
+        // Accounts: each by the one decision, for the required permissions (an account that
+        // cannot hold them cannot be picked) and the optional ones (not lent there).
+        let lines = || groups.iter().flat_map(|g| g.permissions.iter());
+        let required = Scope::from_tokens(lines().filter(|p| p.required).map(|p| &p.scope))
+            .unwrap_or_default();
+        let optional = Scope::from_tokens(lines().filter(|p| !p.required).map(|p| &p.scope))
+            .unwrap_or_default();
         let accounts: Vec<AccountChoice> = principal
             .memberships
             .iter()
-            .map(|m: &AccountMembership| {
-                let own = owner_id.as_deref() == Some(m.account.id.as_str());
-                let blocked = (m.account.block_third_party_apps && !first_party && !own)
-                    .then(|| format!("{}'s admins do not allow third-party apps", m.account.name));
-                AccountChoice {
-                    id: m.account.id.clone(),
-                    name: m.account.name.clone(),
-                    role: m.role.as_str(),
-                    blocked,
-                }
+            .map(|m: &AccountMembership| AccountChoice {
+                id: m.account.id.clone(),
+                name: m.account.name.clone(),
+                role: m.role.as_str(),
+                blocked: self.rules.account_refusal(&app, m, &required),
+                missing: self.rules.account_refusal(&app, m, &optional),
             })
             .collect();
-        // Not a member of the account that owns the app.
-        let outsider = !principal
-            .memberships
-            .iter()
-            .any(|m| owner_id.as_deref() == Some(m.account.id.as_str()));
-        if is_private && outsider {
-            problem.get_or_insert_with(|| {
-                "This app is private: only members of the account that owns it can authorize it."
-                    .into()
-            });
-        }
-        if at_cap && outsider && !first_party {
+        if at_cap {
             problem.get_or_insert_with(|| {
                 format!(
                     "This app is not verified and already has the {} users an unverified app may have. Its developer must verify it before more people can use it.",
@@ -343,8 +337,14 @@ impl Platform {
         }
         if !accounts.is_empty() && accounts.iter().all(|a| a.blocked.is_some()) {
             problem.get_or_insert_with(|| {
-                "The admins of your accounts have blocked new authorizations of third-party apps."
-                    .into()
+                let reasons: Vec<&str> = accounts
+                    .iter()
+                    .filter_map(|a| a.blocked.as_deref())
+                    .collect();
+                format!(
+                    "You cannot authorize this app on any of your accounts: {}.",
+                    reasons.join("; ")
+                )
             });
         }
         let all_accounts = !accounts.is_empty() && accounts.iter().all(|a| a.blocked.is_none());
@@ -367,8 +367,8 @@ impl Platform {
             all_accounts,
             problem,
             interstitial,
-            user_cap: (capped && outsider && !first_party)
-                .then_some(self.settings.unverified_user_cap),
+            user_cap,
+            app,
             request,
             client,
         })
@@ -402,6 +402,16 @@ impl Platform {
             }
             if !grant.contains(s) {
                 grant.push(s.clone());
+            }
+        }
+        // The one decision again, for what was picked: every picked account must hold every
+        // permission lent.
+        let lent = Scope::from_tokens(&grant).unwrap_or_default();
+        for a in decision.accounts.iter().filter(|a| *a != "*") {
+            if let Some(m) = principal.memberships.iter().find(|m| &m.account.id == a)
+                && let Some(refusal) = self.rules.account_refusal(&view.app, m, &lent)
+            {
+                return Err(PlatformError::invalid("accounts", refusal));
             }
         }
         let accounts = if decision.accounts.iter().any(|a| a == "*") {

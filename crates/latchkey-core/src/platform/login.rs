@@ -8,17 +8,18 @@ use latchkey_types::flow::{AcceptLogin, LoginRequest};
 use latchkey_types::routes::public;
 
 use super::catalog::APPS_WRITE;
-use super::model::{ConsoleSession, User};
+use super::model::{ConsoleSession, ThrottleRecord, User};
 use super::password::{MAX_PASSWORD_LEN, dummy_hash, run_blocking, verify_password};
 use super::{Platform, PlatformError, Principal};
+use crate::clock::UnixTime;
 use crate::crypto::lookup_hash;
 use crate::entropy::EntropyExt as _;
 use crate::secret::SecretString;
 
 /// Failures under one user before the backoff starts.
-const USER_FREE_FAILURES: i64 = 5;
+pub const USER_FREE_FAILURES: i64 = 5;
 /// Failures from one address before the backoff starts (many users may share an address).
-const IP_FREE_FAILURES: i64 = 20;
+pub const IP_FREE_FAILURES: i64 = 20;
 /// The first wait, doubled with each further failure, up to [`MAX_BLOCK`].
 const FIRST_BLOCK: i64 = 30;
 const MAX_BLOCK: i64 = 15 * 60;
@@ -34,18 +35,41 @@ fn block_for(failures: i64, free: i64) -> i64 {
     (FIRST_BLOCK << doublings).min(MAX_BLOCK)
 }
 
-fn user_key(email: &str) -> String {
-    format!("user:{}", lookup_hash(email))
+/// A counter of failed logins: its key in `login_throttle` and the failures it allows before
+/// the backoff starts.
+struct Counter {
+    key: String,
+    free: i64,
 }
 
-fn ip_key(ip: IpAddr) -> String {
-    format!("ip:{ip}")
+/// The counters a login attempt counts under: the user's (by a hash of the email), then the
+/// address's. Always in this order, so that concurrent attempts lock them in the same order.
+fn counters(email: &str, ip: Option<IpAddr>) -> Vec<Counter> {
+    std::iter::once(Counter {
+        key: format!("user:{}", lookup_hash(email)),
+        free: USER_FREE_FAILURES,
+    })
+    .chain(ip.map(|ip| Counter {
+        key: format!("ip:{ip}"),
+        free: IP_FREE_FAILURES,
+    }))
+    .collect()
+}
+
+/// Refuses while `record` is blocked at `now`.
+fn check_block(record: Option<&ThrottleRecord>, now: UnixTime) -> Result<(), PlatformError> {
+    match record {
+        Some(t) if t.blocked_until > now => Err(PlatformError::Throttled {
+            retry_after: t.blocked_until - now,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// A session cookie to set: its value, and `Some(max_age)` for a persistent one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionCookie {
-    pub value: String,
+    pub value: SecretString,
     pub max_age: Option<i64>,
 }
 
@@ -72,6 +96,10 @@ pub struct LoggedIn {
 impl Platform {
     /// Checks an email and password. Unknown users and wrong passwords take the same time and get
     /// the same answer; repeated failures per user and per address are refused for a while.
+    ///
+    /// The attempt is counted as a failure before the password is checked (see
+    /// [`Self::count_attempt`]), so concurrent attempts cannot check more passwords than the
+    /// backoff allows; a right password then clears the counters.
     pub async fn authenticate(
         &self,
         email: &str,
@@ -80,21 +108,15 @@ impl Platform {
     ) -> Result<User, PlatformError> {
         let email = email.trim().to_lowercase();
         let now = self.deps.clock.now();
-        let keys: Vec<String> = std::iter::once(user_key(&email))
-            .chain(ip.map(ip_key))
-            .collect();
+        let counters = counters(&email, ip);
         {
+            // While backed off, refuse with a read alone: a flood of attempts writes nothing.
             let mut r = self.deps.store.read().await?;
-            for k in &keys {
-                if let Some(t) = r.login_throttle().get(k).await?
-                    && t.blocked_until > now
-                {
-                    return Err(PlatformError::Throttled {
-                        retry_after: t.blocked_until - now,
-                    });
-                }
+            for c in &counters {
+                check_block(r.login_throttle().get(&c.key).await?.as_ref(), now)?;
             }
         }
+        self.count_attempt(&counters, now).await?;
         let user = if email.len() > 254 {
             None
         } else {
@@ -117,27 +139,40 @@ impl Platform {
         })
         .await
         .unwrap_or(false);
-        let mut tx = self.deps.store.begin().await?;
         if ok && usable.is_some() {
-            tx.login_throttle().clear(&keys[0]).await?;
+            let mut tx = self.deps.store.begin().await?;
+            for c in &counters {
+                tx.login_throttle().clear(&c.key).await?;
+            }
             tx.commit().await?;
             return user.ok_or(PlatformError::BadCredentials);
         }
-        for (i, k) in keys.iter().enumerate() {
-            let failures = tx.login_throttle().record_failure(k, now).await?;
-            let free = if i == 0 {
-                USER_FREE_FAILURES
-            } else {
-                IP_FREE_FAILURES
-            };
-            let wait = block_for(failures, free);
+        tracing::info!("login failed");
+        Err(PlatformError::BadCredentials)
+    }
+
+    /// Counts an attempt as a failure under every counter, and starts the backoff that failure
+    /// earns, before its password is checked. `record_failure` is one statement that holds the
+    /// counter's row (PostgreSQL) or the write lock (SQLite) until the commit, so each attempt
+    /// sees the count and the block of every attempt before it: of concurrent attempts, only as
+    /// many as the backoff allows get through. One that finds a block is refused and, as the
+    /// transaction is not committed, not counted.
+    async fn count_attempt(
+        &self,
+        counters: &[Counter],
+        now: UnixTime,
+    ) -> Result<(), PlatformError> {
+        let mut tx = self.deps.store.begin().await?;
+        for c in counters {
+            let failures = tx.login_throttle().record_failure(&c.key, now).await?;
+            check_block(tx.login_throttle().get(&c.key).await?.as_ref(), now)?;
+            let wait = block_for(failures, c.free);
             if wait > 0 {
-                tx.login_throttle().block(k, now + wait).await?;
+                tx.login_throttle().block(&c.key, now + wait).await?;
             }
         }
         tx.commit().await?;
-        tracing::info!("login failed");
-        Err(PlatformError::BadCredentials)
+        Ok(())
     }
 
     /// Opens a console session; `remember` makes its cookie outlive the browser.
@@ -165,7 +200,7 @@ impl Platform {
         tx.console_sessions().insert(&session).await?;
         tx.commit().await?;
         Ok(SessionCookie {
-            value,
+            value: SecretString::new(value),
             max_age: remember.then_some(ttl),
         })
     }
@@ -329,6 +364,31 @@ impl Platform {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_shows_no_session_cookie_or_password_hash() {
+        let logged_in = LoggedIn {
+            user: User {
+                id: "u1".into(),
+                email: "alice@acme.test".into(),
+                name: "Alice".into(),
+                password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$hash-secret".into()),
+                status: "active".into(),
+                is_operator: false,
+                created_at: 1,
+                updated_at: 1,
+            },
+            redirect_to: "/ui/apps".into(),
+            cookie: SessionCookie {
+                value: SecretString::new("console-cookie-secret"),
+                max_age: None,
+            },
+        };
+        let shown = format!("{logged_in:?}");
+        assert!(!shown.contains("hash-secret"), "{shown}");
+        assert!(!shown.contains("console-cookie-secret"), "{shown}");
+        assert!(shown.contains("alice@acme.test"), "{shown}");
+    }
 
     #[test]
     fn backoff_starts_after_the_free_failures_and_is_capped() {

@@ -14,8 +14,10 @@ pub mod demo;
 pub mod dns;
 pub mod login;
 pub mod model;
+pub mod names;
 pub mod operator;
 pub mod password;
+pub mod policy;
 pub mod users;
 
 use std::sync::Arc;
@@ -70,6 +72,7 @@ pub struct Platform {
     pub(crate) deps: Deps,
     pub(crate) engine: Engine,
     pub(crate) catalog: Arc<Catalog>,
+    pub(crate) rules: policy::Rules,
     pub(crate) blocking: Arc<dyn BlockingExecutor>,
     pub(crate) dns: Arc<dyn TxtResolver>,
     pub(crate) settings: Arc<PlatformSettings>,
@@ -204,10 +207,17 @@ impl Platform {
         dns: Arc<dyn TxtResolver>,
         settings: PlatformSettings,
     ) -> Self {
+        let catalog = Arc::new(catalog);
+        let rules = policy::Rules::new(catalog.clone());
+        engine.install_account_policy(Arc::new(policy::PlatformPolicy {
+            store: engine.deps().store.clone(),
+            rules: rules.clone(),
+        }));
         Self {
             deps: engine.deps().clone(),
             engine,
-            catalog: Arc::new(catalog),
+            catalog,
+            rules,
             blocking,
             dns,
             settings: Arc::new(settings),

@@ -4,9 +4,22 @@ use latchkey_types::Scope;
 
 use crate::clock::UnixTime;
 
-/// A member's role in an account, from most to least powerful.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// A member's role in an account, from least to most powerful.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
+    #[default]
     Member,
     Developer,
     Admin,
@@ -72,8 +85,8 @@ pub struct Account {
     pub updated_at: UnixTime,
 }
 
-/// A person who logs in with an email and a password.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A person who logs in with an email and a password. `Debug` leaves out the password hash.
+#[derive(Clone, PartialEq, Eq)]
 pub struct User {
     pub id: String,
     /// Lower-case.
@@ -92,6 +105,24 @@ pub struct User {
 impl User {
     pub fn is_active(&self) -> bool {
         self.status == "active"
+    }
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| crate::secret::REDACTED),
+            )
+            .field("status", &self.status)
+            .field("is_operator", &self.is_operator)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
     }
 }
 

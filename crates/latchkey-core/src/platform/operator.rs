@@ -6,6 +6,12 @@ use super::model::Role;
 use super::{Platform, PlatformError, Principal};
 use crate::audit::{AuditEntry, AuditFilter};
 use crate::client::ClientStatus;
+use crate::store::write_scope_withdrawal;
+
+/// `scope` without `token`.
+fn without(scope: &latchkey_types::Scope, token: &str) -> latchkey_types::Scope {
+    latchkey_types::Scope::from_tokens(scope.iter().filter(|s| *s != token)).unwrap_or_default()
+}
 
 const AUDIT_PAGE: u32 = 200;
 
@@ -92,15 +98,41 @@ impl Platform {
                 format!("the app did not ask for {scope}"),
             ));
         }
+        let now = self.deps.clock.now();
         if approve {
             if !profile.approved_restricted.iter().any(|s| s == scope) {
                 profile.approved_restricted.push(scope.to_owned());
             }
         } else {
+            // Withdrawn everywhere at once: the registration, the grants that held it, and the
+            // live tokens that carry it.
             profile.requested_restricted.retain(|s| s != scope);
             profile.approved_restricted.retain(|s| s != scope);
+            profile.required_scopes = without(&profile.required_scopes, scope);
+            profile.optional_scopes = without(&profile.optional_scopes, scope);
+            let mut client = tx
+                .clients()
+                .get(client_id)
+                .await?
+                .ok_or(PlatformError::NotFound("the app"))?;
+            if client.scope.contains(scope) {
+                client.scope = without(&client.scope, scope);
+                client.updated_at = now;
+                tx.clients().update(&client).await?;
+            }
+            let entry = AuditEntry {
+                id: self.deps.ordered_id(),
+                occurred_at: now,
+                actor: principal.actor(),
+                account_id: Some(profile.account_id.clone()),
+                action: "grant.scope_withdrawn".into(),
+                target_kind: "grant".into(),
+                target_id: String::new(),
+                details: serde_json::json!({ "client_id": client_id, "scope": scope }),
+            };
+            write_scope_withdrawal(tx.as_mut(), client_id, scope, now, &entry).await?;
         }
-        profile.updated_at = self.deps.clock.now();
+        profile.updated_at = now;
         tx.apps().update(&profile).await?;
         self.audit(
             tx.as_mut(),
@@ -141,6 +173,20 @@ impl Platform {
         };
         let mut tx = self.deps.store.read().await?;
         let entries = tx.audit().list(&filter, AUDIT_PAGE).await?;
+        // An account's admins see their own members by email. A user of another account (one
+        // who authorized an app this account publishes) is named only as the app learned them:
+        // by email if the grant included `email`, otherwise by the subject the app was given.
+        let members: Option<std::collections::HashSet<String>> = match account_id {
+            Some(a) if !principal.user.is_operator => Some(
+                tx.accounts()
+                    .members(a)
+                    .await?
+                    .into_iter()
+                    .map(|m| m.user.id)
+                    .collect(),
+            ),
+            _ => None,
+        };
         let mut names: std::collections::HashMap<(String, String), Option<String>> =
             std::collections::HashMap::new();
         let mut rows = Vec::with_capacity(entries.len());
@@ -161,7 +207,17 @@ impl Platform {
                     names.insert(key.clone(), name);
                 }
             }
+            let outsider = entry.actor.kind == "user"
+                && members
+                    .as_ref()
+                    .is_some_and(|m| entry.actor.id.as_ref().is_none_or(|id| !m.contains(id)));
+            let email_granted = entry
+                .details
+                .get("scope")
+                .and_then(serde_json::Value::as_str)
+                .is_some_and(|s| s.split(' ').any(|t| t == "email"));
             let actor = match (&actor_key, &entry.actor.id) {
+                (Some(_), Some(id)) if outsider && !email_granted => format!("user {id}"),
                 (Some(key), Some(id)) => names
                     .get(key)
                     .cloned()

@@ -1,6 +1,7 @@
 //! Users, accounts and memberships: created by the CLI and the demo, read by every page.
 
 use super::model::{Account, AccountKind, Membership, Role, User};
+use super::names::refuse_format_characters;
 use super::password::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN, hash_password, run_blocking};
 use super::{Platform, PlatformError, Principal};
 use crate::audit::Actor;
@@ -34,6 +35,7 @@ fn display_name(field: &str, name: &str) -> Result<String, PlatformError> {
             format!("must be 1 to {MAX_NAME_LEN} printable characters"),
         ));
     }
+    refuse_format_characters(field, n)?;
     Ok(n.to_owned())
 }
 
@@ -227,5 +229,42 @@ impl Platform {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// An account admin revokes every grant of a third-party app that reaches the account (it
+    /// names the account, or all accounts), given by any member: the grant and its tokens go,
+    /// with an audit entry each. Returns how many grants.
+    pub async fn revoke_third_party_grants(
+        &self,
+        principal: &Principal,
+        account_id: &str,
+    ) -> Result<usize, PlatformError> {
+        principal.require(account_id, Role::Admin)?;
+        let mut r = self.deps.store.read().await?;
+        let members = r.accounts().members(account_id).await?;
+        let mut targets = Vec::new();
+        for member in &members {
+            for grant in r.grants().list_active(&member.user.id).await? {
+                let reaches = grant.accounts.iter().any(|a| a == "*" || a == account_id);
+                let Some(app) =
+                    super::policy::AppStanding::load(r.as_mut(), &grant.client_id).await?
+                else {
+                    continue;
+                };
+                let own = app.client.owner_account_id.as_deref() == Some(account_id);
+                if reaches && !app.first_party() && !own {
+                    targets.push((member.user.id.clone(), grant.client_id));
+                }
+            }
+        }
+        drop(r);
+        let mut revoked = 0;
+        for (subject, client_id) in targets {
+            revoked += self
+                .engine
+                .revoke_consent_sessions(&subject, Some(&client_id), &principal.actor())
+                .await?;
+        }
+        Ok(revoked)
     }
 }

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use latchkey_core::oauth::params::Params;
 use latchkey_core::oauth::userinfo::UserinfoError;
 
-use crate::oauth::no_store;
+use crate::oauth::{bearer_token, no_store};
 use crate::state::AppState;
 
 fn challenge(status: StatusCode, value: &'static str) -> Response {
@@ -26,14 +26,7 @@ fn bearer(headers: &HeaderMap, body: Option<&[u8]>) -> Result<Option<String>, ()
         .and_then(|v| v.to_str().ok());
     let from_header = match header {
         None => None,
-        Some(h) => match h.split_once(' ') {
-            Some((scheme, token))
-                if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-            {
-                Some(token.trim().to_owned())
-            }
-            _ => return Err(()),
-        },
+        Some(h) => Some(bearer_token(h).ok_or(())?.to_owned()),
     };
     let from_body = match body.filter(|b| !b.is_empty()) {
         None => None,

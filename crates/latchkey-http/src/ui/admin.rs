@@ -121,12 +121,16 @@ pub async fn account_policy(
     if let Err(e) = console.check_csrf(&state, &form) {
         return error_page(&e);
     }
-    let block = form.get("block") == Some("1");
-    match state
-        .platform
-        .set_third_party_policy(&console.principal, &account_id, block)
-        .await
-    {
+    let (p, who) = (&state.platform, &console.principal);
+    let result = if form.get("revoke_existing") == Some("1") {
+        p.revoke_third_party_grants(who, &account_id)
+            .await
+            .map(|_| ())
+    } else {
+        p.set_third_party_policy(who, &account_id, form.get("block") == Some("1"))
+            .await
+    };
+    match result {
         Ok(()) => see_other(public::UI_ADMIN),
         Err(e) => error_page(&e),
     }

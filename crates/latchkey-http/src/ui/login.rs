@@ -35,11 +35,16 @@ pub struct LoginPage {
     pub csrf: String,
 }
 
-/// Only paths of the platform's pages may follow a login.
+/// Where a login goes next: a path of the platform's own pages, with its query. Anything else —
+/// another site, a backslash a browser may read as a slash, or a value that cannot be sent as a
+/// `Location` (CR, LF, spaces, other control or non-ASCII characters, which a browser sends
+/// percent-encoded) — goes to the default page.
 fn safe_next(next: Option<&str>) -> String {
-    next.filter(|n| n.starts_with("/ui/") && !n.starts_with("//") && !n.contains('\\'))
-        .unwrap_or(public::UI_APPS)
-        .to_owned()
+    next.filter(|n| {
+        n.starts_with("/ui/") && !n.contains('\\') && n.bytes().all(|b| b.is_ascii_graphic())
+    })
+    .unwrap_or(public::UI_APPS)
+    .to_owned()
 }
 
 /// Origins the login form's POST may end at: the app's redirect URIs (when consent is
@@ -103,7 +108,7 @@ pub async fn get(
                     res.headers_mut(),
                     cookies::CONSOLE,
                     state.secure(),
-                    c.value,
+                    c.value.into_exposed(),
                     c.max_age,
                 );
             }
@@ -158,7 +163,7 @@ pub async fn post(
                 res.headers_mut(),
                 cookies::CONSOLE,
                 secure,
-                done.cookie.value,
+                done.cookie.value.into_exposed(),
                 done.cookie.max_age,
             );
             res

@@ -95,10 +95,11 @@ impl Console {
     }
 }
 
-/// The way to the login page, coming back to `path` afterwards.
-fn to_login(path: &str) -> Response {
+/// The way to the login page, coming back to `page` (a path and its query, such as the consent
+/// page's `consent_challenge`) afterwards.
+fn to_login(page: &str) -> Response {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
-    q.append_pair("next", path);
+    q.append_pair("next", page);
     Redirect::to(&format!("{}?{}", public::UI_LOGIN, q.finish())).into_response()
 }
 
@@ -106,7 +107,10 @@ impl FromRequestParts<AppState> for Console {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let path = parts.uri.path().to_owned();
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.path().to_owned(), ToString::to_string);
         let Some(cookie) = cookies::get(&parts.headers, cookies::CONSOLE, state.secure()) else {
             return Err(to_login(&path));
         };

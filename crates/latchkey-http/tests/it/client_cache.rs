@@ -11,11 +11,12 @@ use latchkey_store::testing::TestDatabase;
 use serde_json::json;
 
 use crate::browser::Registered;
-use crate::support::TestApp;
+use crate::support::{TestApp, engine_test};
 
 const CC: [(&str, &str); 1] = [("grant_type", "client_credentials")];
 
-async fn cross_replica(db: TestDatabase) {
+engine_test!(a_cached_client_changed_elsewhere_is_refused_at_once);
+async fn a_cached_client_changed_elsewhere_is_refused_at_once(db: TestDatabase) {
     let app = TestApp::new(db).await;
     let replica = app.replica().await;
     let service = app
@@ -108,22 +109,14 @@ async fn cross_replica(db: TestDatabase) {
     assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
 }
 
-#[tokio::test]
-async fn a_cached_client_changed_elsewhere_is_refused_at_once_on_sqlite() {
-    cross_replica(TestDatabase::sqlite()).await;
-}
-
-#[tokio::test]
-async fn a_cached_client_changed_elsewhere_is_refused_at_once_on_postgres() {
-    let Some(db) = TestDatabase::postgres().await else {
-        return;
-    };
-    cross_replica(db).await;
-}
-
+engine_test!(
+    concurrent_client_credentials_tokens_are_all_stored,
+    flavor = "multi_thread",
+    worker_threads = 4
+);
 /// Tokens minted by many concurrent requests (committed together on SQLite) are all stored and
 /// active.
-async fn concurrent_tokens(db: TestDatabase) {
+async fn concurrent_client_credentials_tokens_are_all_stored(db: TestDatabase) {
     let app = TestApp::new(db).await;
     let service = app
         .register(json!({"grant_types": ["client_credentials"], "scope": "dns.read"}))
@@ -160,17 +153,4 @@ async fn concurrent_tokens(db: TestDatabase) {
     for t in &tokens {
         assert_eq!(app.introspect(t).await["active"], true);
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_client_credentials_tokens_are_all_stored_on_sqlite() {
-    concurrent_tokens(TestDatabase::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_client_credentials_tokens_are_all_stored_on_postgres() {
-    let Some(db) = TestDatabase::postgres().await else {
-        return;
-    };
-    concurrent_tokens(db).await;
 }

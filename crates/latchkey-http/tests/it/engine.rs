@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::browser::{
     Browser, FlowOptions, REDIRECT, authorize_url, location, pkce, query, run_flow,
 };
-use crate::support::{ISSUER, TestApp};
+use crate::support::{ISSUER, TestApp, engine_test};
 
 fn decode_jwt(
     app_jwks: &Value,
@@ -51,197 +51,195 @@ async fn code_from(
     (q["code"].clone(), p)
 }
 
-#[tokio::test]
-async fn the_whole_authorization_code_flow() {
-    for app in TestApp::all().await {
-        let client = app.web_client().await;
-        let mut browser = Browser::default();
-        let (code, p) = code_from(&app, &client.id, &mut browser).await;
-        let res = app
-            .token(
-                &client,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("redirect_uri", REDIRECT),
-                    ("code_verifier", &p.verifier),
-                ],
-            )
-            .await;
-        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-        assert_eq!(res.header("cache-control"), Some("no-store"));
-        let tokens = res.json();
-        assert_eq!(tokens["token_type"], "bearer");
-        assert_eq!(tokens["expires_in"], 3600);
-        assert_eq!(tokens["scope"], "openid offline_access dns.read");
-        let access = tokens["access_token"].as_str().expect("access").to_owned();
-        let refresh = tokens["refresh_token"]
-            .as_str()
-            .expect("refresh token with offline_access")
-            .to_owned();
-        assert!(access.starts_with("lk_at_") && refresh.starts_with("lk_rt_"));
+engine_test!(the_whole_authorization_code_flow);
+async fn the_whole_authorization_code_flow(db: TestDatabase) {
+    let app = TestApp::new(db).await;
+    let client = app.web_client().await;
+    let mut browser = Browser::default();
+    let (code, p) = code_from(&app, &client.id, &mut browser).await;
+    let res = app
+        .token(
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &p.verifier),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(res.header("cache-control"), Some("no-store"));
+    let tokens = res.json();
+    assert_eq!(tokens["token_type"], "bearer");
+    assert_eq!(tokens["expires_in"], 3600);
+    assert_eq!(tokens["scope"], "openid offline_access dns.read");
+    let access = tokens["access_token"].as_str().expect("access").to_owned();
+    let refresh = tokens["refresh_token"]
+        .as_str()
+        .expect("refresh token with offline_access")
+        .to_owned();
+    assert!(access.starts_with("lk_at_") && refresh.starts_with("lk_rt_"));
 
-        let jwks = app.get_public("/.well-known/jwks.json").await.json();
-        let id = decode_jwt(
-            &jwks,
-            tokens["id_token"].as_str().expect("id token"),
-            jsonwebtoken::Algorithm::RS256,
-            Some(&client.id),
-        );
-        assert_eq!(id["sub"], "alice");
-        assert_eq!(id["azp"], client.id.as_str());
-        assert_eq!(id["nonce"], "nonce-abcdef");
-        assert_eq!(id["email"], "alice@example.test");
-        assert_eq!(id["acr"], "1");
-        assert_eq!(id["amr"], json!(["pwd"]));
-        assert!(id["sid"].as_str().is_some_and(|s| !s.is_empty()));
-        assert!(id["auth_time"].as_i64().is_some());
-        let at_hash =
-            latchkey_core::crypto::b64(&latchkey_core::crypto::sha256(access.as_bytes())[..16]);
-        assert_eq!(id["at_hash"], at_hash);
+    let jwks = app.get_public("/.well-known/jwks.json").await.json();
+    let id = decode_jwt(
+        &jwks,
+        tokens["id_token"].as_str().expect("id token"),
+        jsonwebtoken::Algorithm::RS256,
+        Some(&client.id),
+    );
+    assert_eq!(id["sub"], "alice");
+    assert_eq!(id["azp"], client.id.as_str());
+    assert_eq!(id["nonce"], "nonce-abcdef");
+    assert_eq!(id["email"], "alice@example.test");
+    assert_eq!(id["acr"], "1");
+    assert_eq!(id["amr"], json!(["pwd"]));
+    assert!(id["sid"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(id["auth_time"].as_i64().is_some());
+    let at_hash =
+        latchkey_core::crypto::b64(&latchkey_core::crypto::sha256(access.as_bytes())[..16]);
+    assert_eq!(id["at_hash"], at_hash);
 
-        let intro = app.introspect(&access).await;
-        assert_eq!(intro["active"], true);
-        assert_eq!(intro["sub"], "alice");
-        assert_eq!(intro["client_id"], client.id.as_str());
-        assert_eq!(intro["token_use"], "access_token");
-        assert_eq!(intro["ext"]["tier"], "gold");
-        assert_eq!(intro["iss"], ISSUER);
+    let intro = app.introspect(&access).await;
+    assert_eq!(intro["active"], true);
+    assert_eq!(intro["sub"], "alice");
+    assert_eq!(intro["client_id"], client.id.as_str());
+    assert_eq!(intro["token_use"], "access_token");
+    assert_eq!(intro["ext"]["tier"], "gold");
+    assert_eq!(intro["iss"], ISSUER);
 
-        let req = axum::http::Request::get("/userinfo")
-            .header("authorization", format!("Bearer {access}"))
-            .body(axum::body::Body::empty())
-            .expect("req");
-        let info = TestApp::call(&app.public, req).await;
-        assert_eq!(info.status, StatusCode::OK, "{}", info.text());
-        assert_eq!(
-            info.json(),
-            json!({"sub": "alice", "email": "alice@example.test"})
-        );
+    let req = axum::http::Request::get("/userinfo")
+        .header("authorization", format!("Bearer {access}"))
+        .body(axum::body::Body::empty())
+        .expect("req");
+    let info = TestApp::call(&app.public, req).await;
+    assert_eq!(info.status, StatusCode::OK, "{}", info.text());
+    assert_eq!(
+        info.json(),
+        json!({"sub": "alice", "email": "alice@example.test"})
+    );
 
-        // Refresh rotates: a new pair; the old refresh token is spent.
-        let res = app
-            .token(
-                &client,
-                &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
-            )
-            .await;
-        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-        let rotated = res.json();
-        let refresh2 = rotated["refresh_token"]
-            .as_str()
-            .expect("new refresh")
-            .to_owned();
-        let access2 = rotated["access_token"]
-            .as_str()
-            .expect("new access")
-            .to_owned();
-        assert_ne!(refresh2, refresh);
-        assert_eq!(
-            app.introspect(&refresh).await["active"],
-            false,
-            "the used refresh token is inactive"
-        );
-        assert_eq!(
-            app.introspect(&refresh2).await["token_use"],
-            "refresh_token"
-        );
-        let id2 = decode_jwt(
-            &jwks,
-            rotated["id_token"].as_str().expect("id token"),
-            jsonwebtoken::Algorithm::RS256,
-            Some(&client.id),
-        );
-        assert_eq!(
-            id2["auth_time"], id["auth_time"],
-            "auth_time is the original authentication"
-        );
+    // Refresh rotates: a new pair; the old refresh token is spent.
+    let res = app
+        .token(
+            &client,
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let rotated = res.json();
+    let refresh2 = rotated["refresh_token"]
+        .as_str()
+        .expect("new refresh")
+        .to_owned();
+    let access2 = rotated["access_token"]
+        .as_str()
+        .expect("new access")
+        .to_owned();
+    assert_ne!(refresh2, refresh);
+    assert_eq!(
+        app.introspect(&refresh).await["active"],
+        false,
+        "the used refresh token is inactive"
+    );
+    assert_eq!(
+        app.introspect(&refresh2).await["token_use"],
+        "refresh_token"
+    );
+    let id2 = decode_jwt(
+        &jwks,
+        rotated["id_token"].as_str().expect("id token"),
+        jsonwebtoken::Algorithm::RS256,
+        Some(&client.id),
+    );
+    assert_eq!(
+        id2["auth_time"], id["auth_time"],
+        "auth_time is the original authentication"
+    );
 
-        // Narrowing on refresh is fine, widening is not.
-        let res = app
-            .token(
-                &client,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", &refresh2),
-                    ("scope", "dns.read dns.write"),
-                ],
-            )
-            .await;
-        assert_eq!(res.status, StatusCode::BAD_REQUEST);
-        assert_eq!(res.json()["error"], "invalid_scope");
-        let res = app
-            .token(
-                &client,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", &refresh2),
-                    ("scope", "dns.read"),
-                ],
-            )
-            .await;
-        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-        let narrowed = res.json();
-        assert_eq!(narrowed["scope"], "dns.read");
-        assert!(narrowed.get("id_token").is_none(), "no openid, no ID token");
-        let refresh3 = narrowed["refresh_token"]
-            .as_str()
-            .expect("refresh")
-            .to_owned();
+    // Narrowing on refresh is fine, widening is not.
+    let res = app
+        .token(
+            &client,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh2),
+                ("scope", "dns.read dns.write"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert_eq!(res.json()["error"], "invalid_scope");
+    let res = app
+        .token(
+            &client,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh2),
+                ("scope", "dns.read"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let narrowed = res.json();
+    assert_eq!(narrowed["scope"], "dns.read");
+    assert!(narrowed.get("id_token").is_none(), "no openid, no ID token");
+    let refresh3 = narrowed["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
 
-        // Reusing a spent refresh token after the grace period revokes the whole family.
-        app.clock.advance(31);
-        let res = app
-            .token(
-                &client,
-                &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
-            )
-            .await;
-        assert_eq!(res.status, StatusCode::BAD_REQUEST);
-        assert_eq!(res.json()["error"], "invalid_grant");
-        assert_eq!(
-            app.introspect(&access2).await["active"],
-            false,
-            "family revoked"
-        );
-        assert_eq!(
-            app.introspect(&refresh3).await["active"],
-            false,
-            "family revoked"
-        );
-        assert_eq!(app.introspect(&access).await["active"], false);
-    }
+    // Reusing a spent refresh token after the grace period revokes the whole family.
+    app.clock.advance(31);
+    let res = app
+        .token(
+            &client,
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert_eq!(res.json()["error"], "invalid_grant");
+    assert_eq!(
+        app.introspect(&access2).await["active"],
+        false,
+        "family revoked"
+    );
+    assert_eq!(
+        app.introspect(&refresh3).await["active"],
+        false,
+        "family revoked"
+    );
+    assert_eq!(app.introspect(&access).await["active"], false);
 }
 
-#[tokio::test]
-async fn a_replayed_code_fails_and_revokes_what_it_issued() {
-    for app in TestApp::all().await {
-        let client = app.web_client().await;
-        let (code, p) = code_from(&app, &client.id, &mut Browser::default()).await;
-        let form = [
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", p.verifier.as_str()),
-        ];
-        let first = app.token(&client, &form).await.json();
-        let access = first["access_token"].as_str().expect("access").to_owned();
-        assert_eq!(app.introspect(&access).await["active"], true);
-        let replay = app.token(&client, &form).await;
-        assert_eq!(replay.status, StatusCode::BAD_REQUEST);
-        assert_eq!(replay.json()["error"], "invalid_grant");
-        assert_eq!(app.introspect(&access).await["active"], false);
-        assert_eq!(
-            app.introspect(first["refresh_token"].as_str().expect("refresh"))
-                .await["active"],
-            false
-        );
-    }
+engine_test!(a_replayed_code_fails_and_revokes_what_it_issued);
+async fn a_replayed_code_fails_and_revokes_what_it_issued(db: TestDatabase) {
+    let app = TestApp::new(db).await;
+    let client = app.web_client().await;
+    let (code, p) = code_from(&app, &client.id, &mut Browser::default()).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", p.verifier.as_str()),
+    ];
+    let first = app.token(&client, &form).await.json();
+    let access = first["access_token"].as_str().expect("access").to_owned();
+    assert_eq!(app.introspect(&access).await["active"], true);
+    let replay = app.token(&client, &form).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST);
+    assert_eq!(replay.json()["error"], "invalid_grant");
+    assert_eq!(app.introspect(&access).await["active"], false);
+    assert_eq!(
+        app.introspect(first["refresh_token"].as_str().expect("refresh"))
+            .await["active"],
+        false
+    );
 }
 
-#[tokio::test]
-async fn remembered_login_and_consent_are_skipped() {
-    let app = TestApp::new(TestDatabase::sqlite()).await;
+engine_test!(remembered_login_and_consent_are_skipped);
+async fn remembered_login_and_consent_are_skipped(db: TestDatabase) {
+    let app = TestApp::new(db).await;
     let client = app.web_client().await;
     let mut browser = Browser::default();
     let p = pkce(1);
@@ -347,9 +345,9 @@ async fn remembered_login_and_consent_are_skipped() {
     assert_eq!(login["skip"], false);
 }
 
-#[tokio::test]
-async fn prompt_none_without_a_session_is_login_required() {
-    let app = TestApp::new(TestDatabase::sqlite()).await;
+engine_test!(prompt_none_without_a_session_is_login_required);
+async fn prompt_none_without_a_session_is_login_required(db: TestDatabase) {
+    let app = TestApp::new(db).await;
     let client = app.web_client().await;
     let o = FlowOptions {
         extra: vec![("prompt", "none".into())],
@@ -366,9 +364,9 @@ async fn prompt_none_without_a_session_is_login_required() {
     assert_eq!(app.count("flows").await, before);
 }
 
-#[tokio::test]
-async fn rejected_login_and_consent_reach_the_client_as_access_denied() {
-    let app = TestApp::new(TestDatabase::sqlite()).await;
+engine_test!(rejected_login_and_consent_reach_the_client_as_access_denied);
+async fn rejected_login_and_consent_reach_the_client_as_access_denied(db: TestDatabase) {
+    let app = TestApp::new(db).await;
     let client = app.web_client().await;
     let p = pkce(2);
     let mut browser = Browser::default();
@@ -448,9 +446,9 @@ async fn rejected_login_and_consent_reach_the_client_as_access_denied() {
     assert_eq!(app.count("authorization_codes").await, 0);
 }
 
-#[tokio::test]
-async fn verifiers_work_once_and_only_in_the_browser_that_started_the_flow() {
-    let app = TestApp::new(TestDatabase::sqlite()).await;
+engine_test!(verifiers_work_once_and_only_in_the_browser_that_started_the_flow);
+async fn verifiers_work_once_and_only_in_the_browser_that_started_the_flow(db: TestDatabase) {
+    let app = TestApp::new(db).await;
     let client = app.web_client().await;
     let mut browser = Browser::default();
     let res = browser
@@ -509,166 +507,164 @@ async fn verifiers_work_once_and_only_in_the_browser_that_started_the_flow() {
     assert_eq!(late.status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn consent_sessions_list_and_revoke_with_their_tokens() {
-    for app in TestApp::all().await {
-        let client = app.web_client().await;
-        let (code, p) = code_from(&app, &client.id, &mut Browser::default()).await;
-        let tokens = app
-            .token(
-                &client,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("redirect_uri", REDIRECT),
-                    ("code_verifier", &p.verifier),
-                ],
-            )
-            .await
-            .json();
-        let sessions = app
-            .admin(
-                Method::GET,
-                "/admin/oauth2/auth/sessions/consent?subject=alice",
-                None,
-            )
-            .await
-            .json();
-        let list = sessions.as_array().expect("array");
-        assert_eq!(list.len(), 1);
-        assert_eq!(
-            list[0]["grant_scope"],
-            json!(["openid", "offline_access", "dns.read"])
-        );
-        assert_eq!(
-            list[0]["consent_request"]["client"]["client_id"],
-            client.id.as_str()
-        );
-        assert_eq!(
-            list[0]["session"]["id_token"]["email"],
-            "alice@example.test"
-        );
-        // A code issued under the grant, not yet exchanged when the grant is revoked.
-        let (late_code, late_p) = code_from(&app, &client.id, &mut Browser::default()).await;
-        let res = app
-            .admin(
-                Method::DELETE,
-                &format!(
-                    "/admin/oauth2/auth/sessions/consent?subject=alice&client={}",
-                    client.id
+engine_test!(consent_sessions_list_and_revoke_with_their_tokens);
+async fn consent_sessions_list_and_revoke_with_their_tokens(db: TestDatabase) {
+    let app = TestApp::new(db).await;
+    let client = app.web_client().await;
+    let (code, p) = code_from(&app, &client.id, &mut Browser::default()).await;
+    let tokens = app
+        .token(
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &p.verifier),
+            ],
+        )
+        .await
+        .json();
+    let sessions = app
+        .admin(
+            Method::GET,
+            "/admin/oauth2/auth/sessions/consent?subject=alice",
+            None,
+        )
+        .await
+        .json();
+    let list = sessions.as_array().expect("array");
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        list[0]["grant_scope"],
+        json!(["openid", "offline_access", "dns.read"])
+    );
+    assert_eq!(
+        list[0]["consent_request"]["client"]["client_id"],
+        client.id.as_str()
+    );
+    assert_eq!(
+        list[0]["session"]["id_token"]["email"],
+        "alice@example.test"
+    );
+    // A code issued under the grant, not yet exchanged when the grant is revoked.
+    let (late_code, late_p) = code_from(&app, &client.id, &mut Browser::default()).await;
+    let res = app
+        .admin(
+            Method::DELETE,
+            &format!(
+                "/admin/oauth2/auth/sessions/consent?subject=alice&client={}",
+                client.id
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.introspect(tokens["access_token"].as_str().expect("at"))
+            .await["active"],
+        false
+    );
+    let refreshed = app
+        .token(
+            &client,
+            &[
+                ("grant_type", "refresh_token"),
+                (
+                    "refresh_token",
+                    tokens["refresh_token"].as_str().expect("rt"),
                 ),
-                None,
-            )
-            .await;
-        assert_eq!(res.status, StatusCode::NO_CONTENT);
-        assert_eq!(
-            app.introspect(tokens["access_token"].as_str().expect("at"))
-                .await["active"],
-            false
-        );
-        let refreshed = app
-            .token(
-                &client,
-                &[
-                    ("grant_type", "refresh_token"),
-                    (
-                        "refresh_token",
-                        tokens["refresh_token"].as_str().expect("rt"),
-                    ),
-                ],
-            )
-            .await;
-        assert_eq!(refreshed.json()["error"], "invalid_grant");
-        let late = app
-            .token(
-                &client,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &late_code),
-                    ("redirect_uri", REDIRECT),
-                    ("code_verifier", &late_p.verifier),
-                ],
-            )
-            .await
-            .json();
-        assert_eq!(late["error"], "invalid_grant", "{late}");
-        assert_eq!(late["error_description"], "The authorization was revoked.");
-        let empty = app
-            .admin(
-                Method::GET,
-                "/admin/oauth2/auth/sessions/consent?subject=alice",
-                None,
-            )
-            .await
-            .json();
-        assert_eq!(empty, json!([]));
-        let res = app
-            .admin(
-                Method::DELETE,
-                "/admin/oauth2/auth/sessions/login?subject=alice",
-                None,
-            )
-            .await;
-        assert_eq!(res.status, StatusCode::NO_CONTENT);
-    }
+            ],
+        )
+        .await;
+    assert_eq!(refreshed.json()["error"], "invalid_grant");
+    let late = app
+        .token(
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &late_code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &late_p.verifier),
+            ],
+        )
+        .await
+        .json();
+    assert_eq!(late["error"], "invalid_grant", "{late}");
+    assert_eq!(late["error_description"], "The authorization was revoked.");
+    let empty = app
+        .admin(
+            Method::GET,
+            "/admin/oauth2/auth/sessions/consent?subject=alice",
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(empty, json!([]));
+    let res = app
+        .admin(
+            Method::DELETE,
+            "/admin/oauth2/auth/sessions/login?subject=alice",
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT);
 }
 
-#[tokio::test]
-async fn client_credentials_opaque_and_jwt() {
-    for app in TestApp::all().await {
-        let service = app
-            .register(json!({
-                "client_name": "Service", "grant_types": ["client_credentials"],
-                "scope": "dns.read dns.write", "audience": ["https://api.example.test"],
-            }))
-            .await;
-        let res = app
-            .token(
-                &service,
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("scope", "dns.read"),
-                    ("audience", "https://api.example.test"),
-                ],
-            )
-            .await;
-        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-        let t = res.json();
-        assert!(t.get("refresh_token").is_none() && t.get("id_token").is_none());
-        let intro = app
-            .introspect(t["access_token"].as_str().expect("at"))
-            .await;
-        assert_eq!(
-            (intro["active"].clone(), intro["sub"].clone()),
-            (json!(true), json!(service.id))
-        );
-        assert_eq!(intro["aud"], json!(["https://api.example.test"]));
-        let wide = app
-            .token(
-                &service,
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("scope", "dns.read admin"),
-                ],
-            )
-            .await;
-        assert_eq!(wide.json()["error"], "invalid_scope");
-        let aud = app
-            .token(
-                &service,
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("audience", "https://evil.test"),
-                ],
-            )
-            .await;
-        assert_eq!(aud.json()["error"], "invalid_request");
+engine_test!(client_credentials_opaque_and_jwt);
+async fn client_credentials_opaque_and_jwt(db: TestDatabase) {
+    let app = TestApp::new(db).await;
+    let service = app
+        .register(json!({
+            "client_name": "Service", "grant_types": ["client_credentials"],
+            "scope": "dns.read dns.write", "audience": ["https://api.example.test"],
+        }))
+        .await;
+    let res = app
+        .token(
+            &service,
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "dns.read"),
+                ("audience", "https://api.example.test"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let t = res.json();
+    assert!(t.get("refresh_token").is_none() && t.get("id_token").is_none());
+    let intro = app
+        .introspect(t["access_token"].as_str().expect("at"))
+        .await;
+    assert_eq!(
+        (intro["active"].clone(), intro["sub"].clone()),
+        (json!(true), json!(service.id))
+    );
+    assert_eq!(intro["aud"], json!(["https://api.example.test"]));
+    let wide = app
+        .token(
+            &service,
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "dns.read admin"),
+            ],
+        )
+        .await;
+    assert_eq!(wide.json()["error"], "invalid_scope");
+    let aud = app
+        .token(
+            &service,
+            &[
+                ("grant_type", "client_credentials"),
+                ("audience", "https://evil.test"),
+            ],
+        )
+        .await;
+    assert_eq!(aud.json()["error"], "invalid_request");
 
-        let jwt_client = app
-            .register(json!({"client_name": "JWT", "grant_types": ["client_credentials"], "scope": "dns.read", "access_token_strategy": "jwt"}))
-            .await;
-        jwt_access_token_round_trip(&app, &jwt_client, jsonwebtoken::Algorithm::ES256).await;
-    }
+    let jwt_client = app
+        .register(json!({"client_name": "JWT", "grant_types": ["client_credentials"], "scope": "dns.read", "access_token_strategy": "jwt"}))
+        .await;
+    jwt_access_token_round_trip(&app, &jwt_client, jsonwebtoken::Algorithm::ES256).await;
 }
 
 /// A client-credentials JWT access token of `client`: RFC 9068's header with `alg`, verified
@@ -715,29 +711,38 @@ async fn jwt_access_token_round_trip(
 
 /// `oauth2.access_token_signing_alg` picks the JWT access tokens' algorithm; a resource server
 /// verifies them with the JWKS, and introspection and revocation still work.
-#[tokio::test]
-async fn jwt_access_tokens_are_signed_with_the_configured_algorithm() {
+async fn jwt_access_tokens_are_signed_with(
+    db: TestDatabase,
+    configured: latchkey_core::keys::SigningAlg,
+    expected: jsonwebtoken::Algorithm,
+) {
     use latchkey_core::config::AccessTokenStrategy;
-    use latchkey_core::keys::SigningAlg;
-    for (configured, expected) in [
-        (SigningAlg::RS256, jsonwebtoken::Algorithm::RS256),
-        (SigningAlg::EdDSA, jsonwebtoken::Algorithm::EdDSA),
-    ] {
-        let app = TestApp::configured(TestDatabase::sqlite(), |c| {
-            c.oauth2.access_token_strategy = AccessTokenStrategy::Jwt;
-            c.oauth2.access_token_signing_alg = configured;
-        })
+    let app = TestApp::configured(db, |c| {
+        c.oauth2.access_token_strategy = AccessTokenStrategy::Jwt;
+        c.oauth2.access_token_signing_alg = configured;
+    })
+    .await;
+    let client = app
+        .register(json!({"client_name": "JWT", "grant_types": ["client_credentials"], "scope": "dns.read"}))
         .await;
-        let client = app
-            .register(json!({"client_name": "JWT", "grant_types": ["client_credentials"], "scope": "dns.read"}))
-            .await;
-        jwt_access_token_round_trip(&app, &client, expected).await;
-    }
+    jwt_access_token_round_trip(&app, &client, expected).await;
 }
 
-#[tokio::test]
-async fn revocation_is_per_client_and_refresh_revokes_the_family() {
-    let app = TestApp::new(TestDatabase::sqlite()).await;
+engine_test!(jwt_access_tokens_are_signed_with_rs256_when_configured);
+async fn jwt_access_tokens_are_signed_with_rs256_when_configured(db: TestDatabase) {
+    use latchkey_core::keys::SigningAlg;
+    jwt_access_tokens_are_signed_with(db, SigningAlg::RS256, jsonwebtoken::Algorithm::RS256).await;
+}
+
+engine_test!(jwt_access_tokens_are_signed_with_eddsa_when_configured);
+async fn jwt_access_tokens_are_signed_with_eddsa_when_configured(db: TestDatabase) {
+    use latchkey_core::keys::SigningAlg;
+    jwt_access_tokens_are_signed_with(db, SigningAlg::EdDSA, jsonwebtoken::Algorithm::EdDSA).await;
+}
+
+engine_test!(revocation_is_per_client_and_refresh_revokes_the_family);
+async fn revocation_is_per_client_and_refresh_revokes_the_family(db: TestDatabase) {
+    let app = TestApp::new(db).await;
     let client = app.web_client().await;
     let other = app.web_client().await;
     let (code, p) = code_from(&app, &client.id, &mut Browser::default()).await;
@@ -852,9 +857,9 @@ async fn revocation_is_per_client_and_refresh_revokes_the_family() {
     );
 }
 
-#[tokio::test]
-async fn suspending_a_client_stops_its_tokens_at_once() {
-    let app = TestApp::new(TestDatabase::sqlite()).await;
+engine_test!(suspending_a_client_stops_its_tokens_at_once);
+async fn suspending_a_client_stops_its_tokens_at_once(db: TestDatabase) {
+    let app = TestApp::new(db).await;
     let service = app
         .register(json!({"grant_types": ["client_credentials"], "scope": "dns.read"}))
         .await;
@@ -883,9 +888,9 @@ async fn suspending_a_client_stops_its_tokens_at_once() {
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
-async fn the_janitor_deletes_expired_rows_and_keeps_live_ones() {
-    let app = TestApp::new(TestDatabase::sqlite()).await;
+engine_test!(the_janitor_deletes_expired_rows_and_keeps_live_ones);
+async fn the_janitor_deletes_expired_rows_and_keeps_live_ones(db: TestDatabase) {
+    let app = TestApp::new(db).await;
     let client = app.web_client().await;
     let (code, p) = code_from(&app, &client.id, &mut Browser::default()).await;
     app.token(
@@ -923,9 +928,9 @@ async fn the_janitor_deletes_expired_rows_and_keeps_live_ones() {
     assert_eq!(report.tokens, 1);
 }
 
-#[tokio::test]
-async fn introspection_by_client_shows_a_token_only_to_its_client_and_audience() {
-    let app = TestApp::new(TestDatabase::sqlite()).await;
+engine_test!(introspection_by_client_shows_a_token_only_to_its_client_and_audience);
+async fn introspection_by_client_shows_a_token_only_to_its_client_and_audience(db: TestDatabase) {
+    let app = TestApp::new(db).await;
     let owner = app
         .register(json!({"grant_types": ["client_credentials"], "scope": "dns.read", "audience": ["resource-server"]}))
         .await;

@@ -12,7 +12,7 @@ use latchkey_store::testing::TestDatabase;
 use latchkey_types::routes::{admin, fill, public};
 use serde_json::Value;
 
-use crate::support::TestApp;
+use crate::support::{TestApp, engine_test};
 
 const METHODS: [Method; 5] = [
     Method::GET,
@@ -61,18 +61,18 @@ async fn check(router: &Router, spec: &Value, routes: &[&str], prefix: &str) {
     }
 }
 
-#[tokio::test]
-async fn the_admin_description_is_served_and_matches_the_router() {
-    let app = TestApp::new(TestDatabase::sqlite()).await;
+engine_test!(the_admin_description_is_served_and_matches_the_router);
+async fn the_admin_description_is_served_and_matches_the_router(db: TestDatabase) {
+    let app = TestApp::new(db).await;
     let res = app.admin(Method::GET, admin::OPENAPI, None).await;
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(res.header("content-type"), Some("application/json"));
     check(&app.admin, &res.json(), admin::ALL, "/admin/").await;
 }
 
-#[tokio::test]
-async fn the_self_service_description_is_served_and_matches_the_router() {
-    let app = TestApp::new(TestDatabase::sqlite()).await;
+engine_test!(the_self_service_description_is_served_and_matches_the_router);
+async fn the_self_service_description_is_served_and_matches_the_router(db: TestDatabase) {
+    let app = TestApp::new(db).await;
     let res = app.get_public(public::API_OPENAPI).await;
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(res.header("content-type"), Some("application/json"));

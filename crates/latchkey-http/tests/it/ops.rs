@@ -1,11 +1,11 @@
 use axum::http::{Method, StatusCode};
 use latchkey_store::testing::TestDatabase;
 
-use crate::support::{ISSUER, TestApp};
+use crate::support::{ISSUER, TestApp, engine_test};
 
-#[tokio::test]
-async fn discovery_is_generated_from_routes_and_keys() {
-    let app = TestApp::new(TestDatabase::sqlite()).await;
+engine_test!(discovery_is_generated_from_routes_and_keys);
+async fn discovery_is_generated_from_routes_and_keys(db: TestDatabase) {
+    let app = TestApp::new(db).await;
     for path in [
         "/.well-known/openid-configuration",
         "/.well-known/oauth-authorization-server",
@@ -39,9 +39,9 @@ async fn discovery_is_generated_from_routes_and_keys() {
     );
 }
 
-#[tokio::test]
-async fn health_version_and_metrics() {
-    let app = TestApp::new(TestDatabase::sqlite()).await;
+engine_test!(health_version_and_metrics);
+async fn health_version_and_metrics(db: TestDatabase) {
+    let app = TestApp::new(db).await;
     assert_eq!(app.get_public("/health/alive").await.status, StatusCode::OK);
     assert_eq!(app.get_public("/health/ready").await.status, StatusCode::OK);
     let v = app.admin(Method::GET, "/admin/version", None).await.json();
@@ -59,18 +59,18 @@ async fn health_version_and_metrics() {
     );
 }
 
-#[tokio::test]
-async fn readiness_fails_when_the_database_is_gone() {
-    let app = TestApp::new(TestDatabase::sqlite()).await;
+engine_test!(readiness_fails_when_the_database_is_gone);
+async fn readiness_fails_when_the_database_is_gone(db: TestDatabase) {
+    let app = TestApp::new(db).await;
     app.store.close().await;
     let res = app.get_public("/health/ready").await;
     assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(app.get_public("/health/alive").await.status, StatusCode::OK);
 }
 
-#[tokio::test]
-async fn unknown_routes_answer_json_with_a_request_id() {
-    let app = TestApp::new(TestDatabase::sqlite()).await;
+engine_test!(unknown_routes_answer_json_with_a_request_id);
+async fn unknown_routes_answer_json_with_a_request_id(db: TestDatabase) {
+    let app = TestApp::new(db).await;
     let res = app.get_public("/nope").await;
     assert_eq!(res.status, StatusCode::NOT_FOUND);
     assert_eq!(res.json()["error"], "not_found");
@@ -80,9 +80,9 @@ async fn unknown_routes_answer_json_with_a_request_id() {
     assert_eq!(res.status, StatusCode::METHOD_NOT_ALLOWED);
 }
 
-#[tokio::test]
-async fn the_admin_api_answers_without_its_prefix_as_hydra_does() {
-    let app = TestApp::new(TestDatabase::sqlite()).await;
+engine_test!(the_admin_api_answers_without_its_prefix_as_hydra_does);
+async fn the_admin_api_answers_without_its_prefix_as_hydra_does(db: TestDatabase) {
+    let app = TestApp::new(db).await;
     for path in ["/health/alive", "/health/ready", "/version", "/clients"] {
         let res = app.admin(Method::GET, path, None).await;
         assert_eq!(res.status, StatusCode::OK, "{path}: {}", res.text());

@@ -7,11 +7,11 @@ use latchkey_store::testing::TestDatabase;
 use serde_json::json;
 
 use crate::browser::{Browser, FlowOptions, authorize_url, pkce};
-use crate::support::TestApp;
+use crate::support::{TestApp, engine_test};
 
-#[tokio::test]
-async fn the_authorization_endpoint_is_limited_per_address() {
-    let app = TestApp::configured(TestDatabase::sqlite(), |c| {
+engine_test!(the_authorization_endpoint_is_limited_per_address);
+async fn the_authorization_endpoint_is_limited_per_address(db: TestDatabase) {
+    let app = TestApp::configured(db, |c| {
         c.rate_limits.enabled = true;
         c.rate_limits.authorize_per_ip = 10;
     })
@@ -38,9 +38,9 @@ async fn the_authorization_endpoint_is_limited_per_address() {
     assert!(res.header("location").is_none());
 }
 
-#[tokio::test]
-async fn the_token_endpoint_is_limited_per_client() {
-    let app = TestApp::configured(TestDatabase::sqlite(), |c| {
+engine_test!(the_token_endpoint_is_limited_per_client);
+async fn the_token_endpoint_is_limited_per_client(db: TestDatabase) {
+    let app = TestApp::configured(db, |c| {
         c.rate_limits.enabled = true;
         c.rate_limits.token_per_client = 10;
     })
@@ -78,9 +78,9 @@ async fn the_token_endpoint_is_limited_per_client() {
     );
 }
 
-#[tokio::test]
-async fn a_trusted_proxy_header_names_the_address() {
-    let app = TestApp::configured(TestDatabase::sqlite(), |c| {
+engine_test!(a_trusted_proxy_header_names_the_address);
+async fn a_trusted_proxy_header_names_the_address(db: TestDatabase) {
+    let app = TestApp::configured(db, |c| {
         c.rate_limits.enabled = true;
         c.rate_limits.userinfo_per_ip = 10;
     })
@@ -108,9 +108,9 @@ async fn a_trusted_proxy_header_names_the_address() {
     );
 }
 
-#[tokio::test]
-async fn public_answers_carry_security_headers() {
-    let app = TestApp::new(TestDatabase::sqlite()).await;
+engine_test!(public_answers_carry_security_headers);
+async fn public_answers_carry_security_headers(db: TestDatabase) {
+    let app = TestApp::new(db).await;
     let client = app.web_client().await;
     for res in [
         app.get_public("/.well-known/openid-configuration").await,

@@ -8,7 +8,7 @@ use latchkey_store::testing::TestDatabase;
 use serde_json::{Value, json};
 
 use crate::browser::{Browser, FlowOptions, REDIRECT, pkce, query, run_flow};
-use crate::support::{Answer, TestApp};
+use crate::support::{Answer, TestApp, engine_test};
 
 /// A fresh family: the first token response of an authorization.
 async fn family(app: &TestApp, client: &crate::browser::Registered) -> Value {
@@ -49,123 +49,122 @@ fn rt(v: &Value) -> String {
         .to_owned()
 }
 
-#[tokio::test]
-async fn a_retry_within_the_grace_period_gets_the_same_response_until_retries_run_out() {
-    for app in TestApp::all().await {
-        let client = app.web_client().await;
-        let first = family(&app, &client).await;
-        let old = rt(&first);
-        let rotated = refresh(&app, &client, &old).await;
-        assert_eq!(rotated.status, StatusCode::OK);
-        let rotated_body = rotated.text();
-        app.clock.advance(10);
-        for retry in 1..=3 {
-            let again = refresh(&app, &client, &old).await;
-            assert_eq!(
-                again.status,
-                StatusCode::OK,
-                "retry {retry}: {}",
-                again.text()
-            );
-            assert_eq!(
-                again.text(),
-                rotated_body,
-                "retry {retry} gets the very same response"
-            );
-            assert_eq!(again.header("cache-control"), Some("no-store"));
-        }
-        assert_eq!(
-            app.count("refresh_tokens").await,
-            2,
-            "one rotation, whatever the retries"
-        );
-        // The fourth retry is reuse: the family goes.
-        let fourth = refresh(&app, &client, &old).await;
-        assert_eq!(fourth.json()["error"], "invalid_grant");
-        let new = rt(&rotated.json());
-        assert_eq!(
-            refresh(&app, &client, &new).await.json()["error"],
-            "invalid_grant",
-            "the legitimate holder is logged out"
-        );
-        assert_eq!(
-            app.introspect(rotated.json()["access_token"].as_str().expect("at"))
-                .await["active"],
-            false
-        );
-    }
-}
-
-#[tokio::test]
-async fn reuse_after_the_grace_period_revokes_the_family_and_is_audited() {
-    for app in TestApp::all().await {
-        let client = app.web_client().await;
-        let first = family(&app, &client).await;
-        let old = rt(&first);
-        let rotated = refresh(&app, &client, &old).await.json();
-        app.clock.advance(31);
-        let before = app.count("audit_log").await;
-        let late = refresh(&app, &client, &old).await;
-        assert_eq!(late.status, StatusCode::BAD_REQUEST);
-        assert_eq!(late.json()["error"], "invalid_grant");
-        assert_eq!(
-            app.count("audit_log").await,
-            before + 1,
-            "the family revocation is audited"
-        );
-        assert_eq!(
-            refresh(&app, &client, &rt(&rotated)).await.json()["error"],
-            "invalid_grant"
-        );
-    }
-}
-
-#[tokio::test]
-async fn revocation_during_the_grace_period_wins() {
-    for app in TestApp::all().await {
-        let client = app.web_client().await;
-        let old = rt(&family(&app, &client).await);
-        let rotated = refresh(&app, &client, &old).await.json();
-        let secret = client.secret.clone().expect("secret");
-        let res = app
-            .post_form(
-                "/oauth2/revoke",
-                Some((&client.id, &secret)),
-                &[("token", &rt(&rotated))],
-            )
-            .await;
-        assert_eq!(res.status, StatusCode::OK);
+engine_test!(a_retry_within_the_grace_period_gets_the_same_response_until_retries_run_out);
+async fn a_retry_within_the_grace_period_gets_the_same_response_until_retries_run_out(
+    db: TestDatabase,
+) {
+    let app = TestApp::new(db).await;
+    let client = app.web_client().await;
+    let first = family(&app, &client).await;
+    let old = rt(&first);
+    let rotated = refresh(&app, &client, &old).await;
+    assert_eq!(rotated.status, StatusCode::OK);
+    let rotated_body = rotated.text();
+    app.clock.advance(10);
+    for retry in 1..=3 {
         let again = refresh(&app, &client, &old).await;
         assert_eq!(
-            again.json()["error"],
-            "invalid_grant",
-            "no kept response is served after a revocation"
+            again.status,
+            StatusCode::OK,
+            "retry {retry}: {}",
+            again.text()
         );
-
-        // Revoking the grant (consent session) wins too.
-        let old = rt(&family(&app, &client).await);
-        refresh(&app, &client, &old).await;
-        let res = app
-            .admin(
-                Method::DELETE,
-                &format!(
-                    "/admin/oauth2/auth/sessions/consent?subject=alice&client={}",
-                    client.id
-                ),
-                None,
-            )
-            .await;
-        assert_eq!(res.status, StatusCode::NO_CONTENT);
         assert_eq!(
-            refresh(&app, &client, &old).await.json()["error"],
-            "invalid_grant"
+            again.text(),
+            rotated_body,
+            "retry {retry} gets the very same response"
         );
+        assert_eq!(again.header("cache-control"), Some("no-store"));
     }
+    assert_eq!(
+        app.count("refresh_tokens").await,
+        2,
+        "one rotation, whatever the retries"
+    );
+    // The fourth retry is reuse: the family goes.
+    let fourth = refresh(&app, &client, &old).await;
+    assert_eq!(fourth.json()["error"], "invalid_grant");
+    let new = rt(&rotated.json());
+    assert_eq!(
+        refresh(&app, &client, &new).await.json()["error"],
+        "invalid_grant",
+        "the legitimate holder is logged out"
+    );
+    assert_eq!(
+        app.introspect(rotated.json()["access_token"].as_str().expect("at"))
+            .await["active"],
+        false
+    );
 }
 
-#[tokio::test]
-async fn another_client_in_the_grace_period_is_theft() {
-    let app = TestApp::new(TestDatabase::sqlite()).await;
+engine_test!(reuse_after_the_grace_period_revokes_the_family_and_is_audited);
+async fn reuse_after_the_grace_period_revokes_the_family_and_is_audited(db: TestDatabase) {
+    let app = TestApp::new(db).await;
+    let client = app.web_client().await;
+    let first = family(&app, &client).await;
+    let old = rt(&first);
+    let rotated = refresh(&app, &client, &old).await.json();
+    app.clock.advance(31);
+    let before = app.count("audit_log").await;
+    let late = refresh(&app, &client, &old).await;
+    assert_eq!(late.status, StatusCode::BAD_REQUEST);
+    assert_eq!(late.json()["error"], "invalid_grant");
+    assert_eq!(
+        app.count("audit_log").await,
+        before + 1,
+        "the family revocation is audited"
+    );
+    assert_eq!(
+        refresh(&app, &client, &rt(&rotated)).await.json()["error"],
+        "invalid_grant"
+    );
+}
+
+engine_test!(revocation_during_the_grace_period_wins);
+async fn revocation_during_the_grace_period_wins(db: TestDatabase) {
+    let app = TestApp::new(db).await;
+    let client = app.web_client().await;
+    let old = rt(&family(&app, &client).await);
+    let rotated = refresh(&app, &client, &old).await.json();
+    let secret = client.secret.clone().expect("secret");
+    let res = app
+        .post_form(
+            "/oauth2/revoke",
+            Some((&client.id, &secret)),
+            &[("token", &rt(&rotated))],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let again = refresh(&app, &client, &old).await;
+    assert_eq!(
+        again.json()["error"],
+        "invalid_grant",
+        "no kept response is served after a revocation"
+    );
+
+    // Revoking the grant (consent session) wins too.
+    let old = rt(&family(&app, &client).await);
+    refresh(&app, &client, &old).await;
+    let res = app
+        .admin(
+            Method::DELETE,
+            &format!(
+                "/admin/oauth2/auth/sessions/consent?subject=alice&client={}",
+                client.id
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        refresh(&app, &client, &old).await.json()["error"],
+        "invalid_grant"
+    );
+}
+
+engine_test!(another_client_in_the_grace_period_is_theft);
+async fn another_client_in_the_grace_period_is_theft(db: TestDatabase) {
+    let app = TestApp::new(db).await;
     let client = app.web_client().await;
     let thief = app.web_client().await;
     let old = rt(&family(&app, &client).await);
@@ -186,9 +185,9 @@ async fn another_client_in_the_grace_period_is_theft() {
     );
 }
 
-#[tokio::test]
-async fn rotation_carries_scopes_grant_accounts_and_claims_over() {
-    let app = TestApp::new(TestDatabase::sqlite()).await;
+engine_test!(rotation_carries_scopes_grant_accounts_and_claims_over);
+async fn rotation_carries_scopes_grant_accounts_and_claims_over(db: TestDatabase) {
+    let app = TestApp::new(db).await;
     let client = app.web_client().await;
     let first = family(&app, &client).await;
     let a = app
@@ -221,47 +220,46 @@ async fn rotation_carries_scopes_grant_accounts_and_claims_over() {
     );
 }
 
-#[tokio::test]
-async fn bad_refresh_tokens_are_refused_without_side_effects() {
-    for app in TestApp::all().await {
-        let client = app.web_client().await;
-        let live = rt(&family(&app, &client).await);
-        let before = app.store.snapshot().await.expect("snapshot");
-        let mut forged = live.clone().into_bytes();
-        forged[8] = if forged[8] == b'A' { b'B' } else { b'A' };
-        let forged = String::from_utf8(forged).expect("ascii");
-        for bad in [
-            forged.as_str(),
-            &live[..live.len() - 5],
-            "lk_rt_",
-            "",
-            "lk_at_x.y",
-        ] {
-            let res = refresh(&app, &client, bad).await;
-            assert_eq!(res.status, StatusCode::BAD_REQUEST, "{bad}");
-            assert!(
-                ["invalid_grant", "invalid_request"]
-                    .contains(&res.json()["error"].as_str().expect("error"))
-            );
-        }
-        assert_eq!(app.store.snapshot().await.expect("snapshot"), before);
-        // A suspended client cannot refresh.
-        let mut tx = latchkey_core::store::Store::begin(&app.store)
-            .await
-            .expect("tx");
-        let mut c = tx
-            .clients()
-            .get(&client.id)
-            .await
-            .expect("get")
-            .expect("client");
-        c.status = latchkey_core::client::ClientStatus::Suspended;
-        tx.clients().update(&c).await.expect("update");
-        tx.commit().await.expect("commit");
-        let res = refresh(&app, &client, &live).await;
-        assert_eq!(res.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(res.json()["error"], "invalid_client");
+engine_test!(bad_refresh_tokens_are_refused_without_side_effects);
+async fn bad_refresh_tokens_are_refused_without_side_effects(db: TestDatabase) {
+    let app = TestApp::new(db).await;
+    let client = app.web_client().await;
+    let live = rt(&family(&app, &client).await);
+    let before = app.store.snapshot().await.expect("snapshot");
+    let mut forged = live.clone().into_bytes();
+    forged[8] = if forged[8] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).expect("ascii");
+    for bad in [
+        forged.as_str(),
+        &live[..live.len() - 5],
+        "lk_rt_",
+        "",
+        "lk_at_x.y",
+    ] {
+        let res = refresh(&app, &client, bad).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(
+            ["invalid_grant", "invalid_request"]
+                .contains(&res.json()["error"].as_str().expect("error"))
+        );
     }
+    assert_eq!(app.store.snapshot().await.expect("snapshot"), before);
+    // A suspended client cannot refresh.
+    let mut tx = latchkey_core::store::Store::begin(&app.store)
+        .await
+        .expect("tx");
+    let mut c = tx
+        .clients()
+        .get(&client.id)
+        .await
+        .expect("get")
+        .expect("client");
+    c.status = latchkey_core::client::ClientStatus::Suspended;
+    tx.clients().update(&c).await.expect("update");
+    tx.commit().await.expect("commit");
+    let res = refresh(&app, &client, &live).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(res.json()["error"], "invalid_client");
 }
 
 /// 64 concurrent refreshes of one token, spread over two replicas sharing one database.
@@ -330,26 +328,20 @@ async fn stampede(app: &TestApp, replica: &TestApp) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_refreshes_are_coalesced_into_one_rotation_on_sqlite() {
-    let app = TestApp::new(TestDatabase::sqlite()).await;
-    let replica = app.replica().await;
-    stampede(&app, &replica).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_refreshes_are_coalesced_across_replicas_on_postgres() {
-    let Some(db) = TestDatabase::postgres().await else {
-        return;
-    };
+engine_test!(
+    concurrent_refreshes_are_coalesced_into_one_rotation_across_replicas,
+    flavor = "multi_thread",
+    worker_threads = 4
+);
+async fn concurrent_refreshes_are_coalesced_into_one_rotation_across_replicas(db: TestDatabase) {
     let app = TestApp::new(db).await;
     let replica = app.replica().await;
     stampede(&app, &replica).await;
 }
 
-#[tokio::test]
-async fn metrics_show_rotations_coalesced_responses_and_family_revocations() {
-    let app = TestApp::new(TestDatabase::sqlite()).await;
+engine_test!(metrics_show_rotations_coalesced_responses_and_family_revocations);
+async fn metrics_show_rotations_coalesced_responses_and_family_revocations(db: TestDatabase) {
+    let app = TestApp::new(db).await;
     let client = app.web_client().await;
     let old = rt(&family(&app, &client).await);
     refresh(&app, &client, &old).await;
@@ -369,47 +361,48 @@ async fn metrics_show_rotations_coalesced_responses_and_family_revocations() {
     }
 }
 
+engine_test!(a_client_changed_behind_the_cache_gets_a_fresh_answer_and_nothing_half_written);
 /// A refresh authenticated from the cache is one guarded write, and a guard that fails writes
 /// nothing: a client changed in the database behind the cache gets the answer its current row
 /// gives, and its refresh token is rotated once or left as it was.
-#[tokio::test]
-async fn a_client_changed_behind_the_cache_gets_a_fresh_answer_and_nothing_half_written() {
+async fn a_client_changed_behind_the_cache_gets_a_fresh_answer_and_nothing_half_written(
+    db: TestDatabase,
+) {
     use latchkey_core::client::ClientStatus;
 
-    for app in TestApp::all().await {
-        let client = app.web_client().await;
-        // The code exchange cached the client.
-        let old = rt(&family(&app, &client).await);
+    let app = TestApp::new(db).await;
+    let client = app.web_client().await;
+    // The code exchange cached the client.
+    let old = rt(&family(&app, &client).await);
 
-        // Suspended: refused, and nothing changes.
-        app.set_status_in_db(&client.id, ClientStatus::Suspended)
-            .await;
-        let before = app.store.snapshot().await.expect("snapshot");
-        let res = refresh(&app, &client, &old).await;
-        assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
-        assert_eq!(res.json()["error"], "invalid_client");
-        assert_eq!(app.store.snapshot().await.expect("snapshot"), before);
+    // Suspended: refused, and nothing changes.
+    app.set_status_in_db(&client.id, ClientStatus::Suspended)
+        .await;
+    let before = app.store.snapshot().await.expect("snapshot");
+    let res = refresh(&app, &client, &old).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
+    assert_eq!(res.json()["error"], "invalid_client");
+    assert_eq!(app.store.snapshot().await.expect("snapshot"), before);
 
-        // Active again (and cached again), then its secret replaced: the token read looks fine,
-        // but the cached guard names a secret that is gone. Refused, and nothing is written.
-        app.set_status_in_db(&client.id, ClientStatus::Active).await;
-        let renewed = rt(&family(&app, &client).await);
-        let new_secret = "lk_cs_replaced-behind-the-cache";
-        app.replace_secret_in_db(&client.id, new_secret).await;
-        let before = app.store.snapshot().await.expect("snapshot");
-        let res = refresh(&app, &client, &renewed).await;
-        assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
-        assert_eq!(app.store.snapshot().await.expect("snapshot"), before);
+    // Active again (and cached again), then its secret replaced: the token read looks fine,
+    // but the cached guard names a secret that is gone. Refused, and nothing is written.
+    app.set_status_in_db(&client.id, ClientStatus::Active).await;
+    let renewed = rt(&family(&app, &client).await);
+    let new_secret = "lk_cs_replaced-behind-the-cache";
+    app.replace_secret_in_db(&client.id, new_secret).await;
+    let before = app.store.snapshot().await.expect("snapshot");
+    let res = refresh(&app, &client, &renewed).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
+    assert_eq!(app.store.snapshot().await.expect("snapshot"), before);
 
-        // With the new secret, both tokens rotate.
-        let client = crate::browser::Registered {
-            id: client.id.clone(),
-            secret: Some(new_secret.into()),
-        };
-        for token in [&old, &renewed] {
-            let res = refresh(&app, &client, token).await;
-            assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-            assert_ne!(&rt(&res.json()), token);
-        }
+    // With the new secret, both tokens rotate.
+    let client = crate::browser::Registered {
+        id: client.id.clone(),
+        secret: Some(new_secret.into()),
+    };
+    for token in [&old, &renewed] {
+        let res = refresh(&app, &client, token).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        assert_ne!(&rt(&res.json()), token);
     }
 }

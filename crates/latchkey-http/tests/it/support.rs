@@ -20,6 +20,46 @@ use latchkey_store::testing::TestDatabase;
 use serde_json::Value;
 use tower::ServiceExt as _;
 
+/// Runs the test function `name(db: TestDatabase)` once per engine, as `name::sqlite` and
+/// `name::postgres`, so that a failure names its engine. The PostgreSQL test passes with a note
+/// on stderr when `LATCHKEY_TEST_POSTGRES_URL` is not set. Arguments after the name choose the
+/// runtime as in `#[tokio::test(...)]`:
+///
+/// ```ignore
+/// engine_test!(replayed_code_revokes_tokens);
+/// /// A replayed code revokes what it issued.
+/// async fn replayed_code_revokes_tokens(db: TestDatabase) {
+///     let app = TestApp::new(db).await;
+///     ...
+/// }
+/// ```
+///
+/// The test stays an ordinary function beside the macro, so rustfmt, clippy and the editor
+/// treat it as code; a test without its macro is dead code, which the lints refuse.
+macro_rules! engine_test {
+    ($name:ident $(, $($runtime:tt)+)?) => {
+        mod $name {
+            #[tokio::test$(($($runtime)+))?]
+            async fn sqlite() {
+                super::$name(::latchkey_store::testing::TestDatabase::sqlite()).await;
+            }
+
+            #[tokio::test$(($($runtime)+))?]
+            async fn postgres() {
+                let Some(db) = ::latchkey_store::testing::TestDatabase::postgres().await else {
+                    eprintln!(
+                        "skipped: {} is not set",
+                        ::latchkey_store::testing::POSTGRES_URL_VAR
+                    );
+                    return;
+                };
+                super::$name(db).await;
+            }
+        }
+    };
+}
+pub(crate) use engine_test;
+
 pub const ISSUER: &str = "https://auth.example.test";
 pub const LOGIN_URL: &str = "https://login.example.test/login";
 pub const CONSENT_URL: &str = "https://login.example.test/consent";
@@ -164,6 +204,25 @@ impl TestApp {
         dns: Option<std::net::SocketAddr>,
         tweak: impl FnOnce(&mut latchkey_core::platform::PlatformSettings),
     ) -> Self {
+        Self::platform_built(db, dns, |_| {}, tweak).await
+    }
+
+    /// [`Self::platform`] with the configuration first adjusted by `configure` (to turn the
+    /// rate limits on, say).
+    #[allow(dead_code)]
+    pub async fn platform_configured(
+        db: TestDatabase,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
+        Self::platform_built(db, None, configure, |_| {}).await
+    }
+
+    async fn platform_built(
+        db: TestDatabase,
+        dns: Option<std::net::SocketAddr>,
+        configure: impl FnOnce(&mut Config),
+        tweak: impl FnOnce(&mut latchkey_core::platform::PlatformSettings),
+    ) -> Self {
         let mut app = Self::build(
             db,
             ISSUER,
@@ -171,6 +230,7 @@ impl TestApp {
             |c| {
                 c.urls.login = None;
                 c.urls.consent = None;
+                configure(c);
             },
         )
         .await;
@@ -195,15 +255,6 @@ impl TestApp {
         app.public = latchkey_http::public_router(app.state.clone());
         app.admin = latchkey_http::admin_router(app.state.clone());
         app
-    }
-
-    /// One app per engine under test.
-    pub async fn all() -> Vec<Self> {
-        let mut out = Vec::new();
-        for db in TestDatabase::all().await {
-            out.push(Self::new(db).await);
-        }
-        out
     }
 
     pub async fn call(router: &Router, req: Request<Body>) -> Answer {

@@ -1,6 +1,6 @@
-//! The flow's own store methods (`Store::flow`, `insert_flow`, `advance_flow`): on SQLite a
-//! read on the caller's thread and closures on the writer thread, on PostgreSQL single
-//! statements; on both, the same answers as the repository's transactions.
+//! The flow's store methods (`Store::flow`, `insert_flow`, `advance_flow`, `complete_consent`):
+//! units of work around the core's one definition of each step; on both engines, the same
+//! answers as the repository's transactions.
 
 use latchkey_core::audit::{Actor, AuditEntry, AuditFilter};
 use latchkey_core::client::ClientStatus;
@@ -61,7 +61,7 @@ pub fn flow(id: &str) -> FlowRecord {
     }
 }
 
-fn session(id: &str) -> LoginSession {
+pub fn session(id: &str) -> LoginSession {
     LoginSession {
         id: id.into(),
         cookie_hash: format!("cookie-{id}"),
@@ -269,9 +269,9 @@ async fn code_grant(store: &SqlStore, code: &str) -> Option<String> {
     found.expect("code").map(|c| c.grant_id)
 }
 
-/// `Store::complete_consent` (on SQLite a closure on the writer thread, on PostgreSQL the
-/// transaction): all of it or nothing, and the code and audit entry name the grant written;
-/// `Store::client` and `Store::active_grant` agree with the repositories.
+/// `Store::complete_consent` (a unit of work around `write_consent`): all of it or nothing, and the
+/// code and audit entry name the grant written; `Store::client` and `Store::active_grant` agree
+/// with the repositories.
 #[tokio::test]
 async fn a_consent_is_completed_once_and_whole() {
     for (_db, store) in stores().await {
@@ -348,8 +348,7 @@ async fn a_consent_is_completed_once_and_whole() {
 
 /// The account of a consent's audit entry is the one that owns the client, read by the store in
 /// the unit of work that checks the client is active (the engine does not read the client first
-/// and leaves the field empty): on every path, the store's own (SQLite's writer thread,
-/// PostgreSQL's one statement) and a transaction's.
+/// and leaves the field empty): through the unit of work and through a transaction.
 #[tokio::test]
 async fn a_consent_is_audited_in_the_account_that_owns_the_client() {
     for (_db, store) in stores().await {

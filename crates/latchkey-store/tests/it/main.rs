@@ -8,6 +8,7 @@ mod keys;
 mod machinery;
 mod migrate;
 mod platform;
+mod repositories;
 mod tokens;
 
 use latchkey_store::SqlStore;

@@ -7,7 +7,7 @@ use latchkey_types::Scope;
 use crate::clients::sample;
 use crate::stores;
 
-fn account(id: &str, name: &str) -> Account {
+pub fn account(id: &str, name: &str) -> Account {
     Account {
         id: id.into(),
         name: name.into(),
@@ -31,7 +31,7 @@ fn user(id: &str, email: &str) -> User {
     }
 }
 
-fn profile(client_id: &str, account_id: &str) -> AppProfile {
+pub fn profile(client_id: &str, account_id: &str) -> AppProfile {
     AppProfile {
         client_id: client_id.into(),
         account_id: account_id.into(),

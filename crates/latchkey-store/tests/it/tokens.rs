@@ -13,7 +13,7 @@ use latchkey_types::Scope;
 use crate::clients::sample;
 use crate::stores;
 
-fn token(hash: &str) -> AccessTokenRecord {
+pub fn token(hash: &str) -> AccessTokenRecord {
     AccessTokenRecord {
         token_hash: TokenHash(hash.into()),
         client_id: "client-1".into(),
@@ -32,8 +32,8 @@ fn token(hash: &str) -> AccessTokenRecord {
     }
 }
 
-/// `Store::access_token` (on SQLite, rusqlite on the caller's thread) and the repository's
-/// `access` (sqlx) give the same answer, whatever the state of the token and its client.
+/// `Store::access_token` (on SQLite, a reader on the caller's thread) and the repository's
+/// `access` in a unit of work give the same answer, whatever the state of the token and its client.
 async fn both(store: &SqlStore, hash: &str) -> Option<TokenLookup<AccessTokenRecord>> {
     let hash = TokenHash(hash.into());
     let direct = store.access_token(&hash).await.expect("access_token");
@@ -68,7 +68,7 @@ async fn the_direct_access_token_lookup_agrees_with_the_repository() {
         assert_eq!(found.token, token("h1"));
         assert!(found.client_active && !found.grant_revoked);
 
-        // A revocation and a suspension committed through sqlx are seen at once.
+        // A revocation and a suspension committed through a transaction are seen at once.
         let mut tx = store.begin().await.expect("begin");
         assert!(
             tx.tokens()
@@ -116,8 +116,8 @@ async fn revoked_at(store: &SqlStore, hash: &str) -> Option<i64> {
     found.expect("lookup").expect("token").token.revoked_at
 }
 
-/// `Store::revoke_access_guarded` (on SQLite, a closure on the writer thread, in a transaction
-/// shared with the others waiting; on PostgreSQL, one statement): it writes only while the guard
+/// `Store::revoke_access_guarded` (a unit of work, on SQLite in a group commit
+/// with the others waiting): it writes only while the guard
 /// holds, audits only what it revoked, and one call that fails undoes its own writes and no one
 /// else's.
 #[tokio::test]
@@ -213,8 +213,9 @@ async fn guarded_revocations_write_alone_and_fail_alone() {
     }
 }
 
-/// `Store::refresh_token` (on SQLite, rusqlite on the caller's thread) and the repository's
-/// `refresh` (sqlx) give the same answer as the token is claimed, given a successor and revoked.
+/// `Store::refresh_token` (on SQLite, a reader on the caller's thread) and the repository's
+/// `refresh` in a unit of work give the same answer as the token is claimed, given a successor and
+/// revoked.
 #[tokio::test]
 async fn the_direct_refresh_token_lookup_agrees_with_the_repository() {
     for (_db, store) in stores().await {
@@ -303,7 +304,7 @@ pub fn grant(id: &str, subject: &str) -> Grant {
     }
 }
 
-fn code(hash: &str, grant_id: &str) -> AuthorizationCode {
+pub fn code(hash: &str, grant_id: &str) -> AuthorizationCode {
     AuthorizationCode {
         code_hash: TokenHash(hash.into()),
         client_id: "client-1".into(),
@@ -327,7 +328,7 @@ fn code(hash: &str, grant_id: &str) -> AuthorizationCode {
 
 /// What exchanging the code `code` of the grant `grant_id` writes: an access token, and a
 /// refresh token when `refresh`.
-fn exchange(code: &str, grant_id: &str, refresh: bool) -> Exchange {
+pub fn exchange(code: &str, grant_id: &str, refresh: bool) -> Exchange {
     let access = AccessTokenRecord {
         grant_id: Some(grant_id.into()),
         family_id: format!("family-{code}"),
@@ -391,9 +392,9 @@ async fn assert_grant_revoked(store: &SqlStore, answer: Option<Exchanged>, code:
     assert_eq!(exchange_state(store, code).await, (true, false, false));
 }
 
-/// `Store::exchange_code_guarded` (on SQLite, a closure on the writer thread; on PostgreSQL, one
-/// statement): it writes only while the guard holds, uses a code once, and stores no token for a
-/// revoked grant, whichever engine runs it.
+/// `Store::exchange_code_guarded` (a unit of work around the core's definition): it writes only
+/// while the guard holds, uses a code once, and stores no token for a revoked grant, whichever
+/// engine runs it.
 #[tokio::test]
 async fn guarded_code_exchanges_write_only_what_they_may() {
     for (_db, store) in stores().await {
@@ -486,9 +487,9 @@ async fn guarded_code_exchanges_write_only_what_they_may() {
     }
 }
 
-/// `Store::revoke_family_guarded` (on SQLite, a closure on the writer thread; on PostgreSQL, one
-/// statement): only while the guard holds, every token of the family and no other, the kept
-/// response dropped, and one audit entry for the call that revoked something.
+/// `Store::revoke_family_guarded` (a unit of work around the core's definition): only while the
+/// guard holds, every token of the family and no other, the kept response dropped, and one audit
+/// entry for the call that revoked something.
 #[tokio::test]
 async fn guarded_family_revocations_take_the_family_and_nothing_else() {
     for (_db, store) in stores().await {
@@ -619,8 +620,8 @@ async fn refresh_state(store: &SqlStore, hash: &str) -> Option<(Option<i64>, Opt
         .map(|l| (l.token.used_at, l.token.successor))
 }
 
-/// `Store::rotate_refresh_guarded` (on SQLite a closure on the writer thread; on PostgreSQL one
-/// statement): the claim, the grant, the new tokens and the kept response, all or nothing.
+/// `Store::rotate_refresh_guarded` (a unit of work around the core's definition): the claim, the
+/// grant, the new tokens and the kept response, all or nothing.
 #[tokio::test]
 async fn guarded_rotations_write_all_or_nothing() {
     for (_db, store) in stores().await {

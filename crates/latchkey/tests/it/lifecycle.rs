@@ -192,6 +192,73 @@ async fn bad_configuration_stops_start_up_naming_the_key() {
     );
 }
 
+#[test]
+fn config_check_prints_no_secret() {
+    let (tmp, dir) = data_dir();
+    let file = tmp.path().join("latchkey.toml");
+    std::fs::write(
+        &file,
+        "[admin]\ntoken = \"admin-token-from-the-file\"\n\
+         [database]\nurl = \"postgres://latchkey:file-db-password@db.internal/latchkey\"\n",
+    )
+    .expect("write");
+    // Runs `config check`, asserts that none of `secrets` is printed and that `url` (the
+    // database, without its password) is; returns what was printed.
+    let check = |cmd: &mut std::process::Command, secrets: &[&str], url: &str| {
+        let out = cmd.output().expect("run");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        for secret in secrets {
+            assert!(
+                !stdout.contains(secret) && !stderr.contains(secret),
+                "{secret} printed: {stdout}{stderr}"
+            );
+        }
+        assert!(stdout.contains(url), "where the database is: {stdout}");
+        stdout
+    };
+    let shown = check(
+        latchkey(&dir)
+            .args(["config", "check", "--config"])
+            .arg(&file),
+        &["admin-token-from-the-file", "file-db-password"],
+        "postgres://latchkey:***@db.internal/latchkey",
+    );
+    assert!(shown.contains(r#""token": "<redacted>""#), "{shown}");
+    let shown = check(
+        latchkey(&dir)
+            .env("LATCHKEY_ADMIN__TOKEN", "admin-token-from-the-env")
+            .env(
+                "LATCHKEY_SECRETS__SYSTEM",
+                "first-system-secret-0123456789abcdef,second-system-secret-0123456789abcde",
+            )
+            .env(
+                "LATCHKEY_DATABASE__URL",
+                "postgres://latchkey:env-db-password@db.internal/latchkey?sslmode=require",
+            )
+            .args(["config", "check"]),
+        &[
+            "admin-token-from-the-env",
+            "first-system-secret",
+            "second-system-secret",
+            "env-db-password",
+        ],
+        "postgres://latchkey:***@db.internal/latchkey?sslmode=require",
+    );
+    assert_eq!(shown.matches("<redacted>").count(), 3, "{shown}");
+    check(
+        latchkey(&dir).args([
+            "config",
+            "check",
+            "--database-url",
+            "postgres://latchkey@db.internal/latchkey?password=flag-db-password",
+        ]),
+        &["flag-db-password"],
+        "postgres://latchkey@db.internal/latchkey?password=***",
+    );
+}
+
 #[tokio::test]
 async fn an_unreachable_database_is_a_clear_error() {
     let (_tmp, dir) = data_dir();
@@ -265,4 +332,102 @@ async fn postgres_migrations_are_explicit() {
         jwks
     );
     assert!(server.stop().success());
+}
+
+/// The `name=value` pairs of a response's `Set-Cookie` headers, as a `Cookie` header.
+fn cookies_of(res: &reqwest::Response) -> String {
+    res.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Signs in on the built-in login page; the status and `Location` of the answer.
+async fn sign_in(public: &str, email: &str, password: &str) -> (u16, Option<String>) {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let page = http
+        .get(format!("{public}/ui/login"))
+        .send()
+        .await
+        .expect("login page");
+    let cookie = cookies_of(&page);
+    let html = page.text().await.expect("html");
+    let csrf = html
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("csrf token")
+        .to_owned();
+    let res = http
+        .post(format!("{public}/ui/login"))
+        .header(reqwest::header::COOKIE, cookie)
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("email", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .expect("sign in");
+    let location = res
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (res.status().as_u16(), location)
+}
+
+#[tokio::test]
+async fn users_create_takes_the_password_from_the_variable_its_help_offers() {
+    let (_tmp, dir) = data_dir();
+    let help = latchkey(&dir)
+        .args(["users", "create", "--help"])
+        .output()
+        .expect("run");
+    assert!(
+        String::from_utf8_lossy(&help.stdout).contains("LATCHKEY_USER_PASSWORD"),
+        "{}",
+        String::from_utf8_lossy(&help.stdout)
+    );
+    let password = "a password from the environment";
+    let out = latchkey(&dir)
+        .env("LATCHKEY_USER_PASSWORD", password)
+        .args(["users", "create", "--email", "ops@example.test"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Left set, it is no unknown setting to the other commands either.
+    let out = latchkey(&dir)
+        .env("LATCHKEY_USER_PASSWORD", password)
+        .args(["config", "check"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let server = Server::start(&dir, &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        sign_in(&server.public, "ops@example.test", password).await,
+        (303, Some("/ui/apps".to_owned())),
+        "the user signs in with that password"
+    );
+    assert_eq!(
+        sign_in(&server.public, "ops@example.test", "another password")
+            .await
+            .0,
+        401
+    );
+    server.stop();
 }

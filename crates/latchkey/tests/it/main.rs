@@ -1,4 +1,5 @@
 //! End-to-end tests of the real binary on real sockets.
 
+mod faults;
 mod lifecycle;
 mod support;

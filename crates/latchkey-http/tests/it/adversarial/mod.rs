@@ -6,6 +6,7 @@
 
 mod client_auth;
 mod code;
+mod consent;
 mod headers;
 mod input;
 mod phishing;
