@@ -90,7 +90,7 @@ fuzz_target!(|data: &[u8]| {
                     assert!(count("state") <= 1);
                     assert_eq!(count("code"), 0);
                 }
-                Err(AuthorizeOutcome::ErrorPage { .. }) => {}
+                Err(AuthorizeOutcome::ErrorPage(_)) => {}
             }
         }
     }

@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
     let grant = requested_grant(&params);
     if params.first_duplicate().is_some() {
         assert!(
-            matches!(grant, Err(TokenError::InvalidRequest(_))),
+            matches!(grant, Err(TokenError::ParameterRepeated { .. })),
             "duplicate accepted"
         );
         return;

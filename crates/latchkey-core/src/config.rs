@@ -511,12 +511,41 @@ fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
 pub const MIN_SECRET_LEN: usize = 32;
 
 impl Config {
-    /// Checks every value that serde's types do not already constrain.
+    /// Checks every value that serde's types do not already constrain: each section checks its
+    /// own, in the order of the file, and the first problem is the one reported.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(issuer) = &self.issuer {
             validate_issuer(issuer).map_err(|r| invalid("issuer", r))?;
         }
-        if let Some(db) = self.database.url.as_ref().map(DatabaseUrl::expose)
+        self.database.validate()?;
+        validate_addr(&self.public.addr).map_err(|r| invalid("public.addr", r))?;
+        self.admin.validate()?;
+        self.secrets.validate()?;
+        self.ttl.validate()?;
+        self.urls.validate()?;
+        self.oauth2.refresh_token.validate()?;
+        self.rate_limits.validate()?;
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(invalid("data_dir", "must not be empty"));
+        }
+        if self.log.level.trim().is_empty() {
+            return Err(invalid("log.level", "must not be empty"));
+        }
+        self.janitor.validate()?;
+        crate::platform::catalog::Catalog::from_config(&self.catalog)
+            .map_err(|r| invalid("catalog.scopes", r))?;
+        self.platform.validate()
+    }
+
+    /// The data directory, `./latchkey-data` unless configured.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone()
+    }
+}
+
+impl DatabaseConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(db) = self.url.as_ref().map(DatabaseUrl::expose)
             && !(db.starts_with("sqlite:")
                 || db.starts_with("postgres://")
                 || db.starts_with("postgresql://"))
@@ -526,42 +555,60 @@ impl Config {
                 "must start with sqlite:, postgres:// or postgresql://",
             ));
         }
-        if self.database.max_connections == 0 || self.database.max_connections > 1000 {
+        if self.max_connections == 0 || self.max_connections > 1000 {
             return Err(invalid(
                 "database.max_connections",
                 "must be between 1 and 1000",
             ));
         }
-        validate_addr(&self.public.addr).map_err(|r| invalid("public.addr", r))?;
-        validate_addr(&self.admin.addr).map_err(|r| invalid("admin.addr", r))?;
-        if let Some(token) = &self.admin.token
+        Ok(())
+    }
+}
+
+impl AdminConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        validate_addr(&self.addr).map_err(|r| invalid("admin.addr", r))?;
+        if let Some(token) = &self.token
             && token.expose().len() < 16
         {
             return Err(invalid("admin.token", "must be at least 16 characters"));
         }
-        for s in &self.secrets.system {
-            if s.expose().len() < MIN_SECRET_LEN {
-                return Err(invalid(
-                    "secrets.system",
-                    format!("every secret must be at least {MIN_SECRET_LEN} characters"),
-                ));
-            }
+        Ok(())
+    }
+}
+
+impl SecretsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self
+            .system
+            .iter()
+            .any(|s| s.expose().len() < MIN_SECRET_LEN)
+        {
+            return Err(invalid(
+                "secrets.system",
+                format!("every secret must be at least {MIN_SECRET_LEN} characters"),
+            ));
         }
-        let ttl = &self.ttl;
+        Ok(())
+    }
+}
+
+impl TtlConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
         for (key, d, min, max) in [
-            ("ttl.access_token", ttl.access_token, 1, 86_400 * 7),
-            ("ttl.refresh_token", ttl.refresh_token, 60, 86_400 * 3650),
-            ("ttl.auth_code", ttl.auth_code, 1, 3600),
-            ("ttl.id_token", ttl.id_token, 1, 86_400 * 7),
+            ("ttl.access_token", self.access_token, 1, 86_400 * 7),
+            ("ttl.refresh_token", self.refresh_token, 60, 86_400 * 3650),
+            ("ttl.auth_code", self.auth_code, 1, 3600),
+            ("ttl.id_token", self.id_token, 1, 86_400 * 7),
             (
                 "ttl.login_consent_request",
-                ttl.login_consent_request,
+                self.login_consent_request,
                 10,
                 86_400,
             ),
             (
                 "ttl.authentication_session",
-                ttl.authentication_session,
+                self.authentication_session,
                 60,
                 86_400 * 3650,
             ),
@@ -571,12 +618,18 @@ impl Config {
                 return Err(invalid(key, format!("must be between {min}s and {max}s")));
             }
         }
+        Ok(())
+    }
+}
+
+impl UrlsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
         for (key, url) in [
-            ("urls.login", &self.urls.login),
-            ("urls.consent", &self.urls.consent),
-            ("urls.logout", &self.urls.logout),
-            ("urls.error", &self.urls.error),
-            ("urls.post_logout_redirect", &self.urls.post_logout_redirect),
+            ("urls.login", &self.login),
+            ("urls.consent", &self.consent),
+            ("urls.logout", &self.logout),
+            ("urls.error", &self.error),
+            ("urls.post_logout_redirect", &self.post_logout_redirect),
         ] {
             if let Some(u) = url {
                 let parsed = url::Url::parse(u)
@@ -586,19 +639,31 @@ impl Config {
                 }
             }
         }
-        if self.oauth2.refresh_token.grace_period.as_secs() > MAX_REFRESH_GRACE_PERIOD {
+        Ok(())
+    }
+}
+
+impl RefreshTokenConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.grace_period.as_secs() > MAX_REFRESH_GRACE_PERIOD {
             return Err(invalid(
                 "oauth2.refresh_token.grace_period",
                 format!("must be at most {MAX_REFRESH_GRACE_PERIOD}s"),
             ));
         }
-        if self.oauth2.refresh_token.grace_reuse_count > 100 {
+        if self.grace_reuse_count > 100 {
             return Err(invalid(
                 "oauth2.refresh_token.grace_reuse_count",
                 "must be at most 100",
             ));
         }
-        if let Some(h) = &self.rate_limits.client_ip_header
+        Ok(())
+    }
+}
+
+impl RateLimitConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(h) = &self.client_ip_header
             && (h.is_empty() || header_name_invalid(h))
         {
             return Err(invalid(
@@ -606,43 +671,42 @@ impl Config {
                 "must be an HTTP header name",
             ));
         }
-        if self.data_dir.as_os_str().is_empty() {
-            return Err(invalid("data_dir", "must not be empty"));
-        }
-        if self.log.level.trim().is_empty() {
-            return Err(invalid("log.level", "must not be empty"));
-        }
-        if self.janitor.batch_size == 0 || self.janitor.batch_size > 100_000 {
+        Ok(())
+    }
+}
+
+impl JanitorConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.batch_size == 0 || self.batch_size > 100_000 {
             return Err(invalid(
                 "janitor.batch_size",
                 "must be between 1 and 100000",
             ));
         }
-        crate::platform::catalog::Catalog::from_config(&self.catalog)
-            .map_err(|r| invalid("catalog.scopes", r))?;
-        let name = self.platform.name.trim();
+        if self.interval.as_secs() < 1 {
+            return Err(invalid("janitor.interval", "must be at least 1s"));
+        }
+        Ok(())
+    }
+}
+
+impl PlatformConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let name = self.name.trim();
         if name.is_empty() || name.len() > 64 {
             return Err(invalid("platform.name", "must be 1 to 64 characters"));
         }
-        if let Some(dns) = &self.platform.dns_resolver {
+        if let Some(dns) = &self.dns_resolver {
             validate_addr(dns).map_err(|r| invalid("platform.dns_resolver", r))?;
         }
-        let session = self.platform.console_session.as_secs();
+        let session = self.console_session.as_secs();
         if !(60..=86_400 * 30).contains(&session) {
             return Err(invalid(
                 "platform.console_session",
                 "must be between 60s and 30 days",
             ));
         }
-        if self.janitor.interval.as_secs() < 1 {
-            return Err(invalid("janitor.interval", "must be at least 1s"));
-        }
         Ok(())
-    }
-
-    /// The data directory, `./latchkey-data` unless configured.
-    pub fn data_dir(&self) -> PathBuf {
-        self.data_dir.clone()
     }
 }
 
@@ -739,6 +803,53 @@ mod tests {
         c.public.addr = "0.0.0.0:0".into();
         c.ttl.auth_code = Duration::secs(0);
         assert_eq!(c.validate().expect_err("ttl").key, "ttl.auth_code");
+    }
+
+    #[test]
+    fn each_section_names_its_keys() {
+        let refused = |change: fn(&mut Config)| {
+            let mut c = Config::default();
+            change(&mut c);
+            c.validate().expect_err("refused").key
+        };
+        assert_eq!(
+            refused(|c| c.database.url = Some("mysql://x".to_owned().into())),
+            "database.url"
+        );
+        assert_eq!(
+            refused(|c| c.database.max_connections = 0),
+            "database.max_connections"
+        );
+        assert_eq!(refused(|c| c.admin.addr = "x".into()), "admin.addr");
+        assert_eq!(
+            refused(|c| c.admin.token = Some("short".to_owned().into())),
+            "admin.token"
+        );
+        assert_eq!(
+            refused(|c| c.urls.login = Some("ftp://x.example/".into())),
+            "urls.login"
+        );
+        assert_eq!(
+            refused(|c| c.oauth2.refresh_token.grace_reuse_count = 101),
+            "oauth2.refresh_token.grace_reuse_count"
+        );
+        assert_eq!(
+            refused(|c| c.rate_limits.client_ip_header = Some("X Forwarded".into())),
+            "rate_limits.client_ip_header"
+        );
+        assert_eq!(refused(|c| c.log.level = " ".into()), "log.level");
+        assert_eq!(
+            refused(|c| c.janitor.interval = Duration::secs(0)),
+            "janitor.interval"
+        );
+        assert_eq!(
+            refused(|c| c.platform.name = String::new()),
+            "platform.name"
+        );
+        assert_eq!(
+            refused(|c| c.platform.console_session = Duration::secs(1)),
+            "platform.console_session"
+        );
     }
 
     #[test]

@@ -44,8 +44,7 @@ impl From<PlatformError> for ApiError {
             | PlatformError::Flow(latchkey_core::oauth::flow::FlowError::Store(s)) => s.into(),
             PlatformError::Internal(m) => Self::internal(&m),
             other => {
-                let status =
-                    StatusCode::from_u16(other.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+                let status = crate::error::platform_status(&other);
                 Self::new(other.code(), other.to_string()).with_status(status)
             }
         }

@@ -3,7 +3,7 @@
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::oauth::error::TokenError;
 use latchkey_core::oauth::params::Params;
@@ -48,7 +48,7 @@ impl IntoResponse for OAuthError {
             other => tracing::info!(error = %other, "token request refused"),
         }
         let code = e.code();
-        let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let status = crate::error::code_status(code);
         let body = OAuthErrorBody {
             error: code,
             error_description: Some(e.description()),
@@ -94,23 +94,15 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
                     .eq_ignore_ascii_case("application/x-www-form-urlencoded")
             });
         if !is_form {
-            return Err(TokenError::invalid_request(
-                "The body must be application/x-www-form-urlencoded.",
-            )
-            .into());
+            return Err(TokenError::BodyNotForm.into());
         }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|_| {
-                OAuthError(TokenError::invalid_request(
-                    "The request body is too large or unreadable.",
-                ))
-            })?;
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|_| OAuthError(TokenError::invalid_request("The body is not UTF-8.")))?;
+            .map_err(|_| OAuthError(TokenError::BodyUnreadable))?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| OAuthError(TokenError::BodyNotUtf8))?;
         Params::parse(text)
             .map(OAuthForm)
-            .map_err(|e| OAuthError(TokenError::InvalidRequest(e.to_string())))
+            .map_err(|e| OAuthError(TokenError::Param(e)))
     }
 }
 

@@ -106,11 +106,63 @@ pub(crate) fn validate_client_id(id: &str) -> Result<(), MetadataError> {
     Ok(())
 }
 
-/// Builds a validated [`Client`] from the wire form. Absent fields take Hydra's defaults.
+/// Builds a validated [`Client`] from the wire form. Absent fields take Hydra's defaults. The
+/// fields are checked in this order, and the first problem is the one reported.
 pub(crate) fn client_from_wire(
     input: &OAuth2Client,
     fixed: Fixed,
 ) -> Result<Client, MetadataError> {
+    refuse_server_set_fields(input)?;
+    validate_client_id(&fixed.id)?;
+    let name = input.client_name.clone().unwrap_or_default();
+    bounded("client_name", &name, MAX_NAME_LEN)?;
+    let method = auth_method(input)?;
+    let grant_types = grant_types(input)?;
+    let response_types = response_types(input, &grant_types)?;
+    check_grants_fit(&grant_types, &response_types, method)?;
+    let (redirect_uris, post_logout_redirect_uris) =
+        redirect_uri_lists(input, &grant_types, method)?;
+    let scope = scope(input)?;
+    let audience = audience(input)?;
+    let algs = signing_algs(input)?;
+    let jwks = jwks(input, method)?;
+    let access_token_strategy = access_token_strategy(input)?;
+    check_subject_type(input)?;
+    let about = Presentation::from_wire(input)?;
+    let metadata = metadata(input)?;
+    Ok(Client {
+        id: fixed.id,
+        name,
+        redirect_uris,
+        post_logout_redirect_uris,
+        grant_types,
+        response_types,
+        scope,
+        audience,
+        token_endpoint_auth_method: method,
+        token_endpoint_auth_signing_alg: algs.token_endpoint_auth,
+        id_token_signed_response_alg: algs.id_token,
+        userinfo_signed_response_alg: algs.userinfo,
+        jwks,
+        access_token_strategy,
+        skip_consent: input.skip_consent.unwrap_or(false),
+        skip_logout_consent: input.skip_logout_consent.unwrap_or(false),
+        owner: about.owner,
+        logo_uri: about.logo_uri,
+        client_uri: about.client_uri,
+        policy_uri: about.policy_uri,
+        tos_uri: about.tos_uri,
+        contacts: about.contacts,
+        metadata,
+        owner_account_id: fixed.owner_account_id,
+        status: fixed.status,
+        created_at: fixed.created_at,
+        updated_at: fixed.updated_at,
+    })
+}
+
+/// Refuses the fields the server sets itself or does not support.
+fn refuse_server_set_fields(input: &OAuth2Client) -> Result<(), MetadataError> {
     if let Some(field) = input.unsupported_fields_set().first() {
         return Err(err(*field, "is not supported by Latchkey; leave it empty"));
     }
@@ -130,61 +182,76 @@ pub(crate) fn client_from_wire(
             "is not supported; leave it 0",
         ));
     }
-    validate_client_id(&fixed.id)?;
+    Ok(())
+}
 
-    let name = input.client_name.clone().unwrap_or_default();
-    bounded("client_name", &name, MAX_NAME_LEN)?;
-
-    let method = match input.token_endpoint_auth_method.as_deref() {
-        None | Some("") => AuthMethod::ClientSecretBasic,
+/// How the client authenticates at the token endpoint; `client_secret_basic` by default.
+fn auth_method(input: &OAuth2Client) -> Result<AuthMethod, MetadataError> {
+    match input.token_endpoint_auth_method.as_deref() {
+        None | Some("") => Ok(AuthMethod::ClientSecretBasic),
         Some(m) => AuthMethod::parse(m).ok_or_else(|| {
             err(
                 "token_endpoint_auth_method",
                 format!("{m:?} is not supported; use client_secret_basic, client_secret_post, private_key_jwt or none"),
             )
-        })?,
-    };
+        }),
+    }
+}
 
-    let grant_types = match input.grant_types.as_deref() {
-        None | Some([]) => vec![GrantType::AuthorizationCode],
-        Some(list) => {
-            let mut out = Vec::new();
-            for g in list {
-                let grant = GrantType::parse(g).ok_or_else(|| {
-                    let why = match g.as_str() {
-                        "implicit" | "password" => "is not allowed by OAuth 2.1".to_owned(),
-                        _ => "is not supported; use authorization_code, refresh_token or client_credentials".to_owned(),
-                    };
-                    err("grant_types", format!("{g:?} {why}"))
-                })?;
-                if !out.contains(&grant) {
-                    out.push(grant);
-                }
-            }
-            out
-        }
+/// The grant types, each once; `authorization_code` by default.
+fn grant_types(input: &OAuth2Client) -> Result<Vec<GrantType>, MetadataError> {
+    let list = match input.grant_types.as_deref() {
+        None | Some([]) => return Ok(vec![GrantType::AuthorizationCode]),
+        Some(list) => list,
     };
-
-    let response_types = match input.response_types.as_deref() {
-        None | Some([]) => {
-            if grant_types.contains(&GrantType::AuthorizationCode) {
-                vec!["code".to_owned()]
-            } else {
-                vec![]
-            }
-        }
-        Some(list) => {
-            for r in list {
-                if r != "code" {
-                    return Err(err(
-                        "response_types",
-                        format!("{r:?} is not supported; OAuth 2.1 allows only \"code\""),
-                    ));
+    let mut out = Vec::new();
+    for g in list {
+        let grant = GrantType::parse(g).ok_or_else(|| {
+            let why = match g.as_str() {
+                "implicit" | "password" => "is not allowed by OAuth 2.1".to_owned(),
+                _ => {
+                    "is not supported; use authorization_code, refresh_token or client_credentials"
+                        .to_owned()
                 }
-            }
+            };
+            err("grant_types", format!("{g:?} {why}"))
+        })?;
+        if !out.contains(&grant) {
+            out.push(grant);
+        }
+    }
+    Ok(out)
+}
+
+/// The response types: `code` only, and by default when the client uses the code grant.
+fn response_types(
+    input: &OAuth2Client,
+    grant_types: &[GrantType],
+) -> Result<Vec<String>, MetadataError> {
+    match input.response_types.as_deref() {
+        None | Some([]) => Ok(if grant_types.contains(&GrantType::AuthorizationCode) {
             vec!["code".to_owned()]
+        } else {
+            vec![]
+        }),
+        Some(list) => {
+            if let Some(r) = list.iter().find(|r| *r != "code") {
+                return Err(err(
+                    "response_types",
+                    format!("{r:?} is not supported; OAuth 2.1 allows only \"code\""),
+                ));
+            }
+            Ok(vec!["code".to_owned()])
         }
-    };
+    }
+}
+
+/// Checks that the grant types, the response types and the authentication method agree.
+fn check_grants_fit(
+    grant_types: &[GrantType],
+    response_types: &[String],
+    method: AuthMethod,
+) -> Result<(), MetadataError> {
     let code = grant_types.contains(&GrantType::AuthorizationCode);
     if code != response_types.iter().any(|r| r == "code") {
         return Err(err(
@@ -201,14 +268,23 @@ pub(crate) fn client_from_wire(
             "client_credentials needs a confidential client, not token_endpoint_auth_method none",
         ));
     }
+    Ok(())
+}
 
+/// The redirect URIs and the post-logout redirect URIs, each list without repeats. A public
+/// (native) client may use private-use schemes; the code grant needs at least one.
+fn redirect_uri_lists(
+    input: &OAuth2Client,
+    grant_types: &[GrantType],
+    method: AuthMethod,
+) -> Result<(Vec<String>, Vec<String>), MetadataError> {
     let native = method == AuthMethod::None;
     let redirect_uris = uri_list(
         "redirect_uris",
         input.redirect_uris.as_deref().unwrap_or_default(),
         native,
     )?;
-    if code && redirect_uris.is_empty() {
+    if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
         return Err(err(
             "redirect_uris",
             "the authorization_code grant needs at least one redirect URI",
@@ -222,12 +298,19 @@ pub(crate) fn client_from_wire(
             .unwrap_or_default(),
         native,
     )?;
+    Ok((redirect_uris, post_logout_redirect_uris))
+}
 
-    let scope = match input.scope.as_deref() {
-        None => Scope::parse("openid offline_access offline").expect("valid default"),
-        Some(s) => Scope::parse(s).map_err(|e| err("scope", e.to_string()))?,
-    };
+/// The scopes the client may request; Hydra's default when absent.
+fn scope(input: &OAuth2Client) -> Result<Scope, MetadataError> {
+    match input.scope.as_deref() {
+        None => Ok(Scope::parse("openid offline_access offline").expect("valid default")),
+        Some(s) => Scope::parse(s).map_err(|e| err("scope", e.to_string())),
+    }
+}
 
+/// The audiences the client may request: at most [`MAX_AUDIENCES`], none empty.
+fn audience(input: &OAuth2Client) -> Result<Vec<String>, MetadataError> {
     let audience = input.audience.clone().unwrap_or_default();
     if audience.len() > MAX_AUDIENCES {
         return Err(err("audience", format!("at most {MAX_AUDIENCES} entries")));
@@ -238,7 +321,18 @@ pub(crate) fn client_from_wire(
         }
         bounded(&format!("audience[{i}]"), a, MAX_URI_LEN)?;
     }
+    Ok(audience)
+}
 
+/// The algorithms a client chose: for its assertions, its ID tokens and its userinfo.
+struct SigningAlgs {
+    token_endpoint_auth: Option<String>,
+    id_token: Option<String>,
+    /// Always `None`: userinfo answers in JSON.
+    userinfo: Option<String>,
+}
+
+fn signing_algs(input: &OAuth2Client) -> Result<SigningAlgs, MetadataError> {
     let alg = |field: &str,
                v: Option<&String>,
                allowed: &[&str]|
@@ -252,17 +346,17 @@ pub(crate) fn client_from_wire(
             )),
         }
     };
-    let token_endpoint_auth_signing_alg = alg(
+    let token_endpoint_auth = alg(
         "token_endpoint_auth_signing_alg",
         input.token_endpoint_auth_signing_alg.as_ref(),
         CLIENT_ASSERTION_ALGS,
     )?;
-    let id_token_signed_response_alg = alg(
+    let id_token = alg(
         "id_token_signed_response_alg",
         input.id_token_signed_response_alg.as_ref(),
         ID_TOKEN_ALGS,
     )?;
-    let userinfo_signed_response_alg = match input.userinfo_signed_response_alg.as_deref() {
+    let userinfo = match input.userinfo_signed_response_alg.as_deref() {
         None | Some("" | "none") => None,
         Some(a) => {
             return Err(err(
@@ -271,7 +365,18 @@ pub(crate) fn client_from_wire(
             ));
         }
     };
+    Ok(SigningAlgs {
+        token_endpoint_auth,
+        id_token,
+        userinfo,
+    })
+}
 
+/// The client's public keys, required for `private_key_jwt`.
+fn jwks(
+    input: &OAuth2Client,
+    method: AuthMethod,
+) -> Result<Option<serde_json::Value>, MetadataError> {
     let jwks = match &input.jwks {
         None | Some(serde_json::Value::Null) => None,
         Some(v) => Some(validate_jwks(v)?),
@@ -282,51 +387,80 @@ pub(crate) fn client_from_wire(
             "private_key_jwt needs the client's public keys in jwks",
         ));
     }
+    Ok(jwks)
+}
 
-    let access_token_strategy = match input.access_token_strategy.as_deref() {
-        None | Some("") => None,
-        Some("opaque") => Some(AccessTokenStrategy::Opaque),
-        Some("jwt") => Some(AccessTokenStrategy::Jwt),
-        Some(s) => {
-            return Err(err(
-                "access_token_strategy",
-                format!("{s:?} is not supported; use opaque or jwt"),
-            ));
-        }
-    };
+fn access_token_strategy(
+    input: &OAuth2Client,
+) -> Result<Option<AccessTokenStrategy>, MetadataError> {
+    match input.access_token_strategy.as_deref() {
+        None | Some("") => Ok(None),
+        Some("opaque") => Ok(Some(AccessTokenStrategy::Opaque)),
+        Some("jwt") => Ok(Some(AccessTokenStrategy::Jwt)),
+        Some(s) => Err(err(
+            "access_token_strategy",
+            format!("{s:?} is not supported; use opaque or jwt"),
+        )),
+    }
+}
 
+/// Only public subject identifiers are supported (no pairwise ones).
+fn check_subject_type(input: &OAuth2Client) -> Result<(), MetadataError> {
     match input.subject_type.as_deref() {
-        None | Some("" | "public") => {}
-        Some(s) => {
-            return Err(err(
-                "subject_type",
-                format!("{s:?} is not supported; use public"),
-            ));
+        None | Some("" | "public") => Ok(()),
+        Some(s) => Err(err(
+            "subject_type",
+            format!("{s:?} is not supported; use public"),
+        )),
+    }
+}
+
+/// What a person sees of the client: its owner, its web pages and its contacts.
+struct Presentation {
+    owner: String,
+    logo_uri: String,
+    client_uri: String,
+    policy_uri: String,
+    tos_uri: String,
+    contacts: Vec<String>,
+}
+
+impl Presentation {
+    fn from_wire(input: &OAuth2Client) -> Result<Self, MetadataError> {
+        let owner = input.owner.clone().unwrap_or_default();
+        bounded("owner", &owner, MAX_NAME_LEN)?;
+        let uri = |field: &str, v: &Option<String>| {
+            let v = v.clone().unwrap_or_default();
+            web_uri(field, &v).map(|()| v)
+        };
+        let logo_uri = uri("logo_uri", &input.logo_uri)?;
+        let client_uri = uri("client_uri", &input.client_uri)?;
+        let policy_uri = uri("policy_uri", &input.policy_uri)?;
+        let tos_uri = uri("tos_uri", &input.tos_uri)?;
+        let contacts = input.contacts.clone().unwrap_or_default();
+        if contacts.len() > MAX_CONTACTS {
+            return Err(err("contacts", format!("at most {MAX_CONTACTS} entries")));
         }
+        for (i, c) in contacts.iter().enumerate() {
+            bounded(&format!("contacts[{i}]"), c, MAX_NAME_LEN)?;
+        }
+        Ok(Self {
+            owner,
+            logo_uri,
+            client_uri,
+            policy_uri,
+            tos_uri,
+            contacts,
+        })
     }
+}
 
-    let owner = input.owner.clone().unwrap_or_default();
-    bounded("owner", &owner, MAX_NAME_LEN)?;
-    let mut uris = [
-        ("logo_uri", input.logo_uri.clone().unwrap_or_default()),
-        ("client_uri", input.client_uri.clone().unwrap_or_default()),
-        ("policy_uri", input.policy_uri.clone().unwrap_or_default()),
-        ("tos_uri", input.tos_uri.clone().unwrap_or_default()),
-    ];
-    for (field, v) in &uris {
-        web_uri(field, v)?;
-    }
-
-    let contacts = input.contacts.clone().unwrap_or_default();
-    if contacts.len() > MAX_CONTACTS {
-        return Err(err("contacts", format!("at most {MAX_CONTACTS} entries")));
-    }
-    for (i, c) in contacts.iter().enumerate() {
-        bounded(&format!("contacts[{i}]"), c, MAX_NAME_LEN)?;
-    }
-
-    let metadata = match &input.metadata {
-        None | Some(serde_json::Value::Null) => serde_json::Value::Object(serde_json::Map::new()),
+/// Free-form metadata: a JSON object of at most [`MAX_METADATA_BYTES`]; `{}` when absent.
+fn metadata(input: &OAuth2Client) -> Result<serde_json::Value, MetadataError> {
+    match &input.metadata {
+        None | Some(serde_json::Value::Null) => {
+            Ok(serde_json::Value::Object(serde_json::Map::new()))
+        }
         Some(v @ serde_json::Value::Object(_)) => {
             if serde_json::to_vec(v).map_or(usize::MAX, |b| b.len()) > MAX_METADATA_BYTES {
                 return Err(err(
@@ -334,41 +468,10 @@ pub(crate) fn client_from_wire(
                     format!("must be at most {MAX_METADATA_BYTES} bytes"),
                 ));
             }
-            v.clone()
+            Ok(v.clone())
         }
-        Some(_) => return Err(err("metadata", "must be a JSON object")),
-    };
-
-    let [logo_uri, client_uri, policy_uri, tos_uri] = std::mem::take(&mut uris).map(|(_, v)| v);
-    Ok(Client {
-        id: fixed.id,
-        name,
-        redirect_uris,
-        post_logout_redirect_uris,
-        grant_types,
-        response_types,
-        scope,
-        audience,
-        token_endpoint_auth_method: method,
-        token_endpoint_auth_signing_alg,
-        id_token_signed_response_alg,
-        userinfo_signed_response_alg,
-        jwks,
-        access_token_strategy,
-        skip_consent: input.skip_consent.unwrap_or(false),
-        skip_logout_consent: input.skip_logout_consent.unwrap_or(false),
-        owner,
-        logo_uri,
-        client_uri,
-        policy_uri,
-        tos_uri,
-        contacts,
-        metadata,
-        owner_account_id: fixed.owner_account_id,
-        status: fixed.status,
-        created_at: fixed.created_at,
-        updated_at: fixed.updated_at,
-    })
+        Some(_) => Err(err("metadata", "must be a JSON object")),
+    }
 }
 
 fn uri_list(field: &str, uris: &[String], native: bool) -> Result<Vec<String>, MetadataError> {

@@ -8,7 +8,8 @@
 use latchkey_types::flow::OidcContext;
 use latchkey_types::{ErrorCode, Scope};
 
-use super::flow::{AuthRequest, FlowData, FlowRecord, FlowState};
+use super::error::AuthorizeError;
+use super::flow::{AuthRequest, FlowData, FlowRecord, FlowState, LoginOutcome};
 use super::params::{ParamError, Params};
 use super::pkce;
 use super::records::{
@@ -17,6 +18,7 @@ use super::records::{
 use super::{Engine, EngineSettings};
 use crate::audit::{Actor, AuditEntry};
 use crate::client::{Client, GrantType, redirect_uri_matches};
+use crate::clock::UnixTime;
 use crate::crypto::{TokenKind, lookup_hash, lookup_key};
 use crate::entropy::EntropyExt as _;
 use crate::secret::{REDACTED, SecretString};
@@ -59,10 +61,7 @@ pub enum AuthorizeOutcome {
         session: Option<SessionCookie>,
     },
     /// Show an error page; nothing is redirected.
-    ErrorPage {
-        code: ErrorCode,
-        description: String,
-    },
+    ErrorPage(AuthorizeError),
 }
 
 /// A redirect's location carries a code or a challenge in its query: `Debug` shows where it
@@ -85,20 +84,13 @@ impl std::fmt::Debug for AuthorizeOutcome {
                     .field("session", session)
                     .finish()
             }
-            Self::ErrorPage { code, description } => f
-                .debug_struct("ErrorPage")
-                .field("code", code)
-                .field("description", description)
-                .finish(),
+            Self::ErrorPage(error) => f.debug_tuple("ErrorPage").field(error).finish(),
         }
     }
 }
 
-fn page(code: ErrorCode, description: impl Into<String>) -> AuthorizeOutcome {
-    AuthorizeOutcome::ErrorPage {
-        code,
-        description: description.into(),
-    }
+fn page(error: AuthorizeError) -> AuthorizeOutcome {
+    AuthorizeOutcome::ErrorPage(error)
 }
 
 /// Where the client's errors and codes go.
@@ -111,10 +103,7 @@ struct Reply<'a> {
 impl Reply<'_> {
     fn redirect(&self, pairs: &[(&str, &str)]) -> AuthorizeOutcome {
         let Ok(mut url) = url::Url::parse(self.redirect_uri) else {
-            return page(
-                ErrorCode::InvalidRequest,
-                "The registered redirect URI is not valid.",
-            );
+            return page(AuthorizeError::RegisteredRedirectUriInvalid);
         };
         {
             let mut q = url.query_pairs_mut();
@@ -133,18 +122,29 @@ impl Reply<'_> {
         }
     }
 
+    /// Sends `code` and `description` to the client: a refusal, or the denial the login or
+    /// consent app chose.
     fn error(&self, code: ErrorCode, description: &str) -> AuthorizeOutcome {
         self.redirect(&[("error", code.as_str()), ("error_description", description)])
     }
+
+    /// Sends a refusal to the client, with its code and fixed description.
+    fn refuse(&self, error: &AuthorizeError) -> AuthorizeOutcome {
+        self.error(error.code(), &error.to_string())
+    }
 }
 
-fn param<'p>(params: &'p Params, name: &str) -> Result<Option<&'p str>, String> {
-    params.get(name).map_err(|e| e.to_string())
+fn param<'p>(params: &'p Params, name: &str) -> Result<Option<&'p str>, AuthorizeError> {
+    Ok(params.get(name)?)
 }
 
-fn bounded<'p>(params: &'p Params, name: &str, max: usize) -> Result<Option<&'p str>, String> {
+fn bounded<'p>(
+    params: &'p Params,
+    name: &'static str,
+    max: usize,
+) -> Result<Option<&'p str>, AuthorizeError> {
     match param(params, name)? {
-        Some(v) if v.len() > max => Err(format!("{name} is longer than {max} characters")),
+        Some(v) if v.len() > max => Err(AuthorizeError::TooLong { name, max }),
         other => Ok(other),
     }
 }
@@ -167,188 +167,42 @@ pub fn choose_redirect_uri(
     params: &Params,
 ) -> Result<(String, bool), AuthorizeOutcome> {
     let (redirect_uri, given) = match params.get("redirect_uri") {
-        Err(_) => {
-            return Err(page(
-                ErrorCode::InvalidRequest,
-                "redirect_uri was given more than once.",
-            ));
-        }
+        Err(_) => return Err(page(AuthorizeError::RedirectUriRepeated)),
         Ok(Some(uri)) => match client
             .redirect_uris
             .iter()
             .find(|r| redirect_uri_matches(r, uri))
         {
             Some(_) => (uri.to_owned(), true),
-            None => {
-                return Err(page(
-                    ErrorCode::InvalidRequest,
-                    "The redirect_uri is not registered for this client.",
-                ));
-            }
+            None => return Err(page(AuthorizeError::RedirectUriNotRegistered)),
         },
         Ok(None) => match client.redirect_uris.as_slice() {
             [only] => (only.clone(), false),
-            _ => {
-                return Err(page(
-                    ErrorCode::InvalidRequest,
-                    "The request has no redirect_uri, and the client has more than one.",
-                ));
-            }
+            _ => return Err(page(AuthorizeError::RedirectUriMissing)),
         },
     };
     Ok((redirect_uri, given))
 }
 
-/// Validates the rest of the request. Errors go back to the validated redirect URI.
+/// Validates the rest of the request. Errors go back to the validated redirect URI. The checks
+/// run in this order, and the first problem is the one reported.
 fn validate(
     settings: &EngineSettings,
     params: &Params,
     client: &Client,
     redirect_uri: String,
     given: bool,
-) -> Result<AuthRequest, (ErrorCode, String)> {
-    let invalid = |m: String| (ErrorCode::InvalidRequest, m);
-    if let Some(dup) = params.first_duplicate() {
-        return Err(invalid(format!(
-            "The parameter {dup} was given more than once."
-        )));
-    }
-    // Every value is kept and some are echoed back: none may carry control characters.
-    if let Some((name, _)) = params
-        .pairs()
-        .iter()
-        .find(|(_, v)| v.chars().any(char::is_control))
-    {
-        return Err(invalid(format!(
-            "The parameter {name} contains control characters."
-        )));
-    }
-    let state = bounded(params, "state", MAX_STATE_LEN)
-        .map_err(invalid)?
-        .map(str::to_owned);
-    match param(params, "response_type").map_err(invalid)? {
-        None => return Err(invalid("The request has no response_type.".into())),
-        Some("code") => {}
-        Some(_) => {
-            return Err((
-                ErrorCode::UnsupportedResponseType,
-                "Only the code response type is supported.".into(),
-            ));
-        }
-    }
-    if !client.allows_grant(GrantType::AuthorizationCode) {
-        return Err((
-            ErrorCode::UnauthorizedClient,
-            "The client may not use the authorization code grant.".into(),
-        ));
-    }
-    if let Some(mode) = param(params, "response_mode").map_err(invalid)?
-        && mode != "query"
-    {
-        return Err(invalid("Only the query response mode is supported.".into()));
-    }
-    if param(params, "request").map_err(invalid)?.is_some() {
-        return Err((
-            ErrorCode::RequestNotSupported,
-            "Request objects are not supported.".into(),
-        ));
-    }
-    if param(params, "request_uri").map_err(invalid)?.is_some() {
-        return Err((
-            ErrorCode::RequestUriNotSupported,
-            "request_uri is not supported.".into(),
-        ));
-    }
-    let scope = Scope::parse(param(params, "scope").map_err(invalid)?.unwrap_or_default())
-        .map_err(|e| {
-            (
-                ErrorCode::InvalidScope,
-                format!("The scope is malformed: {e}."),
-            )
-        })?;
-    if let Some(s) = scope.difference(&client.scope).next() {
-        return Err((
-            ErrorCode::InvalidScope,
-            format!("The client may not request the scope {s}."),
-        ));
-    }
-    let audience = words(bounded(params, "audience", 4096).map_err(invalid)?);
-    if let Some(a) = audience.iter().find(|a| !client.audience.contains(a)) {
-        return Err(invalid(format!(
-            "The client may not request the audience {a}."
-        )));
-    }
-    let method = param(params, "code_challenge_method").map_err(invalid)?;
-    let challenge = param(params, "code_challenge").map_err(invalid)?;
-    match (challenge, method) {
-        (Some(_), Some("S256")) => {}
-        (Some(_) | None, Some("plain")) | (Some(_), None) => {
-            return Err(invalid(
-                "PKCE with the plain method is not allowed; use S256.".into(),
-            ));
-        }
-        (_, Some(_)) => return Err(invalid("code_challenge_method must be S256.".into())),
-        (None, None) => {
-            if settings.pkce_enforced
-                || (client.is_public() && settings.pkce_enforced_for_public_clients)
-            {
-                return Err(invalid(
-                    "PKCE is required: send code_challenge with code_challenge_method=S256.".into(),
-                ));
-            }
-        }
-    }
-    if let Some(c) = challenge
-        && !pkce::valid_challenge(c)
-    {
-        return Err(invalid(
-            "code_challenge must be 43 base64url characters (S256).".into(),
-        ));
-    }
-    let nonce = bounded(params, "nonce", MAX_NONCE_LEN)
-        .map_err(invalid)?
-        .map(str::to_owned);
-    let prompt = words(param(params, "prompt").map_err(invalid)?);
-    if let Some(p) = prompt
-        .iter()
-        .find(|p| !matches!(p.as_str(), "none" | "login" | "consent" | "select_account"))
-    {
-        return Err(invalid(format!("The prompt value {p} is not supported.")));
-    }
-    if prompt.iter().any(|p| p == "none") && prompt.len() > 1 {
-        return Err(invalid(
-            "prompt=none cannot be combined with other values.".into(),
-        ));
-    }
-    let max_age = match param(params, "max_age").map_err(invalid)? {
-        None => None,
-        Some(m) => Some(
-            m.parse::<i64>()
-                .ok()
-                .filter(|m| (0..=MAX_MAX_AGE).contains(m))
-                .ok_or_else(|| invalid("max_age must be a number of seconds.".into()))?,
-        ),
-    };
-    let display = param(params, "display")
-        .map_err(invalid)?
-        .map(str::to_owned);
-    if let Some(d) = &display
-        && !matches!(d.as_str(), "page" | "popup" | "touch" | "wap")
-    {
-        return Err(invalid("display must be page, popup, touch or wap.".into()));
-    }
-    let oidc = OidcContext {
-        acr_values: words(bounded(params, "acr_values", MAX_HINT_LEN).map_err(invalid)?),
-        display,
-        id_token_hint_claims: None,
-        login_hint: bounded(params, "login_hint", MAX_HINT_LEN)
-            .map_err(invalid)?
-            .map(str::to_owned),
-        ui_locales: words(bounded(params, "ui_locales", MAX_HINT_LEN).map_err(invalid)?),
-    };
-    if param(params, "id_token_hint").map_err(invalid)?.is_some() {
-        return Err(invalid("id_token_hint is not supported.".into()));
-    }
+) -> Result<AuthRequest, AuthorizeError> {
+    check_parameters(params)?;
+    let state = bounded(params, "state", MAX_STATE_LEN)?.map(str::to_owned);
+    check_response(params, client)?;
+    let scope = requested_scope(params, client)?;
+    let audience = requested_audience(params, client)?;
+    let code_challenge = code_challenge(settings, params, client)?;
+    let nonce = bounded(params, "nonce", MAX_NONCE_LEN)?.map(str::to_owned);
+    let prompt = prompt(params)?;
+    let max_age = max_age(params)?;
+    let oidc = oidc_context(params)?;
     Ok(AuthRequest {
         client_id: client.id.clone(),
         redirect_uri,
@@ -357,12 +211,160 @@ fn validate(
         audience,
         state,
         nonce,
-        code_challenge: challenge.map(str::to_owned),
+        code_challenge,
         prompt,
         max_age,
         oidc,
         query: params.encode_without(&["login_verifier", "consent_verifier"]),
     })
+}
+
+/// No parameter is given twice, and none carries control characters: every value is kept and
+/// some are echoed back.
+fn check_parameters(params: &Params) -> Result<(), AuthorizeError> {
+    if let Some(dup) = params.first_duplicate() {
+        return Err(AuthorizeError::ParameterRepeated {
+            name: dup.to_owned(),
+        });
+    }
+    if let Some((name, _)) = params
+        .pairs()
+        .iter()
+        .find(|(_, v)| v.chars().any(char::is_control))
+    {
+        return Err(AuthorizeError::ControlCharacters { name: name.clone() });
+    }
+    Ok(())
+}
+
+/// What the client asks back: a code, in the query, for a client that may use the code grant,
+/// without a request object.
+fn check_response(params: &Params, client: &Client) -> Result<(), AuthorizeError> {
+    match param(params, "response_type")? {
+        None => return Err(AuthorizeError::ResponseTypeMissing),
+        Some("code") => {}
+        Some(_) => return Err(AuthorizeError::UnsupportedResponseType),
+    }
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(AuthorizeError::UnauthorizedClient);
+    }
+    if let Some(mode) = param(params, "response_mode")?
+        && mode != "query"
+    {
+        return Err(AuthorizeError::UnsupportedResponseMode);
+    }
+    if param(params, "request")?.is_some() {
+        return Err(AuthorizeError::RequestObjectUnsupported);
+    }
+    if param(params, "request_uri")?.is_some() {
+        return Err(AuthorizeError::RequestUriUnsupported);
+    }
+    Ok(())
+}
+
+/// The scope asked for, within the client's.
+fn requested_scope(params: &Params, client: &Client) -> Result<Scope, AuthorizeError> {
+    let scope = Scope::parse(param(params, "scope")?.unwrap_or_default()).map_err(|e| {
+        AuthorizeError::ScopeMalformed {
+            reason: e.to_string(),
+        }
+    })?;
+    if let Some(s) = scope.difference(&client.scope).next() {
+        return Err(AuthorizeError::ScopeNotAllowed {
+            scope: s.to_owned(),
+        });
+    }
+    Ok(scope)
+}
+
+/// The audiences asked for, within the client's.
+fn requested_audience(params: &Params, client: &Client) -> Result<Vec<String>, AuthorizeError> {
+    let audience = words(bounded(params, "audience", 4096)?);
+    if let Some(a) = audience.iter().find(|a| !client.audience.contains(a)) {
+        return Err(AuthorizeError::AudienceNotAllowed {
+            audience: a.clone(),
+        });
+    }
+    Ok(audience)
+}
+
+/// The PKCE challenge: S256 only, and required when the settings say so for this client.
+fn code_challenge(
+    settings: &EngineSettings,
+    params: &Params,
+    client: &Client,
+) -> Result<Option<String>, AuthorizeError> {
+    let method = param(params, "code_challenge_method")?;
+    let challenge = param(params, "code_challenge")?;
+    match (challenge, method) {
+        (Some(_), Some("S256")) => {}
+        (Some(_) | None, Some("plain")) | (Some(_), None) => {
+            return Err(AuthorizeError::PkcePlain);
+        }
+        (_, Some(_)) => return Err(AuthorizeError::PkceMethodUnsupported),
+        (None, None) => {
+            if settings.pkce_enforced
+                || (client.is_public() && settings.pkce_enforced_for_public_clients)
+            {
+                return Err(AuthorizeError::PkceRequired);
+            }
+        }
+    }
+    if let Some(c) = challenge
+        && !pkce::valid_challenge(c)
+    {
+        return Err(AuthorizeError::ChallengeMalformed);
+    }
+    Ok(challenge.map(str::to_owned))
+}
+
+/// The `prompt` values: known ones, and `none` alone.
+fn prompt(params: &Params) -> Result<Vec<String>, AuthorizeError> {
+    let prompt = words(param(params, "prompt")?);
+    if let Some(p) = prompt
+        .iter()
+        .find(|p| !matches!(p.as_str(), "none" | "login" | "consent" | "select_account"))
+    {
+        return Err(AuthorizeError::PromptUnsupported { value: p.clone() });
+    }
+    if prompt.iter().any(|p| p == "none") && prompt.len() > 1 {
+        return Err(AuthorizeError::PromptNoneCombined);
+    }
+    Ok(prompt)
+}
+
+/// `max_age`: seconds, up to ten years.
+fn max_age(params: &Params) -> Result<Option<i64>, AuthorizeError> {
+    param(params, "max_age")?
+        .map(|m| {
+            m.parse::<i64>()
+                .ok()
+                .filter(|m| (0..=MAX_MAX_AGE).contains(m))
+                .ok_or(AuthorizeError::MaxAgeInvalid)
+        })
+        .transpose()
+}
+
+/// The OpenID Connect hints the login app gets: display, acr values, login hint, locales. An
+/// ID token hint is not supported.
+fn oidc_context(params: &Params) -> Result<OidcContext, AuthorizeError> {
+    let display = param(params, "display")?.map(str::to_owned);
+    if let Some(d) = &display
+        && !matches!(d.as_str(), "page" | "popup" | "touch" | "wap")
+    {
+        return Err(AuthorizeError::DisplayInvalid);
+    }
+    let oidc = OidcContext {
+        acr_values: words(bounded(params, "acr_values", MAX_HINT_LEN)?),
+        display,
+        id_token_hint_claims: None,
+        login_hint: bounded(params, "login_hint", MAX_HINT_LEN)?.map(str::to_owned),
+        ui_locales: words(bounded(params, "ui_locales", MAX_HINT_LEN)?),
+    };
+    if param(params, "id_token_hint")?.is_some() {
+        return Err(AuthorizeError::IdTokenHintUnsupported);
+    }
+    Ok(oidc)
 }
 
 /// Checks an authorization request by a known, active `client`: its redirect URI first (errors
@@ -374,21 +376,19 @@ pub fn check_request(
     client: &Client,
 ) -> Result<AuthRequest, AuthorizeOutcome> {
     let (redirect_uri, given) = choose_redirect_uri(client, params)?;
-    validate(settings, params, client, redirect_uri.clone(), given).map_err(
-        |(code, description)| {
-            let state = params
-                .get("state")
-                .ok()
-                .flatten()
-                .filter(|s| s.len() <= MAX_STATE_LEN);
-            let reply = Reply {
-                redirect_uri: &redirect_uri,
-                state,
-                issuer: &settings.issuer,
-            };
-            reply.error(code, &description)
-        },
-    )
+    validate(settings, params, client, redirect_uri.clone(), given).map_err(|error| {
+        let state = params
+            .get("state")
+            .ok()
+            .flatten()
+            .filter(|s| s.len() <= MAX_STATE_LEN);
+        let reply = Reply {
+            redirect_uri: &redirect_uri,
+            state,
+            issuer: &settings.issuer,
+        };
+        reply.refuse(&error)
+    })
 }
 
 impl Engine {
@@ -405,10 +405,7 @@ impl Engine {
             return self.after_consent(params, v, cookies).await;
         }
         if params.get("login_verifier").is_err() || params.get("consent_verifier").is_err() {
-            return Ok(page(
-                ErrorCode::InvalidRequest,
-                "A verifier was given more than once.",
-            ));
+            return Ok(page(AuthorizeError::VerifierRepeated));
         }
         self.start(params, cookies).await
     }
@@ -420,37 +417,18 @@ impl Engine {
     ) -> Result<Result<Client, AuthorizeOutcome>, StoreError> {
         let client_id = match params.get("client_id") {
             Err(ParamError::Duplicate(_)) => {
-                return Ok(Err(page(
-                    ErrorCode::InvalidRequest,
-                    "client_id was given more than once.",
-                )));
+                return Ok(Err(page(AuthorizeError::ClientIdRepeated)));
             }
-            Err(e) => return Ok(Err(page(ErrorCode::InvalidRequest, e.to_string()))),
-            Ok(None) => {
-                return Ok(Err(page(
-                    ErrorCode::InvalidRequest,
-                    "The request has no client_id.",
-                )));
-            }
-            Ok(Some(id)) if id.len() > 255 => {
-                return Ok(Err(page(
-                    ErrorCode::InvalidClient,
-                    "The client is unknown.",
-                )));
-            }
+            Err(e) => return Ok(Err(page(e.into()))),
+            Ok(None) => return Ok(Err(page(AuthorizeError::ClientIdMissing))),
+            Ok(Some(id)) if id.len() > 255 => return Ok(Err(page(AuthorizeError::UnknownClient))),
             Ok(Some(id)) => id,
         };
         let Some(client) = self.deps.store.client(client_id).await? else {
-            return Ok(Err(page(
-                ErrorCode::InvalidClient,
-                "The client is unknown.",
-            )));
+            return Ok(Err(page(AuthorizeError::UnknownClient)));
         };
         if !client.is_active() {
-            return Ok(Err(page(
-                ErrorCode::InvalidClient,
-                "This application has been suspended.",
-            )));
+            return Ok(Err(page(AuthorizeError::ClientSuspended)));
         }
         Ok(Ok(client))
     }
@@ -505,7 +483,7 @@ impl Engine {
         });
         let skip = !forced && session.is_some();
         if request.prompt.iter().any(|p| p == "none") && !skip {
-            return Ok(reply.error(ErrorCode::LoginRequired, "The user is not logged in."));
+            return Ok(reply.refuse(&AuthorizeError::LoginRequired));
         }
 
         let existing = cookies
@@ -564,12 +542,7 @@ impl Engine {
         verifier: &str,
         cookies: &BrowserCookies,
     ) -> Result<Result<FlowRecord, AuthorizeOutcome>, StoreError> {
-        let expired = || {
-            page(
-                ErrorCode::InvalidRequest,
-                "This sign-in link has expired or was already used. Start again from the application.",
-            )
-        };
+        let expired = || page(AuthorizeError::LinkExpired);
         if verifier.len() > 128 {
             return Ok(Err(expired()));
         }
@@ -582,16 +555,10 @@ impl Engine {
             .map(SecretString::expose)
             .is_some_and(|c| crate::secret::ct_eq(lookup_hash(c).as_bytes(), flow.csrf.as_bytes()));
         if !csrf_ok {
-            return Ok(Err(page(
-                ErrorCode::AccessDenied,
-                "This sign-in was started in another browser, or its cookies were blocked. Start again from the application.",
-            )));
+            return Ok(Err(page(AuthorizeError::OtherBrowser)));
         }
         if params.get("client_id").ok().flatten() != Some(flow.client_id.as_str()) {
-            return Ok(Err(page(
-                ErrorCode::InvalidRequest,
-                "The verifier belongs to another client.",
-            )));
+            return Ok(Err(page(AuthorizeError::VerifierOfAnotherClient)));
         }
         if flow.expires_at <= self.deps.clock.now() {
             return Ok(Err(expired()));
@@ -599,151 +566,98 @@ impl Engine {
         Ok(Ok(flow))
     }
 
+    /// The browser is back from the login app: end a rejected login, or go on to consent.
     async fn after_login(
         &self,
         params: &Params,
         verifier: &str,
         cookies: &BrowserCookies,
     ) -> Result<AuthorizeOutcome, StoreError> {
-        let mut flow = match self
+        let flow = match self
             .flow_for_verifier(params, FlowKey::LoginVerifier, verifier, cookies)
             .await?
         {
             Ok(f) => f,
             Err(outcome) => return Ok(outcome),
         };
-        let from = flow.state;
-        let issuer = self.settings.issuer.clone();
-        let request = flow.data.request.clone();
-        let reply = Reply {
+        match flow.state {
+            FlowState::LoginRejected => self.end_rejected_login(flow).await,
+            FlowState::LoginAccepted => self.go_to_consent(flow).await,
+            _ => Ok(page(AuthorizeError::LoginLinkUsed)),
+        }
+    }
+
+    /// Where the client's errors and codes for `request` go.
+    fn reply_to<'r>(&'r self, request: &'r AuthRequest) -> Reply<'r> {
+        Reply {
             redirect_uri: &request.redirect_uri,
             state: request.state.as_deref(),
-            issuer: &issuer,
+            issuer: &self.settings.issuer,
+        }
+    }
+
+    /// A rejected login ends the flow; the client gets the login app's denial.
+    async fn end_rejected_login(
+        &self,
+        mut flow: FlowRecord,
+    ) -> Result<AuthorizeOutcome, StoreError> {
+        let request = flow.data.request.clone();
+        let denial = flow.data.denial.clone().unwrap_or(super::flow::Denial {
+            error: ErrorCode::AccessDenied,
+            description: "The login was rejected.".into(),
+        });
+        let Ok(from) = flow.advance(FlowState::Done, self.deps.clock.now()) else {
+            return Ok(page(AuthorizeError::LoginLinkUsed));
+        };
+        let step = FlowStep {
+            flow,
+            from,
+            session: None,
+        };
+        if !self.deps.store.advance_flow(step).await? {
+            return Ok(page(AuthorizeError::LoginLinkUsed));
+        }
+        Ok(self
+            .reply_to(&request)
+            .error(denial.error, &denial.description))
+    }
+
+    /// An accepted login: its session, then the consent app — unless a remembered grant covers
+    /// the request — or, with `prompt=none` and no such grant, `consent_required`.
+    async fn go_to_consent(&self, mut flow: FlowRecord) -> Result<AuthorizeOutcome, StoreError> {
+        let Some(login) = flow.data.login.clone() else {
+            return Ok(page(AuthorizeError::LoginOutcomeMissing));
         };
         let now = self.deps.clock.now();
-        match from {
-            FlowState::LoginRejected => {
-                let denial = flow.data.denial.clone().unwrap_or(super::flow::Denial {
-                    error: ErrorCode::AccessDenied,
-                    description: "The login was rejected.".into(),
-                });
-                flow.state = FlowState::Done;
-                flow.updated_at = now;
-                let step = FlowStep {
-                    flow,
-                    from,
-                    session: None,
-                };
-                if !self.deps.store.advance_flow(step).await? {
-                    return Ok(page(
-                        ErrorCode::InvalidRequest,
-                        "This sign-in link was already used.",
-                    ));
-                }
-                return Ok(reply.error(denial.error, &denial.description));
-            }
-            FlowState::LoginAccepted => {}
-            _ => {
-                return Ok(page(
-                    ErrorCode::InvalidRequest,
-                    "This sign-in link was already used. Start again from the application.",
-                ));
-            }
-        }
-        let Some(login) = flow.data.login.clone() else {
-            return Ok(page(ErrorCode::ServerError, "The login has no outcome."));
-        };
-
-        // The login session: extend the remembered one, or create one (sid for the ID token).
-        let mut session_cookie = None;
-        let mut new_session = None;
-        if flow.data.login_skip {
-            if login.extend_session_lifespan
-                && let Some(sid) = &flow.data.login_session_id
-            {
-                let mut tx = self.deps.store.begin().await?;
-                tx.login_sessions()
-                    .extend(sid, now + self.remember_for(login.remember_for))
-                    .await?;
-                tx.commit().await?;
-            }
-        } else {
-            let cookie = self.deps.mint_lookup_value();
-            let session = LoginSession {
-                id: self.deps.ordered_id(),
-                cookie_hash: cookie.key,
-                subject: login.subject.clone(),
-                authenticated_at: now,
-                remember: login.remember,
-                data: LoginSessionData {
-                    acr: login.acr.clone(),
-                    amr: login.amr.clone(),
-                    identity_provider_session_id: login.identity_provider_session_id.clone(),
-                },
-                created_at: now,
-                expires_at: now
-                    + if login.remember {
-                        self.remember_for(login.remember_for)
-                    } else {
-                        self.settings.flow_ttl
-                    },
-            };
-            session_cookie = Some(if login.remember {
-                SessionCookie::Set {
-                    value: SecretString::new(cookie.value),
-                    max_age: session.expires_at - now,
-                }
-            } else {
-                SessionCookie::Clear
-            });
-            flow.data.login_session_id = Some(session.id.clone());
-            flow.data.authenticated_at = Some(now);
-            new_session = Some(session);
-        }
-
-        // Consent: skip when a remembered grant covers the request.
-        let forced = request.prompt.iter().any(|p| p == "consent");
-        let skip = if forced {
-            false
-        } else {
-            let grant = self
-                .deps
-                .store
-                .active_grant(&login.subject, &flow.client_id)
-                .await?;
-            grant.is_some_and(|g| {
-                g.remember
-                    && g.remember_until.is_none_or(|t| t > now)
-                    && request.scope.is_subset_of(&g.scope)
-                    && request.audience.iter().all(|a| g.audience.contains(a))
-            })
-        };
-        let prompt_none = request.prompt.iter().any(|p| p == "none");
+        let (session_cookie, new_session) = self.login_session(&mut flow, &login, now).await?;
+        let request = flow.data.request.clone();
+        let skip = self
+            .consent_skippable(&request, &login.subject, &flow.client_id, now)
+            .await?;
+        let consent_required = request.prompt.iter().any(|p| p == "none") && !skip;
         let challenge = self.deps.mint_lookup_value();
-        flow.state = if prompt_none && !skip {
+        let to = if consent_required {
             FlowState::Done
         } else {
             FlowState::ConsentRequested
         };
+        let Ok(from) = flow.advance(to, now) else {
+            return Ok(page(AuthorizeError::LoginLinkUsed));
+        };
         flow.consent_challenge = Some(challenge.key);
         flow.data.consent_skip = skip;
-        flow.updated_at = now;
         let step = FlowStep {
             flow,
             from,
             session: new_session,
         };
         if !self.deps.store.advance_flow(step).await? {
-            return Ok(page(
-                ErrorCode::InvalidRequest,
-                "This sign-in link was already used. Start again from the application.",
-            ));
+            return Ok(page(AuthorizeError::LoginLinkUsed));
         }
-        if prompt_none && !skip {
-            let mut out = reply.error(
-                ErrorCode::ConsentRequired,
-                "The user has not consented to this request.",
-            );
+        if consent_required {
+            let mut out = self
+                .reply_to(&request)
+                .refuse(&AuthorizeError::ConsentRequired);
             if let AuthorizeOutcome::Redirect { session, .. } = &mut out {
                 *session = session_cookie;
             }
@@ -758,6 +672,81 @@ impl Engine {
             csrf: None,
             session: session_cookie,
         })
+    }
+
+    /// The login session of an accepted login: the remembered one, extended when the login app
+    /// asks, or a new one (its `sid` goes into the ID token). A new one comes with the cookie to
+    /// set and is written with the flow's step.
+    async fn login_session(
+        &self,
+        flow: &mut FlowRecord,
+        login: &LoginOutcome,
+        now: UnixTime,
+    ) -> Result<(Option<SessionCookie>, Option<LoginSession>), StoreError> {
+        if flow.data.login_skip {
+            if login.extend_session_lifespan
+                && let Some(sid) = &flow.data.login_session_id
+            {
+                let mut tx = self.deps.store.begin().await?;
+                tx.login_sessions()
+                    .extend(sid, now + self.remember_for(login.remember_for))
+                    .await?;
+                tx.commit().await?;
+            }
+            return Ok((None, None));
+        }
+        let cookie = self.deps.mint_lookup_value();
+        let session = LoginSession {
+            id: self.deps.ordered_id(),
+            cookie_hash: cookie.key,
+            subject: login.subject.clone(),
+            authenticated_at: now,
+            remember: login.remember,
+            data: LoginSessionData {
+                acr: login.acr.clone(),
+                amr: login.amr.clone(),
+                identity_provider_session_id: login.identity_provider_session_id.clone(),
+            },
+            created_at: now,
+            expires_at: now
+                + if login.remember {
+                    self.remember_for(login.remember_for)
+                } else {
+                    self.settings.flow_ttl
+                },
+        };
+        let session_cookie = if login.remember {
+            SessionCookie::Set {
+                value: SecretString::new(cookie.value),
+                max_age: session.expires_at - now,
+            }
+        } else {
+            SessionCookie::Clear
+        };
+        flow.data.login_session_id = Some(session.id.clone());
+        flow.data.authenticated_at = Some(now);
+        Ok((Some(session_cookie), Some(session)))
+    }
+
+    /// Whether the consent may be skipped: not forced by `prompt=consent`, and a remembered,
+    /// current grant of `subject` to the client covers the request's scope and audience.
+    async fn consent_skippable(
+        &self,
+        request: &AuthRequest,
+        subject: &str,
+        client_id: &str,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        if request.prompt.iter().any(|p| p == "consent") {
+            return Ok(false);
+        }
+        let grant = self.deps.store.active_grant(subject, client_id).await?;
+        Ok(grant.is_some_and(|g| {
+            g.remember
+                && g.remember_until.is_none_or(|t| t > now)
+                && request.scope.is_subset_of(&g.scope)
+                && request.audience.iter().all(|a| g.audience.contains(a))
+        }))
     }
 
     fn remember_for(&self, requested: i64) -> i64 {
@@ -794,13 +783,11 @@ impl Engine {
             from,
             FlowState::ConsentAccepted | FlowState::ConsentRejected
         ) {
-            return Ok(page(
-                ErrorCode::InvalidRequest,
-                "This consent link was already used. Start again from the application.",
-            ));
+            return Ok(page(AuthorizeError::ConsentLinkUsed));
         }
-        flow.state = FlowState::Done;
-        flow.updated_at = now;
+        if flow.advance(FlowState::Done, now).is_err() {
+            return Ok(consent_link_used());
+        }
         let (Some(consent), Some(login), FlowState::ConsentAccepted) =
             (flow.data.consent.clone(), flow.data.login.clone(), from)
         else {
@@ -919,24 +906,15 @@ impl Engine {
 }
 
 fn consent_link_used() -> AuthorizeOutcome {
-    page(
-        ErrorCode::InvalidRequest,
-        "This consent link was already used.",
-    )
+    page(AuthorizeError::ConsentLinkUsed)
 }
 
 fn at_user_cap() -> AuthorizeOutcome {
-    page(
-        ErrorCode::AccessDenied,
-        "This app is not verified and already has as many users as an unverified app may have.",
-    )
+    page(AuthorizeError::AtUserCap)
 }
 
 fn client_gone() -> AuthorizeOutcome {
-    page(
-        ErrorCode::InvalidClient,
-        "This application is no longer available.",
-    )
+    page(AuthorizeError::ClientGone)
 }
 
 /// `base` with one more query parameter.
@@ -953,6 +931,225 @@ fn with_param(base: &str, name: &str, value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+
+    const REDIRECT: &str = "https://a.example/cb";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn settings() -> EngineSettings {
+        EngineSettings::from_config(&Config::default(), "https://issuer.example")
+    }
+
+    fn client(json: &str) -> Client {
+        let wire: latchkey_types::client::OAuth2Client = serde_json::from_str(json).expect("wire");
+        crate::client::client_from_wire(
+            &wire,
+            crate::client::Fixed {
+                id: "c1".into(),
+                created_at: 0,
+                updated_at: 0,
+                status: crate::client::ClientStatus::Active,
+                owner_account_id: None,
+            },
+        )
+        .expect("client")
+    }
+
+    fn web_client() -> Client {
+        client(&format!(
+            r#"{{"redirect_uris":["{REDIRECT}","https://a.example/other"],"scope":"openid email","audience":["https://api.example"]}}"#
+        ))
+    }
+
+    /// A valid request with `extra` added (a name given twice is given twice).
+    fn params(extra: &[(&str, &str)]) -> Params {
+        let base = [
+            ("client_id", "c1"),
+            ("redirect_uri", REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "s-1"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ];
+        let replaced: Vec<&str> = extra.iter().map(|(k, _)| *k).collect();
+        Params::from_pairs(
+            base.iter()
+                .filter(|(k, _)| !replaced.contains(k))
+                .chain(extra)
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+    }
+
+    fn refusal(extra: &[(&str, &str)]) -> AuthorizeError {
+        validate(
+            &settings(),
+            &params(extra),
+            &web_client(),
+            REDIRECT.into(),
+            true,
+        )
+        .expect_err("refused")
+    }
+
+    #[test]
+    fn a_valid_request_is_accepted() {
+        let request = check_request(&settings(), &params(&[]), &web_client()).expect("valid");
+        assert_eq!(request.redirect_uri, REDIRECT);
+        assert!(request.redirect_uri_given);
+        assert_eq!(request.state.as_deref(), Some("s-1"));
+        assert_eq!(request.code_challenge.as_deref(), Some(CHALLENGE));
+    }
+
+    #[test]
+    fn each_refusal_is_its_own_error_with_its_code() {
+        type Case = (Vec<(&'static str, &'static str)>, AuthorizeError, ErrorCode);
+        let cases: Vec<Case> = vec![
+            (
+                vec![("response_type", "token")],
+                AuthorizeError::UnsupportedResponseType,
+                ErrorCode::UnsupportedResponseType,
+            ),
+            (
+                vec![("response_type", "")],
+                AuthorizeError::ResponseTypeMissing,
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                vec![("scope", "openid admin")],
+                AuthorizeError::ScopeNotAllowed {
+                    scope: "admin".into(),
+                },
+                ErrorCode::InvalidScope,
+            ),
+            (
+                vec![("audience", "https://evil.example")],
+                AuthorizeError::AudienceNotAllowed {
+                    audience: "https://evil.example".into(),
+                },
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                vec![("code_challenge_method", "plain")],
+                AuthorizeError::PkcePlain,
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                vec![("code_challenge", "short")],
+                AuthorizeError::ChallengeMalformed,
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                vec![("request", "eyJ")],
+                AuthorizeError::RequestObjectUnsupported,
+                ErrorCode::RequestNotSupported,
+            ),
+            (
+                vec![("request_uri", "urn:x")],
+                AuthorizeError::RequestUriUnsupported,
+                ErrorCode::RequestUriNotSupported,
+            ),
+            (
+                vec![("prompt", "none login")],
+                AuthorizeError::PromptNoneCombined,
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                vec![("max_age", "-1")],
+                AuthorizeError::MaxAgeInvalid,
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                vec![("state", "a\u{7}b")],
+                AuthorizeError::ControlCharacters {
+                    name: "state".into(),
+                },
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                vec![("scope", "openid"), ("scope", "email")],
+                AuthorizeError::ParameterRepeated {
+                    name: "scope".into(),
+                },
+                ErrorCode::InvalidRequest,
+            ),
+        ];
+        for (extra, error, code) in cases {
+            let e = refusal(&extra);
+            assert_eq!(e, error, "{extra:?}");
+            assert_eq!(e.code(), code, "{extra:?}");
+        }
+        let long = "x".repeat(MAX_STATE_LEN + 1);
+        assert_eq!(
+            refusal(&[("state", &long)]),
+            AuthorizeError::TooLong {
+                name: "state",
+                max: MAX_STATE_LEN
+            }
+        );
+    }
+
+    #[test]
+    fn pkce_is_required_of_public_clients() {
+        let native = client(
+            r#"{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none"}"#,
+        );
+        let without = params(&[
+            ("redirect_uri", "http://127.0.0.1/cb"),
+            ("code_challenge", ""),
+            ("code_challenge_method", ""),
+        ]);
+        let e = validate(
+            &settings(),
+            &without,
+            &native,
+            "http://127.0.0.1/cb".into(),
+            true,
+        )
+        .expect_err("no PKCE");
+        assert_eq!(e, AuthorizeError::PkceRequired);
+    }
+
+    #[test]
+    fn redirect_uri_problems_are_shown_not_redirected() {
+        let shown = |p: &Params| match check_request(&settings(), p, &web_client()) {
+            Err(AuthorizeOutcome::ErrorPage(e)) => e,
+            other => panic!("not a page: {other:?}"),
+        };
+        assert_eq!(
+            shown(&params(&[("redirect_uri", "https://evil.example/cb")])),
+            AuthorizeError::RedirectUriNotRegistered
+        );
+        assert_eq!(
+            shown(&params(&[("redirect_uri", "")])),
+            AuthorizeError::RedirectUriMissing
+        );
+        assert_eq!(
+            shown(&params(&[
+                ("redirect_uri", REDIRECT),
+                ("redirect_uri", REDIRECT)
+            ])),
+            AuthorizeError::RedirectUriRepeated
+        );
+    }
+
+    #[test]
+    fn other_refusals_go_to_the_client_with_state_and_iss() {
+        let Err(AuthorizeOutcome::Redirect { location, .. }) =
+            check_request(&settings(), &params(&[("scope", "admin")]), &web_client())
+        else {
+            panic!("not redirected");
+        };
+        let url = url::Url::parse(&location).expect("url");
+        let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+        assert_eq!(q["error"], "invalid_scope");
+        assert_eq!(
+            q["error_description"],
+            "The client may not request the scope admin."
+        );
+        assert_eq!(q["state"], "s-1");
+        assert_eq!(q["iss"], "https://issuer.example");
+    }
 
     #[test]
     fn debug_shows_where_a_redirect_goes_but_no_code_or_cookie() {
@@ -978,7 +1175,7 @@ mod tests {
             }
         }
         assert!(format!("{out:?}").contains("https://app.example/cb?<redacted>"));
-        let page = page(ErrorCode::InvalidRequest, "no");
-        assert!(format!("{page:?}").contains("InvalidRequest"));
+        let page = page(AuthorizeError::UnknownClient);
+        assert!(format!("{page:?}").contains("UnknownClient"));
     }
 }

@@ -117,11 +117,7 @@ pub fn presented_credentials<'p>(
     authorization: Option<&str>,
     params: &'p Params,
 ) -> Result<Presented<'p>, TokenError> {
-    let get = |name| {
-        params
-            .get(name)
-            .map_err(|e| TokenError::InvalidRequest(e.to_string()))
-    };
+    let get = |name| params.get(name).map_err(TokenError::from);
     let basic = match authorization {
         None => None,
         Some(h) => Some(
@@ -136,15 +132,11 @@ pub fn presented_credentials<'p>(
         + usize::from(body_secret.is_some())
         + usize::from(assertion.is_some());
     if methods > 1 {
-        return Err(TokenError::invalid_request(
-            "The client used more than one authentication method.",
-        ));
+        return Err(TokenError::SeveralAuthMethods);
     }
     if let Some((id, secret)) = basic {
         if body_id.is_some_and(|b| b != id) {
-            return Err(TokenError::invalid_request(
-                "client_id does not match the Basic credentials.",
-            ));
+            return Err(TokenError::BasicClientIdMismatch);
         }
         return Ok(Presented::Secret {
             client_id: id,
@@ -162,9 +154,7 @@ pub fn presented_credentials<'p>(
     }
     if let Some(assertion) = assertion {
         if assertion_type != Some(JWT_BEARER) {
-            return Err(TokenError::invalid_request(
-                "client_assertion_type must be jwt-bearer.",
-            ));
+            return Err(TokenError::UnsupportedAssertionType);
         }
         return Ok(Presented::Assertion {
             assertion,

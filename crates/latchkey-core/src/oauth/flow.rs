@@ -45,6 +45,27 @@ impl FlowState {
         }
     }
 
+    /// Whether a flow may move from this state to `to`: forward through login, then consent,
+    /// each step once; a rejection, a consent the request cannot ask for (`prompt=none`) and a
+    /// finished consent end it. This is the one definition of the flow's moves.
+    pub fn may_advance_to(self, to: Self) -> bool {
+        matches!(
+            (self, to),
+            (
+                Self::LoginRequested,
+                Self::LoginAccepted | Self::LoginRejected
+            ) | (Self::LoginAccepted, Self::ConsentRequested | Self::Done)
+                | (
+                    Self::ConsentRequested,
+                    Self::ConsentAccepted | Self::ConsentRejected
+                )
+                | (
+                    Self::LoginRejected | Self::ConsentAccepted | Self::ConsentRejected,
+                    Self::Done
+                )
+        )
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         [
             Self::LoginRequested,
@@ -77,6 +98,33 @@ pub struct FlowRecord {
     pub requested_at: UnixTime,
     pub updated_at: UnixTime,
     pub expires_at: UnixTime,
+}
+
+/// A move that [`FlowState::may_advance_to`] does not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a flow cannot move from {} to {}", from.as_str(), to.as_str())]
+pub struct IllegalTransition {
+    pub from: FlowState,
+    pub to: FlowState,
+}
+
+impl FlowRecord {
+    /// Moves the flow to `to` at `now`, if its state allows it, and returns the state it left:
+    /// the one its write is conditional on ([`crate::store::FlowStep`]), so that each move
+    /// happens once however many requests race for it.
+    pub fn advance(
+        &mut self,
+        to: FlowState,
+        now: UnixTime,
+    ) -> Result<FlowState, IllegalTransition> {
+        let from = self.state;
+        if !from.may_advance_to(to) {
+            return Err(IllegalTransition { from, to });
+        }
+        self.state = to;
+        self.updated_at = now;
+        Ok(from)
+    }
 }
 
 /// The validated authorization request.
@@ -176,8 +224,35 @@ pub enum FlowError {
     /// The challenge was used; the browser should start again at `redirect_to`.
     #[error("the request was handled already")]
     Handled { redirect_to: String },
-    #[error("{0}")]
-    Invalid(String),
+    #[error("subject must be 1 to {MAX_SUBJECT_LEN} printable characters")]
+    SubjectInvalid,
+    #[error("force_subject_identifier (pairwise subjects) is not supported")]
+    PairwiseSubjectsUnsupported,
+    /// The login was skipped for a remembered user, and the login app accepted another one.
+    #[error(
+        "the user is already logged in as another subject (skip is true); accept with the request's subject"
+    )]
+    SubjectMismatch,
+    #[error("remember_for must not be negative")]
+    RememberForNegative,
+    #[error("acr or amr is too long")]
+    AuthenticationMethodsTooLong,
+    #[error("{field} must be at most {MAX_CLAIMS_BYTES} bytes")]
+    ObjectTooLarge { field: &'static str },
+    #[error("{field} must be a JSON object")]
+    NotAnObject { field: &'static str },
+    #[error("grant_scope: {reason}")]
+    GrantScopeMalformed { reason: String },
+    #[error("grant_scope includes {scope:?}, which was not requested")]
+    GrantScopeNotRequested { scope: String },
+    #[error("grant_access_token_audience includes {audience:?}, which the client may not request")]
+    GrantAudienceNotAllowed { audience: String },
+    #[error("accounts must be at most {MAX_ACCOUNTS} non-empty ids")]
+    AccountsInvalid,
+    /// The platform's consent decision ([`super::AccountPolicy::consent_refusal`]) refuses the
+    /// consent; `reason` says which of its rules.
+    #[error("{reason}")]
+    ConsentRefused { reason: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -186,7 +261,19 @@ impl FlowError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::NotFound => ErrorCode::NotFound,
-            Self::Handled { .. } | Self::Invalid(_) => ErrorCode::InvalidRequest,
+            Self::Handled { .. }
+            | Self::SubjectInvalid
+            | Self::PairwiseSubjectsUnsupported
+            | Self::SubjectMismatch
+            | Self::RememberForNegative
+            | Self::AuthenticationMethodsTooLong
+            | Self::ObjectTooLarge { .. }
+            | Self::NotAnObject { .. }
+            | Self::GrantScopeMalformed { .. }
+            | Self::GrantScopeNotRequested { .. }
+            | Self::GrantAudienceNotAllowed { .. }
+            | Self::AccountsInvalid
+            | Self::ConsentRefused { .. } => ErrorCode::InvalidRequest,
             Self::Store(StoreError::Unavailable(_)) => ErrorCode::TemporarilyUnavailable,
             Self::Store(_) => ErrorCode::ServerError,
         }
@@ -196,20 +283,107 @@ impl FlowError {
 const MAX_SUBJECT_LEN: usize = 255;
 const MAX_CLAIMS_BYTES: usize = 16 * 1024;
 const MAX_DESCRIPTION_LEN: usize = 500;
+const MAX_ACCOUNTS: usize = 100;
 
-fn bounded_object(field: &str, v: Option<&Value>) -> Result<Value, FlowError> {
+fn bounded_object(field: &'static str, v: Option<&Value>) -> Result<Value, FlowError> {
     match v {
         None | Some(Value::Null) => Ok(Value::Null),
         Some(o @ Value::Object(_)) => {
             if serde_json::to_vec(o).map_or(usize::MAX, |b| b.len()) > MAX_CLAIMS_BYTES {
-                return Err(FlowError::Invalid(format!(
-                    "{field} must be at most {MAX_CLAIMS_BYTES} bytes"
-                )));
+                return Err(FlowError::ObjectTooLarge { field });
             }
             Ok(o.clone())
         }
-        Some(_) => Err(FlowError::Invalid(format!("{field} must be a JSON object"))),
+        Some(_) => Err(FlowError::NotAnObject { field }),
     }
+}
+
+/// The outcome of a login the login app accepted with `body`, once every field is within bounds.
+fn login_outcome(body: &AcceptLogin) -> Result<LoginOutcome, FlowError> {
+    let subject = body.subject.trim();
+    if subject.is_empty()
+        || subject.len() > MAX_SUBJECT_LEN
+        || subject.chars().any(char::is_control)
+    {
+        return Err(FlowError::SubjectInvalid);
+    }
+    if body
+        .force_subject_identifier
+        .as_deref()
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Err(FlowError::PairwiseSubjectsUnsupported);
+    }
+    if body.remember_for < 0 {
+        return Err(FlowError::RememberForNegative);
+    }
+    let amr = body.amr.clone().unwrap_or_default();
+    if amr.len() > 20
+        || amr.iter().any(|a| a.len() > 64)
+        || body.acr.as_deref().is_some_and(|a| a.len() > 255)
+    {
+        return Err(FlowError::AuthenticationMethodsTooLong);
+    }
+    Ok(LoginOutcome {
+        subject: subject.to_owned(),
+        remember: body.remember,
+        remember_for: body.remember_for,
+        acr: body.acr.clone().filter(|a| !a.is_empty()),
+        amr,
+        context: bounded_object("context", body.context.as_ref())?,
+        extend_session_lifespan: body.extend_session_lifespan,
+        identity_provider_session_id: body.identity_provider_session_id.clone(),
+    })
+}
+
+/// The outcome of a consent the consent app accepted with `body`, for a request of `requested`
+/// by a client that may ask for `audience`: it grants no more than was requested and allowed.
+fn consent_outcome(
+    body: &AcceptConsent,
+    requested: &Scope,
+    audience: &[String],
+    user_cap: Option<i64>,
+) -> Result<ConsentOutcome, FlowError> {
+    let grant_scope =
+        Scope::from_tokens(&body.grant_scope).map_err(|e| FlowError::GrantScopeMalformed {
+            reason: e.to_string(),
+        })?;
+    if let Some(extra) = grant_scope.difference(requested).next() {
+        return Err(FlowError::GrantScopeNotRequested {
+            scope: extra.to_owned(),
+        });
+    }
+    if let Some(a) = body
+        .grant_access_token_audience
+        .iter()
+        .find(|a| !audience.contains(a))
+    {
+        return Err(FlowError::GrantAudienceNotAllowed {
+            audience: a.clone(),
+        });
+    }
+    if body.remember_for < 0 {
+        return Err(FlowError::RememberForNegative);
+    }
+    let accounts = body.accounts.clone().unwrap_or_default();
+    if accounts.len() > MAX_ACCOUNTS || accounts.iter().any(|a| a.is_empty() || a.len() > 255) {
+        return Err(FlowError::AccountsInvalid);
+    }
+    let session = body.session.clone().unwrap_or_default();
+    Ok(ConsentOutcome {
+        grant_scope,
+        grant_audience: body.grant_access_token_audience.clone(),
+        session_access_token: bounded_object(
+            "session.access_token",
+            session.access_token.as_ref(),
+        )?,
+        session_id_token: bounded_object("session.id_token", session.id_token.as_ref())?,
+        remember: body.remember,
+        remember_for: body.remember_for,
+        accounts,
+        context: bounded_object("context", body.context.as_ref())?,
+        user_cap,
+    })
 }
 
 fn denial_from(body: &RejectRequest) -> Denial {
@@ -273,8 +447,13 @@ impl Engine {
         Ok(flow)
     }
 
-    async fn save(&self, flow: FlowRecord, from: FlowState) -> Result<(), FlowError> {
+    /// Moves `flow` to `to` and writes it; a flow that moved already, here or in a request
+    /// racing this one, was handled.
+    async fn save(&self, mut flow: FlowRecord, to: FlowState) -> Result<(), FlowError> {
         let redirect_to = self.request_url(&flow.data.request);
+        let Ok(from) = flow.advance(to, self.deps.clock.now()) else {
+            return Err(FlowError::Handled { redirect_to });
+        };
         let step = FlowStep {
             flow,
             from,
@@ -320,37 +499,7 @@ impl Engine {
         challenge: &str,
         body: &AcceptLogin,
     ) -> Result<RedirectTo, FlowError> {
-        let subject = body.subject.trim();
-        if subject.is_empty()
-            || subject.len() > MAX_SUBJECT_LEN
-            || subject.chars().any(char::is_control)
-        {
-            return Err(FlowError::Invalid(format!(
-                "subject must be 1 to {MAX_SUBJECT_LEN} printable characters"
-            )));
-        }
-        if body
-            .force_subject_identifier
-            .as_deref()
-            .is_some_and(|s| !s.is_empty())
-        {
-            return Err(FlowError::Invalid(
-                "force_subject_identifier (pairwise subjects) is not supported".into(),
-            ));
-        }
-        if body.remember_for < 0 {
-            return Err(FlowError::Invalid(
-                "remember_for must not be negative".into(),
-            ));
-        }
-        let amr = body.amr.clone().unwrap_or_default();
-        if amr.len() > 20
-            || amr.iter().any(|a| a.len() > 64)
-            || body.acr.as_deref().is_some_and(|a| a.len() > 255)
-        {
-            return Err(FlowError::Invalid("acr or amr is too long".into()));
-        }
-        let context = bounded_object("context", body.context.as_ref())?;
+        let mut login = login_outcome(body)?;
         let mut flow = self
             .flow_in_state(
                 FlowKey::LoginChallenge,
@@ -358,29 +507,19 @@ impl Engine {
                 FlowState::LoginRequested,
             )
             .await?;
-        if flow.data.login_skip && flow.subject.as_deref() != Some(subject) {
-            return Err(FlowError::Invalid(
-                "the user is already logged in as another subject (skip is true); accept with the request's subject".into(),
-            ));
+        if flow.data.login_skip {
+            if flow.subject.as_deref() != Some(login.subject.as_str()) {
+                return Err(FlowError::SubjectMismatch);
+            }
+            login.remember = true;
         }
         let verifier = self.deps.mint_lookup_value();
-        flow.state = FlowState::LoginAccepted;
         flow.login_verifier = Some(verifier.key);
-        flow.subject = Some(subject.to_owned());
-        flow.updated_at = self.deps.clock.now();
-        flow.data.login = Some(LoginOutcome {
-            subject: subject.to_owned(),
-            remember: body.remember || flow.data.login_skip,
-            remember_for: body.remember_for,
-            acr: body.acr.clone().filter(|a| !a.is_empty()),
-            amr,
-            context,
-            extend_session_lifespan: body.extend_session_lifespan,
-            identity_provider_session_id: body.identity_provider_session_id.clone(),
-        });
+        flow.subject = Some(login.subject.clone());
+        flow.data.login = Some(login);
         let redirect_to =
             self.back_to_authorize(&flow.data.request, "login_verifier", &verifier.value);
-        self.save(flow, FlowState::LoginRequested).await?;
+        self.save(flow, FlowState::LoginAccepted).await?;
         Ok(RedirectTo { redirect_to })
     }
 
@@ -398,13 +537,11 @@ impl Engine {
             )
             .await?;
         let verifier = self.deps.mint_lookup_value();
-        flow.state = FlowState::LoginRejected;
         flow.login_verifier = Some(verifier.key);
-        flow.updated_at = self.deps.clock.now();
         flow.data.denial = Some(denial_from(body));
         let redirect_to =
             self.back_to_authorize(&flow.data.request, "login_verifier", &verifier.value);
-        self.save(flow, FlowState::LoginRequested).await?;
+        self.save(flow, FlowState::LoginRejected).await?;
         Ok(RedirectTo { redirect_to })
     }
 
@@ -467,69 +604,31 @@ impl Engine {
                 FlowState::ConsentRequested,
             )
             .await?;
-        let requested = &flow.data.request.scope;
-        let grant_scope = Scope::from_tokens(&body.grant_scope)
-            .map_err(|e| FlowError::Invalid(format!("grant_scope: {e}")))?;
-        if let Some(extra) = grant_scope.difference(requested).next() {
-            return Err(FlowError::Invalid(format!(
-                "grant_scope includes {extra:?}, which was not requested"
-            )));
-        }
         let client = self
             .clients
             .get(&flow.client_id)
             .await
             .map_err(|_| FlowError::NotFound)?;
-        if let Some(a) = body
-            .grant_access_token_audience
-            .iter()
-            .find(|a| !client.audience.contains(a))
-        {
-            return Err(FlowError::Invalid(format!(
-                "grant_access_token_audience includes {a:?}, which the client may not request"
-            )));
-        }
-        if body.remember_for < 0 {
-            return Err(FlowError::Invalid(
-                "remember_for must not be negative".into(),
-            ));
-        }
-        let accounts = body.accounts.clone().unwrap_or_default();
-        if accounts.len() > 100 || accounts.iter().any(|a| a.is_empty() || a.len() > 255) {
-            return Err(FlowError::Invalid(
-                "accounts must be at most 100 non-empty ids".into(),
-            ));
-        }
+        let consent = consent_outcome(body, &flow.data.request.scope, &client.audience, user_cap)?;
         if let Some(policy) = self.account_policy()
             && let Some(subject) = flow.subject.as_deref()
-            && let Some(refusal) = policy
-                .consent_refusal(subject, &flow.client_id, &grant_scope, &accounts)
+            && let Some(reason) = policy
+                .consent_refusal(
+                    subject,
+                    &flow.client_id,
+                    &consent.grant_scope,
+                    &consent.accounts,
+                )
                 .await?
         {
-            return Err(FlowError::Invalid(refusal));
+            return Err(FlowError::ConsentRefused { reason });
         }
-        let session = body.session.clone().unwrap_or_default();
         let verifier = self.deps.mint_lookup_value();
-        flow.state = FlowState::ConsentAccepted;
         flow.consent_verifier = Some(verifier.key);
-        flow.updated_at = self.deps.clock.now();
-        flow.data.consent = Some(ConsentOutcome {
-            grant_scope,
-            grant_audience: body.grant_access_token_audience.clone(),
-            session_access_token: bounded_object(
-                "session.access_token",
-                session.access_token.as_ref(),
-            )?,
-            session_id_token: bounded_object("session.id_token", session.id_token.as_ref())?,
-            remember: body.remember,
-            remember_for: body.remember_for,
-            accounts,
-            context: bounded_object("context", body.context.as_ref())?,
-            user_cap,
-        });
+        flow.data.consent = Some(consent);
         let redirect_to =
             self.back_to_authorize(&flow.data.request, "consent_verifier", &verifier.value);
-        self.save(flow, FlowState::ConsentRequested).await?;
+        self.save(flow, FlowState::ConsentAccepted).await?;
         Ok(RedirectTo { redirect_to })
     }
 
@@ -547,13 +646,242 @@ impl Engine {
             )
             .await?;
         let verifier = self.deps.mint_lookup_value();
-        flow.state = FlowState::ConsentRejected;
         flow.consent_verifier = Some(verifier.key);
-        flow.updated_at = self.deps.clock.now();
         flow.data.denial = Some(denial_from(body));
         let redirect_to =
             self.back_to_authorize(&flow.data.request, "consent_verifier", &verifier.value);
-        self.save(flow, FlowState::ConsentRequested).await?;
+        self.save(flow, FlowState::ConsentRejected).await?;
         Ok(RedirectTo { redirect_to })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [FlowState; 7] = [
+        FlowState::LoginRequested,
+        FlowState::LoginAccepted,
+        FlowState::LoginRejected,
+        FlowState::ConsentRequested,
+        FlowState::ConsentAccepted,
+        FlowState::ConsentRejected,
+        FlowState::Done,
+    ];
+
+    fn flow(state: FlowState) -> FlowRecord {
+        FlowRecord {
+            id: "f1".into(),
+            client_id: "c1".into(),
+            state,
+            login_challenge: "lc".into(),
+            login_verifier: None,
+            consent_challenge: None,
+            consent_verifier: None,
+            csrf: "csrf".into(),
+            subject: None,
+            data: FlowData {
+                request: AuthRequest {
+                    client_id: "c1".into(),
+                    redirect_uri: "https://a.example/cb".into(),
+                    redirect_uri_given: true,
+                    scope: Scope::default(),
+                    audience: vec![],
+                    state: None,
+                    nonce: None,
+                    code_challenge: None,
+                    prompt: vec![],
+                    max_age: None,
+                    oidc: OidcContext::default(),
+                    query: String::new(),
+                },
+                login_skip: false,
+                login_session_id: None,
+                authenticated_at: None,
+                login: None,
+                consent_skip: false,
+                consent: None,
+                denial: None,
+            },
+            requested_at: 100,
+            updated_at: 100,
+            expires_at: 700,
+        }
+    }
+
+    #[test]
+    fn the_transition_table() {
+        use FlowState::{
+            ConsentAccepted, ConsentRejected, ConsentRequested, Done, LoginAccepted, LoginRejected,
+            LoginRequested,
+        };
+        let allowed = [
+            (LoginRequested, LoginAccepted),
+            (LoginRequested, LoginRejected),
+            (LoginAccepted, ConsentRequested),
+            // prompt=none, and the consent cannot be skipped.
+            (LoginAccepted, Done),
+            (LoginRejected, Done),
+            (ConsentRequested, ConsentAccepted),
+            (ConsentRequested, ConsentRejected),
+            (ConsentAccepted, Done),
+            (ConsentRejected, Done),
+        ];
+        for from in ALL {
+            for to in ALL {
+                assert_eq!(
+                    from.may_advance_to(to),
+                    allowed.contains(&(from, to)),
+                    "{} -> {}",
+                    from.as_str(),
+                    to.as_str()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn advance_moves_a_flow_once_and_returns_where_it_was() {
+        let mut f = flow(FlowState::LoginRequested);
+        assert_eq!(
+            f.advance(FlowState::LoginAccepted, 150),
+            Ok(FlowState::LoginRequested)
+        );
+        assert_eq!(f.state, FlowState::LoginAccepted);
+        assert_eq!(f.updated_at, 150);
+        // A second accept of the same login is refused, and changes nothing.
+        assert_eq!(
+            f.advance(FlowState::LoginAccepted, 160),
+            Err(IllegalTransition {
+                from: FlowState::LoginAccepted,
+                to: FlowState::LoginAccepted
+            })
+        );
+        assert_eq!(f.state, FlowState::LoginAccepted);
+        assert_eq!(f.updated_at, 150);
+    }
+
+    #[test]
+    fn a_finished_flow_goes_nowhere() {
+        for to in ALL {
+            let mut f = flow(FlowState::Done);
+            assert!(f.advance(to, 200).is_err(), "done -> {}", to.as_str());
+            assert_eq!(f, flow(FlowState::Done));
+        }
+    }
+
+    #[test]
+    fn a_consent_cannot_be_answered_before_the_login() {
+        for to in [FlowState::ConsentAccepted, FlowState::ConsentRejected] {
+            assert!(flow(FlowState::LoginRequested).advance(to, 200).is_err());
+            assert!(flow(FlowState::LoginAccepted).advance(to, 200).is_err());
+        }
+    }
+
+    fn login(subject: &str) -> AcceptLogin {
+        AcceptLogin {
+            subject: subject.into(),
+            ..AcceptLogin::default()
+        }
+    }
+
+    #[test]
+    fn a_login_is_accepted_only_within_bounds() {
+        let ok = login_outcome(&login(" alice ")).expect("valid");
+        assert_eq!(ok.subject, "alice");
+        assert!(matches!(
+            login_outcome(&login("  ")),
+            Err(FlowError::SubjectInvalid)
+        ));
+        assert!(matches!(
+            login_outcome(&login(&"a".repeat(MAX_SUBJECT_LEN + 1))),
+            Err(FlowError::SubjectInvalid)
+        ));
+        let pairwise = AcceptLogin {
+            force_subject_identifier: Some("x".into()),
+            ..login("alice")
+        };
+        assert!(matches!(
+            login_outcome(&pairwise),
+            Err(FlowError::PairwiseSubjectsUnsupported)
+        ));
+        let negative = AcceptLogin {
+            remember_for: -1,
+            ..login("alice")
+        };
+        assert!(matches!(
+            login_outcome(&negative),
+            Err(FlowError::RememberForNegative)
+        ));
+        let amr = AcceptLogin {
+            amr: Some(vec!["pwd".into(); 21]),
+            ..login("alice")
+        };
+        assert!(matches!(
+            login_outcome(&amr),
+            Err(FlowError::AuthenticationMethodsTooLong)
+        ));
+        let context = AcceptLogin {
+            context: Some(Value::String("x".into())),
+            ..login("alice")
+        };
+        assert!(matches!(
+            login_outcome(&context),
+            Err(FlowError::NotAnObject { field: "context" })
+        ));
+        let huge = AcceptLogin {
+            context: Some(serde_json::json!({ "a": "x".repeat(MAX_CLAIMS_BYTES) })),
+            ..login("alice")
+        };
+        assert!(matches!(
+            login_outcome(&huge),
+            Err(FlowError::ObjectTooLarge { field: "context" })
+        ));
+    }
+
+    #[test]
+    fn a_consent_grants_no_more_than_was_requested_and_allowed() {
+        let requested = Scope::parse("openid email").expect("scope");
+        let audience = vec!["https://api.example".to_owned()];
+        let consent = |body: AcceptConsent| consent_outcome(&body, &requested, &audience, Some(5));
+        let ok = consent(AcceptConsent {
+            grant_scope: vec!["openid".into()],
+            grant_access_token_audience: audience.clone(),
+            ..AcceptConsent::default()
+        })
+        .expect("valid");
+        assert_eq!(ok.grant_scope.to_string(), "openid");
+        assert_eq!(ok.user_cap, Some(5));
+        let e = consent(AcceptConsent {
+            grant_scope: vec!["openid".into(), "admin".into()],
+            ..AcceptConsent::default()
+        })
+        .expect_err("more scope");
+        assert!(
+            matches!(&e, FlowError::GrantScopeNotRequested { scope } if scope == "admin"),
+            "{e:?}"
+        );
+        assert_eq!(e.code(), ErrorCode::InvalidRequest);
+        let e = consent(AcceptConsent {
+            grant_access_token_audience: vec!["https://evil.example".into()],
+            ..AcceptConsent::default()
+        })
+        .expect_err("other audience");
+        assert!(
+            matches!(&e, FlowError::GrantAudienceNotAllowed { audience } if audience == "https://evil.example"),
+            "{e:?}"
+        );
+        let e = consent(AcceptConsent {
+            accounts: Some(vec![String::new()]),
+            ..AcceptConsent::default()
+        })
+        .expect_err("empty account");
+        assert!(matches!(e, FlowError::AccountsInvalid), "{e:?}");
+        let e = consent(AcceptConsent {
+            grant_scope: vec!["a b".into()],
+            ..AcceptConsent::default()
+        })
+        .expect_err("malformed");
+        assert!(matches!(e, FlowError::GrantScopeMalformed { .. }), "{e:?}");
     }
 }

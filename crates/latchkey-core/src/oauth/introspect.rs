@@ -155,17 +155,12 @@ impl Engine {
     ) -> Result<Introspection, super::error::TokenError> {
         use super::error::TokenError;
         if let Some(dup) = params.first_duplicate() {
-            return Err(TokenError::InvalidRequest(format!(
-                "The parameter {dup} was given more than once."
-            )));
+            return Err(TokenError::ParameterRepeated {
+                name: dup.to_owned(),
+            });
         }
-        let get = |name| {
-            params
-                .get(name)
-                .map_err(|e| TokenError::InvalidRequest(e.to_string()))
-        };
-        let token = get("token")?
-            .ok_or_else(|| TokenError::invalid_request("The request has no token."))?;
+        let get = |name| params.get(name).map_err(TokenError::from);
+        let token = get("token")?.ok_or(TokenError::MissingParameter("token"))?;
         let scope = get("scope")?;
         // Introspection writes nothing: a caller authenticated from the client cache is
         // confirmed by its guard on a reader, so that a resource server introspecting on every

@@ -46,14 +46,13 @@ impl Engine {
         params: &Params,
     ) -> Result<(), TokenError> {
         if let Some(dup) = params.first_duplicate() {
-            return Err(TokenError::InvalidRequest(format!(
-                "The parameter {dup} was given more than once."
-            )));
+            return Err(TokenError::ParameterRepeated {
+                name: dup.to_owned(),
+            });
         }
         let token = params
-            .get("token")
-            .map_err(|e| TokenError::InvalidRequest(e.to_string()))?
-            .ok_or_else(|| TokenError::invalid_request("The request has no token."))?;
+            .get("token")?
+            .ok_or(TokenError::MissingParameter("token"))?;
         let mut cached = self.authenticate_cached(authorization, params).await?;
         // Counted once: here for a client authenticated from the cache, after the transaction's
         // authentication otherwise.

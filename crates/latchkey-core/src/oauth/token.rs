@@ -26,14 +26,11 @@ use crate::throttle::Limit;
 const OFFLINE_SCOPES: [&str; 2] = ["offline_access", "offline"];
 
 fn get<'p>(params: &'p Params, name: &str) -> Result<Option<&'p str>, TokenError> {
-    params
-        .get(name)
-        .map_err(|e| TokenError::InvalidRequest(e.to_string()))
+    Ok(params.get(name)?)
 }
 
-fn require<'p>(params: &'p Params, name: &str) -> Result<&'p str, TokenError> {
-    get(params, name)?
-        .ok_or_else(|| TokenError::InvalidRequest(format!("The request has no {name}.")))
+fn require<'p>(params: &'p Params, name: &'static str) -> Result<&'p str, TokenError> {
+    get(params, name)?.ok_or(TokenError::MissingParameter(name))
 }
 
 fn wants_refresh(client: &Client, scope: &Scope) -> bool {
@@ -56,12 +53,13 @@ fn narrowed_scope(params: &Params, granted: &Scope) -> Result<Scope, TokenError>
     let Some(s) = get(params, "scope")? else {
         return Ok(granted.clone());
     };
-    let requested = Scope::parse(s)
-        .map_err(|e| TokenError::InvalidScope(format!("The scope is malformed: {e}.")))?;
+    let requested = Scope::parse(s).map_err(|e| TokenError::ScopeMalformed {
+        reason: e.to_string(),
+    })?;
     if let Some(extra) = requested.difference(granted).next() {
-        return Err(TokenError::InvalidScope(format!(
-            "The scope {extra} was not granted; a refresh may only narrow the scope."
-        )));
+        return Err(TokenError::ScopeNotGranted {
+            scope: extra.to_owned(),
+        });
     }
     Ok(requested)
 }
@@ -76,9 +74,9 @@ struct Minted {
 /// The grant a token request asks for, once no parameter is given twice (RFC 6749 §3.2).
 pub fn requested_grant(params: &Params) -> Result<GrantType, TokenError> {
     if let Some(dup) = params.first_duplicate() {
-        return Err(TokenError::InvalidRequest(format!(
-            "The parameter {dup} was given more than once."
-        )));
+        return Err(TokenError::ParameterRepeated {
+            name: dup.to_owned(),
+        });
     }
     match require(params, "grant_type")? {
         "authorization_code" => Ok(GrantType::AuthorizationCode),
@@ -221,15 +219,13 @@ impl Engine {
         client: &Client,
         params: &Params,
     ) -> Result<Issued, Failure> {
-        let bad = |msg| Failure::from(TokenError::InvalidGrant(msg));
-        let hash = presented_code(params, &self.deps.secrets)?
-            .ok_or_else(|| bad("The authorization code is invalid."))?;
+        let hash = presented_code(params, &self.deps.secrets)?.ok_or(TokenError::CodeInvalid)?;
         let record = tx
             .codes()
             .get(&hash)
             .await
             .map_err(TokenError::from)?
-            .ok_or_else(|| bad("The authorization code is invalid."))?;
+            .ok_or(TokenError::CodeInvalid)?;
         let now = self.deps.clock.now();
         check_code(&record, client, params, now)?;
         let (issued, exchange) = self.exchange(client, hash, &record)?;
@@ -463,29 +459,28 @@ impl Engine {
         contender: bool,
     ) -> Result<Issued, Failure> {
         let token = require(params, "refresh_token")?;
-        let bad = |msg| Failure::from(TokenError::InvalidGrant(msg));
         let hash = OpaqueToken::verify(TokenKind::RefreshToken, token, &self.deps.secrets)
-            .map_err(|_| bad("The refresh token is invalid."))?;
+            .map_err(|_| TokenError::RefreshTokenInvalid)?;
         let lookup = tx
             .tokens()
             .refresh(&hash)
             .await
             .map_err(TokenError::from)?
-            .ok_or_else(|| bad("The refresh token is invalid."))?;
+            .ok_or(TokenError::RefreshTokenInvalid)?;
         let record = lookup.token;
         if record.client_id != client.id {
             // Another client holding this token means it was stolen: end the family.
             return Err(Failure::replay(
-                "The refresh token was issued to another client.",
+                TokenError::RefreshTokenOfAnotherClient,
                 &record.family_id,
             ));
         }
         let now = self.deps.clock.now();
         if record.revoked_at.is_some() || lookup.grant_revoked {
-            return Err(bad("The refresh token was revoked."));
+            return Err(TokenError::RefreshTokenRevoked.into());
         }
         if record.expires_at <= now {
-            return Err(bad("The refresh token has expired."));
+            return Err(TokenError::RefreshTokenExpired.into());
         }
         let access_scope = narrowed_scope(params, &record.scope)?;
         if record.used_at.is_none() {
@@ -517,7 +512,7 @@ impl Engine {
             .refresh(&hash)
             .await
             .map_err(TokenError::from)?
-            .ok_or_else(|| bad("The refresh token is invalid."))?;
+            .ok_or(TokenError::RefreshTokenInvalid)?;
         let t = &current.token;
         let state = RefreshState {
             used_at: t.used_at,
@@ -542,7 +537,7 @@ impl Engine {
                         .map_err(TokenError::from)?
                 {
                     return Err(Failure::replay(
-                        "The refresh token was already used.",
+                        TokenError::RefreshTokenAlreadyUsed,
                         &record.family_id,
                     ));
                 }
@@ -552,7 +547,7 @@ impl Engine {
             }
             _ => {
                 return Err(Failure::replay(
-                    "The refresh token was already used.",
+                    TokenError::RefreshTokenAlreadyUsed,
                     &record.family_id,
                 ));
             }
@@ -561,7 +556,7 @@ impl Engine {
             .deps
             .secrets
             .open(&successor_aad(&hash, &client.id), &sealed)
-            .map_err(|_| bad("The refresh token was already used."))?;
+            .map_err(|_| TokenError::RefreshTokenAlreadyUsed)?;
         // A successor kept before ID tokens were signed after the commit is a plain response
         // with its ID token signed; it reads as an `Issued` with nothing left to sign.
         Ok(serde_json::from_slice(&plain).map_err(|e| TokenError::Internal(e.to_string()))?)
@@ -585,18 +580,21 @@ impl Engine {
         if client.is_public() {
             return Err(TokenError::UnauthorizedClient);
         }
-        let scope = Scope::parse(get(params, "scope")?.unwrap_or_default())
-            .map_err(|e| TokenError::InvalidScope(format!("The scope is malformed: {e}.")))?;
+        let scope = Scope::parse(get(params, "scope")?.unwrap_or_default()).map_err(|e| {
+            TokenError::ScopeMalformed {
+                reason: e.to_string(),
+            }
+        })?;
         if let Some(extra) = scope.difference(&client.scope).next() {
-            return Err(TokenError::InvalidScope(format!(
-                "The client may not request the scope {extra}."
-            )));
+            return Err(TokenError::ScopeNotAllowed {
+                scope: extra.to_owned(),
+            });
         }
         let audience = space_list(get(params, "audience")?);
         if let Some(a) = audience.iter().find(|a| !client.audience.contains(a)) {
-            return Err(TokenError::InvalidRequest(format!(
-                "The client may not request the audience {a}."
-            )));
+            return Err(TokenError::AudienceNotAllowed {
+                audience: a.clone(),
+            });
         }
         let now = self.deps.clock.now();
         let claims = TokenClaims {
@@ -643,44 +641,35 @@ fn check_code(
     params: &Params,
     now: UnixTime,
 ) -> Result<(), Failure> {
-    let bad = |msg| Failure::from(TokenError::InvalidGrant(msg));
     let redirect_uri = get(params, "redirect_uri")?;
     let verifier = get(params, "code_verifier")?;
     if record.client_id != client.id {
-        return Err(bad("The authorization code was issued to another client."));
+        return Err(TokenError::CodeOfAnotherClient.into());
     }
     if record.consumed_at.is_some() {
         return Err(Failure::replay(
-            "The authorization code was already used.",
+            TokenError::CodeAlreadyUsed,
             &record.family_id,
         ));
     }
     if record.expires_at <= now {
-        return Err(bad("The authorization code has expired."));
+        return Err(TokenError::CodeExpired.into());
     }
     let data = &record.data;
     match redirect_uri {
         Some(uri) if uri != data.redirect_uri => {
-            return Err(bad(
-                "The redirect_uri does not match the authorization request.",
-            ));
+            return Err(TokenError::RedirectUriMismatch.into());
         }
         None if data.redirect_uri_given => {
-            return Err(Failure::from(TokenError::invalid_request(
-                "The request has no redirect_uri.",
-            )));
+            return Err(TokenError::MissingParameter("redirect_uri").into());
         }
         _ => {}
     }
     match (&data.code_challenge, verifier) {
         (Some(challenge), Some(v)) if pkce::verify_s256(v, challenge) => Ok(()),
-        (Some(_), Some(_)) => Err(bad("The code_verifier does not match the code_challenge.")),
-        (Some(_), None) => Err(Failure::from(TokenError::invalid_request(
-            "The request has no code_verifier.",
-        ))),
-        (None, Some(_)) => Err(bad(
-            "A code_verifier was sent for a code issued without PKCE.",
-        )),
+        (Some(_), Some(_)) => Err(TokenError::PkceMismatch.into()),
+        (Some(_), None) => Err(TokenError::MissingParameter("code_verifier").into()),
+        (None, Some(_)) => Err(TokenError::PkceNotUsed.into()),
         (None, None) => Ok(()),
     }
 }
@@ -690,13 +679,8 @@ fn check_code(
 fn exchange_outcome<T>(exchanged: Exchanged, issued: T, family: &str) -> Result<T, Failure> {
     match exchanged {
         Exchanged::Written => Ok(issued),
-        Exchanged::CodeUsed => Err(Failure::replay(
-            "The authorization code was already used.",
-            family,
-        )),
-        Exchanged::GrantRevoked => Err(Failure::from(TokenError::InvalidGrant(
-            "The authorization was revoked.",
-        ))),
+        Exchanged::CodeUsed => Err(Failure::replay(TokenError::CodeAlreadyUsed, family)),
+        Exchanged::GrantRevoked => Err(TokenError::GrantRevoked.into()),
     }
 }
 
@@ -789,9 +773,10 @@ struct Failure {
 }
 
 impl Failure {
-    fn replay(msg: &'static str, family: &str) -> Self {
+    /// A detected replay: `error`, and the family it revokes.
+    fn replay(error: TokenError, family: &str) -> Self {
         Self {
-            error: TokenError::InvalidGrant(msg),
+            error,
             revoke_family: Some(family.to_owned()),
         }
     }
@@ -812,6 +797,173 @@ mod tests {
     use crate::clock::{Clock as _, MockClock};
 
     const GRACE: i64 = 30;
+
+    const REDIRECT: &str = "https://a.example/cb";
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn client(id: &str) -> Client {
+        let wire: latchkey_types::client::OAuth2Client =
+            serde_json::from_str(&format!(r#"{{"redirect_uris":["{REDIRECT}"]}}"#)).expect("wire");
+        crate::client::client_from_wire(
+            &wire,
+            crate::client::Fixed {
+                id: id.into(),
+                created_at: 0,
+                updated_at: 0,
+                status: crate::client::ClientStatus::Active,
+                owner_account_id: None,
+            },
+        )
+        .expect("client")
+    }
+
+    /// A code issued to `c1` at 1000, valid until 1600, with PKCE and a named redirect URI.
+    fn code() -> AuthorizationCode {
+        AuthorizationCode {
+            code_hash: TokenHash("h".into()),
+            client_id: "c1".into(),
+            grant_id: "g1".into(),
+            family_id: "f1".into(),
+            data: crate::oauth::records::CodeData {
+                redirect_uri: REDIRECT.into(),
+                redirect_uri_given: true,
+                code_challenge: Some(CHALLENGE.into()),
+                nonce: None,
+                subject: "alice".into(),
+                scope: Scope::default(),
+                audience: vec![],
+                claims: TokenClaims::default(),
+            },
+            created_at: 1_000,
+            expires_at: 1_600,
+            consumed_at: None,
+        }
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params::from_pairs(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+    }
+
+    /// The error `check_code` answers, and whether it revokes the family.
+    fn refusal(
+        record: &AuthorizationCode,
+        client_id: &str,
+        pairs: &[(&str, &str)],
+        now: i64,
+    ) -> (TokenError, bool) {
+        let failure =
+            check_code(record, &client(client_id), &params(pairs), now).expect_err("refused");
+        (failure.error, failure.revoke_family.is_some())
+    }
+
+    const GOOD: [(&str, &str); 2] = [("redirect_uri", REDIRECT), ("code_verifier", VERIFIER)];
+
+    #[test]
+    fn a_matching_request_may_exchange_the_code() {
+        let clock = MockClock::new(1_000);
+        assert!(check_code(&code(), &client("c1"), &params(&GOOD), clock.now()).is_ok());
+    }
+
+    #[test]
+    fn each_mismatch_is_its_own_error() {
+        let now = 1_100;
+        let (e, revokes) = refusal(&code(), "c2", &GOOD, now);
+        assert!(matches!(e, TokenError::CodeOfAnotherClient), "{e:?}");
+        assert!(!revokes);
+        let wrong_uri = [
+            ("redirect_uri", "https://a.example/other"),
+            ("code_verifier", VERIFIER),
+        ];
+        let (e, _) = refusal(&code(), "c1", &wrong_uri, now);
+        assert!(matches!(e, TokenError::RedirectUriMismatch), "{e:?}");
+        let (e, _) = refusal(&code(), "c1", &[("code_verifier", VERIFIER)], now);
+        assert!(
+            matches!(e, TokenError::MissingParameter("redirect_uri")),
+            "{e:?}"
+        );
+        assert_eq!(e.code(), latchkey_types::ErrorCode::InvalidRequest);
+        let wrong_verifier = [
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &VERIFIER[1..]),
+        ];
+        let (e, _) = refusal(&code(), "c1", &wrong_verifier, now);
+        assert!(matches!(e, TokenError::PkceMismatch), "{e:?}");
+        let (e, _) = refusal(&code(), "c1", &[("redirect_uri", REDIRECT)], now);
+        assert!(
+            matches!(e, TokenError::MissingParameter("code_verifier")),
+            "{e:?}"
+        );
+        let mut without_pkce = code();
+        without_pkce.data.code_challenge = None;
+        let (e, _) = refusal(&without_pkce, "c1", &GOOD, now);
+        assert!(matches!(e, TokenError::PkceNotUsed), "{e:?}");
+    }
+
+    #[test]
+    fn an_expired_code_is_refused_and_a_used_one_is_a_replay() {
+        let clock = MockClock::new(1_000);
+        clock.advance(600);
+        let (e, revokes) = refusal(&code(), "c1", &GOOD, clock.now());
+        assert!(matches!(e, TokenError::CodeExpired), "{e:?}");
+        assert!(!revokes);
+        let mut used = code();
+        used.consumed_at = Some(1_050);
+        let (e, revokes) = refusal(&used, "c1", &GOOD, 1_100);
+        assert!(matches!(e, TokenError::CodeAlreadyUsed), "{e:?}");
+        assert!(revokes, "a replayed code revokes its family");
+    }
+
+    #[test]
+    fn a_code_found_used_or_revoked_at_the_write_is_refused() {
+        let used = exchange_outcome(Exchanged::CodeUsed, (), "f1").expect_err("used");
+        assert!(matches!(used.error, TokenError::CodeAlreadyUsed));
+        assert_eq!(used.revoke_family.as_deref(), Some("f1"));
+        let revoked = exchange_outcome(Exchanged::GrantRevoked, (), "f1").expect_err("revoked");
+        assert!(matches!(revoked.error, TokenError::GrantRevoked));
+        assert!(revoked.revoke_family.is_none());
+        assert!(exchange_outcome(Exchanged::Written, (), "f1").is_ok());
+    }
+
+    #[test]
+    fn a_refresh_may_only_narrow_the_scope() {
+        let granted = Scope::parse("openid offline_access").expect("scope");
+        assert_eq!(
+            narrowed_scope(&params(&[]), &granted).expect("same"),
+            granted
+        );
+        let narrowed = narrowed_scope(&params(&[("scope", "openid")]), &granted).expect("narrower");
+        assert_eq!(narrowed.to_string(), "openid");
+        let e = narrowed_scope(&params(&[("scope", "openid email")]), &granted).expect_err("wider");
+        assert!(
+            matches!(&e, TokenError::ScopeNotGranted { scope } if scope == "email"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn the_grant_type_is_read_once() {
+        let e = requested_grant(&params(&[("grant_type", "password")])).expect_err("password");
+        assert!(matches!(e, TokenError::UnsupportedGrantType));
+        let e = requested_grant(&params(&[])).expect_err("none");
+        assert!(
+            matches!(e, TokenError::MissingParameter("grant_type")),
+            "{e:?}"
+        );
+        let twice = params(&[
+            ("grant_type", "refresh_token"),
+            ("grant_type", "refresh_token"),
+        ]);
+        let e = requested_grant(&twice).expect_err("twice");
+        assert!(
+            matches!(&e, TokenError::ParameterRepeated { name } if name == "grant_type"),
+            "{e:?}"
+        );
+    }
 
     #[test]
     fn a_successor_kept_as_a_plain_response_still_reads_with_its_id_token() {

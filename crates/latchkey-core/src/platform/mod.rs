@@ -130,24 +130,6 @@ impl PlatformError {
             Self::Store(_) | Self::Internal(_) => ErrorCode::ServerError,
         }
     }
-
-    /// The HTTP status this error is answered with.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            Self::NotFound(_) | Self::Flow(FlowError::NotFound) => 404,
-            Self::Forbidden(_) | Self::Csrf => 403,
-            Self::Unauthenticated | Self::BadCredentials => 401,
-            Self::Invalid { .. } | Self::Flow(FlowError::Invalid(_)) => 400,
-            Self::Conflict(_) => 409,
-            Self::Throttled { .. } => 429,
-            Self::Flow(FlowError::Handled { .. }) => 410,
-            Self::Flow(FlowError::Store(s)) | Self::Store(s) => match s {
-                StoreError::Unavailable(_) => 503,
-                _ => 500,
-            },
-            Self::Internal(_) => 500,
-        }
-    }
 }
 
 impl From<ClientError> for PlatformError {

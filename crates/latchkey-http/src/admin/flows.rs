@@ -1,13 +1,12 @@
 //! `/admin/oauth2/auth/requests/{login,consent}` with `/accept` and `/reject` (Hydra v2).
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use latchkey_core::oauth::flow::FlowError;
 use latchkey_types::flow::{AcceptConsent, AcceptLogin, RedirectTo, RejectRequest};
 use serde::Deserialize;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, flow_status};
 use crate::extract::{Json, Query};
 use crate::state::AppState;
 
@@ -25,17 +24,18 @@ pub struct ConsentChallenge {
 
 /// A handled challenge answers 410 with where the browser should start again, as Hydra does.
 fn flow_error(e: FlowError) -> Response {
+    let status = flow_status(&e);
     match e {
         FlowError::Handled { redirect_to } => {
-            (StatusCode::GONE, axum::Json(RedirectTo { redirect_to })).into_response()
+            (status, axum::Json(RedirectTo { redirect_to })).into_response()
         }
         FlowError::Store(s) => ApiError::from(s).into_response(),
         FlowError::NotFound => {
             ApiError::not_found("The challenge is unknown or has expired.").into_response()
         }
-        other @ FlowError::Invalid(_) => {
-            ApiError::new(other.code(), other.to_string()).into_response()
-        }
+        other => ApiError::new(other.code(), other.to_string())
+            .with_status(status)
+            .into_response(),
     }
 }
 

@@ -88,6 +88,6 @@ async fn handle(
             cookies::write(h, secure, csrf, session);
             res
         }
-        AuthorizeOutcome::ErrorPage { code, description } => ErrorPage::response(code, description),
+        AuthorizeOutcome::ErrorPage(error) => ErrorPage::response(error.code(), error.to_string()),
     }
 }

@@ -169,7 +169,7 @@ pub async fn post(
             res
         }
         Err(e @ (PlatformError::BadCredentials | PlatformError::Throttled { .. })) => {
-            let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
+            let status = crate::error::platform_status(&e);
             // The form is shown again for the same flow: it keeps the app's name and the
             // origins its next POST may end at.
             let client = match challenge {

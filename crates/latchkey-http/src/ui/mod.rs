@@ -194,7 +194,7 @@ pub fn error_page(e: &PlatformError) -> Response {
     {
         tracing::error!(error = %s, "platform page failed");
     }
-    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let status = crate::error::platform_status(e);
     let (heading, message) = match e {
         PlatformError::Flow(latchkey_core::oauth::flow::FlowError::Handled { .. }) => (
             "This request was already handled",
