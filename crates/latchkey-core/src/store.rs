@@ -142,6 +142,23 @@ pub async fn guarded<'t, T>(
     write(tx).await.map(Some)
 }
 
+/// [`guarded`] as a unit of work of its own: what every write for a cached client is.
+pub async fn unit_guarded<T, F>(
+    store: &(impl Store + ?Sized),
+    guard: ClientGuard,
+    now: UnixTime,
+    write: F,
+) -> Result<Option<T>, StoreError>
+where
+    T: Send + 'static,
+    F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, Result<T, StoreError>> + Send + 'static,
+{
+    unit(store, move |tx| {
+        Box::pin(async move { guarded(tx, &guard, now, write).await })
+    })
+    .await
+}
+
 /// The write use cases, each a unit of work around its one definition (the `write_*` functions
 /// below), for the services to call. Every store has them.
 #[async_trait]
@@ -182,13 +199,8 @@ pub trait StoreWrites: Store {
         guard: ClientGuard,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
-        let written = unit(self, move |tx| {
-            Box::pin(async move {
-                guarded(tx, &guard, now, |tx| {
-                    Box::pin(async move { tx.tokens().insert_access(&token).await })
-                })
-                .await
-            })
+        let written = unit_guarded(self, guard, now, move |tx| {
+            Box::pin(async move { tx.tokens().insert_access(&token).await })
         })
         .await?;
         Ok(written.is_some())
@@ -202,13 +214,8 @@ pub trait StoreWrites: Store {
         guard: ClientGuard,
         now: UnixTime,
     ) -> Result<Option<Exchanged>, StoreError> {
-        unit(self, move |tx| {
-            Box::pin(async move {
-                guarded(tx, &guard, now, |tx| {
-                    Box::pin(async move { write_exchange(tx, &exchange, now).await })
-                })
-                .await
-            })
+        unit_guarded(self, guard, now, move |tx| {
+            Box::pin(async move { write_exchange(tx, &exchange, now).await })
         })
         .await
     }
@@ -222,13 +229,8 @@ pub trait StoreWrites: Store {
         now: UnixTime,
         audit: AuditEntry,
     ) -> Result<Option<bool>, StoreError> {
-        unit(self, move |tx| {
-            Box::pin(async move {
-                guarded(tx, &guard, now, |tx| {
-                    Box::pin(async move { write_revocation(tx, &hash, now, &audit).await })
-                })
-                .await
-            })
+        unit_guarded(self, guard, now, move |tx| {
+            Box::pin(async move { write_revocation(tx, &hash, now, &audit).await })
         })
         .await
     }
@@ -242,15 +244,8 @@ pub trait StoreWrites: Store {
         now: UnixTime,
         audit: AuditEntry,
     ) -> Result<Option<bool>, StoreError> {
-        unit(self, move |tx| {
-            Box::pin(async move {
-                guarded(tx, &guard, now, |tx| {
-                    Box::pin(
-                        async move { write_family_revocation(tx, &family_id, now, &audit).await },
-                    )
-                })
-                .await
-            })
+        unit_guarded(self, guard, now, move |tx| {
+            Box::pin(async move { write_family_revocation(tx, &family_id, now, &audit).await })
         })
         .await
     }
@@ -263,13 +258,8 @@ pub trait StoreWrites: Store {
         guard: ClientGuard,
         now: UnixTime,
     ) -> Result<Option<bool>, StoreError> {
-        unit(self, move |tx| {
-            Box::pin(async move {
-                guarded(tx, &guard, now, |tx| {
-                    Box::pin(async move { write_rotation(tx, &rotation, now).await })
-                })
-                .await
-            })
+        unit_guarded(self, guard, now, move |tx| {
+            Box::pin(async move { write_rotation(tx, &rotation, now).await })
         })
         .await
     }
