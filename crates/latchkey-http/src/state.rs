@@ -73,6 +73,8 @@ impl AppState {
 
     #[must_use]
     pub fn with_platform(mut self, platform: Platform) -> Self {
+        // The engine that serves tokens and introspection follows this platform's rules.
+        platform.govern(&self.0.engine);
         Arc::make_mut(&mut self.0).platform = platform;
         self
     }

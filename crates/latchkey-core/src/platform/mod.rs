@@ -209,11 +209,7 @@ impl Platform {
     ) -> Self {
         let catalog = Arc::new(catalog);
         let rules = policy::Rules::new(catalog.clone());
-        engine.install_account_policy(Arc::new(policy::PlatformPolicy {
-            store: engine.deps().store.clone(),
-            rules: rules.clone(),
-        }));
-        Self {
+        let platform = Self {
             deps: engine.deps().clone(),
             engine,
             catalog,
@@ -221,7 +217,19 @@ impl Platform {
             blocking,
             dns,
             settings: Arc::new(settings),
-        }
+        };
+        platform.govern(&platform.engine);
+        platform
+    }
+
+    /// Makes `engine` ask this platform's rules which accounts a token acts for and whether a
+    /// consent may be given (the engine that serves the token and introspection endpoints may be
+    /// another instance than the platform's own).
+    pub fn govern(&self, engine: &Engine) {
+        engine.install_account_policy(Arc::new(policy::PlatformPolicy {
+            store: self.deps.store.clone(),
+            rules: self.rules.clone(),
+        }));
     }
 
     pub fn catalog(&self) -> &Catalog {
