@@ -303,3 +303,146 @@ test("where unverified apps may go public, an outsider is warned before their co
     rmSync(server.dataDir, { recursive: true, force: true });
   }
 });
+
+/** A name as a person compares it: compatibility forms folded (NFKC), invisible characters
+ *  (format and default-ignorable code points) removed, spacing collapsed, case ignored. */
+function asSeen(name) {
+  return name
+    .normalize("NFKC")
+    .replace(/[\p{Cf}\p{Default_Ignorable_Code_Point}]/gu, "")
+    .replace(/\s+/gu, " ")
+    .trim()
+    .toLowerCase();
+}
+
+/** The first `length` code units of an element's text in the order they are painted (top to
+ *  bottom, then left to right), invisible ones (no width) left out: what a person reads,
+ *  whatever the bidirectional algorithm did to the logical order. */
+function paintedText(locator, length) {
+  return locator.evaluate((element, length) => {
+    const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+    const glyphs = [];
+    let seen = 0;
+    for (let node = walker.nextNode(); node && seen < length; node = walker.nextNode()) {
+      const text = node.data.slice(0, length - seen);
+      for (const { segment, index } of new Intl.Segmenter(undefined, { granularity: "grapheme" }).segment(text)) {
+        const range = document.createRange();
+        range.setStart(node, index);
+        range.setEnd(node, index + segment.length);
+        const box = range.getBoundingClientRect();
+        if (box.width > 0) glyphs.push({ segment, top: Math.round(box.top), left: box.left });
+      }
+      seen += text.length;
+    }
+    glyphs.sort((a, b) => a.top - b.top || a.left - b.left);
+    return glyphs.map((g) => g.segment).join("");
+  }, length);
+}
+
+test("no app name the API accepts renders on the consent screen as the platform's or a verified app's name", async () => {
+  // A server of its own: the apps created here stay out of the other tests' world.
+  const server = await startServer();
+  const { context, p, errors } = await page();
+  const platformName = "Latchkey";
+  const verifiedApp = "Toolsmith Deploy";
+  // [label, name]
+  const refused = [
+    ["rlo-reversed-platform", "\u202eyekhctaL\u202c"],
+    ["rli-isolate-reversed-platform", "\u2067yekhctaL\u2069"],
+    ["zwj-platform", "Latch\u200dkey"],
+    ["zwsp-platform", "Latch\u200bkey"],
+    ["bom-platform", "\ufeffLatchkey"],
+    ["soft-hyphen-platform", "Latch\u00adkey"],
+    ["cyrillic-a-platform", "L\u0430tchkey"],
+    ["greek-alpha-platform", "L\u03b1tchkey"],
+    ["greek-capital-epsilon-platform", "LATCHK\u0395Y"],
+    ["full-width-platform", "\uff2c\uff41\uff54\uff43\uff48\uff4b\uff45\uff59"],
+    ["leet-platform", "L4tchk3y"],
+    ["spaced-platform", "L a t c h k e y"],
+    ["platform-itself", "Latchkey"],
+    ["verified-app-itself", verifiedApp],
+    ["verified-app-digit-one", "Toolsmith Dep1oy"],
+    ["verified-app-cyrillic-o", "T\u043e\u043elsmith Deploy"],
+    ["verified-app-greek-tau", "\u03a4oolsmith Deploy"],
+    ["verified-app-full-width-t", "\uff34oolsmith Deploy"],
+    ["verified-app-zwsp", "Toolsmith\u200bDeploy"],
+    ["verified-app-rlo", "\u202eyolpeD htimslooT\u202c"],
+    ["verified-app-upper-case", "TOOLSMITH DEPLOY"],
+  ];
+  const accepted = [
+    ["latin-accents", "Caf\u00e9 \u00dcn\u00efcode"],
+    ["latin-combining-marks", "Cafe\u0301 U\u0308ni\u0308code"],
+    ["japanese", "\u65e5\u672c\u8a9e\u30a2\u30d7\u30ea"],
+    ["cyrillic", "\u041c\u043e\u0439 \u0431\u043e\u0442"],
+    ["arabic", "\u062a\u0637\u0628\u064a\u0642 \u0627\u0644\u0637\u0642\u0633"],
+    ["han-and-latin", "\u6771\u4eac Tools"],
+  ];
+  try {
+    // The instrument first: the name the issue reported, in a heading of our own, is painted
+    // as "Latchkey" though its code points read "yekhctaL".
+    const spoof = "\u202eyekhctaL\u202c";
+    await p.setContent(`<h1 id="title">${spoof} wants to access your ${platformName} account</h1>`);
+    assert.equal(asSeen(await paintedText(p.locator("h1#title"), spoof.length)), asSeen(platformName));
+
+    // The console session of alice, an owner of Acme, and its CSRF token for the JSON API.
+    await p.goto(`${server.public}/ui/developer`);
+    await login(p, "alice@acme.test", server.password);
+    await p.getByRole("heading", { name: "Developer console" }).waitFor();
+    const csrf = await p.locator('input[name="csrf_token"]').first().inputValue();
+    const create = (name) =>
+      context.request.post(`${server.public}/api/v1/accounts/acme/apps`, {
+        headers: { "X-CSRF-Token": csrf },
+        data: {
+          name,
+          app_type: "native",
+          redirect_uris: ["http://127.0.0.1/callback"],
+          scopes: ["openid", "account.read"],
+        },
+      });
+
+    for (const [label, name] of refused) {
+      const r = await create(name);
+      const body = await r.json();
+      assert.equal(r.status(), 400, `${label} is refused: ${r.status()} ${JSON.stringify(body)}`);
+      assert.match(body.error_description, /\bname\b/, `${label} is refused for its name`);
+      assert.ok(!/\p{Cf}/u.test(body.error_description), `${label}: the refusal does not echo invisible characters`);
+    }
+
+    const created = [];
+    for (const [label, name] of accepted) {
+      const r = await create(name);
+      const body = await r.json();
+      assert.equal(r.status(), 201, `${label} is accepted: ${r.status()} ${JSON.stringify(body)}`);
+      assert.equal(body.name, name, `${label} is stored as written`);
+      created.push({ label, name, clientId: body.client_id });
+    }
+
+    // Every accepted name on the consent screen of its owner, as rendered by Chromium.
+    const forbidden = [platformName, verifiedApp].map(asSeen);
+    const suffix = ` wants to access your ${platformName} account`;
+    for (const [i, { label, name, clientId }] of created.entries()) {
+      await p.goto(authorizeUrl(server, clientId, "http://127.0.0.1:9/callback", "openid account.read"));
+      const consent = p.getByRole("heading", { name: /wants to access your/ });
+      // The engine asks for a login unless a remembered one is there.
+      await consent.or(p.getByRole("heading", { name: "Sign in" })).waitFor();
+      if (!(await consent.isVisible())) await login(p, "alice@acme.test", server.password);
+      const title = p.locator("h1#title");
+      await consent.waitFor();
+      const heading = await title.innerText();
+      assert.ok(heading.endsWith(suffix), `${label}: heading ${JSON.stringify(heading)}`);
+      const shown = heading.slice(0, -suffix.length);
+      assert.equal(shown, name, `${label}: the heading shows the accepted name`);
+      const painted = await paintedText(title, name.length);
+      for (const text of [shown, painted]) {
+        assert.ok(!forbidden.includes(asSeen(text)), `${label}: ${JSON.stringify(text)} reads as a trusted name`);
+      }
+      assert.match(await p.textContent("body"), /Unverified publisher/, `${label}: shown as unverified`);
+      await p.screenshot({ path: join(shots, `12-consent-name-${i + 1}-${label}.png`), fullPage: true });
+    }
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+    server.child.kill("SIGTERM");
+    rmSync(server.dataDir, { recursive: true, force: true });
+  }
+});
