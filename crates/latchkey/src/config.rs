@@ -186,13 +186,15 @@ batch_size = 1000
 [catalog]
 # The permission catalog: the scopes apps may request, beside the built-in openid, profile, email,
 # offline_access and apps.write. sensitivity: normal, sensitive (needs a verified app) or
-# restricted (needs the operator's approval).
+# restricted (needs the operator's approval). min_role: the least account role that may lend the
+# scope to an app (member, developer, admin, owner).
 # [[catalog.scopes]]
 # name = "dns.read"
 # title = "See your DNS records"
 # description = "List the DNS zones and records of your accounts."
 # group = "DNS"
 # sensitivity = "normal"
+# min_role = "member"
 
 [platform]
 # The platform's name, on the built-in pages; app names may not imitate it.
