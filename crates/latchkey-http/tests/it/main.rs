@@ -6,6 +6,7 @@ mod adversarial;
 mod bad_input;
 mod browser;
 mod client_cache;
+mod core_rules;
 mod engine;
 mod interop;
 mod openapi;
