@@ -147,8 +147,11 @@ impl SqlStore {
                     "SET lock_timeout = {}",
                     options.transaction_idle_timeout.as_millis()
                 );
+                // No ping before each use: a connection that died is answered `Unavailable`
+                // (503) once and replaced, instead of costing a round trip on every request.
                 let pool = PgPoolOptions::new()
                     .max_connections(options.max_connections)
+                    .test_before_acquire(false)
                     .acquire_timeout(options.acquire_timeout)
                     .after_connect(move |conn, _| {
                         let sql = lock_timeout.clone();
