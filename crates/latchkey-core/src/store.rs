@@ -350,12 +350,10 @@ pub async fn write_consent(
     let Some(client) = tx.clients().active(client_id, c.user_cap.is_some()).await? else {
         return Ok(ConsentCompleted::ClientGone);
     };
+    // The grant this consent replaces, if any: read once, for the cap and for the narrowing.
+    let replaced = tx.grants().active(&c.grant.subject, client_id).await?;
     if let Some(cap) = c.user_cap
-        && tx
-            .grants()
-            .active(&c.grant.subject, client_id)
-            .await?
-            .is_none()
+        && replaced.is_none()
         && tx.apps().user_count(client_id).await? >= cap
     {
         return Ok(ConsentCompleted::AtUserCap);
@@ -365,7 +363,7 @@ pub async fn write_consent(
     }
     // A consent that grants less than the one it replaces leaves no token wider than this one:
     // the tokens of the grant it narrows are revoked.
-    if let Some(old) = tx.grants().active(&c.grant.subject, client_id).await?
+    if let Some(old) = replaced
         && (!old.scope.is_subset_of(&c.grant.scope)
             || old.accounts.iter().any(|a| !c.grant.accounts.contains(a)))
     {

@@ -211,15 +211,13 @@ impl Rules {
         requested: &Scope,
         granted_accounts: &[String],
     ) -> bool {
-        if self.app_refusal(app, memberships).is_some()
-            || requested
-                .iter()
-                .any(|s| self.scope_refusal(app, s).is_some())
-        {
-            return false;
-        }
         if granted_accounts.is_empty() {
-            return memberships.is_empty();
+            // A user of no account: only the app and the catalog decide.
+            return memberships.is_empty()
+                && self.app_refusal(app, memberships).is_none()
+                && requested
+                    .iter()
+                    .all(|s| self.scope_refusal(app, s).is_none());
         }
         let lendable = self.lendable_accounts(app, memberships, requested, granted_accounts);
         if granted_accounts.iter().any(|a| a == "*") {
