@@ -116,6 +116,40 @@ impl ClientStatus {
     }
 }
 
+/// Where a client came from: registered by the operator or a developer (the admin API, the
+/// developer console), by itself (RFC 7591 dynamic registration), or named by the URL of its
+/// client ID metadata document. The last two vouch for nothing: they are shown as unverified
+/// and get only the scopes any unverified app may have.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientOrigin {
+    #[default]
+    Registered,
+    Dynamic,
+    MetadataDocument,
+}
+
+impl ClientOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Registered => "registered",
+            Self::Dynamic => "dynamic",
+            Self::MetadataDocument => "metadata_document",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Registered, Self::Dynamic, Self::MetadataDocument]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+    }
+
+    /// The client registered itself, or is named by its document: nobody vouches for it.
+    pub fn is_external(self) -> bool {
+        self != Self::Registered
+    }
+}
+
 /// An OAuth client (an "app" on the platform).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Client {
@@ -149,6 +183,7 @@ pub struct Client {
     /// The account that owns the app, for apps made in the developer console.
     pub owner_account_id: Option<String>,
     pub status: ClientStatus,
+    pub origin: ClientOrigin,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
