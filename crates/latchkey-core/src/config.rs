@@ -262,6 +262,7 @@ pub struct OAuth2Config {
     pub access_token_signing_alg: SigningAlg,
     pub pkce: PkceConfig,
     pub refresh_token: RefreshTokenConfig,
+    pub client_id_metadata_documents: ClientIdMetadataDocumentsConfig,
 }
 
 impl Default for OAuth2Config {
@@ -271,6 +272,31 @@ impl Default for OAuth2Config {
             access_token_signing_alg: SigningAlg::ES256,
             pkce: PkceConfig::default(),
             refresh_token: RefreshTokenConfig::default(),
+            client_id_metadata_documents: ClientIdMetadataDocumentsConfig::default(),
+        }
+    }
+}
+
+/// Clients identified by the https URL of their metadata document
+/// (draft-ietf-oauth-client-id-metadata-document).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientIdMetadataDocumentsConfig {
+    /// Whether a client_id that is an https URL is fetched as a metadata document.
+    pub enabled: bool,
+    /// Lets documents be fetched from loopback addresses: for development and tests only (a
+    /// warning is logged at start-up). Every other private range stays refused.
+    pub allow_loopback: bool,
+    /// Hosts whose metadata-document clients may be granted more than normal-sensitivity scopes.
+    pub trusted_hosts: Vec<String>,
+}
+
+impl Default for ClientIdMetadataDocumentsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            allow_loopback: false,
+            trusted_hosts: Vec::new(),
         }
     }
 }

@@ -155,6 +155,15 @@ enforced_for_public_clients = true
 grace_period = "30s"
 grace_reuse_count = 3
 
+[oauth2.client_id_metadata_documents]
+# A client_id that is an https URL names the client's metadata document, fetched when needed
+# (with SSRF defences: public addresses only, no redirects, 5 KiB, 5 s, cached, rate-limited).
+enabled = true
+# Development only: lets documents be served from loopback (a warning is logged at start-up).
+allow_loopback = false
+# Hosts whose metadata-document clients may be granted more than normal-sensitivity scopes.
+trusted_hosts = []
+
 [rate_limits]
 # Requests per minute, per replica (in memory); 0 turns a limit off. Over a limit: 429 with
 # Retry-After. Login brute-force limits hold across replicas (they live in the database).

@@ -313,6 +313,13 @@ async fn shutdown_signal() {
 }
 
 pub async fn run(config: Config, migrate: bool, demo: bool) -> anyhow::Result<()> {
+    let cimd = &config.oauth2.client_id_metadata_documents;
+    if cimd.enabled && cimd.allow_loopback {
+        tracing::warn!(
+            "oauth2.client_id_metadata_documents.allow_loopback is on: client metadata documents \
+             may be fetched from this machine's loopback addresses (development only)"
+        );
+    }
     let (public_listener, public_addr) = bind(&config.public.addr, "public").await?;
     let (admin_listener, admin_addr) = bind(&config.admin.addr, "admin").await?;
     let issuer = match &config.issuer {
