@@ -148,7 +148,8 @@ enforced_for_public_clients = true
 
 [oauth2.client_id_metadata_documents]
 # A client_id that is an https URL with a path names the client's metadata document, fetched
-# when the client starts an authorization (MCP clients identify themselves this way).
+# when the client starts an authorization (MCP clients identify themselves this way), with SSRF
+# defences: public addresses only, no redirects, 5 KiB, 5 s, cached, rate-limited per host.
 enabled = true
 # Fetch documents from loopback addresses. Development and tests only: start-up warns when on.
 allow_loopback = false

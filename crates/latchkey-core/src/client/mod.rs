@@ -2,11 +2,16 @@
 //! Hydra-compatible admin API.
 
 pub mod cache;
+pub mod metadata_document;
 mod redirect;
 mod service;
 mod validate;
 mod wire;
 
+pub use metadata_document::{
+    CimdError, MetadataDocument, MetadataDocumentFetcher, looks_like_metadata_url, parse_document,
+    parse_document_url,
+};
 pub use redirect::{
     MAX_REDIRECT_URI_LEN, RedirectUriError, redirect_uri_matches, validate_redirect_uri,
 };

@@ -496,7 +496,7 @@ fn uri_list(field: &str, uris: &[String], native: bool) -> Result<Vec<String>, M
 
 /// A JWK Set of public keys: an object with a `keys` array of at most 20 keys, each with a `kty`
 /// and no private members.
-fn validate_jwks(v: &serde_json::Value) -> Result<serde_json::Value, MetadataError> {
+pub(crate) fn validate_jwks(v: &serde_json::Value) -> Result<serde_json::Value, MetadataError> {
     if serde_json::to_vec(v).map_or(usize::MAX, |b| b.len()) > MAX_JWKS_BYTES {
         return Err(err(
             "jwks",

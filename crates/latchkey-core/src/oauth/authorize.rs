@@ -413,6 +413,13 @@ impl Engine {
             }
             Err(e) => return Ok(Err(page(e.into()))),
             Ok(None) => return Ok(Err(page(AuthorizeError::ClientIdMissing))),
+            Ok(Some(id)) if crate::client::looks_like_metadata_url(id) => {
+                return Ok(match self.document_client(id).await? {
+                    Ok(c) if !c.is_active() => Err(page(AuthorizeError::ClientSuspended)),
+                    Ok(c) => Ok(c),
+                    Err(e) => Err(page(e)),
+                });
+            }
             Ok(Some(id)) if id.len() > 255 => return Ok(Err(page(AuthorizeError::UnknownClient))),
             Ok(Some(id)) => id,
         };

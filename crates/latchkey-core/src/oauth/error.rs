@@ -184,6 +184,9 @@ pub enum AuthorizeError {
     ClientIdMissing,
     #[error("The client is unknown.")]
     UnknownClient,
+    /// The client_id is the URL of a metadata document that could not be used.
+    #[error("The client's metadata document cannot be used: {0}.")]
+    ClientDocument(crate::client::CimdError),
     #[error("This application has been suspended.")]
     ClientSuspended,
     #[error("redirect_uri was given more than once.")]
@@ -280,6 +283,11 @@ impl AuthorizeError {
             Self::UnknownClient | Self::ClientSuspended | Self::ClientGone => {
                 ErrorCode::InvalidClient
             }
+            Self::ClientDocument(e) => match e.error_code() {
+                "invalid_request" => ErrorCode::InvalidRequest,
+                "temporarily_unavailable" => ErrorCode::TemporarilyUnavailable,
+                _ => ErrorCode::InvalidClient,
+            },
             Self::UnsupportedResponseType => ErrorCode::UnsupportedResponseType,
             Self::UnauthorizedClient => ErrorCode::UnauthorizedClient,
             Self::RequestObjectUnsupported => ErrorCode::RequestNotSupported,

@@ -6,6 +6,7 @@
 
 pub mod authorize;
 pub mod client_auth;
+mod documents;
 pub mod error;
 pub mod flow;
 mod introspect;
@@ -169,6 +170,9 @@ pub struct Engine {
     pub(crate) throttle: Arc<Throttle>,
     /// The platform's decision, once it is installed (shared by every clone).
     pub(crate) account_policy: Arc<std::sync::RwLock<Option<Arc<dyn AccountPolicy>>>>,
+    /// The fetcher of client metadata documents, once one is installed.
+    pub(crate) document_fetcher:
+        Arc<std::sync::RwLock<Option<Arc<dyn crate::client::MetadataDocumentFetcher>>>>,
 }
 
 impl Engine {
@@ -252,6 +256,7 @@ impl Engine {
             keys,
             throttle: Arc::new(Throttle::unlimited()),
             account_policy: Arc::default(),
+            document_fetcher: Arc::default(),
         }
     }
 

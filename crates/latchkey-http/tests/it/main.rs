@@ -3,6 +3,7 @@
 
 mod admin_clients;
 mod adversarial;
+mod agents;
 mod bad_input;
 mod browser;
 mod client_cache;
