@@ -485,7 +485,7 @@ mod tests {
     const URL: &str = "https://app.example/oauth/client.json";
 
     fn url() -> Url {
-        parse_document_url(URL).unwrap()
+        parse_document_url(URL).expect("valid in the test")
     }
 
     fn base() -> Value {
@@ -497,7 +497,7 @@ mod tests {
     }
 
     fn parse(v: &Value) -> Result<MetadataDocument, CimdError> {
-        parse_document(&url(), &serde_json::to_vec(v).unwrap())
+        parse_document(&url(), &serde_json::to_vec(v).expect("valid in the test"))
     }
 
     fn with(field: &str, value: Value) -> Value {
@@ -528,7 +528,11 @@ mod tests {
             "https://[::1]:9/x/y",
             "https://app.example/c/",
         ] {
-            assert_eq!(parse_document_url(ok).unwrap().as_str(), ok, "{ok}");
+            assert_eq!(
+                parse_document_url(ok).expect("valid in the test").as_str(),
+                ok,
+                "{ok}"
+            );
         }
     }
 
@@ -570,7 +574,7 @@ mod tests {
 
     #[test]
     fn a_good_document_is_accepted_with_defaults() {
-        let doc = parse(&base()).unwrap();
+        let doc = parse(&base()).expect("valid in the test");
         assert_eq!(doc.client_id, URL);
         assert_eq!(doc.client_name, "Example App");
         assert_eq!(doc.token_endpoint_auth_method, AuthMethod::None);
@@ -595,7 +599,7 @@ mod tests {
             "software_version": "2.1",
             "extra": {"ignored": true},
         });
-        let doc = parse(&full).unwrap();
+        let doc = parse(&full).expect("valid in the test");
         assert_eq!(doc.grant_types.len(), 2);
         assert_eq!(doc.scope.as_deref(), Some("openid profile"));
         assert_eq!(doc.software_version.as_deref(), Some("2.1"));
@@ -603,7 +607,11 @@ mod tests {
             "redirect_uris",
             json!(["http://localhost:3000/cb", "http://127.0.0.1:9/cb"]),
         );
-        assert!(parse(&loopback_only).unwrap().all_redirects_loopback());
+        assert!(
+            parse(&loopback_only)
+                .expect("valid in the test")
+                .all_redirects_loopback()
+        );
     }
 
     #[test]
@@ -615,12 +623,14 @@ mod tests {
         assert_eq!(parse(&v), Err(CimdError::KeysRequired));
         v["jwks"] = jwks.clone();
         assert_eq!(
-            parse(&v).unwrap().token_endpoint_auth_method,
+            parse(&v)
+                .expect("valid in the test")
+                .token_endpoint_auth_method,
             AuthMethod::PrivateKeyJwt
         );
         v["jwks_uri"] = json!("https://app.example/jwks");
         assert!(matches!(parse(&v), Err(CimdError::InvalidField { field, .. }) if field == "jwks"));
-        v.as_object_mut().unwrap().remove("jwks");
+        v.as_object_mut().expect("valid in the test").remove("jwks");
         assert!(parse(&v).is_ok());
         v["jwks_uri"] = json!("http://app.example/jwks");
         assert!(
@@ -637,7 +647,8 @@ mod tests {
         fn invalid(f: &'static str) -> impl Fn(&CimdError) -> bool {
             move |e: &CimdError| matches!(e, CimdError::InvalidField { field, .. } if field == f)
         }
-        let cases: Vec<(Value, Box<dyn Fn(&CimdError) -> bool>)> = vec![
+        type Expect = Box<dyn Fn(&CimdError) -> bool>;
+        let cases: Vec<(Value, Expect)> = vec![
             (json!([1, 2]), Box::new(|e| *e == CimdError::NotObject)),
             (json!("x"), Box::new(|e| *e == CimdError::NotObject)),
             (
