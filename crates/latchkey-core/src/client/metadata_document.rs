@@ -19,7 +19,7 @@ use url::Url;
 
 use super::redirect::validate_redirect_uri;
 use super::validate::{MAX_CONTACTS, MAX_NAME_LEN, MAX_REDIRECT_URIS, MAX_URI_LEN, validate_jwks};
-use super::{AuthMethod, Client, ClientStatus, GrantType};
+use super::{AuthMethod, Client, ClientOrigin, ClientStatus, GrantType};
 use crate::clock::UnixTime;
 
 /// Longest client_id URL accepted.
@@ -238,8 +238,7 @@ impl MetadataDocument {
     /// The client this document describes, as the engine sees clients: public (or
     /// `private_key_jwt`), never skipping consent, owned by no account. The scopes are the
     /// document's, or registered clients' default (`openid offline_access offline`) without
-    /// one; `metadata` records `{"client_id_metadata_document": true}` and the `jwks_uri`, which
-    /// [`Client`] has no field for.
+    /// one; `metadata` holds the `jwks_uri`, if any, which [`Client`] has no field for.
     pub fn to_client(&self, now: UnixTime) -> Client {
         let scope = self
             .scope
@@ -247,7 +246,7 @@ impl MetadataDocument {
             .and_then(|s| Scope::parse(s).ok())
             .or_else(|| Scope::parse("openid offline_access offline").ok())
             .unwrap_or_default();
-        let mut metadata = serde_json::json!({ "client_id_metadata_document": true });
+        let mut metadata = serde_json::json!({});
         if let Some(uri) = &self.jwks_uri {
             metadata["jwks_uri"] = Value::String(uri.clone());
         }
@@ -277,6 +276,7 @@ impl MetadataDocument {
             metadata,
             owner_account_id: None,
             status: ClientStatus::Active,
+            origin: ClientOrigin::MetadataDocument,
             created_at: now,
             updated_at: now,
         }
@@ -672,7 +672,7 @@ mod tests {
         assert!(client.allows_grant(GrantType::AuthorizationCode));
         assert!(!client.allows_grant(GrantType::RefreshToken));
         assert!(client.scope.contains("profile") && !client.scope.contains("offline"));
-        assert_eq!(client.metadata["client_id_metadata_document"], true);
+        assert_eq!(client.origin, ClientOrigin::MetadataDocument);
         let default = parse(&base()).expect("valid in the test").to_client(0);
         assert!(default.scope.contains("offline_access"));
     }
