@@ -86,17 +86,15 @@ fn classify_v4(ip: Ipv4Addr) -> AddressClass {
     match (a, b, c) {
         _ if ip.is_broadcast() => AddressClass::Broadcast,
         (0, ..) => AddressClass::Unspecified,
-        (10, ..) => AddressClass::Private,
+        (10, ..) | (172, 16..=31, _) | (192, 168, _) => AddressClass::Private,
         (100, 64..=127, _) => AddressClass::SharedAddressSpace,
         (127, ..) => AddressClass::Loopback,
         (169, 254, _) => AddressClass::LinkLocal,
-        (172, 16..=31, _) | (192, 168, _) => AddressClass::Private,
         (192, 0, 2) | (198, 51, 100) | (203, 0, 113) => AddressClass::Documentation,
         (198, 18..=19, _) => AddressClass::Benchmarking,
-        // IETF protocol assignments; the 6to4 relay anycast (deprecated).
-        (192, 0, 0) | (192, 88, 99) => AddressClass::Reserved,
         (224..=239, ..) => AddressClass::Multicast,
-        (240..=255, ..) => AddressClass::Reserved,
+        // IETF protocol assignments, the 6to4 relay anycast (deprecated), 240.0.0.0/4.
+        (192, 0, 0) | (192, 88, 99) | (240..=255, ..) => AddressClass::Reserved,
         _ => AddressClass::Public,
     }
 }
@@ -123,7 +121,7 @@ fn classify_v6(ip: Ipv6Addr) -> AddressClass {
         [0x64, 0xff9b, 0, 0, 0, 0, ..] => classify_v4(embedded()),
         [0xff00..=0xffff, ..] => AddressClass::Multicast,
         [0xfe80..=0xfebf, ..] => AddressClass::LinkLocal,
-        [0xfc00..=0xfdff, ..] | [0xfec0..=0xfeff, ..] => AddressClass::Private,
+        [0xfc00..=0xfdff | 0xfec0..=0xfeff, ..] => AddressClass::Private,
         [0x2001, 0x0db8, ..] => AddressClass::Documentation,
         [0x2001, 0x0002, 0, ..] => AddressClass::Benchmarking,
         // Protocol assignments (Teredo included), 6to4.
@@ -572,7 +570,7 @@ mod tests {
     use super::*;
 
     fn class(s: &str) -> AddressClass {
-        classify(s.parse().unwrap())
+        classify(s.parse().expect("valid in the test"))
     }
 
     #[test]
@@ -670,7 +668,7 @@ mod tests {
     #[test]
     fn allow_loopback_allows_loopback_only() {
         for ip in ["127.0.0.1", "::1", "::ffff:127.0.0.1"] {
-            let ip: IpAddr = ip.parse().unwrap();
+            let ip: IpAddr = ip.parse().expect("valid in the test");
             assert_eq!(address_allowed(ip, false), Err(AddressClass::Loopback));
             assert_eq!(address_allowed(ip, true), Ok(()));
         }
@@ -683,10 +681,13 @@ mod tests {
             "fd00::1",
             "::ffff:192.168.0.1",
         ] {
-            let ip: IpAddr = ip.parse().unwrap();
+            let ip: IpAddr = ip.parse().expect("valid in the test");
             assert!(address_allowed(ip, true).is_err(), "{ip}");
         }
-        assert_eq!(address_allowed("8.8.8.8".parse().unwrap(), false), Ok(()));
+        assert_eq!(
+            address_allowed("8.8.8.8".parse().expect("valid in the test"), false),
+            Ok(())
+        );
     }
 
     #[test]

@@ -19,7 +19,8 @@ use url::Url;
 
 use super::redirect::validate_redirect_uri;
 use super::validate::{MAX_CONTACTS, MAX_NAME_LEN, MAX_REDIRECT_URIS, MAX_URI_LEN, validate_jwks};
-use super::{AuthMethod, GrantType};
+use super::{AuthMethod, Client, ClientOrigin, ClientStatus, GrantType};
+use crate::clock::UnixTime;
 
 /// Longest client_id URL accepted.
 pub const MAX_METADATA_URL_LEN: usize = 512;
@@ -232,6 +233,53 @@ impl MetadataDocument {
             }
         }
         hosts
+    }
+
+    /// The client this document describes, as the engine sees clients: public (or
+    /// `private_key_jwt`), never skipping consent, owned by no account. The scopes are the
+    /// document's, or registered clients' default (`openid offline_access offline`) without
+    /// one; `metadata` holds the `jwks_uri`, if any, which [`Client`] has no field for.
+    pub fn to_client(&self, now: UnixTime) -> Client {
+        let scope = self
+            .scope
+            .as_deref()
+            .and_then(|s| Scope::parse(s).ok())
+            .or_else(|| Scope::parse("openid offline_access offline").ok())
+            .unwrap_or_default();
+        let mut metadata = serde_json::json!({});
+        if let Some(uri) = &self.jwks_uri {
+            metadata["jwks_uri"] = Value::String(uri.clone());
+        }
+        Client {
+            id: self.client_id.clone(),
+            name: self.client_name.clone(),
+            redirect_uris: self.redirect_uris.clone(),
+            post_logout_redirect_uris: Vec::new(),
+            grant_types: self.grant_types.clone(),
+            response_types: self.response_types.clone(),
+            scope,
+            audience: Vec::new(),
+            token_endpoint_auth_method: self.token_endpoint_auth_method,
+            token_endpoint_auth_signing_alg: None,
+            id_token_signed_response_alg: None,
+            userinfo_signed_response_alg: None,
+            jwks: self.jwks.clone(),
+            access_token_strategy: None,
+            skip_consent: false,
+            skip_logout_consent: false,
+            owner: String::new(),
+            logo_uri: self.logo_uri.clone().unwrap_or_default(),
+            client_uri: self.client_uri.clone().unwrap_or_default(),
+            policy_uri: self.policy_uri.clone().unwrap_or_default(),
+            tos_uri: self.tos_uri.clone().unwrap_or_default(),
+            contacts: self.contacts.clone(),
+            metadata,
+            owner_account_id: None,
+            status: ClientStatus::Active,
+            origin: ClientOrigin::MetadataDocument,
+            created_at: now,
+            updated_at: now,
+        }
     }
 
     /// True when every redirect URI is on loopback (`localhost`, `127.0.0.0/8`, `[::1]`): the
@@ -485,7 +533,7 @@ mod tests {
     const URL: &str = "https://app.example/oauth/client.json";
 
     fn url() -> Url {
-        parse_document_url(URL).unwrap()
+        parse_document_url(URL).expect("valid in the test")
     }
 
     fn base() -> Value {
@@ -497,7 +545,7 @@ mod tests {
     }
 
     fn parse(v: &Value) -> Result<MetadataDocument, CimdError> {
-        parse_document(&url(), &serde_json::to_vec(v).unwrap())
+        parse_document(&url(), &serde_json::to_vec(v).expect("valid in the test"))
     }
 
     fn with(field: &str, value: Value) -> Value {
@@ -528,7 +576,11 @@ mod tests {
             "https://[::1]:9/x/y",
             "https://app.example/c/",
         ] {
-            assert_eq!(parse_document_url(ok).unwrap().as_str(), ok, "{ok}");
+            assert_eq!(
+                parse_document_url(ok).expect("valid in the test").as_str(),
+                ok,
+                "{ok}"
+            );
         }
     }
 
@@ -570,7 +622,7 @@ mod tests {
 
     #[test]
     fn a_good_document_is_accepted_with_defaults() {
-        let doc = parse(&base()).unwrap();
+        let doc = parse(&base()).expect("valid in the test");
         assert_eq!(doc.client_id, URL);
         assert_eq!(doc.client_name, "Example App");
         assert_eq!(doc.token_endpoint_auth_method, AuthMethod::None);
@@ -595,7 +647,7 @@ mod tests {
             "software_version": "2.1",
             "extra": {"ignored": true},
         });
-        let doc = parse(&full).unwrap();
+        let doc = parse(&full).expect("valid in the test");
         assert_eq!(doc.grant_types.len(), 2);
         assert_eq!(doc.scope.as_deref(), Some("openid profile"));
         assert_eq!(doc.software_version.as_deref(), Some("2.1"));
@@ -603,7 +655,26 @@ mod tests {
             "redirect_uris",
             json!(["http://localhost:3000/cb", "http://127.0.0.1:9/cb"]),
         );
-        assert!(parse(&loopback_only).unwrap().all_redirects_loopback());
+        assert!(
+            parse(&loopback_only)
+                .expect("valid in the test")
+                .all_redirects_loopback()
+        );
+    }
+
+    #[test]
+    fn a_document_becomes_a_public_client() {
+        let client = parse(&with("scope", json!("openid profile")))
+            .expect("valid in the test")
+            .to_client(1_700_000_000);
+        assert_eq!(client.id, URL);
+        assert!(client.is_public() && client.is_active() && !client.skip_consent);
+        assert!(client.allows_grant(GrantType::AuthorizationCode));
+        assert!(!client.allows_grant(GrantType::RefreshToken));
+        assert!(client.scope.contains("profile") && !client.scope.contains("offline"));
+        assert_eq!(client.origin, ClientOrigin::MetadataDocument);
+        let default = parse(&base()).expect("valid in the test").to_client(0);
+        assert!(default.scope.contains("offline_access"));
     }
 
     #[test]
@@ -615,12 +686,14 @@ mod tests {
         assert_eq!(parse(&v), Err(CimdError::KeysRequired));
         v["jwks"] = jwks.clone();
         assert_eq!(
-            parse(&v).unwrap().token_endpoint_auth_method,
+            parse(&v)
+                .expect("valid in the test")
+                .token_endpoint_auth_method,
             AuthMethod::PrivateKeyJwt
         );
         v["jwks_uri"] = json!("https://app.example/jwks");
         assert!(matches!(parse(&v), Err(CimdError::InvalidField { field, .. }) if field == "jwks"));
-        v.as_object_mut().unwrap().remove("jwks");
+        v.as_object_mut().expect("valid in the test").remove("jwks");
         assert!(parse(&v).is_ok());
         v["jwks_uri"] = json!("http://app.example/jwks");
         assert!(
@@ -637,7 +710,8 @@ mod tests {
         fn invalid(f: &'static str) -> impl Fn(&CimdError) -> bool {
             move |e: &CimdError| matches!(e, CimdError::InvalidField { field, .. } if field == f)
         }
-        let cases: Vec<(Value, Box<dyn Fn(&CimdError) -> bool>)> = vec![
+        type Expect = Box<dyn Fn(&CimdError) -> bool>;
+        let cases: Vec<(Value, Expect)> = vec![
             (json!([1, 2]), Box::new(|e| *e == CimdError::NotObject)),
             (json!("x"), Box::new(|e| *e == CimdError::NotObject)),
             (

@@ -6,6 +6,7 @@ mod adversarial;
 mod agents;
 mod bad_input;
 mod browser;
+mod cimd;
 mod client_cache;
 mod core_rules;
 mod engine;
