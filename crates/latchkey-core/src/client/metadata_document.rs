@@ -19,8 +19,7 @@ use url::Url;
 
 use super::redirect::validate_redirect_uri;
 use super::validate::{MAX_CONTACTS, MAX_NAME_LEN, MAX_REDIRECT_URIS, MAX_URI_LEN, validate_jwks};
-use super::{AuthMethod, Client, ClientOrigin, ClientStatus, GrantType};
-use crate::clock::UnixTime;
+use super::{AuthMethod, GrantType};
 
 /// Longest client_id URL accepted.
 pub const MAX_METADATA_URL_LEN: usize = 512;
@@ -233,53 +232,6 @@ impl MetadataDocument {
             }
         }
         hosts
-    }
-
-    /// The client this document describes, as the engine sees clients: public (or
-    /// `private_key_jwt`), never skipping consent, owned by no account. The scopes are the
-    /// document's, or registered clients' default (`openid offline_access offline`) without
-    /// one; `metadata` holds the `jwks_uri`, if any, which [`Client`] has no field for.
-    pub fn to_client(&self, now: UnixTime) -> Client {
-        let scope = self
-            .scope
-            .as_deref()
-            .and_then(|s| Scope::parse(s).ok())
-            .or_else(|| Scope::parse("openid offline_access offline").ok())
-            .unwrap_or_default();
-        let mut metadata = serde_json::json!({});
-        if let Some(uri) = &self.jwks_uri {
-            metadata["jwks_uri"] = Value::String(uri.clone());
-        }
-        Client {
-            id: self.client_id.clone(),
-            name: self.client_name.clone(),
-            redirect_uris: self.redirect_uris.clone(),
-            post_logout_redirect_uris: Vec::new(),
-            grant_types: self.grant_types.clone(),
-            response_types: self.response_types.clone(),
-            scope,
-            audience: Vec::new(),
-            token_endpoint_auth_method: self.token_endpoint_auth_method,
-            token_endpoint_auth_signing_alg: None,
-            id_token_signed_response_alg: None,
-            userinfo_signed_response_alg: None,
-            jwks: self.jwks.clone(),
-            access_token_strategy: None,
-            skip_consent: false,
-            skip_logout_consent: false,
-            owner: String::new(),
-            logo_uri: self.logo_uri.clone().unwrap_or_default(),
-            client_uri: self.client_uri.clone().unwrap_or_default(),
-            policy_uri: self.policy_uri.clone().unwrap_or_default(),
-            tos_uri: self.tos_uri.clone().unwrap_or_default(),
-            contacts: self.contacts.clone(),
-            metadata,
-            owner_account_id: None,
-            status: ClientStatus::Active,
-            origin: ClientOrigin::MetadataDocument,
-            created_at: now,
-            updated_at: now,
-        }
     }
 
     /// True when every redirect URI is on loopback (`localhost`, `127.0.0.0/8`, `[::1]`): the
@@ -660,21 +612,6 @@ mod tests {
                 .expect("valid in the test")
                 .all_redirects_loopback()
         );
-    }
-
-    #[test]
-    fn a_document_becomes_a_public_client() {
-        let client = parse(&with("scope", json!("openid profile")))
-            .expect("valid in the test")
-            .to_client(1_700_000_000);
-        assert_eq!(client.id, URL);
-        assert!(client.is_public() && client.is_active() && !client.skip_consent);
-        assert!(client.allows_grant(GrantType::AuthorizationCode));
-        assert!(!client.allows_grant(GrantType::RefreshToken));
-        assert!(client.scope.contains("profile") && !client.scope.contains("offline"));
-        assert_eq!(client.origin, ClientOrigin::MetadataDocument);
-        let default = parse(&base()).expect("valid in the test").to_client(0);
-        assert!(default.scope.contains("offline_access"));
     }
 
     #[test]
