@@ -20,9 +20,13 @@ mod clients;
 mod error;
 mod flows;
 mod grants;
+mod janitor;
 mod keys;
 mod migrate;
+#[cfg(test)]
+mod migrate_lint;
 mod platform;
+mod revocations;
 mod sessions;
 mod sql;
 mod sqlite;

@@ -214,6 +214,7 @@ pub const TABLES: &[&str] = &[
     "apps",
     "console_sessions",
     "login_throttle",
+    "revocation_log",
 ];
 
 /// The whole content of a database, table by table, as text rows in a stable order: two equal

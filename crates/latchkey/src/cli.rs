@@ -66,6 +66,16 @@ pub enum Command {
     Janitor {
         #[command(flatten)]
         config: ConfigArgs,
+        /// Print what would be deleted, by kind, and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Read the revocation log (in the configured database).
+    Revocations {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(subcommand)]
+        action: RevocationsAction,
     },
     /// Create platform users (in the configured database).
     Users {
@@ -109,6 +119,19 @@ pub struct ServeArgs {
     /// Seed a demo world (accounts, users, apps, a scope catalog) and print where to start.
     #[arg(long)]
     pub demo: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RevocationsAction {
+    /// Print the entries after a cursor, oldest first, one JSON object a line.
+    List {
+        /// The last cursor already seen (0: from the start of the log).
+        #[arg(long, default_value = "0", value_name = "CURSOR")]
+        after: String,
+        /// The most entries to print.
+        #[arg(long, value_name = "N")]
+        limit: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

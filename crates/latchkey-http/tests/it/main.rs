@@ -14,4 +14,5 @@ mod ops;
 mod platform;
 mod rate_limits;
 mod refresh;
+mod revocations;
 mod support;
