@@ -247,6 +247,20 @@ impl SqlStore {
             .unwrap_or(0))
     }
 
+    /// Rows in `table` (one of [`TABLES`]) where `condition` holds: a test's own SQL, never
+    /// input.
+    pub async fn count_rows_where(&self, table: &str, condition: &str) -> Result<i64, StoreError> {
+        assert!(TABLES.contains(&table), "unknown table {table}");
+        let mut tx = self.sql_read().await?;
+        let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE {condition}");
+        Ok(tx
+            .all_text(sql.into(), crate::sql::params![], count_from_row)
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or(0))
+    }
+
     /// A snapshot of every table.
     pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
         let mut out = Snapshot::new();
