@@ -31,6 +31,7 @@ mod sessions;
 mod sql;
 mod sqlite;
 mod tokens;
+pub mod transfer;
 mod tx;
 
 use std::path::Path;

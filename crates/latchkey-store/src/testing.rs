@@ -215,6 +215,8 @@ pub const TABLES: &[&str] = &[
     "console_sessions",
     "login_throttle",
     "revocation_log",
+    "instance_identity",
+    "import_source",
 ];
 
 /// The whole content of a database, table by table, as text rows in a stable order: two equal

@@ -70,6 +70,22 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Write a consistent snapshot of the configured database to a file (docs/operations.md).
+    Export {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The snapshot file to write (JSON Lines; refused if it exists).
+        #[arg(long, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Load a snapshot into the configured database, which must be empty.
+    Import {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The snapshot file written by `latchkey export`.
+        #[arg(long, value_name = "FILE")]
+        input: PathBuf,
+    },
     /// Read the revocation log (in the configured database).
     Revocations {
         #[command(flatten)]

@@ -233,6 +233,52 @@ pub async fn janitor(config: Config, dry_run: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub async fn export(config: Config, output: &std::path::Path) -> anyhow::Result<()> {
+    use latchkey_core::entropy::EntropyExt as _;
+    let instance = open_engine(config, false).await?;
+    let now = instance.deps.clock.now();
+    let id = instance
+        .store
+        .identity(&instance.deps.entropy.token(), now)
+        .await?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(output)
+        .with_context(|| format!("cannot create {}", output.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let (header, rows) = instance.store.export(&mut out, &id, now).await?;
+    drop(out);
+    println!(
+        "Exported {rows} rows of database {} ({}, schema {}) to {}; revocation cursor {}.",
+        header.source_id,
+        header.source_engine,
+        header.schema_version,
+        output.display(),
+        header.revocation_cursor
+    );
+    instance.store.close().await;
+    Ok(())
+}
+
+pub async fn import(config: Config, input: &std::path::Path) -> anyhow::Result<()> {
+    use latchkey_core::clock::Clock as _;
+    let data_dir = config.data_dir();
+    ensure_data_dir(&data_dir)?;
+    let store = open_store(&config, &data_dir).await?;
+    crate::serve::prepare_schema(&store, false).await?;
+    let open = || std::fs::File::open(input).map(std::io::BufReader::new);
+    let now = latchkey_core::clock::SystemClock.now();
+    let result = store.import(open, now).await;
+    store.close().await;
+    let (header, rows) = result.context("the import was refused; nothing was written")?;
+    println!(
+        "Imported {rows} rows from database {} ({}); sync from it with `latchkey sync` (revocation cursor {}).",
+        header.source_id, header.source_engine, header.revocation_cursor
+    );
+    Ok(())
+}
+
 pub async fn revocations(config: Config, action: RevocationsAction) -> anyhow::Result<()> {
     use latchkey_core::revocations::{PageError, page, parse_cursor, parse_limit};
     let RevocationsAction::List { after, limit } = action;

@@ -73,6 +73,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             telemetry::init(&cfg.log);
             commands::janitor(cfg, dry_run).await
         }
+        Command::Export { config, output } => {
+            let cfg = config::load(config.config.as_deref(), &Overrides::from(&config))?;
+            telemetry::init(&cfg.log);
+            commands::export(cfg, &output).await
+        }
+        Command::Import { config, input } => {
+            let cfg = config::load(config.config.as_deref(), &Overrides::from(&config))?;
+            telemetry::init(&cfg.log);
+            commands::import(cfg, &input).await
+        }
         Command::Revocations { config, action } => {
             let cfg = config::load(config.config.as_deref(), &Overrides::from(&config))?;
             telemetry::init(&cfg.log);

@@ -17,3 +17,4 @@ mod rate_limits;
 mod refresh;
 mod revocations;
 mod support;
+mod transfer;

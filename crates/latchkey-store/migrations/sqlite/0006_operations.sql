@@ -15,3 +15,17 @@ CREATE TABLE revocation_log (
     at INTEGER NOT NULL
 );
 CREATE INDEX revocation_log_at_idx ON revocation_log (at);
+
+-- This database's identity, made by its first export (`latchkey export`): a snapshot names its
+-- source, so that `latchkey sync` refuses a database that is not the snapshot's.
+CREATE TABLE instance_identity (
+    id TEXT PRIMARY KEY,
+    created_at BIGINT NOT NULL
+);
+
+-- What `latchkey import` loaded: the source database and its revocation cursor at the snapshot.
+CREATE TABLE import_source (
+    source_id TEXT PRIMARY KEY,
+    revocation_cursor BIGINT NOT NULL,
+    imported_at BIGINT NOT NULL
+);
