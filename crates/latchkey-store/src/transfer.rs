@@ -170,6 +170,34 @@ impl SqlStore {
         })
     }
 
+    /// A read transaction that sees one moment: PostgreSQL `REPEATABLE READ, READ ONLY`, SQLite
+    /// a read transaction on a reader connection. End it with [`SqlStore::end_snapshot`].
+    async fn snapshot_tx(&self) -> Result<SqlTx<'static>, StoreError> {
+        Ok(match &self.engine {
+            Engine::Postgres { pool } => {
+                let mut tx = SqlTx::pg_tx(pool.begin().await.map_err(crate::error::pg_err)?);
+                tx.execute(
+                    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+                    params![],
+                )
+                .await?;
+                tx
+            }
+            Engine::Sqlite { .. } => {
+                let mut tx = self.sql_read().await?;
+                tx.execute("BEGIN", params![]).await?;
+                tx
+            }
+        })
+    }
+
+    async fn end_snapshot(&self, mut tx: SqlTx<'static>) -> Result<(), StoreError> {
+        match self.backend() {
+            Backend::Sqlite => tx.execute("COMMIT", params![]).await.map(|_| ()),
+            Backend::Postgres => tx.finish().await,
+        }
+    }
+
     /// This database's identity, made (as `new_id`) the first time it is asked for.
     pub async fn identity(&self, new_id: &str, now: i64) -> Result<String, StoreError> {
         let mut tx = self.sql_begin().await?;
@@ -198,29 +226,9 @@ impl SqlStore {
         now: i64,
     ) -> Result<(Header, u64), StoreError> {
         let backend = self.backend();
-        let mut tx = match &self.engine {
-            Engine::Postgres { pool } => {
-                let mut tx = SqlTx::pg_tx(pool.begin().await.map_err(crate::error::pg_err)?);
-                tx.execute(
-                    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-                    params![],
-                )
-                .await?;
-                tx
-            }
-            Engine::Sqlite { .. } => {
-                let mut tx = self.sql_read().await?;
-                tx.execute("BEGIN", params![]).await?;
-                tx
-            }
-        };
+        let mut tx = self.snapshot_tx().await?;
         let result = export_in(&mut tx, backend, out, source_id, now).await;
-        match backend {
-            Backend::Sqlite => {
-                tx.execute("COMMIT", params![]).await?;
-            }
-            Backend::Postgres => tx.finish().await?,
-        }
+        self.end_snapshot(tx).await?;
         result
     }
 
@@ -483,4 +491,317 @@ async fn export_in(
     out.write_all(b"\n").map_err(io)?;
     out.flush().map_err(io)?;
     Ok((header, rows))
+}
+
+/// What one `sync` brought.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncReport {
+    /// Rows of the source inserted or merged, over every table.
+    pub rows: u64,
+    /// Revocation log entries applied (deletions: clients, secrets, sessions).
+    pub log_entries: u64,
+    /// The source's revocation cursor this sync reached.
+    pub cursor: i64,
+}
+
+/// Columns that, once set, stay set: the event a row records (a revocation, a use). A merge
+/// keeps the first value either side wrote.
+const STICKY: &[&str] = &[
+    "revoked_at",
+    "used_at",
+    "consumed_at",
+    "successor",
+    "retired_at",
+];
+
+/// The merge of `table`'s row from the source into an existing one: sticky columns keep the
+/// first value set; in a table with `updated_at`, the other columns take the newer row's;
+/// otherwise the row is immutable and stays.
+fn upsert_sql(backend: Backend, table: &str, cols: &[String], keys: &[&str]) -> String {
+    let has_updated = cols.iter().any(|c| c == "updated_at");
+    let sets: Vec<String> = cols
+        .iter()
+        .filter(|c| !keys.contains(&c.as_str()) && *c != "updated_at")
+        .filter_map(|c| {
+            if STICKY.contains(&c.as_str()) {
+                Some(format!("{c} = COALESCE({table}.{c}, excluded.{c})"))
+            } else if has_updated {
+                Some(format!(
+                    "{c} = CASE WHEN excluded.updated_at > {table}.updated_at THEN excluded.{c} ELSE {table}.{c} END"
+                ))
+            } else {
+                None
+            }
+        })
+        .chain(has_updated.then(|| {
+            format!("updated_at = CASE WHEN excluded.updated_at > {table}.updated_at THEN excluded.updated_at ELSE {table}.updated_at END")
+        }))
+        .collect();
+    let placeholders: Vec<String> = (1..=cols.len()).map(|n| format!("${n}")).collect();
+    let overriding = if backend == Backend::Postgres && table == "revocation_log" {
+        " OVERRIDING SYSTEM VALUE"
+    } else {
+        ""
+    };
+    let action = if sets.is_empty() {
+        "DO NOTHING".to_owned()
+    } else {
+        format!("DO UPDATE SET {}", sets.join(", "))
+    };
+    format!(
+        "INSERT INTO {table} ({}){overriding} VALUES ({}) ON CONFLICT ({}) {action}",
+        cols.join(", "),
+        placeholders.join(", "),
+        keys.join(", ")
+    )
+}
+
+fn revoked_grant(r: &dyn Columns) -> Result<(String, i64), StoreError> {
+    Ok((r.text("id")?, r.int("revoked_at")?))
+}
+
+fn source_of(r: &dyn Columns) -> Result<(String, i64), StoreError> {
+    Ok((r.text("source_id")?, r.int("revocation_cursor")?))
+}
+
+impl SqlStore {
+    /// Brings what changed on `source` (blue) since the snapshot this database was loaded from,
+    /// or since the last sync: every row of the source, inserted or merged ([`upsert_sql`]),
+    /// then the deletions its revocation log records after the cursor reached last time.
+    /// Refused, changing nothing, when `source` is not the database the snapshot came from.
+    pub async fn sync_from(&self, source: &SqlStore) -> Result<SyncReport, StoreError> {
+        let mut green = self.sql_begin().await?;
+        let (source_id, from_cursor) = green
+            .all(
+                "SELECT source_id, revocation_cursor FROM import_source",
+                params![],
+                source_of,
+            )
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                refused("this database was not loaded by `latchkey import`: nothing to sync")
+            })?;
+        let mut blue = source.snapshot_tx().await?;
+        let result = sync_in(
+            &mut blue,
+            source.backend(),
+            &mut green,
+            self.backend(),
+            &source_id,
+            from_cursor,
+        )
+        .await;
+        source.end_snapshot(blue).await?;
+        let report = result?;
+        green.finish().await?;
+        Ok(report)
+    }
+}
+
+async fn sync_in(
+    blue: &mut SqlTx<'_>,
+    blue_backend: Backend,
+    green: &mut SqlTx<'_>,
+    green_backend: Backend,
+    source_id: &str,
+    from_cursor: i64,
+) -> Result<SyncReport, StoreError> {
+    let blue_id = blue
+        .all("SELECT id AS v FROM instance_identity", params![], text_of)
+        .await?
+        .into_iter()
+        .next();
+    if blue_id.as_deref() != Some(source_id) {
+        return Err(refused(format!(
+            "the source database is {}, not {source_id}, the one this database was loaded from",
+            blue_id
+                .as_deref()
+                .unwrap_or("a database that was never exported")
+        )));
+    }
+    if schema_version(blue).await? != schema_version(green).await? {
+        return Err(refused(
+            "the two databases are at different migrations: migrate both first",
+        ));
+    }
+    let to_cursor = blue
+        .all(
+            "SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) AS v FROM revocation_log",
+            params![],
+            int_of,
+        )
+        .await?
+        .into_iter()
+        .next()
+        .unwrap_or(0);
+    if to_cursor < from_cursor {
+        return Err(refused(
+            "the source's revocation log is behind this database's cursor: not the same history",
+        ));
+    }
+    let mut report = SyncReport {
+        cursor: to_cursor,
+        ..SyncReport::default()
+    };
+    // Grants revoked on the source first: a subject's new active grant for a client must not
+    // meet the old one still active here (one active grant per subject and client).
+    let revoked = blue
+        .all(
+            "SELECT id, revoked_at FROM grants WHERE revoked_at IS NOT NULL",
+            params![],
+            revoked_grant,
+        )
+        .await?;
+    for (id, at) in revoked {
+        green
+            .execute(
+                "UPDATE grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                params![id, at],
+            )
+            .await?;
+    }
+    for (table, keys) in TABLES {
+        let cols: Vec<String> = columns(blue, blue_backend, table)
+            .await?
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect();
+        let green_cols = columns(green, green_backend, table).await?;
+        let ints: Vec<bool> = cols
+            .iter()
+            .map(|c| {
+                green_cols
+                    .iter()
+                    .find(|(g, _)| g == c)
+                    .map(|(_, int)| *int)
+                    .ok_or_else(|| refused(format!("{table}.{c} does not exist here")))
+            })
+            .collect::<Result<_, _>>()?;
+        let upsert = upsert_sql(green_backend, table, &cols, keys);
+        let key_at: Vec<usize> = keys
+            .iter()
+            .filter_map(|k| cols.iter().position(|c| c == k))
+            .collect();
+        let list = cols.join(", ");
+        let order = keys.join(", ");
+        let mut after: Option<Vec<Value>> = None;
+        loop {
+            let (sql, params): (String, Vec<Param<'static>>) = match &after {
+                None => (
+                    format!("SELECT {list} FROM {table} ORDER BY {order} LIMIT {PAGE}"),
+                    vec![],
+                ),
+                Some(last) => {
+                    let ph: Vec<String> = (1..=keys.len()).map(|n| format!("${n}")).collect();
+                    (
+                        format!(
+                            "SELECT {list} FROM {table} WHERE ({order}) > ({}) ORDER BY {order} LIMIT {PAGE}",
+                            ph.join(", ")
+                        ),
+                        last.iter().map(param_of).collect::<Result<_, _>>()?,
+                    )
+                }
+            };
+            let page = blue.all_text(sql.into(), params, values_of).await?;
+            for values in &page {
+                let params = values
+                    .iter()
+                    .zip(&ints)
+                    .map(|(v, int)| match v {
+                        Value::Null if *int => Ok(Param::OptInt(None)),
+                        v => param_of(v),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                green.execute_text(upsert.clone().into(), params).await?;
+                report.rows += 1;
+            }
+            match page.last() {
+                Some(last) if page.len() == PAGE as usize => {
+                    after = Some(key_at.iter().map(|i| last[*i].clone()).collect());
+                }
+                _ => break,
+            }
+        }
+    }
+    // Deletions the rows cannot show: what the log says went.
+    let mut cursor = from_cursor;
+    loop {
+        let entries =
+            latchkey_core::store::RevocationLogRepository::after(blue, cursor, PAGE).await?;
+        for e in &entries {
+            if e.cursor > to_cursor {
+                break;
+            }
+            apply_deletion(green, e).await?;
+            report.log_entries += 1;
+            cursor = e.cursor;
+        }
+        if entries.len() < PAGE as usize || cursor >= to_cursor {
+            break;
+        }
+    }
+    if green_backend == Backend::Postgres {
+        green
+            .execute(
+                "SELECT setval(pg_get_serial_sequence('revocation_log', 'id'), \
+                 COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM revocation_log",
+                params![],
+            )
+            .await?;
+    }
+    green
+        .execute(
+            "UPDATE import_source SET revocation_cursor = $1 WHERE source_id = $2",
+            params![to_cursor, source_id],
+        )
+        .await?;
+    Ok(report)
+}
+
+/// What an entry of the log removed on the source, removed here too.
+async fn apply_deletion(
+    green: &mut SqlTx<'_>,
+    e: &latchkey_core::revocations::RevocationEntry,
+) -> Result<(), StoreError> {
+    use latchkey_core::revocations::RevocationKind as K;
+    let ids = &e.ids;
+    match (
+        e.kind,
+        &ids.client_id,
+        &ids.secret_id,
+        &ids.subject,
+        &ids.sid,
+    ) {
+        (K::ClientDeleted, Some(client), ..) => {
+            green
+                .execute("DELETE FROM clients WHERE id = $1", params![client])
+                .await?;
+        }
+        (K::SecretRotatedOut, Some(client), Some(secret), ..) => {
+            green
+                .execute(
+                    "DELETE FROM client_secrets WHERE client_id = $1 AND id = $2",
+                    params![client, secret],
+                )
+                .await?;
+        }
+        (K::LoginSession | K::Logout, _, _, Some(subject), _) => {
+            green
+                .execute(
+                    "DELETE FROM login_sessions WHERE subject = $1",
+                    params![subject],
+                )
+                .await?;
+        }
+        (K::LoginSession | K::Logout, _, _, None, Some(sid)) => {
+            green
+                .execute("DELETE FROM login_sessions WHERE id = $1", params![sid])
+                .await?;
+        }
+        // Every other kind is a column the rows carried over (revoked_at, status, scope).
+        _ => {}
+    }
+    Ok(())
 }

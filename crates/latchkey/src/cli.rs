@@ -86,6 +86,15 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         input: PathBuf,
     },
+    /// Bring what changed on the source database (blue) since the import, or the last sync,
+    /// into the configured one (green).
+    Sync {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The source database: the one the imported snapshot was taken from.
+        #[arg(long = "from", value_name = "URL")]
+        from: DatabaseUrl,
+    },
     /// Read the revocation log (in the configured database).
     Revocations {
         #[command(flatten)]

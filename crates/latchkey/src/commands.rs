@@ -279,6 +279,26 @@ pub async fn import(config: Config, input: &std::path::Path) -> anyhow::Result<(
     Ok(())
 }
 
+pub async fn sync(config: Config, from: &latchkey_core::config::DatabaseUrl) -> anyhow::Result<()> {
+    let data_dir = config.data_dir();
+    ensure_data_dir(&data_dir)?;
+    let green = open_store(&config, &data_dir).await?;
+    crate::serve::prepare_schema(&green, false).await?;
+    let blue =
+        latchkey_store::SqlStore::connect(from.expose(), &latchkey_store::StoreOptions::default())
+            .await
+            .context("cannot open the source database")?;
+    let result = green.sync_from(&blue).await;
+    blue.close().await;
+    green.close().await;
+    let report = result.context("the sync was refused or failed; nothing was written")?;
+    println!(
+        "Synced {} rows and {} revocation log entries; source revocation cursor {}.",
+        report.rows, report.log_entries, report.cursor
+    );
+    Ok(())
+}
+
 pub async fn revocations(config: Config, action: RevocationsAction) -> anyhow::Result<()> {
     use latchkey_core::revocations::{PageError, page, parse_cursor, parse_limit};
     let RevocationsAction::List { after, limit } = action;

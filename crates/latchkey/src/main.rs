@@ -83,6 +83,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             telemetry::init(&cfg.log);
             commands::import(cfg, &input).await
         }
+        Command::Sync { config, from } => {
+            let cfg = config::load(config.config.as_deref(), &Overrides::from(&config))?;
+            telemetry::init(&cfg.log);
+            commands::sync(cfg, &from).await
+        }
         Command::Revocations { config, action } => {
             let cfg = config::load(config.config.as_deref(), &Overrides::from(&config))?;
             telemetry::init(&cfg.log);

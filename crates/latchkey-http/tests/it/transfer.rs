@@ -205,3 +205,213 @@ async fn truncated_tampered_or_other_version_snapshots_are_refused(db: TestDatab
         .expect("the good one loads");
     green.close().await;
 }
+
+/// What the load did on blue: tokens it holds as valid, and tokens it revoked.
+#[derive(Default)]
+struct Ledger {
+    /// Access tokens issued and not revoked by the load.
+    access: Vec<String>,
+    /// The current refresh token of each family the load keeps.
+    refresh: Vec<String>,
+    revoked: Vec<String>,
+}
+
+/// Issues, refreshes and revokes on blue until `stop`; counts its rounds in `rounds`.
+async fn load(
+    blue: std::sync::Arc<TestApp>,
+    web: Registered,
+    service: Registered,
+    mut refresh: Vec<String>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    rounds: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> Ledger {
+    use std::sync::atomic::Ordering;
+    let mut ledger = Ledger::default();
+    let mut i = 0usize;
+    while !stop.load(Ordering::SeqCst) {
+        i += 1;
+        // Issue.
+        let t = blue
+            .token(&service, &[("grant_type", "client_credentials")])
+            .await;
+        assert_eq!(t.status, StatusCode::OK, "{}", t.text());
+        let at = t.json()["access_token"].as_str().expect("at").to_owned();
+        // Revoke one in three.
+        if i.is_multiple_of(3) {
+            let res = blue
+                .post_form(
+                    "/oauth2/revoke",
+                    Some((&service.id, service.secret.as_deref().unwrap_or_default())),
+                    &[("token", &at)],
+                )
+                .await;
+            assert_eq!(res.status, StatusCode::OK);
+            ledger.revoked.push(at);
+        } else {
+            ledger.access.push(at);
+        }
+        // Refresh a family.
+        let k = i % refresh.len();
+        let res = blue
+            .token(
+                &web,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &refresh[k]),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        let body = res.json();
+        ledger.revoked.push(std::mem::take(&mut refresh[k]));
+        body["refresh_token"]
+            .as_str()
+            .expect("rt")
+            .clone_into(&mut refresh[k]);
+        let at = body["access_token"].as_str().expect("at").to_owned();
+        // Now and then revoke the fresh access token of a refresh.
+        if i.is_multiple_of(5) {
+            let res = blue
+                .post_form(
+                    "/oauth2/revoke",
+                    Some((&web.id, web.secret.as_deref().unwrap_or_default())),
+                    &[("token", &at)],
+                )
+                .await;
+            assert_eq!(res.status, StatusCode::OK);
+            ledger.revoked.push(at);
+        } else {
+            ledger.access.push(at);
+        }
+        rounds.fetch_add(1, Ordering::SeqCst);
+    }
+    ledger.refresh = refresh;
+    ledger
+}
+
+async fn rounds_reach(rounds: &std::sync::atomic::AtomicUsize, n: usize) {
+    while rounds.load(std::sync::atomic::Ordering::SeqCst) < n {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+engine_test!(
+    a_write_enabled_blue_green_move_keeps_every_token_and_every_revocation,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+async fn a_write_enabled_blue_green_move_keeps_every_token_and_every_revocation(db: TestDatabase) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let blue = Arc::new(TestApp::new(db).await);
+    let web = blue.web_client().await;
+    let service = blue
+        .register(json!({"grant_types": ["client_credentials"], "scope": "dns.read"}))
+        .await;
+    let mut families = Vec::new();
+    for _ in 0..3 {
+        families.push(
+            family(&blue, &web).await["refresh_token"]
+                .as_str()
+                .expect("rt")
+                .to_owned(),
+        );
+    }
+    // A family revoked whole before the move.
+    let gone = family(&blue, &web).await;
+    let res = blue
+        .post_form(
+            "/oauth2/revoke",
+            Some((&web.id, web.secret.as_deref().unwrap_or_default())),
+            &[("token", gone["refresh_token"].as_str().expect("rt"))],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let rounds = Arc::new(AtomicUsize::new(0));
+    let running = tokio::spawn(load(
+        blue.clone(),
+        Registered {
+            id: web.id.clone(),
+            secret: web.secret.clone(),
+        },
+        Registered {
+            id: service.id.clone(),
+            secret: service.secret.clone(),
+        },
+        families,
+        stop.clone(),
+        rounds.clone(),
+    ));
+    rounds_reach(&rounds, 5).await;
+    // Export and import while blue serves.
+    let snapshot = snapshot_of(&blue).await;
+    let green_db = green().await;
+    let green_store = green_db.migrated().await;
+    import(&green_store, &snapshot).await.expect("import");
+    // Sync while blue serves, then the switch (blue stops writing), then the final sync.
+    rounds_reach(&rounds, 15).await;
+    let first = green_store.sync_from(&blue.store).await.expect("sync");
+    assert!(first.rows > 0);
+    rounds_reach(&rounds, 25).await;
+    stop.store(true, Ordering::SeqCst);
+    let ledger = running.await.expect("load");
+    let last = green_store
+        .sync_from(&blue.store)
+        .await
+        .expect("final sync");
+    assert!(last.cursor >= first.cursor);
+    green_store.close().await;
+
+    let green = TestApp::new(green_db).await;
+    // Every token valid on blue at the switch is valid on green...
+    for at in &ledger.access {
+        assert_eq!(blue.introspect(at).await["active"], true);
+        assert_eq!(green.introspect(at).await["active"], true, "{at}");
+    }
+    // ...every token revoked on blue, at any time, is inactive on green...
+    let mut revoked = ledger.revoked.clone();
+    revoked.push(gone["access_token"].as_str().expect("at").to_owned());
+    revoked.push(gone["refresh_token"].as_str().expect("rt").to_owned());
+    for t in &revoked {
+        assert_eq!(green.introspect(t).await["active"], false, "{t}");
+    }
+    // ...refresh tokens included: each family's current one refreshes on green...
+    for rt in &ledger.refresh {
+        let res = green
+            .token(
+                &web,
+                &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    }
+    // ...and no user is asked to consent again: alice's grant is there.
+    let consents = green
+        .admin(
+            Method::GET,
+            "/admin/oauth2/auth/sessions/consent?subject=alice",
+            None,
+        )
+        .await;
+    assert!(!consents.json().as_array().expect("list").is_empty());
+    // A sync from a database that is not the snapshot's source is refused.
+    let stranger = TestDatabase::sqlite();
+    let stranger_store = stranger.migrated().await;
+    stranger_store
+        .identity("someone-else", 0)
+        .await
+        .expect("id");
+    let refused = green
+        .store
+        .sync_from(&stranger_store)
+        .await
+        .expect_err("refused");
+    assert!(
+        refused
+            .to_string()
+            .contains("not blue-db, the one this database was loaded from"),
+        "{refused}"
+    );
+}
