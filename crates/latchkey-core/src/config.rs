@@ -71,6 +71,7 @@ pub struct Config {
     pub oauth2: OAuth2Config,
     pub log: LogConfig,
     pub janitor: JanitorConfig,
+    pub revocation_log: RevocationLogConfig,
     pub rate_limits: RateLimitConfig,
     pub catalog: CatalogConfig,
     pub platform: PlatformConfig,
@@ -92,6 +93,7 @@ impl Default for Config {
             oauth2: OAuth2Config::default(),
             log: LogConfig::default(),
             janitor: JanitorConfig::default(),
+            revocation_log: RevocationLogConfig::default(),
             rate_limits: RateLimitConfig::default(),
             catalog: CatalogConfig::default(),
             platform: PlatformConfig::default(),
@@ -421,6 +423,23 @@ impl Default for JanitorConfig {
     }
 }
 
+/// The revocation log (see `crate::revocations`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RevocationLogConfig {
+    /// How long entries are kept; the janitor deletes older ones. A reader (`latchkey sync`)
+    /// must come back within it.
+    pub retention: Duration,
+}
+
+impl Default for RevocationLogConfig {
+    fn default() -> Self {
+        Self {
+            retention: Duration::secs(30 * 86_400),
+        }
+    }
+}
+
 /// Request rate limits, per replica (in memory), in requests per minute; 0 turns one off.
 /// Limits that must hold across replicas (login brute force) live in the database instead.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -630,6 +649,9 @@ impl Config {
             return Err(invalid("log.level", "must not be empty"));
         }
         self.janitor.validate()?;
+        if self.revocation_log.retention.as_secs() < 3600 {
+            return Err(invalid("revocation_log.retention", "must be at least 1h"));
+        }
         let catalog = crate::platform::catalog::Catalog::from_config(&self.catalog)
             .map_err(|r| invalid("catalog.scopes", r))?;
         self.platform.validate()?;

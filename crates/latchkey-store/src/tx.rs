@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use latchkey_core::clock::UnixTime;
 use latchkey_core::store::{
     AccountRepository, AppRepository, AuditRepository, ClientAssertionRepository, ClientRepository,
-    CodeRepository, ConsoleSessionRepository, FlowRepository, GrantRepository,
-    LoginSessionRepository, LoginThrottleRepository, SigningKeyRepository, StoreError,
-    TokenRepository, Tx,
+    CodeRepository, ConsoleSessionRepository, FlowRepository, GrantRepository, JanitorRepository,
+    LoginSessionRepository, LoginThrottleRepository, RevocationLogRepository, SigningKeyRepository,
+    StoreError, TokenRepository, Tx,
 };
 use sqlx::Postgres;
 use sqlx::pool::PoolConnection;
@@ -318,6 +318,14 @@ impl Tx for SqlTx<'_> {
     }
 
     fn login_throttle(&mut self) -> &mut dyn LoginThrottleRepository {
+        self
+    }
+
+    fn revocation_log(&mut self) -> &mut dyn RevocationLogRepository {
+        self
+    }
+
+    fn janitor(&mut self) -> &mut dyn JanitorRepository {
         self
     }
 

@@ -111,6 +111,8 @@ pub mod admin {
     pub const LOGIN_SESSIONS: &str = "/admin/oauth2/auth/sessions/login";
     pub const INTROSPECT: &str = "/admin/oauth2/introspect";
     pub const TOKENS: &str = "/admin/oauth2/tokens";
+    /// The revocation log (Latchkey's own).
+    pub const REVOCATIONS: &str = "/admin/revocations";
     pub const KEY_SET: &str = "/admin/keys/{set}";
     pub const METRICS: &str = "/admin/metrics/prometheus";
     pub const VERSION: &str = "/admin/version";
@@ -137,6 +139,7 @@ pub mod admin {
         LOGIN_SESSIONS,
         INTROSPECT,
         TOKENS,
+        REVOCATIONS,
         KEY_SET,
         METRICS,
         VERSION,

@@ -202,6 +202,10 @@ enabled = true
 interval = "5m"
 batch_size = 1000
 
+[revocation_log]
+# How long revocation log entries are kept (GET /admin/revocations, latchkey sync).
+retention = "30days"
+
 [catalog]
 # The permission catalog: the scopes apps may request, beside the built-in openid, profile, email,
 # offline_access and apps.write. sensitivity: normal, sensitive (needs a verified app) or

@@ -421,12 +421,11 @@ pub async fn run(config: Config, migrate: bool, demo: bool) -> anyhow::Result<()
         let deps = instance.deps.clone();
         let interval =
             Duration::from_secs(instance.config.janitor.interval.as_secs().unsigned_abs());
-        let batch = instance.config.janitor.batch_size;
-        let refresh_window = instance.config.oauth2.refresh_token.response_window();
+        let policy = crate::commands::janitor_policy(&instance.config);
         every(interval, true, stop_rx.clone(), move || {
             let deps = deps.clone();
             async move {
-                match latchkey_core::janitor::run(&deps, batch, refresh_window).await {
+                match latchkey_core::janitor::run_with(&deps, &policy).await {
                     Ok(report) if report.total() > 0 => {
                         tracing::info!(?report, "janitor deleted expired rows");
                     }

@@ -337,6 +337,13 @@ impl ClientService {
             serde_json::json!({ "name": client.name }),
         );
         Self::audit(tx.as_mut(), entry).await?;
+        tx.revocation_log()
+            .append(
+                crate::revocations::RevocationKind::ClientDeleted,
+                &crate::revocations::RevokedIds::client(id),
+                self.deps.clock.now(),
+            )
+            .await?;
         tx.commit().await?;
         self.forget(id);
         Ok(())

@@ -7,6 +7,7 @@ use super::Engine;
 use super::records::Grant;
 use crate::audit::{Actor, AuditEntry};
 use crate::clock::rfc3339;
+use crate::revocations::{RevocationKind, RevokedIds};
 use crate::store::StoreError;
 
 fn claims(v: &Value) -> Option<Value> {
@@ -57,22 +58,47 @@ impl Engine {
                 })
                 .await?;
         }
+        for grant_id in &revoked {
+            tx.revocation_log()
+                .append(
+                    RevocationKind::ConsentSession,
+                    &RevokedIds::grant(grant_id, client_id, Some(subject)),
+                    now,
+                )
+                .await?;
+        }
         tx.commit().await?;
         Ok(revoked.len())
     }
 
     /// `DELETE /admin/oauth2/auth/sessions/login?subject=`: ends the subject's remembered logins.
     pub async fn revoke_login_sessions(&self, subject: &str) -> Result<u64, StoreError> {
+        let now = self.deps.clock.now();
         let mut tx = self.deps.store.begin().await?;
         let n = tx.login_sessions().delete_by_subject(subject).await?;
+        if n > 0 {
+            tx.revocation_log()
+                .append(
+                    RevocationKind::LoginSession,
+                    &RevokedIds::subject(subject),
+                    now,
+                )
+                .await?;
+        }
         tx.commit().await?;
         Ok(n)
     }
 
     /// `DELETE /admin/oauth2/auth/sessions/login?sid=`: ends one login session.
     pub async fn revoke_login_session(&self, sid: &str) -> Result<bool, StoreError> {
+        let now = self.deps.clock.now();
         let mut tx = self.deps.store.begin().await?;
         let n = tx.login_sessions().delete(sid).await?;
+        if n {
+            tx.revocation_log()
+                .append(RevocationKind::LoginSession, &RevokedIds::sid(sid), now)
+                .await?;
+        }
         tx.commit().await?;
         Ok(n)
     }
@@ -122,6 +148,13 @@ impl Engine {
                 target_id: client_id.to_owned(),
                 details: serde_json::json!({ "tokens": n }),
             })
+            .await?;
+        tx.revocation_log()
+            .append(
+                RevocationKind::ClientTokens,
+                &RevokedIds::client(client_id),
+                now,
+            )
             .await?;
         tx.commit().await?;
         Ok(n)

@@ -501,6 +501,14 @@ impl Engine {
             return Err(TokenError::RefreshTokenRevoked.into());
         }
         if record.expires_at <= now {
+            // A used token presented again is a replay even once it has expired: its family may
+            // live on (the janitor keeps the token while it does, for this).
+            if record.used_at.is_some() {
+                return Err(Failure::replay(
+                    TokenError::RefreshTokenAlreadyUsed,
+                    &record.family_id,
+                ));
+            }
             return Err(TokenError::RefreshTokenExpired.into());
         }
         let access = self.access_target(params, &record.scope, &record.audience)?;

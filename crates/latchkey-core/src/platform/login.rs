@@ -258,6 +258,13 @@ impl Platform {
         tx.login_sessions()
             .delete_by_subject(&session.user_id)
             .await?;
+        tx.revocation_log()
+            .append(
+                crate::revocations::RevocationKind::Logout,
+                &crate::revocations::RevokedIds::subject(&session.user_id),
+                self.deps.clock.now(),
+            )
+            .await?;
         tx.commit().await?;
         Ok(())
     }

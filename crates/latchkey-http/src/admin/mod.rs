@@ -3,6 +3,7 @@
 pub mod clients;
 mod flows;
 mod ops;
+mod revocations;
 mod sessions;
 
 use axum::Router;
@@ -34,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route(admin::LOGIN_SESSIONS, delete(sessions::revoke_login))
         .route(admin::INTROSPECT, post(sessions::introspect))
         .route(admin::TOKENS, delete(sessions::revoke_tokens))
+        .route(admin::REVOCATIONS, get(revocations::list))
         .route(admin::KEY_SET, get(ops::key_set))
         .route(admin::RESOURCES, get(ops::resources))
         .route(admin::VERSION, get(ops::version))
