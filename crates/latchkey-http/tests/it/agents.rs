@@ -715,3 +715,37 @@ async fn a_client_named_by_its_metadata_document_is_kept_as_the_document_says(db
             .is_err()
     );
 }
+
+engine_test!(the_janitor_removes_registrations_never_used_and_keeps_used_ones);
+async fn the_janitor_removes_registrations_never_used_and_keeps_used_ones(db: TestDatabase) {
+    let app = app(db).await;
+    let body = json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none", "grant_types": ["authorization_code", "refresh_token"], "scope": "openid offline_access"});
+    let unused = register(&app, body.clone()).await.json();
+    let used = register(&app, body).await.json();
+    let used_id = used["client_id"].as_str().expect("id");
+    let p = pkce(6);
+    let o = FlowOptions {
+        scope: "openid offline_access",
+        consent: json!({"grant_scope": ["openid", "offline_access"]}),
+        ..FlowOptions::default()
+    };
+    run_flow(&app, &mut Browser::default(), used_id, &p, &o).await;
+
+    let policy = latchkey_core::janitor::JanitorPolicy {
+        batch: 10,
+        refresh_window: 30,
+        revocation_retention: 30 * 86_400,
+        registration_ttl: 86_400,
+    };
+    let deps = app.state.engine.deps();
+    // Within the time a registration gets to be used, both stay.
+    let report = latchkey_core::janitor::run_with(deps, &policy).await.expect("janitor");
+    assert_eq!(report.unused_registrations, 0);
+    app.clock.advance(86_400 + 1);
+    let dry = latchkey_core::janitor::dry_run(deps, &policy).await.expect("dry run");
+    assert_eq!(dry.unused_registrations, 1);
+    let report = latchkey_core::janitor::run_with(deps, &policy).await.expect("janitor");
+    assert_eq!(report.unused_registrations, 1);
+    assert!(app.state.clients.get(unused["client_id"].as_str().expect("id")).await.is_err());
+    assert!(app.state.clients.get(used_id).await.is_ok(), "a used registration stays");
+}
