@@ -850,3 +850,27 @@ async fn external_clients_are_unverified_held_to_the_catalog_and_blocked_where_t
         .text();
     assert!(html.contains("do not allow third-party apps"), "{html}");
 }
+
+engine_test!(registrations_are_limited_per_address);
+async fn registrations_are_limited_per_address(db: TestDatabase) {
+    let app = TestApp::configured(db, |c| {
+        with_resources(c);
+        c.rate_limits.enabled = true;
+        c.rate_limits.register_per_ip = 2;
+    })
+    .await;
+    let body = json!({"redirect_uris": ["http://127.0.0.1:3000/cb"], "token_endpoint_auth_method": "none"});
+    let first = register(&app, body.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text());
+    let clients = app.count("clients").await;
+    let mut refused = 0;
+    for _ in 0..3 {
+        let res = register(&app, body.clone()).await;
+        if res.status == StatusCode::TOO_MANY_REQUESTS {
+            assert!(res.header("retry-after").is_some());
+            refused += 1;
+        }
+    }
+    assert!(refused >= 2, "over the limit, registrations are refused");
+    assert!(app.count("clients").await <= clients + 1);
+}
