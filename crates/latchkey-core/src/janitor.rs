@@ -36,10 +36,12 @@ pub enum DeadKind {
     ConsoleSessions,
     LoginThrottle,
     RevocationLog,
+    /// Dynamically registered clients that never got a flow, a grant or a token.
+    UnusedRegistrations,
 }
 
 impl DeadKind {
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::RefreshResponses,
         Self::Flows,
         Self::Codes,
@@ -50,6 +52,7 @@ impl DeadKind {
         Self::ConsoleSessions,
         Self::LoginThrottle,
         Self::RevocationLog,
+        Self::UnusedRegistrations,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +67,7 @@ impl DeadKind {
             Self::ConsoleSessions => "console_sessions",
             Self::LoginThrottle => "login_throttle",
             Self::RevocationLog => "revocation_log",
+            Self::UnusedRegistrations => "unused_registrations",
         }
     }
 }
@@ -79,6 +83,8 @@ pub struct Cutoffs {
     pub throttle_before: UnixTime,
     /// Revocation log entries before this.
     pub revocations_before: UnixTime,
+    /// Unused dynamic registrations made before this.
+    pub registrations_before: UnixTime,
 }
 
 /// How the janitor runs.
@@ -90,6 +96,8 @@ pub struct JanitorPolicy {
     pub refresh_window: i64,
     /// How long revocation log entries are kept, in seconds.
     pub revocation_retention: i64,
+    /// How long a dynamic registration that was never used is kept, in seconds.
+    pub registration_ttl: i64,
 }
 
 impl JanitorPolicy {
@@ -99,6 +107,7 @@ impl JanitorPolicy {
             refresh_used_before: now - self.refresh_window,
             throttle_before: now - crate::platform::login::THROTTLE_MEMORY,
             revocations_before: now - self.revocation_retention,
+            registrations_before: now - self.registration_ttl,
         }
     }
 }
@@ -119,6 +128,7 @@ pub struct JanitorReport {
     pub console_sessions: u64,
     pub login_throttle: u64,
     pub revocation_log: u64,
+    pub unused_registrations: u64,
 }
 
 impl JanitorReport {
@@ -132,6 +142,7 @@ impl JanitorReport {
             + self.console_sessions
             + self.login_throttle
             + self.revocation_log
+            + self.unused_registrations
     }
 
     fn add(&mut self, kind: DeadKind, n: u64) {
@@ -152,6 +163,7 @@ impl JanitorReport {
             DeadKind::ConsoleSessions => &mut self.console_sessions,
             DeadKind::LoginThrottle => &mut self.login_throttle,
             DeadKind::RevocationLog => &mut self.revocation_log,
+            DeadKind::UnusedRegistrations => &mut self.unused_registrations,
         };
         *counter += n;
     }
@@ -169,6 +181,7 @@ impl JanitorReport {
             DeadKind::ConsoleSessions => self.console_sessions,
             DeadKind::LoginThrottle => self.login_throttle,
             DeadKind::RevocationLog => self.revocation_log,
+            DeadKind::UnusedRegistrations => self.unused_registrations,
         }
     }
 }
@@ -185,6 +198,7 @@ pub async fn run(
             batch,
             refresh_window,
             revocation_retention: crate::revocations::DEFAULT_RETENTION,
+            registration_ttl: 86_400,
         },
     )
     .await

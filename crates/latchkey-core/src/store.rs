@@ -606,6 +606,18 @@ pub trait ClientRepository: Send {
     /// any) exists and has not expired at `now`.
     async fn guard_holds(&mut self, guard: &ClientGuard, now: UnixTime)
     -> Result<bool, StoreError>;
+    /// Records the hash of a dynamically registered client's registration access token.
+    async fn insert_registration(
+        &mut self,
+        client_id: &str,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// The hash of the client's registration access token, when it registered itself.
+    async fn registration_token(&mut self, client_id: &str) -> Result<Option<String>, StoreError>;
+    /// Writes a metadata-document client as its document describes it now: inserted, or its
+    /// fields replaced (its status kept). Only a `metadata_document` client is ever replaced.
+    async fn upsert_document_client(&mut self, client: &Client) -> Result<(), StoreError>;
 }
 
 #[async_trait]

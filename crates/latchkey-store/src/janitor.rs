@@ -49,6 +49,16 @@ fn rule(kind: DeadKind) -> Rule {
             "id",
             "t.at < $1 AND t.id < (SELECT MAX(m.id) FROM revocation_log m)",
         ),
+        // A client that registered itself and was never used: no flow, grant or token names it.
+        DeadKind::UnusedRegistrations => (
+            "clients",
+            "id",
+            "t.origin = 'dynamic' AND t.created_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM flows f WHERE f.client_id = t.id) \
+             AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.client_id = t.id) \
+             AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.client_id = t.id) \
+             AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.client_id = t.id)",
+        ),
     };
     Rule { table, key, dead }
 }
@@ -58,6 +68,7 @@ fn cutoff(kind: DeadKind, c: &Cutoffs) -> i64 {
         DeadKind::RefreshResponses => c.refresh_used_before,
         DeadKind::LoginThrottle => c.throttle_before,
         DeadKind::RevocationLog => c.revocations_before,
+        DeadKind::UnusedRegistrations => c.registrations_before,
         DeadKind::Flows
         | DeadKind::Codes
         | DeadKind::AccessTokens

@@ -39,6 +39,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0003_partial_grant_indexes.sql"),
     ),
     (
+        4,
+        "external clients",
+        include_str!("../migrations/sqlite/0004_external_clients.sql"),
+    ),
+    (
         6,
         "operations",
         include_str!("../migrations/sqlite/0006_operations.sql"),
@@ -59,6 +64,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         3,
         "partial grant indexes",
         include_str!("../migrations/postgres/0003_partial_grant_indexes.sql"),
+    ),
+    (
+        4,
+        "external clients",
+        include_str!("../migrations/postgres/0004_external_clients.sql"),
     ),
     (
         6,

@@ -36,6 +36,7 @@ pub const TABLES: &[(&str, &[&str])] = &[
     ("memberships", &["account_id", "user_id"]),
     ("clients", &["id"]),
     ("client_secrets", &["id"]),
+    ("client_registrations", &["client_id"]),
     ("apps", &["client_id"]),
     ("signing_keys", &["kid"]),
     ("login_sessions", &["id"]),

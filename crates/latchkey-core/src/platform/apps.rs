@@ -299,6 +299,7 @@ impl Platform {
                 updated_at,
                 status,
                 owner_account_id: Some(account),
+                origin: crate::client::ClientOrigin::Registered,
             },
         )
         .map_err(|m| PlatformError::Invalid {

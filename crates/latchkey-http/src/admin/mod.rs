@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route(admin::TOKENS, delete(sessions::revoke_tokens))
         .route(admin::REVOCATIONS, get(revocations::list))
         .route(admin::KEY_SET, get(ops::key_set))
+        .route(admin::RESOURCES, get(ops::resources))
         .route(admin::VERSION, get(ops::version))
         .route(admin::METRICS, get(ops::metrics))
         .route(admin::HEALTH_ALIVE, get(crate::public::health::alive))

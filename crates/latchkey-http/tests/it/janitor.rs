@@ -78,6 +78,7 @@ fn policy() -> JanitorPolicy {
         batch: 2,
         refresh_window: 30,
         revocation_retention: 30 * DAY,
+        registration_ttl: DAY,
     }
 }
 

@@ -3,8 +3,10 @@
 
 mod admin_clients;
 mod adversarial;
+mod agents;
 mod bad_input;
 mod browser;
+mod cimd;
 mod client_cache;
 mod core_rules;
 mod engine;
