@@ -3,8 +3,11 @@
 //! - PostgreSQL restarted under the server (`pg_ctl restart -m fast`, `-m immediate`): no `500`,
 //!   a `503` with `Retry-After` while the database is away, `200` again without a restart of the
 //!   server, and every token answered `200` introspects active afterwards.
-//! - The server killed (`SIGKILL`) on SQLite, twice: every token it answered `200` before the kill
-//!   introspects active once it is started again on the same data directory.
+//! - The server killed (`SIGKILL`) on SQLite, and on PostgreSQL, twice: every token it answered
+//!   `200` before the kill introspects active once it is started again on the same data.
+//! - SQLite's disk full (a 32 MiB tmpfs data directory, filled up): `503` with `Retry-After`, no
+//!   `500`; `PRAGMA integrity_check` says ok; `200` again once space returns, without a restart;
+//!   every token answered `200` introspects active. Skipped with a note where mount is refused.
 //!
 //! The PostgreSQL test runs a private cluster of its own (never the shared one, which other tests
 //! use at the same time), so it needs PostgreSQL 15's server binaries; it runs when
@@ -59,6 +62,7 @@ impl Answer {
 struct Load {
     stop: Arc<AtomicBool>,
     ok: Arc<AtomicU64>,
+    unavailable: Arc<AtomicU64>,
     phase: Arc<AtomicUsize>,
     workers: Vec<tokio::task::JoinHandle<Vec<Answer>>>,
 }
@@ -67,6 +71,7 @@ impl Load {
     fn start(public: &str, client_id: &str, client_secret: &str) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let ok = Arc::new(AtomicU64::new(0));
+        let unavailable = Arc::new(AtomicU64::new(0));
         let phase = Arc::new(AtomicUsize::new(0));
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
@@ -76,6 +81,7 @@ impl Load {
         let workers = (0..WORKERS)
             .map(|_| {
                 let (stop, ok, phase) = (stop.clone(), ok.clone(), phase.clone());
+                let unavailable = unavailable.clone();
                 let (http, url) = (http.clone(), url.clone());
                 let form = [
                     ("grant_type", "client_credentials".to_owned()),
@@ -89,6 +95,9 @@ impl Load {
                         answer.phase = phase.load(Ordering::Relaxed);
                         if answer.status == Some(200) {
                             ok.fetch_add(1, Ordering::Relaxed);
+                        } else if answer.status == Some(503) {
+                            unavailable.fetch_add(1, Ordering::Relaxed);
+                            tokio::time::sleep(Duration::from_millis(20)).await;
                         } else if answer.status.is_none() {
                             // Connection refused answers at once; do not spin.
                             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -102,6 +111,7 @@ impl Load {
         Self {
             stop,
             ok,
+            unavailable,
             phase,
             workers,
         }
@@ -123,6 +133,18 @@ impl Load {
             assert!(
                 Instant::now() < deadline,
                 "no 200 within {RECOVERY_TIMEOUT:?} {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until `more` requests beyond the `since` count were answered 503.
+    async fn wait_for_unavailable(&self, since: u64, more: u64, what: &str) {
+        let deadline = Instant::now() + RECOVERY_TIMEOUT;
+        while self.unavailable.load(Ordering::Relaxed) < since + more {
+            assert!(
+                Instant::now() < deadline,
+                "no 503 within {RECOVERY_TIMEOUT:?} {what}"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -542,10 +564,21 @@ async fn sigkill_of_the_server_on_sqlite_loses_no_token_it_answered() {
 }
 
 async fn sigkill_on_sqlite() {
+    sigkill_under_load(None).await;
+}
+
+/// Kills the server (SIGKILL) under load twice, on SQLite or on the PostgreSQL database `url`.
+async fn sigkill_under_load(database_url: Option<&str>) {
     let started = Instant::now();
     let (tmp, dir) = data_dir();
     let config = no_rate_limits(tmp.path());
-    let config = [config[0].as_str(), config[1].as_str()];
+    let mut config: Vec<&str> = vec![config[0].as_str(), config[1].as_str()];
+    if let Some(url) = database_url {
+        if let Err(e) = run(latchkey(&dir).args(["migrate", "up", "--database-url", url])) {
+            panic!("{e}");
+        }
+        config.extend(["--database-url", url]);
+    }
     let server = Server::start(&dir, &config).unwrap_or_else(|e| panic!("{e}"));
     let (id, secret) = create_client(&server.admin).await;
     let mut server = Some(server);
@@ -562,7 +595,7 @@ async fn sigkill_on_sqlite() {
         let status = running.child.wait().expect("wait");
         let answers = load.finish().await;
         let counts = tally(&answers);
-        eprintln!("SQLite, round {round}, killed ({status}) under load: {counts:?}");
+        eprintln!("round {round}, killed ({status}) under load: {counts:?}");
         let wrong = unexpected(&answers, true);
         assert!(
             wrong.is_empty(),
@@ -596,5 +629,126 @@ async fn sigkill_on_sqlite() {
         "{} tokens introspected active after two SIGKILLs; {:?} in all",
         issued.len(),
         started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_of_the_server_on_postgres_loses_no_token_it_answered() {
+    let Ok(base) = std::env::var(POSTGRES_URL_VAR) else {
+        eprintln!("skipped: {POSTGRES_URL_VAR} is not set");
+        return;
+    };
+    // A database of this test's own on the shared server, dropped at the end.
+    let name = format!("latchkey_sigkill_{}", std::process::id());
+    let server_url = base
+        .rsplit_once('/')
+        .map_or(base.as_str(), |(s, _)| s)
+        .to_owned();
+    let admin_url = format!("{server_url}/postgres");
+    let psql =
+        |sql: String| run(Command::new("psql").args([admin_url.as_str(), "-qAt", "-c", &sql]));
+    if let Err(e) = psql(format!("CREATE DATABASE {name}")) {
+        eprintln!("skipped: cannot create a database ({e})");
+        return;
+    }
+    let url = format!("{server_url}/{name}");
+    let outcome = tokio::time::timeout(TEST_TIMEOUT, sigkill_under_load(Some(&url))).await;
+    let _ = psql(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    outcome.unwrap_or_else(|_| panic!("the test took more than {TEST_TIMEOUT:?}"));
+}
+
+/// A tmpfs mounted on a directory, unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_disk_on_sqlite_gives_503_corrupts_nothing_and_recovers() {
+    tokio::time::timeout(TEST_TIMEOUT, disk_full_on_sqlite())
+        .await
+        .unwrap_or_else(|_| panic!("the test took more than {TEST_TIMEOUT:?}"));
+}
+
+async fn disk_full_on_sqlite() {
+    let (tmp, dir) = data_dir();
+    std::fs::create_dir_all(&dir).expect("data dir");
+    let mounted = run(Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=32m", "tmpfs"])
+        .arg(&dir));
+    if let Err(e) = mounted {
+        eprintln!("skipped: cannot mount a small tmpfs for the data directory ({e})");
+        return;
+    }
+    let _mount = Tmpfs(dir.clone());
+    let config = no_rate_limits(tmp.path());
+    let config = [config[0].as_str(), config[1].as_str()];
+    let server = Server::start(&dir, &config).unwrap_or_else(|e| panic!("{e}"));
+    let (id, secret) = create_client(&server.admin).await;
+    let load = Load::start(&server.public, &id, &secret);
+    load.wait_for_ok(0, 100, "before the disk fills").await;
+
+    // The disk fills up.
+    load.next_phase();
+    let filler = dir.join("filler");
+    let path = filler.clone();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(&path).expect("filler");
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).and_then(|()| f.sync_data()).is_ok() {}
+    })
+    .await
+    .expect("fill");
+    load.wait_for_unavailable(0, 20, "once the disk is full")
+        .await;
+
+    // Space returns: the server recovers by itself.
+    std::fs::remove_file(&filler).expect("free the disk");
+    load.next_phase();
+    let ok = load.ok_count();
+    load.wait_for_ok(ok, 50, "once space returned").await;
+    let answers = load.finish().await;
+    let counts = tally(&answers);
+    for (phase, what) in ["before", "disk full", "space returned"].iter().enumerate() {
+        eprintln!(
+            "  {what}: {:?}",
+            tally(answers.iter().filter(|a| a.phase == phase))
+        );
+    }
+    let wrong = unexpected(&answers, false);
+    assert!(
+        wrong.is_empty(),
+        "with the disk full, answers other than 200 and 503 with Retry-After ({counts:?}):\n{}",
+        wrong.join("\n")
+    );
+    let issued = tokens(&answers);
+    assert!(server.stop().success());
+
+    // Nothing corrupted: SQLite's own check, then every token answered 200 is still valid.
+    let db = dir.join("latchkey.db");
+    match run(Command::new("sqlite3")
+        .arg(&db)
+        .arg("PRAGMA integrity_check"))
+    {
+        Ok(out) => assert_eq!(out.trim(), "ok", "integrity_check: {out}"),
+        Err(e) => eprintln!("note: sqlite3 not run ({e})"),
+    }
+    let server = Server::start(&dir, &config).unwrap_or_else(|e| panic!("{e}"));
+    let lost = inactive(&server.admin, &issued).await;
+    assert!(
+        lost.is_empty(),
+        "{} of {} tokens answered 200 around a full disk do not introspect active, e.g. {:?}",
+        lost.len(),
+        issued.len(),
+        &lost[..lost.len().min(5)]
+    );
+    assert!(server.stop().success());
+    eprintln!(
+        "{} tokens introspected active after the disk filled and emptied",
+        issued.len()
     );
 }
