@@ -226,3 +226,22 @@ pub struct ClientFilter {
     pub owner: Option<String>,
     pub owner_account_id: Option<String>,
 }
+
+/// A registered, active client `id` of the wire JSON `json`, for this crate's tests.
+#[cfg(test)]
+pub(crate) fn test_client(id: &str, json: &serde_json::Value) -> Client {
+    let wire: latchkey_types::client::OAuth2Client =
+        serde_json::from_value(json.clone()).expect("wire");
+    client_from_wire(
+        &wire,
+        Fixed {
+            id: id.into(),
+            created_at: 0,
+            updated_at: 0,
+            status: ClientStatus::Active,
+            owner_account_id: None,
+            origin: ClientOrigin::Registered,
+        },
+    )
+    .expect("client")
+}

@@ -940,19 +940,7 @@ mod tests {
     }
 
     fn client(json: &str) -> Client {
-        let wire: latchkey_types::client::OAuth2Client = serde_json::from_str(json).expect("wire");
-        crate::client::client_from_wire(
-            &wire,
-            crate::client::Fixed {
-                id: "c1".into(),
-                created_at: 0,
-                updated_at: 0,
-                status: crate::client::ClientStatus::Active,
-                owner_account_id: None,
-                origin: crate::client::ClientOrigin::Registered,
-            },
-        )
-        .expect("client")
+        crate::client::test_client("c1", &serde_json::from_str(json).expect("json"))
     }
 
     fn web_client() -> Client {

@@ -828,20 +828,7 @@ mod tests {
     const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
     fn client(id: &str) -> Client {
-        let wire: latchkey_types::client::OAuth2Client =
-            serde_json::from_str(&format!(r#"{{"redirect_uris":["{REDIRECT}"]}}"#)).expect("wire");
-        crate::client::client_from_wire(
-            &wire,
-            crate::client::Fixed {
-                id: id.into(),
-                created_at: 0,
-                updated_at: 0,
-                status: crate::client::ClientStatus::Active,
-                owner_account_id: None,
-                origin: crate::client::ClientOrigin::Registered,
-            },
-        )
-        .expect("client")
+        crate::client::test_client(id, &serde_json::json!({ "redirect_uris": [REDIRECT] }))
     }
 
     /// A code issued to `c1` at 1000, valid until 1600, with PKCE and a named redirect URI.
