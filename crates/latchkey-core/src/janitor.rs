@@ -87,7 +87,10 @@ pub async fn run(
                         .await?
                 }
                 Kind::Flows => tx.flows().purge_expired(now, batch).await?,
-                Kind::Codes => tx.codes().purge_expired(now, batch).await?,
+                Kind::Codes => {
+                    tx.codes().purge_expired(now, batch).await?
+                        + tx.device_codes().purge_expired(now, batch).await?
+                }
                 Kind::Tokens => tx.tokens().purge_expired(now, batch).await?,
                 Kind::LoginSessions => tx.login_sessions().purge_expired(now, batch).await?,
                 Kind::AssertionIds => tx.client_assertions().purge_expired(now, batch).await?,

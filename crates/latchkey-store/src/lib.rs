@@ -17,6 +17,7 @@
 mod audit;
 mod checkpoint;
 mod clients;
+mod device;
 mod error;
 mod flows;
 mod grants;

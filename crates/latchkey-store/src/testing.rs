@@ -214,6 +214,8 @@ pub const TABLES: &[&str] = &[
     "apps",
     "console_sessions",
     "login_throttle",
+    "device_codes",
+    "device_challenges",
 ];
 
 /// The whole content of a database, table by table, as text rows in a stable order: two equal

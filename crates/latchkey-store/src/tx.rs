@@ -321,6 +321,10 @@ impl Tx for SqlTx<'_> {
         self
     }
 
+    fn device_codes(&mut self) -> &mut dyn latchkey_core::store::DeviceRepository {
+        self
+    }
+
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         self.finish().await
     }

@@ -12,6 +12,8 @@ pub mod public {
     pub const INTROSPECT: &str = "/oauth2/introspect";
     pub const USERINFO: &str = "/userinfo";
     pub const LOGOUT: &str = "/oauth2/sessions/logout";
+    pub const DEVICE_AUTHORIZATION: &str = "/oauth2/device/auth";
+    pub const DEVICE_VERIFY: &str = "/oauth2/device/verify";
     pub const STYLESHEET: &str = "/ui/assets/latchkey.css";
     pub const HEALTH_ALIVE: &str = "/health/alive";
     pub const HEALTH_READY: &str = "/health/ready";
@@ -21,6 +23,8 @@ pub mod public {
     pub const UI_LOGIN: &str = "/ui/login";
     pub const UI_LOGOUT: &str = "/ui/logout";
     pub const UI_CONSENT: &str = "/ui/consent";
+    pub const UI_DEVICE: &str = "/ui/device";
+    pub const UI_DEVICE_SUCCESS: &str = "/ui/device/success";
     pub const UI_APPS: &str = "/ui/apps";
     pub const UI_APP_REVOKE: &str = "/ui/apps/{client_id}/revoke";
     pub const UI_DEVELOPER: &str = "/ui/developer";
@@ -94,6 +98,7 @@ pub mod admin {
     pub const CONSENT_REQUEST: &str = "/admin/oauth2/auth/requests/consent";
     pub const CONSENT_ACCEPT: &str = "/admin/oauth2/auth/requests/consent/accept";
     pub const CONSENT_REJECT: &str = "/admin/oauth2/auth/requests/consent/reject";
+    pub const DEVICE_ACCEPT: &str = "/admin/oauth2/auth/requests/device/accept";
     pub const CONSENT_SESSIONS: &str = "/admin/oauth2/auth/sessions/consent";
     pub const LOGIN_SESSIONS: &str = "/admin/oauth2/auth/sessions/login";
     pub const INTROSPECT: &str = "/admin/oauth2/introspect";
@@ -117,6 +122,7 @@ pub mod admin {
         CONSENT_REQUEST,
         CONSENT_ACCEPT,
         CONSENT_REJECT,
+        DEVICE_ACCEPT,
         CONSENT_SESSIONS,
         LOGIN_SESSIONS,
         INTROSPECT,

@@ -67,6 +67,22 @@ pub enum TokenError {
     RefreshTokenExpired,
     #[error("The refresh token was already used.")]
     RefreshTokenAlreadyUsed,
+    #[error("The device code is invalid.")]
+    DeviceCodeInvalid,
+    #[error("The device code was issued to another client.")]
+    DeviceCodeOfAnotherClient,
+    #[error("The device code was already used.")]
+    DeviceCodeAlreadyUsed,
+
+    // The device grant's answers while the user decides (RFC 8628 §3.5).
+    #[error("The user has not yet completed the authorization.")]
+    AuthorizationPending,
+    #[error("The device is polling too fast; wait longer between requests.")]
+    SlowDown,
+    #[error("The device code has expired.")]
+    ExpiredToken,
+    #[error("The user denied the request.")]
+    AccessDenied,
 
     #[error("the client may not use this grant type")]
     UnauthorizedClient,
@@ -115,7 +131,14 @@ impl TokenError {
             | Self::RefreshTokenOfAnotherClient
             | Self::RefreshTokenRevoked
             | Self::RefreshTokenExpired
-            | Self::RefreshTokenAlreadyUsed => ErrorCode::InvalidGrant,
+            | Self::RefreshTokenAlreadyUsed
+            | Self::DeviceCodeInvalid
+            | Self::DeviceCodeOfAnotherClient
+            | Self::DeviceCodeAlreadyUsed => ErrorCode::InvalidGrant,
+            Self::AuthorizationPending => ErrorCode::AuthorizationPending,
+            Self::SlowDown => ErrorCode::SlowDown,
+            Self::ExpiredToken => ErrorCode::ExpiredToken,
+            Self::AccessDenied => ErrorCode::AccessDenied,
             Self::UnauthorizedClient => ErrorCode::UnauthorizedClient,
             Self::UnsupportedGrantType => ErrorCode::UnsupportedGrantType,
             Self::ScopeMalformed { .. }

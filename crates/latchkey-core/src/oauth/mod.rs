@@ -6,6 +6,7 @@
 
 pub mod authorize;
 pub mod client_auth;
+pub mod device;
 pub mod error;
 pub mod flow;
 mod introspect;
@@ -56,6 +57,12 @@ pub struct EngineSettings {
     pub refresh_grace_period: i64,
     /// Retries served within the grace period.
     pub refresh_grace_reuse_count: u32,
+    /// The device grant's verification page and the page its flow ends at.
+    pub device_verification_url: String,
+    pub device_success_url: String,
+    /// How long a device code lives, and the least seconds between two of its polls.
+    pub device_code_ttl: i64,
+    pub device_poll_interval: i64,
 }
 
 impl EngineSettings {
@@ -86,6 +93,25 @@ impl EngineSettings {
             access_token_alg: config.oauth2.access_token_signing_alg,
             refresh_grace_period: config.oauth2.refresh_token.grace_period.as_secs(),
             refresh_grace_reuse_count: config.oauth2.refresh_token.grace_reuse_count,
+            device_verification_url: config
+                .urls
+                .device
+                .verification
+                .clone()
+                .unwrap_or_else(|| join(&issuer, public::UI_DEVICE)),
+            device_success_url: config
+                .urls
+                .device
+                .success
+                .clone()
+                .unwrap_or_else(|| join(&issuer, public::UI_DEVICE_SUCCESS)),
+            device_code_ttl: config.ttl.device_user_code.as_secs(),
+            device_poll_interval: config
+                .oauth2
+                .device_authorization
+                .token_polling_interval
+                .as_secs()
+                .max(1),
             issuer,
         }
     }

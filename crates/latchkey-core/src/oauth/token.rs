@@ -25,11 +25,11 @@ use crate::throttle::Limit;
 
 const OFFLINE_SCOPES: [&str; 2] = ["offline_access", "offline"];
 
-fn get<'p>(params: &'p Params, name: &str) -> Result<Option<&'p str>, TokenError> {
+pub(super) fn get<'p>(params: &'p Params, name: &str) -> Result<Option<&'p str>, TokenError> {
     Ok(params.get(name)?)
 }
 
-fn require<'p>(params: &'p Params, name: &'static str) -> Result<&'p str, TokenError> {
+pub(super) fn require<'p>(params: &'p Params, name: &'static str) -> Result<&'p str, TokenError> {
     get(params, name)?.ok_or(TokenError::MissingParameter(name))
 }
 
@@ -65,10 +65,10 @@ fn narrowed_scope(params: &Params, granted: &Scope) -> Result<Scope, TokenError>
 }
 
 /// What [`Engine::mint`] makes: the response, and the records to store.
-struct Minted {
-    issued: Issued,
-    access: AccessTokenRecord,
-    refresh: Option<RefreshTokenRecord>,
+pub(super) struct Minted {
+    pub(super) issued: Issued,
+    pub(super) access: AccessTokenRecord,
+    pub(super) refresh: Option<RefreshTokenRecord>,
 }
 
 /// The grant a token request asks for, once no parameter is given twice (RFC 6749 §3.2).
@@ -82,6 +82,7 @@ pub fn requested_grant(params: &Params) -> Result<GrantType, TokenError> {
         "authorization_code" => Ok(GrantType::AuthorizationCode),
         "refresh_token" => Ok(GrantType::RefreshToken),
         "client_credentials" => Ok(GrantType::ClientCredentials),
+        g if g == GrantType::DeviceCode.as_str() => Ok(GrantType::DeviceCode),
         _ => Err(TokenError::UnsupportedGrantType),
     }
 }
@@ -163,6 +164,7 @@ impl Engine {
                     .map_err(|e| Failure::from(TokenError::from(e))),
                 Err(e) => Err(Failure::from(e)),
             },
+            GrantType::DeviceCode => self.device_code_grant(tx.as_mut(), &client, params).await,
         };
         match result {
             Ok(issued) => {
@@ -311,7 +313,7 @@ impl Engine {
     /// Mints an access token for `access_scope`, a refresh token when the family has offline
     /// access, and an ID token (to be signed) when it has `openid`: the response, and the records
     /// to store.
-    fn mint(
+    pub(super) fn mint(
         &self,
         issue: &Issue<'_>,
         access_scope: &Scope,
@@ -760,15 +762,15 @@ fn successor_aad(hash: &crate::crypto::TokenHash, client_id: &str) -> Vec<u8> {
 /// [`UnsignedIdToken`]). A refresh keeps it, sealed, as the answer to a retry of the same
 /// refresh; a retry therefore gets an ID token with the same claims.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Issued {
+pub(super) struct Issued {
     #[serde(flatten)]
     response: TokenResponse,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     unsigned_id_token: Option<UnsignedIdToken>,
 }
 
-struct Failure {
-    error: TokenError,
+pub(super) struct Failure {
+    pub(super) error: TokenError,
     revoke_family: Option<String>,
 }
 

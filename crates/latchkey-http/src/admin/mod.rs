@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route(admin::CONSENT_REQUEST, get(flows::consent))
         .route(admin::CONSENT_ACCEPT, put(flows::accept_consent))
         .route(admin::CONSENT_REJECT, put(flows::reject_consent))
+        .route(admin::DEVICE_ACCEPT, put(flows::accept_device))
         .route(
             admin::CONSENT_SESSIONS,
             get(sessions::list_consent).delete(sessions::revoke_consent),

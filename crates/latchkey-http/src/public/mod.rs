@@ -1,6 +1,7 @@
 //! The public listener: discovery, keys, the OAuth endpoints, health.
 
 mod authorize;
+mod device;
 mod discovery;
 pub mod health;
 mod token;
@@ -19,6 +20,8 @@ pub fn router() -> Router<AppState> {
         .route(public::JWKS, get(discovery::jwks))
         .route(public::AUTHORIZE, get(authorize::get).post(authorize::post))
         .route(public::TOKEN, post(token::token))
+        .route(public::DEVICE_AUTHORIZATION, post(device::authorization))
+        .route(public::DEVICE_VERIFY, get(device::verify))
         .route(public::REVOKE, post(token::revoke))
         .route(public::INTROSPECT, post(token::introspect))
         .route(public::USERINFO, get(userinfo::get).post(userinfo::post))

@@ -7,6 +7,7 @@ mod bad_input;
 mod browser;
 mod client_cache;
 mod core_rules;
+mod device;
 mod engine;
 mod interop;
 mod openapi;
