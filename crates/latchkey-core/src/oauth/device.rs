@@ -424,8 +424,11 @@ impl Engine {
         if !used {
             return Ok(page(AuthorizeError::LoginLinkUsed));
         }
+        // The flow's way back names the client, and where it ends (what a consent screen
+        // shows as the place the user is sent to).
         let query = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("client_id", &client.id)
+            .append_pair("redirect_uri", &self.settings.device_success_url)
             .finish();
         let request = AuthRequest {
             client_id: client.id.clone(),
@@ -446,6 +449,31 @@ impl Engine {
             device_code: Some(device_hash.0),
         };
         self.begin_flow(request, cookies).await
+    }
+
+    /// The device code a device verifier (from [`Engine::accept_device_user_code`]) leads to,
+    /// while it is live: what the device page shows before the login.
+    pub async fn device_code_of_verifier(
+        &self,
+        verifier: &str,
+    ) -> Result<Option<DeviceCodeRecord>, StoreError> {
+        if verifier.is_empty() || verifier.len() > 128 {
+            return Ok(None);
+        }
+        let mut r = self.deps.store.read().await?;
+        let Some(hash) = r
+            .device_codes()
+            .challenge_by_verifier(&lookup_key(verifier))
+            .await?
+            .and_then(|c| c.device_code_hash)
+        else {
+            return Ok(None);
+        };
+        let now = self.deps.clock.now();
+        Ok(r.device_codes()
+            .code(&TokenHash(hash))
+            .await?
+            .filter(|c| c.expires_at > now))
     }
 
     /// `PUT /admin/oauth2/auth/requests/device/accept`: the user code the user entered for a
