@@ -867,6 +867,7 @@ impl Engine {
                     access_token: consent.session_access_token.clone(),
                     id_token: consent.session_id_token.clone(),
                     accounts: consent.accounts.clone(),
+                    act: None,
                 },
             },
             created_at: now,

@@ -84,6 +84,20 @@ pub enum TokenError {
     #[error("The user denied the request.")]
     AccessDenied,
 
+    // Token exchange (RFC 8693).
+    #[error("The subject_token is not a live access token of this server.")]
+    SubjectTokenInvalid,
+    #[error("The subject_token was neither issued to this client nor names it in its audience.")]
+    SubjectTokenNotForClient,
+    #[error("The actor_token is not a live access token of this server.")]
+    ActorTokenInvalid,
+    #[error("{name} must be urn:ietf:params:oauth:token-type:access_token.")]
+    TokenTypeUnsupported { name: &'static str },
+    #[error(
+        "The audience {audience} is not among the subject token's; an exchange may only narrow it."
+    )]
+    AudienceNotGranted { audience: String },
+
     #[error("the client may not use this grant type")]
     UnauthorizedClient,
     #[error("unsupported grant type")]
@@ -117,7 +131,9 @@ impl TokenError {
             | Self::SeveralAuthMethods
             | Self::BasicClientIdMismatch
             | Self::UnsupportedAssertionType
-            | Self::AudienceNotAllowed { .. } => ErrorCode::InvalidRequest,
+            | Self::AudienceNotAllowed { .. }
+            | Self::TokenTypeUnsupported { .. }
+            | Self::AudienceNotGranted { .. } => ErrorCode::InvalidRequest,
             Self::InvalidClient { .. } => ErrorCode::InvalidClient,
             Self::CodeInvalid
             | Self::CodeOfAnotherClient
@@ -134,7 +150,10 @@ impl TokenError {
             | Self::RefreshTokenAlreadyUsed
             | Self::DeviceCodeInvalid
             | Self::DeviceCodeOfAnotherClient
-            | Self::DeviceCodeAlreadyUsed => ErrorCode::InvalidGrant,
+            | Self::DeviceCodeAlreadyUsed
+            | Self::SubjectTokenInvalid
+            | Self::SubjectTokenNotForClient
+            | Self::ActorTokenInvalid => ErrorCode::InvalidGrant,
             Self::AuthorizationPending => ErrorCode::AuthorizationPending,
             Self::SlowDown => ErrorCode::SlowDown,
             Self::ExpiredToken => ErrorCode::ExpiredToken,

@@ -8,6 +8,7 @@ pub mod authorize;
 pub mod client_auth;
 pub mod device;
 pub mod error;
+mod exchange;
 pub mod flow;
 mod introspect;
 mod issue;

@@ -49,7 +49,7 @@ fn space_list(s: Option<&str>) -> Vec<String> {
 
 /// The scope of the access token a refresh asks for: the `scope` parameter, which may only narrow
 /// the `granted` scope, or the granted scope.
-fn narrowed_scope(params: &Params, granted: &Scope) -> Result<Scope, TokenError> {
+pub(super) fn narrowed_scope(params: &Params, granted: &Scope) -> Result<Scope, TokenError> {
     let Some(s) = get(params, "scope")? else {
         return Ok(granted.clone());
     };
@@ -83,6 +83,7 @@ pub fn requested_grant(params: &Params) -> Result<GrantType, TokenError> {
         "refresh_token" => Ok(GrantType::RefreshToken),
         "client_credentials" => Ok(GrantType::ClientCredentials),
         g if g == GrantType::DeviceCode.as_str() => Ok(GrantType::DeviceCode),
+        g if g == GrantType::TokenExchange.as_str() => Ok(GrantType::TokenExchange),
         _ => Err(TokenError::UnsupportedGrantType),
     }
 }
@@ -165,6 +166,7 @@ impl Engine {
                 Err(e) => Err(Failure::from(e)),
             },
             GrantType::DeviceCode => self.device_code_grant(tx.as_mut(), &client, params).await,
+            GrantType::TokenExchange => self.token_exchange(tx.as_mut(), &client, params).await,
         };
         match result {
             Ok(issued) => {
@@ -340,6 +342,7 @@ impl Engine {
                 refresh_token: refresh_token.map(Secret::from),
                 id_token: None,
                 scope: Some(access_scope.to_string()).filter(|s| !s.is_empty()),
+                issued_token_type: None,
             },
             unsigned_id_token,
         };
@@ -621,6 +624,7 @@ impl Engine {
             refresh_token: None,
             id_token: None,
             scope: Some(scope.to_string()).filter(|s| !s.is_empty()),
+            issued_token_type: None,
         };
         Ok((response, record))
     }
@@ -764,9 +768,9 @@ fn successor_aad(hash: &crate::crypto::TokenHash, client_id: &str) -> Vec<u8> {
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(super) struct Issued {
     #[serde(flatten)]
-    response: TokenResponse,
+    pub(super) response: TokenResponse,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    unsigned_id_token: Option<UnsignedIdToken>,
+    pub(super) unsigned_id_token: Option<UnsignedIdToken>,
 }
 
 pub(super) struct Failure {

@@ -9,6 +9,7 @@ mod client_cache;
 mod core_rules;
 mod device;
 mod engine;
+mod exchange;
 mod interop;
 mod openapi;
 mod ops;
