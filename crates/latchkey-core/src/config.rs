@@ -279,6 +279,24 @@ pub struct OAuth2Config {
     pub pkce: PkceConfig,
     pub refresh_token: RefreshTokenConfig,
     pub device_authorization: DeviceAuthorizationConfig,
+    pub jwt_bearer: JwtBearerConfig,
+}
+
+/// The JWT bearer grant (RFC 7523 §2.1).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JwtBearerConfig {
+    /// The longest an assertion may live (its `exp` from now), as Hydra's
+    /// `oauth2.grant.jwt.max_ttl`.
+    pub max_ttl: Duration,
+}
+
+impl Default for JwtBearerConfig {
+    fn default() -> Self {
+        Self {
+            max_ttl: Duration::secs(3600),
+        }
+    }
 }
 
 /// The device authorization grant (RFC 8628).
@@ -305,6 +323,7 @@ impl Default for OAuth2Config {
             pkce: PkceConfig::default(),
             refresh_token: RefreshTokenConfig::default(),
             device_authorization: DeviceAuthorizationConfig::default(),
+            jwt_bearer: JwtBearerConfig::default(),
         }
     }
 }

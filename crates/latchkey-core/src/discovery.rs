@@ -39,6 +39,7 @@ pub fn provider_metadata(issuer: &str, signing_algs: &[SigningAlg]) -> ProviderM
             "client_credentials".into(),
             crate::client::GrantType::DeviceCode.as_str().into(),
             crate::client::GrantType::TokenExchange.as_str().into(),
+            crate::client::GrantType::JwtBearer.as_str().into(),
         ],
         device_authorization_endpoint: Some(url(public::DEVICE_AUTHORIZATION)),
         subject_types_supported: vec!["public".into()],

@@ -647,6 +647,7 @@ pub trait Tx: Send {
     fn console_sessions(&mut self) -> &mut dyn ConsoleSessionRepository;
     fn login_throttle(&mut self) -> &mut dyn LoginThrottleRepository;
     fn device_codes(&mut self) -> &mut dyn DeviceRepository;
+    fn trusted_issuers(&mut self) -> &mut dyn TrustedIssuerRepository;
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 
@@ -985,4 +986,31 @@ pub trait DeviceRepository: Send {
     ) -> Result<bool, StoreError>;
     /// Deletes up to `limit` codes and up to `limit` challenges that expired before `now`.
     async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError>;
+}
+
+/// Issuers trusted for the JWT bearer grant (RFC 7523 §2.1).
+#[async_trait]
+pub trait TrustedIssuerRepository: Send {
+    /// Inserts a trust relationship; `Conflict` when the issuer already trusts this key for
+    /// this subject.
+    async fn insert(
+        &mut self,
+        trust: &crate::oauth::jwt_bearer::TrustedIssuer,
+    ) -> Result<(), StoreError>;
+    async fn get(
+        &mut self,
+        id: &str,
+    ) -> Result<Option<crate::oauth::jwt_bearer::TrustedIssuer>, StoreError>;
+    /// Every trust relationship (of `issuer`, when given), oldest first.
+    async fn list(
+        &mut self,
+        issuer: Option<&str>,
+    ) -> Result<Vec<crate::oauth::jwt_bearer::TrustedIssuer>, StoreError>;
+    /// The trust relationships of `issuer`: what an assertion of it is checked against.
+    async fn for_issuer(
+        &mut self,
+        issuer: &str,
+    ) -> Result<Vec<crate::oauth::jwt_bearer::TrustedIssuer>, StoreError>;
+    /// Deletes a trust relationship; false when it did not exist.
+    async fn delete(&mut self, id: &str) -> Result<bool, StoreError>;
 }

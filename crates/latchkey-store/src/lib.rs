@@ -28,6 +28,7 @@ mod sessions;
 mod sql;
 mod sqlite;
 mod tokens;
+mod trust;
 mod tx;
 
 use std::path::Path;

@@ -216,6 +216,7 @@ pub const TABLES: &[&str] = &[
     "login_throttle",
     "device_codes",
     "device_challenges",
+    "trusted_jwt_issuers",
 ];
 
 /// The whole content of a database, table by table, as text rows in a stable order: two equal

@@ -325,6 +325,10 @@ impl Tx for SqlTx<'_> {
         self
     }
 
+    fn trusted_issuers(&mut self) -> &mut dyn latchkey_core::store::TrustedIssuerRepository {
+        self
+    }
+
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         self.finish().await
     }

@@ -15,6 +15,7 @@ pub mod routes;
 pub mod scope;
 pub mod secret;
 pub mod token;
+pub mod trust;
 
 pub use error::{ErrorCode, OAuthErrorBody};
 pub use scope::{Scope, ScopeError};

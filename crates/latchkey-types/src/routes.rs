@@ -104,6 +104,8 @@ pub mod admin {
     pub const INTROSPECT: &str = "/admin/oauth2/introspect";
     pub const TOKENS: &str = "/admin/oauth2/tokens";
     pub const KEY_SET: &str = "/admin/keys/{set}";
+    pub const TRUST_ISSUERS: &str = "/admin/trust/grants/jwt-bearer/issuers";
+    pub const TRUST_ISSUER: &str = "/admin/trust/grants/jwt-bearer/issuers/{id}";
     pub const METRICS: &str = "/admin/metrics/prometheus";
     pub const VERSION: &str = "/admin/version";
     pub const HEALTH_ALIVE: &str = "/admin/health/alive";
@@ -128,6 +130,8 @@ pub mod admin {
         INTROSPECT,
         TOKENS,
         KEY_SET,
+        TRUST_ISSUERS,
+        TRUST_ISSUER,
         METRICS,
         VERSION,
         HEALTH_ALIVE,

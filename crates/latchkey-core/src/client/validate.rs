@@ -210,7 +210,7 @@ fn grant_types(input: &OAuth2Client) -> Result<Vec<GrantType>, MetadataError> {
             let why = match g.as_str() {
                 "implicit" | "password" => "is not allowed by OAuth 2.1".to_owned(),
                 _ => {
-                    "is not supported; use authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code or urn:ietf:params:oauth:grant-type:token-exchange"
+                    "is not supported; use authorization_code, refresh_token, client_credentials or one of urn:ietf:params:oauth:grant-type:{device_code,token-exchange,jwt-bearer}"
                         .to_owned()
                 }
             };

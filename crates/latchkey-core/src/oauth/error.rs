@@ -98,6 +98,12 @@ pub enum TokenError {
     )]
     AudienceNotGranted { audience: String },
 
+    // The JWT bearer grant (RFC 7523 §2.1).
+    #[error("The assertion is invalid: {reason}.")]
+    AssertionInvalid { reason: &'static str },
+    #[error("The assertion's jti was used before.")]
+    AssertionReplayed,
+
     #[error("the client may not use this grant type")]
     UnauthorizedClient,
     #[error("unsupported grant type")]
@@ -153,7 +159,9 @@ impl TokenError {
             | Self::DeviceCodeAlreadyUsed
             | Self::SubjectTokenInvalid
             | Self::SubjectTokenNotForClient
-            | Self::ActorTokenInvalid => ErrorCode::InvalidGrant,
+            | Self::ActorTokenInvalid
+            | Self::AssertionInvalid { .. }
+            | Self::AssertionReplayed => ErrorCode::InvalidGrant,
             Self::AuthorizationPending => ErrorCode::AuthorizationPending,
             Self::SlowDown => ErrorCode::SlowDown,
             Self::ExpiredToken => ErrorCode::ExpiredToken,

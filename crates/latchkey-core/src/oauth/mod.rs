@@ -12,6 +12,7 @@ mod exchange;
 pub mod flow;
 mod introspect;
 mod issue;
+pub mod jwt_bearer;
 pub mod params;
 pub mod pkce;
 pub mod records;
@@ -64,6 +65,8 @@ pub struct EngineSettings {
     /// How long a device code lives, and the least seconds between two of its polls.
     pub device_code_ttl: i64,
     pub device_poll_interval: i64,
+    /// The longest a JWT bearer assertion may live.
+    pub jwt_bearer_max_ttl: i64,
 }
 
 impl EngineSettings {
@@ -107,6 +110,7 @@ impl EngineSettings {
                 .clone()
                 .unwrap_or_else(|| join(&issuer, public::UI_DEVICE_SUCCESS)),
             device_code_ttl: config.ttl.device_user_code.as_secs(),
+            jwt_bearer_max_ttl: config.oauth2.jwt_bearer.max_ttl.as_secs(),
             device_poll_interval: config
                 .oauth2
                 .device_authorization

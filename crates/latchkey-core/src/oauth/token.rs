@@ -84,6 +84,7 @@ pub fn requested_grant(params: &Params) -> Result<GrantType, TokenError> {
         "client_credentials" => Ok(GrantType::ClientCredentials),
         g if g == GrantType::DeviceCode.as_str() => Ok(GrantType::DeviceCode),
         g if g == GrantType::TokenExchange.as_str() => Ok(GrantType::TokenExchange),
+        g if g == GrantType::JwtBearer.as_str() => Ok(GrantType::JwtBearer),
         _ => Err(TokenError::UnsupportedGrantType),
     }
 }
@@ -167,6 +168,7 @@ impl Engine {
             },
             GrantType::DeviceCode => self.device_code_grant(tx.as_mut(), &client, params).await,
             GrantType::TokenExchange => self.token_exchange(tx.as_mut(), &client, params).await,
+            GrantType::JwtBearer => self.jwt_bearer_grant(tx.as_mut(), &client, params).await,
         };
         match result {
             Ok(issued) => {

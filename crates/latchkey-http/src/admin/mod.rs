@@ -4,6 +4,7 @@ pub mod clients;
 mod flows;
 mod ops;
 mod sessions;
+mod trust;
 
 use axum::Router;
 use axum::routing::{delete, get, post, put};
@@ -36,6 +37,8 @@ pub fn router() -> Router<AppState> {
         .route(admin::INTROSPECT, post(sessions::introspect))
         .route(admin::TOKENS, delete(sessions::revoke_tokens))
         .route(admin::KEY_SET, get(ops::key_set))
+        .route(admin::TRUST_ISSUERS, get(trust::list).post(trust::create))
+        .route(admin::TRUST_ISSUER, get(trust::get).delete(trust::delete))
         .route(admin::VERSION, get(ops::version))
         .route(admin::METRICS, get(ops::metrics))
         .route(admin::HEALTH_ALIVE, get(crate::public::health::alive))

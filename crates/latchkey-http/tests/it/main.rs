@@ -11,6 +11,7 @@ mod device;
 mod engine;
 mod exchange;
 mod interop;
+mod jwt_bearer;
 mod openapi;
 mod ops;
 mod platform;

@@ -33,3 +33,20 @@ CREATE TABLE device_challenges (
     expires_at BIGINT NOT NULL
 );
 CREATE INDEX device_challenges_expires_idx ON device_challenges (expires_at);
+
+-- Issuers trusted for the JWT bearer grant (RFC 7523 §2.1), as Hydra's trust API keeps them: an
+-- assertion of issuer, about subject (or any subject when allow_any_subject), signed by the key
+-- jwk (a public JWK with its kid), may get up to scope (space-separated) until expires_at.
+-- The assertions' jti are kept in client_assertion_jtis, one statement per use.
+CREATE TABLE trusted_jwt_issuers (
+    id TEXT PRIMARY KEY,
+    issuer TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    allow_any_subject BIGINT NOT NULL,
+    scope TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    jwk TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX trusted_jwt_issuers_key_idx ON trusted_jwt_issuers (issuer, subject, key_id);
