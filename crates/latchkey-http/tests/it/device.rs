@@ -535,3 +535,31 @@ async fn a_device_verifier_works_only_in_the_browser_that_answered(db: TestDatab
     let res = browser.get(&app, &redirect_to).await;
     assert!(location(&res).starts_with(LOGIN_URL));
 }
+
+engine_test!(the_device_verification_endpoint_is_limited_per_address);
+async fn the_device_verification_endpoint_is_limited_per_address(db: TestDatabase) {
+    let app = TestApp::configured(db, |c| {
+        c.rate_limits.enabled = true;
+        c.rate_limits.authorize_per_ip = 10;
+    })
+    .await;
+    let verify = format!("{ISSUER}/oauth2/device/verify");
+    assert!(
+        Browser::default()
+            .get(&app, &verify)
+            .await
+            .status
+            .is_redirection()
+    );
+    let res = Browser::default().get(&app, &verify).await;
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS, "{}", res.text());
+    assert!(
+        res.header("content-type")
+            .is_some_and(|c| c.starts_with("text/html"))
+    );
+    assert_eq!(
+        app.count("device_challenges").await,
+        1,
+        "a refused visit writes nothing"
+    );
+}
