@@ -53,6 +53,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "operations",
         include_str!("../migrations/sqlite/0006_operations.sql"),
     ),
+    (
+        8,
+        "device lifespans",
+        include_str!("../migrations/sqlite/0008_device_lifespans.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -84,6 +89,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         6,
         "operations",
         include_str!("../migrations/postgres/0006_operations.sql"),
+    ),
+    (
+        8,
+        "device lifespans",
+        include_str!("../migrations/postgres/0008_device_lifespans.sql"),
     ),
 ];
 

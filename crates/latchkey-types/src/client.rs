@@ -104,11 +104,11 @@ pub struct OAuth2Client {
     pub authorization_code_grant_refresh_token_lifespan: Option<Value>,
     #[serde(default, skip_serializing)]
     pub client_credentials_grant_access_token_lifespan: Option<Value>,
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_authorization_grant_access_token_lifespan: Option<Value>,
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_authorization_grant_id_token_lifespan: Option<Value>,
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_authorization_grant_refresh_token_lifespan: Option<Value>,
     #[serde(default, skip_serializing)]
     pub implicit_grant_access_token_lifespan: Option<Value>,
@@ -196,24 +196,6 @@ impl OAuth2Client {
             (
                 "client_credentials_grant_access_token_lifespan",
                 set_val(self.client_credentials_grant_access_token_lifespan.as_ref()),
-            ),
-            (
-                "device_authorization_grant_access_token_lifespan",
-                set_val(
-                    self.device_authorization_grant_access_token_lifespan
-                        .as_ref(),
-                ),
-            ),
-            (
-                "device_authorization_grant_id_token_lifespan",
-                set_val(self.device_authorization_grant_id_token_lifespan.as_ref()),
-            ),
-            (
-                "device_authorization_grant_refresh_token_lifespan",
-                set_val(
-                    self.device_authorization_grant_refresh_token_lifespan
-                        .as_ref(),
-                ),
             ),
             (
                 "implicit_grant_access_token_lifespan",

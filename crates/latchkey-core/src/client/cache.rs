@@ -117,6 +117,7 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             origin: crate::client::ClientOrigin::Registered,
+            device_lifespan: crate::client::Lifespan::default(),
         }
     }
 

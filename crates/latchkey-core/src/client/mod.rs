@@ -170,6 +170,18 @@ impl ClientOrigin {
     }
 }
 
+/// Lifetimes of the tokens one grant issues, in seconds; `None`: the server's (`ttl.*`).
+/// Hydra's `device_authorization_grant_{access,id,refresh}_token_lifespan` for the device grant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lifespan {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<i64>,
+}
+
 /// An OAuth client (an "app" on the platform).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Client {
@@ -204,6 +216,8 @@ pub struct Client {
     pub owner_account_id: Option<String>,
     pub status: ClientStatus,
     pub origin: ClientOrigin,
+    /// The lifetimes of the tokens the device grant issues it.
+    pub device_lifespan: Lifespan,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }

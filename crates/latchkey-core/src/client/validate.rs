@@ -161,8 +161,51 @@ pub(crate) fn client_from_wire(
         owner_account_id: fixed.owner_account_id,
         status: fixed.status,
         origin: fixed.origin,
+        device_lifespan: device_lifespan(input)?,
         created_at: fixed.created_at,
         updated_at: fixed.updated_at,
+    })
+}
+
+/// The longest token lifespan a client may set (ten years, the longest `ttl.refresh_token`).
+const MAX_LIFESPAN: i64 = 86_400 * 3650;
+
+/// A Hydra lifespan: a Go duration (`"1h0m0s"`, `"30m"`), or null for the server's default.
+fn lifespan(field: &str, v: Option<&serde_json::Value>) -> Result<Option<i64>, MetadataError> {
+    let text = match v {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(serde_json::Value::String(s)) if s.is_empty() => return Ok(None),
+        Some(serde_json::Value::String(s)) => s.as_str(),
+        Some(_) => return Err(err(field, "must be a duration such as \"1h0m0s\"")),
+    };
+    let secs = humantime::parse_duration(text)
+        .map_err(|_| err(field, "must be a duration such as \"1h0m0s\""))?
+        .as_secs();
+    match i64::try_from(secs) {
+        Ok(s) if (1..=MAX_LIFESPAN).contains(&s) => Ok(Some(s)),
+        _ => Err(err(field, "must be between 1s and 3650 days")),
+    }
+}
+
+/// The device grant's token lifespans (Hydra's fields).
+fn device_lifespan(input: &OAuth2Client) -> Result<super::Lifespan, MetadataError> {
+    Ok(super::Lifespan {
+        access: lifespan(
+            "device_authorization_grant_access_token_lifespan",
+            input
+                .device_authorization_grant_access_token_lifespan
+                .as_ref(),
+        )?,
+        id: lifespan(
+            "device_authorization_grant_id_token_lifespan",
+            input.device_authorization_grant_id_token_lifespan.as_ref(),
+        )?,
+        refresh: lifespan(
+            "device_authorization_grant_refresh_token_lifespan",
+            input
+                .device_authorization_grant_refresh_token_lifespan
+                .as_ref(),
+        )?,
     })
 }
 

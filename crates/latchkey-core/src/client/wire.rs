@@ -50,7 +50,26 @@ impl Client {
             subject_type: Some("public".to_owned()),
             created_at: Some(rfc3339(self.created_at)),
             updated_at: Some(rfc3339(self.updated_at)),
+            device_authorization_grant_access_token_lifespan: self
+                .device_lifespan
+                .access
+                .map(go_duration),
+            device_authorization_grant_id_token_lifespan: self.device_lifespan.id.map(go_duration),
+            device_authorization_grant_refresh_token_lifespan: self
+                .device_lifespan
+                .refresh
+                .map(go_duration),
             ..OAuth2Client::default()
         }
     }
+}
+
+/// Seconds as Hydra writes a lifespan: a Go duration (`"1h0m0s"`, `"10m0s"`, `"30s"`).
+fn go_duration(secs: i64) -> serde_json::Value {
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    serde_json::Value::String(match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m{s}s"),
+        _ => format!("{h}h{m}m{s}s"),
+    })
 }

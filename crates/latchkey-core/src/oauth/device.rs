@@ -622,6 +622,7 @@ impl Engine {
             audience: &data.audience,
             claims: &data.claims,
             grant_id: Some(&code.grant_id),
+            lifespan: client.device_lifespan,
             family_id: &code.family_id,
         };
         let minted = self.mint(&issue, &Target::whole(&data.scope, &data.audience), None)?;

@@ -135,6 +135,7 @@ impl Engine {
             audience: &audience,
             claims: &claims,
             grant_id: subject.grant_id.as_deref(),
+            lifespan: crate::client::Lifespan::default(),
             family_id: &subject.family_id,
         };
         let (token, expires_in, record) = self.access_token(&issue)?;

@@ -41,6 +41,8 @@ pub(crate) struct Issue<'a> {
     pub claims: &'a TokenClaims,
     pub grant_id: Option<&'a str>,
     pub family_id: &'a str,
+    /// The tokens' lifetimes where the client sets them for this grant; the rest are `ttl.*`.
+    pub lifespan: crate::client::Lifespan,
 }
 
 /// An RFC 9068 JWT access token's claims.
@@ -119,7 +121,10 @@ impl Engine {
         issue: &Issue<'_>,
     ) -> Result<(String, i64, AccessTokenRecord), TokenError> {
         let now = self.deps.clock.now();
-        let ttl = self.settings.access_token_ttl;
+        let ttl = issue
+            .lifespan
+            .access
+            .unwrap_or(self.settings.access_token_ttl);
         let strategy = issue
             .client
             .access_token_strategy
@@ -195,7 +200,11 @@ impl Engine {
             audience: issue.audience.to_vec(),
             claims: issue.claims.clone(),
             issued_at: now,
-            expires_at: now + self.settings.refresh_token_ttl,
+            expires_at: now
+                + issue
+                    .lifespan
+                    .refresh
+                    .unwrap_or(self.settings.refresh_token_ttl),
             used_at: None,
             reuse_count: 0,
             successor: None,
@@ -238,7 +247,8 @@ impl Engine {
         claims.insert("aud".into(), issue.client.id.clone().into());
         claims.insert("azp".into(), issue.client.id.clone().into());
         claims.insert("iat".into(), now.into());
-        claims.insert("exp".into(), (now + self.settings.id_token_ttl).into());
+        let ttl = issue.lifespan.id.unwrap_or(self.settings.id_token_ttl);
+        claims.insert("exp".into(), (now + ttl).into());
         claims.insert("jti".into(), self.deps.entropy.uuid().to_string().into());
         claims.insert("auth_time".into(), c.auth_time.into());
         claims.insert("at_hash".into(), at_hash(alg, access_token).into());

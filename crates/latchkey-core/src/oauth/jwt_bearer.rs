@@ -357,6 +357,7 @@ impl Engine {
             audience: &audience,
             claims: &token_claims,
             grant_id: None,
+            lifespan: crate::client::Lifespan::default(),
             family_id: &family_id,
         };
         let (token, expires_in, record) = self.access_token(&issue)?;

@@ -329,6 +329,7 @@ impl Engine {
             audience: &data.audience,
             claims: &data.claims,
             grant_id: Some(&record.grant_id),
+            lifespan: crate::client::Lifespan::default(),
             family_id: &record.family_id,
         };
         let minted = self.mint(&issue, target, data.nonce.as_deref())?;
@@ -404,6 +405,7 @@ impl Engine {
             audience: &record.audience,
             claims,
             grant_id: record.grant_id.as_deref(),
+            lifespan: crate::client::Lifespan::default(),
             family_id: &record.family_id,
         };
         let minted = self.mint(&issue, access, None)?;
@@ -651,6 +653,7 @@ impl Engine {
             audience: &audience,
             claims: &claims,
             grant_id: None,
+            lifespan: crate::client::Lifespan::default(),
             family_id: &family_id,
         };
         let (access_token, expires_in, record) = self.access_token(&issue)?;

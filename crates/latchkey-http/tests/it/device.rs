@@ -563,3 +563,91 @@ async fn the_device_verification_endpoint_is_limited_per_address(db: TestDatabas
         "a refused visit writes nothing"
     );
 }
+
+engine_test!(a_client_sets_the_lifetimes_of_the_tokens_the_device_grant_issues_it);
+async fn a_client_sets_the_lifetimes_of_the_tokens_the_device_grant_issues_it(db: TestDatabase) {
+    let app = TestApp::new(db).await;
+    let bad = app
+        .admin(
+            Method::POST,
+            "/admin/clients",
+            Some(json!({"grant_types": [DEVICE_GRANT], "device_authorization_grant_access_token_lifespan": "forever"})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text());
+    let client = app
+        .register(json!({
+            "client_name": "Latchkey CLI",
+            "grant_types": [DEVICE_GRANT, "refresh_token"],
+            "scope": "openid offline_access dns.read",
+            "audience": ["https://api.example.test"],
+            "device_authorization_grant_access_token_lifespan": "10m0s",
+            "device_authorization_grant_id_token_lifespan": "5m",
+            "device_authorization_grant_refresh_token_lifespan": "24h0m0s",
+        }))
+        .await;
+    let read = app
+        .admin(Method::GET, &format!("/admin/clients/{}", client.id), None)
+        .await
+        .json();
+    assert_eq!(
+        read["device_authorization_grant_access_token_lifespan"],
+        "10m0s"
+    );
+    assert_eq!(read["device_authorization_grant_id_token_lifespan"], "5m0s");
+    assert_eq!(
+        read["device_authorization_grant_refresh_token_lifespan"],
+        "24h0m0s"
+    );
+
+    let asked = app
+        .device_auth(&client, &[("scope", "openid offline_access dns.read")])
+        .await;
+    let mut browser = Browser::default();
+    let (challenge, _) = challenge_from(
+        &app,
+        &mut browser,
+        asked["verification_uri_complete"].as_str().expect("uri"),
+    )
+    .await;
+    let accepted = app
+        .accept_user_code(&challenge, asked["user_code"].as_str().expect("code"))
+        .await;
+    let redirect_to = accepted.json()["redirect_to"]
+        .as_str()
+        .expect("to")
+        .to_owned();
+    login_and_consent(&app, &mut browser, &redirect_to, Some(full_consent())).await;
+    app.clock.advance(10);
+    let res = app
+        .poll(&client, asked["device_code"].as_str().expect("device_code"))
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let tokens = res.json();
+    assert_eq!(tokens["expires_in"], 600);
+    let access = app
+        .introspect(tokens["access_token"].as_str().expect("at"))
+        .await;
+    assert_eq!(
+        access["exp"].as_i64().expect("exp") - access["iat"].as_i64().expect("iat"),
+        600
+    );
+    let refresh = app
+        .introspect(tokens["refresh_token"].as_str().expect("rt"))
+        .await;
+    assert_eq!(
+        refresh["exp"].as_i64().expect("exp") - refresh["iat"].as_i64().expect("iat"),
+        86_400
+    );
+    let id_token = tokens["id_token"].as_str().expect("id token");
+    let payload = id_token.split('.').nth(1).expect("payload");
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .expect("b64"),
+    )
+    .expect("json");
+    assert_eq!(
+        claims["exp"].as_i64().expect("exp") - claims["iat"].as_i64().expect("iat"),
+        300
+    );
+}

@@ -40,6 +40,11 @@ pub fn sample(id: &str) -> Client {
         created_at: 1_700_000_000,
         updated_at: 1_700_000_001,
         origin: latchkey_core::client::ClientOrigin::Registered,
+        device_lifespan: latchkey_core::client::Lifespan {
+            access: Some(600),
+            id: None,
+            refresh: Some(86_400),
+        },
     }
 }
 
