@@ -7,6 +7,7 @@
 
 pub mod admin;
 mod api;
+pub mod backchannel;
 mod cookies;
 mod error;
 mod extract;

@@ -19,7 +19,7 @@ macro_rules! client_columns {
          audience, token_endpoint_auth_method, token_endpoint_auth_signing_alg, id_token_signed_response_alg, \
          userinfo_signed_response_alg, jwks, access_token_strategy, skip_consent, skip_logout_consent, owner, \
          logo_uri, client_uri, policy_uri, tos_uri, contacts, metadata, owner_account_id, status, created_at, \
-         updated_at"
+         updated_at, logout_channels"
     };
 }
 
@@ -91,6 +91,7 @@ fn client_from_row(row: &dyn Columns) -> Result<Client, StoreError> {
         status: parse_enum("status", &get_s("status")?, ClientStatus::parse)?,
         created_at: get_i("created_at")?,
         updated_at: get_i("updated_at")?,
+        logout: from_json("logout_channels", &get_s("logout_channels")?)?,
     })
 }
 
@@ -149,6 +150,7 @@ fn client_params(c: &Client) -> Vec<Param<'_>> {
         c.status.as_str(),
         c.created_at,
         c.updated_at,
+        to_json(&c.logout),
     ]
 }
 
@@ -160,7 +162,7 @@ impl ClientRepository for SqlTx<'_> {
                 "INSERT INTO clients (",
                 client_columns!(),
                 ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-                 $20, $21, $22, $23, $24, $25, $26, $27)"
+                 $20, $21, $22, $23, $24, $25, $26, $27, $28)"
             ),
             client_params(client),
         )
@@ -226,7 +228,7 @@ impl ClientRepository for SqlTx<'_> {
                  userinfo_signed_response_alg = $12, jwks = $13, access_token_strategy = $14, skip_consent = $15, \
                  skip_logout_consent = $16, owner = $17, logo_uri = $18, client_uri = $19, policy_uri = $20, \
                  tos_uri = $21, contacts = $22, metadata = $23, owner_account_id = $24, status = $25, \
-                 created_at = $26, updated_at = $27 WHERE id = $1",
+                 created_at = $26, updated_at = $27, logout_channels = $28 WHERE id = $1",
                 client_params(c),
             )
             .await?;

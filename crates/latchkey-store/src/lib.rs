@@ -21,6 +21,7 @@ mod error;
 mod flows;
 mod grants;
 mod keys;
+mod logout;
 mod migrate;
 mod platform;
 mod sessions;

@@ -38,6 +38,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "partial grant indexes",
         include_str!("../migrations/sqlite/0003_partial_grant_indexes.sql"),
     ),
+    (
+        7,
+        "logout",
+        include_str!("../migrations/sqlite/0007_logout.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -54,6 +59,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         3,
         "partial grant indexes",
         include_str!("../migrations/postgres/0003_partial_grant_indexes.sql"),
+    ),
+    (
+        7,
+        "logout",
+        include_str!("../migrations/postgres/0007_logout.sql"),
     ),
 ];
 

@@ -106,6 +106,29 @@ impl LoginSessionRepository for SqlTx<'_> {
         .await
     }
 
+    async fn list_for_subject(&mut self, subject: &str) -> Result<Vec<LoginSession>, StoreError> {
+        self.all(
+            concat!(
+                "SELECT ",
+                session_columns!(),
+                " FROM login_sessions WHERE subject = $1 ORDER BY created_at DESC, id"
+            ),
+            params![subject],
+            session_from_row,
+        )
+        .await
+    }
+
+    async fn touch(&mut self, id: &str, now: UnixTime) -> Result<bool, StoreError> {
+        let done = self
+            .execute(
+                "UPDATE login_sessions SET last_active_at = $2 WHERE id = $1",
+                params![id, now],
+            )
+            .await?;
+        Ok(done == 1)
+    }
+
     async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError> {
         self.purge_expired_rows("login_sessions", "id", now, limit)
             .await

@@ -214,6 +214,9 @@ pub const TABLES: &[&str] = &[
     "apps",
     "console_sessions",
     "login_throttle",
+    "login_session_clients",
+    "logout_requests",
+    "backchannel_logouts",
 ];
 
 /// The whole content of a database, table by table, as text rows in a stable order: two equal

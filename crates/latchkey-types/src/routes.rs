@@ -20,6 +20,11 @@ pub mod public {
     pub const UI_HOME: &str = "/ui";
     pub const UI_LOGIN: &str = "/ui/login";
     pub const UI_LOGOUT: &str = "/ui/logout";
+    pub const UI_SIGNED_OUT: &str = "/ui/signed-out";
+    pub const UI_SESSIONS: &str = "/ui/sessions";
+    pub const UI_SESSION_END: &str = "/ui/sessions/{sid}/end";
+    pub const UI_SESSIONS_END_ALL: &str = "/ui/sessions/end-all";
+    pub const ROOT: &str = "/";
     pub const UI_CONSENT: &str = "/ui/consent";
     pub const UI_APPS: &str = "/ui/apps";
     pub const UI_APP_REVOKE: &str = "/ui/apps/{client_id}/revoke";
@@ -96,6 +101,9 @@ pub mod admin {
     pub const CONSENT_REJECT: &str = "/admin/oauth2/auth/requests/consent/reject";
     pub const CONSENT_SESSIONS: &str = "/admin/oauth2/auth/sessions/consent";
     pub const LOGIN_SESSIONS: &str = "/admin/oauth2/auth/sessions/login";
+    pub const LOGOUT_REQUEST: &str = "/admin/oauth2/auth/requests/logout";
+    pub const LOGOUT_ACCEPT: &str = "/admin/oauth2/auth/requests/logout/accept";
+    pub const LOGOUT_REJECT: &str = "/admin/oauth2/auth/requests/logout/reject";
     pub const INTROSPECT: &str = "/admin/oauth2/introspect";
     pub const TOKENS: &str = "/admin/oauth2/tokens";
     pub const KEY_SET: &str = "/admin/keys/{set}";
@@ -119,6 +127,9 @@ pub mod admin {
         CONSENT_REJECT,
         CONSENT_SESSIONS,
         LOGIN_SESSIONS,
+        LOGOUT_REQUEST,
+        LOGOUT_ACCEPT,
+        LOGOUT_REJECT,
         INTROSPECT,
         TOKENS,
         KEY_SET,

@@ -40,6 +40,36 @@ pub struct BrowserCookies {
     pub session: Option<SecretString>,
 }
 
+impl BrowserCookies {
+    /// The browser's CSRF value, and the new one to set when it has none: what binds a flow or
+    /// a logout request to this browser (only its hash is stored).
+    pub(crate) fn csrf_binding(
+        &self,
+        entropy: &dyn crate::entropy::Entropy,
+    ) -> (String, Option<String>) {
+        let existing = self
+            .csrf
+            .as_ref()
+            .map(SecretString::expose)
+            .filter(|c| (32..=128).contains(&c.len()));
+        match existing {
+            Some(v) => (v.to_owned(), None),
+            None => {
+                let v = entropy.token();
+                (v.clone(), Some(v))
+            }
+        }
+    }
+
+    /// Whether this browser holds the CSRF cookie whose hash is `csrf_hash`.
+    pub(crate) fn is_bound_to(&self, csrf_hash: &str) -> bool {
+        self.csrf
+            .as_ref()
+            .map(SecretString::expose)
+            .is_some_and(|c| crate::secret::ct_eq(lookup_hash(c).as_bytes(), csrf_hash.as_bytes()))
+    }
+}
+
 /// What to do with the browser's session cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionCookie {
@@ -486,16 +516,7 @@ impl Engine {
             return Ok(reply.refuse(&AuthorizeError::LoginRequired));
         }
 
-        let existing = cookies
-            .csrf
-            .as_ref()
-            .map(SecretString::expose)
-            .filter(|c| (32..=128).contains(&c.len()));
-        let new_csrf = existing.is_none().then(|| self.deps.entropy.token());
-        let csrf_value = existing
-            .map(str::to_owned)
-            .or_else(|| new_csrf.clone())
-            .unwrap_or_default();
+        let (csrf_value, new_csrf) = cookies.csrf_binding(self.deps.entropy.as_ref());
         let challenge = self.deps.mint_lookup_value();
         let session = session.filter(|_| skip);
         let flow = FlowRecord {
@@ -549,12 +570,7 @@ impl Engine {
         let Some(flow) = self.deps.store.flow(key, &lookup_key(verifier)).await? else {
             return Ok(Err(expired()));
         };
-        let csrf_ok = cookies
-            .csrf
-            .as_ref()
-            .map(SecretString::expose)
-            .is_some_and(|c| crate::secret::ct_eq(lookup_hash(c).as_bytes(), flow.csrf.as_bytes()));
-        if !csrf_ok {
+        if !cookies.is_bound_to(&flow.csrf) {
             return Ok(Err(page(AuthorizeError::OtherBrowser)));
         }
         if params.get("client_id").ok().flatten() != Some(flow.client_id.as_str()) {

@@ -250,15 +250,18 @@ impl Platform {
         )))
     }
 
-    /// Logs out: ends the console session and the user's remembered logins of the engine, so
-    /// the next authorization asks for the password again.
+    /// Logs out: ends the console session and the user's login sessions of the engine (with
+    /// back-channel logouts), so the next authorization asks for the password again.
     pub async fn logout(&self, session: &ConsoleSession) -> Result<(), PlatformError> {
         let mut tx = self.deps.store.begin().await?;
         tx.console_sessions().delete(&session.id).await?;
-        tx.login_sessions()
-            .delete_by_subject(&session.user_id)
-            .await?;
         tx.commit().await?;
+        // The engine's logout: the apps of those logins get their back-channel logouts.
+        self.engine
+            .end_login_sessions(crate::store::SessionSelector::Subject(
+                session.user_id.clone(),
+            ))
+            .await?;
         Ok(())
     }
 

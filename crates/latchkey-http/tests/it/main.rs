@@ -9,6 +9,7 @@ mod client_cache;
 mod core_rules;
 mod engine;
 mod interop;
+mod logout;
 mod openapi;
 mod ops;
 mod platform;
