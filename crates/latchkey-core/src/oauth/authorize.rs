@@ -52,12 +52,11 @@ impl BrowserCookies {
             .as_ref()
             .map(SecretString::expose)
             .filter(|c| (32..=128).contains(&c.len()));
-        match existing {
-            Some(v) => (v.to_owned(), None),
-            None => {
-                let v = entropy.token();
-                (v.clone(), Some(v))
-            }
+        if let Some(v) = existing {
+            (v.to_owned(), None)
+        } else {
+            let v = entropy.token();
+            (v.clone(), Some(v))
         }
     }
 
