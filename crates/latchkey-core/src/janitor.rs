@@ -22,6 +22,9 @@ pub struct JanitorReport {
     pub assertion_ids: u64,
     pub console_sessions: u64,
     pub login_throttle: u64,
+    /// Expired logout requests, and the records of which apps took part in sessions that are
+    /// gone.
+    pub logout_requests: u64,
 }
 
 impl JanitorReport {
@@ -34,6 +37,7 @@ impl JanitorReport {
             + self.assertion_ids
             + self.console_sessions
             + self.login_throttle
+            + self.logout_requests
     }
 }
 
@@ -47,6 +51,7 @@ enum Kind {
     AssertionIds,
     ConsoleSessions,
     LoginThrottle,
+    LogoutRequests,
 }
 
 /// Cleans up, `batch` rows at a time (each batch its own transaction). Kept refresh responses
@@ -67,6 +72,7 @@ pub async fn run(
         Kind::AssertionIds,
         Kind::ConsoleSessions,
         Kind::LoginThrottle,
+        Kind::LogoutRequests,
     ] {
         let counter = match kind {
             Kind::RefreshResponses => &mut report.refresh_responses,
@@ -77,6 +83,7 @@ pub async fn run(
             Kind::AssertionIds => &mut report.assertion_ids,
             Kind::ConsoleSessions => &mut report.console_sessions,
             Kind::LoginThrottle => &mut report.login_throttle,
+            Kind::LogoutRequests => &mut report.logout_requests,
         };
         for _ in 0..MAX_BATCHES {
             let mut tx = deps.store.begin().await?;
@@ -97,6 +104,7 @@ pub async fn run(
                         .purge(now - crate::platform::login::THROTTLE_MEMORY, batch)
                         .await?
                 }
+                Kind::LogoutRequests => tx.logouts().purge_expired_requests(now, batch).await?,
             };
             tx.commit().await?;
             *counter += n;

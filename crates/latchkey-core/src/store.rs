@@ -859,6 +859,8 @@ pub trait LogoutRepository: Send {
         request: &LogoutRecord,
         from: LogoutState,
     ) -> Result<bool, StoreError>;
+    /// Deletes expired logout requests, and the records of which apps took part in sessions
+    /// that no longer exist, at most `limit` of each.
     async fn purge_expired_requests(
         &mut self,
         now: UnixTime,

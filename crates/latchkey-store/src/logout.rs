@@ -134,8 +134,19 @@ impl LogoutRepository for SqlTx<'_> {
         now: UnixTime,
         limit: u32,
     ) -> Result<u64, StoreError> {
-        self.purge_expired_rows("logout_requests", "id", now, limit)
-            .await
+        let requests = self
+            .purge_expired_rows("logout_requests", "id", now, limit)
+            .await?;
+        // Which apps took part in sessions that expired (a logout forgets its own).
+        let orphans = self
+            .execute(
+                "DELETE FROM login_session_clients WHERE session_id IN \
+                 (SELECT j.session_id FROM login_session_clients j LEFT JOIN login_sessions s \
+                 ON s.id = j.session_id WHERE s.id IS NULL LIMIT $1)",
+                params![limit],
+            )
+            .await?;
+        Ok(requests + orphans)
     }
 
     async fn join_session(

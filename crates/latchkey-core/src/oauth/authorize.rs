@@ -28,6 +28,9 @@ use crate::store::{ConsentCompleted, ConsentCompletion, FlowKey, FlowStep, Store
 const MAX_STATE_LEN: usize = 1024;
 const MAX_NONCE_LEN: usize = 512;
 const MAX_HINT_LEN: usize = 512;
+const MAX_USER_AGENT_LEN: usize = 256;
+/// How stale a session's "last active" may be before a sign-in through it writes it again.
+const LAST_ACTIVE_GRANULARITY: i64 = 300;
 /// The longest `max_age` accepted: ten years.
 const MAX_MAX_AGE: i64 = 315_360_000;
 
@@ -38,6 +41,8 @@ pub struct BrowserCookies {
     pub csrf: Option<SecretString>,
     /// A remembered login.
     pub session: Option<SecretString>,
+    /// The browser's `User-Agent`, recorded with a new login session.
+    pub user_agent: Option<String>,
 }
 
 impl BrowserCookies {
@@ -511,6 +516,15 @@ impl Engine {
                 .is_none_or(|m| now - s.authenticated_at <= m)
         });
         let skip = !forced && session.is_some();
+        if skip
+            && let Some(s) = &session
+            && s.last_active_at
+                .is_none_or(|t| now - t >= LAST_ACTIVE_GRANULARITY)
+        {
+            let mut tx = self.deps.store.begin().await?;
+            tx.login_sessions().touch(&s.id, now).await?;
+            tx.commit().await?;
+        }
         if request.prompt.iter().any(|p| p == "none") && !skip {
             return Ok(reply.refuse(&AuthorizeError::LoginRequired));
         }
@@ -597,7 +611,10 @@ impl Engine {
         };
         match flow.state {
             FlowState::LoginRejected => self.end_rejected_login(flow).await,
-            FlowState::LoginAccepted => self.go_to_consent(flow).await,
+            FlowState::LoginAccepted => {
+                self.go_to_consent(flow, cookies.user_agent.as_deref())
+                    .await
+            }
             _ => Ok(page(AuthorizeError::LoginLinkUsed)),
         }
     }
@@ -639,12 +656,18 @@ impl Engine {
 
     /// An accepted login: its session, then the consent app — unless a remembered grant covers
     /// the request — or, with `prompt=none` and no such grant, `consent_required`.
-    async fn go_to_consent(&self, mut flow: FlowRecord) -> Result<AuthorizeOutcome, StoreError> {
+    async fn go_to_consent(
+        &self,
+        mut flow: FlowRecord,
+        user_agent: Option<&str>,
+    ) -> Result<AuthorizeOutcome, StoreError> {
         let Some(login) = flow.data.login.clone() else {
             return Ok(page(AuthorizeError::LoginOutcomeMissing));
         };
         let now = self.deps.clock.now();
-        let (session_cookie, new_session) = self.login_session(&mut flow, &login, now).await?;
+        let (session_cookie, new_session) = self
+            .login_session(&mut flow, &login, now, user_agent)
+            .await?;
         let request = flow.data.request.clone();
         let skip = self
             .consent_skippable(&request, &login.subject, &flow.client_id, now)
@@ -697,6 +720,7 @@ impl Engine {
         flow: &mut FlowRecord,
         login: &LoginOutcome,
         now: UnixTime,
+        user_agent: Option<&str>,
     ) -> Result<(Option<SessionCookie>, Option<LoginSession>), StoreError> {
         if flow.data.login_skip {
             if login.extend_session_lifespan
@@ -721,6 +745,7 @@ impl Engine {
                 acr: login.acr.clone(),
                 amr: login.amr.clone(),
                 identity_provider_session_id: login.identity_provider_session_id.clone(),
+                user_agent: user_agent.map(|u| u.chars().take(MAX_USER_AGENT_LEN).collect()),
             },
             created_at: now,
             expires_at: now
@@ -729,6 +754,7 @@ impl Engine {
                 } else {
                     self.settings.flow_ttl
                 },
+            last_active_at: Some(now),
         };
         let session_cookie = if login.remember {
             SessionCookie::Set {
@@ -1179,6 +1205,7 @@ mod tests {
         let cookies = BrowserCookies {
             csrf: Some(SecretString::new("csrf-cookie-secret")),
             session: Some(SecretString::new("session-cookie-secret")),
+            user_agent: None,
         };
         for shown in [
             format!("{out:?}"),

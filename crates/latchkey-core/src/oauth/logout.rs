@@ -136,6 +136,13 @@ pub struct Participant {
     pub channels: LogoutChannels,
 }
 
+/// A login session as "Your sessions" shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionView {
+    pub session: super::records::LoginSession,
+    pub apps: Vec<Participant>,
+}
+
 /// A back-channel logout token to deliver, and how its delivery went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackchannelDelivery {
@@ -653,6 +660,44 @@ impl Engine {
             .end_sessions(write)
             .await?
             .unwrap_or_default())
+    }
+
+    /// The subject's login sessions (their browsers and devices), newest first, each with the
+    /// apps signed in through it: what "Your sessions" lists.
+    pub async fn sessions_of(&self, subject: &str) -> Result<Vec<SessionView>, StoreError> {
+        let now = self.deps.clock.now();
+        let mut tx = self.deps.store.read().await?;
+        let sessions = tx.login_sessions().list_for_subject(subject).await?;
+        let mut out = Vec::with_capacity(sessions.len());
+        for s in sessions.into_iter().filter(|s| s.expires_at > now) {
+            let apps = tx.logouts().participants(&s.id).await?;
+            out.push(SessionView { session: s, apps });
+        }
+        Ok(out)
+    }
+
+    /// Ends one of the subject's own login sessions; false when `sid` is not theirs (nothing
+    /// is written then).
+    pub async fn end_own_session(&self, subject: &str, sid: &str) -> Result<bool, StoreError> {
+        let owned = self
+            .deps
+            .store
+            .read()
+            .await?
+            .login_sessions()
+            .get(sid)
+            .await?
+            .is_some_and(|s| s.subject == subject);
+        if !owned {
+            return Ok(false);
+        }
+        let written = self
+            .end_login_sessions(SessionSelector::One {
+                sid: sid.to_owned(),
+                subject: subject.to_owned(),
+            })
+            .await?;
+        Ok(!written.ended.is_empty())
     }
 
     /// A back-channel logout token for `d` (Back-Channel Logout 1.0 §2.4): signed with the ID

@@ -265,6 +265,15 @@ impl Platform {
         Ok(())
     }
 
+    /// Ends one console session (the platform's pages) and nothing else: the built-in logout
+    /// provider's part of a logout, whose engine session ends through the logout challenge.
+    pub async fn end_console_session(&self, session: &ConsoleSession) -> Result<(), PlatformError> {
+        let mut tx = self.deps.store.begin().await?;
+        tx.console_sessions().delete(&session.id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The principal of an access token carrying `apps.write`, checked by the engine's own
     /// introspection (suspended apps, revoked grants and expired tokens are refused).
     pub async fn token_principal(&self, token: &str) -> Result<Principal, PlatformError> {
