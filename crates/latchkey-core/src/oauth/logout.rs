@@ -441,11 +441,19 @@ impl Engine {
         };
         let (csrf_value, new_csrf) = cookies.csrf_binding(self.deps.entropy.as_ref());
         let challenge = self.deps.mint_lookup_value();
+        // An app registered with `skip_logout_consent` signs its user out without the logout
+        // app's question (Hydra's field): the request is accepted as it is made.
+        let skip = hint.is_some() && client.as_ref().is_some_and(|c| c.skip_logout_consent);
+        let verifier = skip.then(|| self.deps.mint_lookup_value());
         let record = LogoutRecord {
             id: self.deps.ordered_id(),
-            state: LogoutState::Requested,
+            state: if skip {
+                LogoutState::Accepted
+            } else {
+                LogoutState::Requested
+            },
             challenge: challenge.key,
-            verifier: None,
+            verifier: verifier.as_ref().map(|v| v.key.clone()),
             csrf: lookup_hash(&csrf_value),
             subject: session.subject,
             sid: session.id,
@@ -465,11 +473,15 @@ impl Engine {
         let mut tx = self.deps.store.begin().await?;
         tx.logouts().insert_request(&record).await?;
         tx.commit().await?;
-        Ok(Ok(LogoutOutcome::Redirect {
-            location: with_params(
+        let location = match verifier {
+            Some(v) => self.verifier_url(&v.value),
+            None => with_params(
                 &self.settings.logout_url,
                 &[("logout_challenge", &challenge.value)],
             ),
+        };
+        Ok(Ok(LogoutOutcome::Redirect {
+            location,
             csrf: new_csrf.map(SecretString::from),
         }))
     }
@@ -619,12 +631,15 @@ impl Engine {
             return Err(handled());
         }
         tx.commit().await?;
-        Ok(verifier.map(|v| {
-            with_params(
-                &self.settings.url(public::LOGOUT),
-                &[("logout_verifier", &v.value)],
-            )
-        }))
+        Ok(verifier.map(|v| self.verifier_url(&v.value)))
+    }
+
+    /// Where the browser brings a logout verifier back.
+    fn verifier_url(&self, verifier: &str) -> String {
+        with_params(
+            &self.settings.url(public::LOGOUT),
+            &[("logout_verifier", verifier)],
+        )
     }
 
     /// `PUT /admin/oauth2/auth/requests/logout/accept`.

@@ -738,3 +738,43 @@ async fn the_http_sender_bounds_each_delivery() {
         "plain http off loopback is refused"
     );
 }
+
+engine_test!(an_app_that_skips_the_logout_question_signs_out_at_once);
+/// `skip_logout_consent`: the RP-initiated logout goes straight to the verifier, still only in
+/// the browser that asked; without a hint the logout app is asked as usual.
+async fn an_app_that_skips_the_logout_question_signs_out_at_once(db: TestDatabase) {
+    let app = TestApp::new(db).await;
+    let client = app
+        .register(json!({
+            "redirect_uris": [crate::browser::REDIRECT],
+            "post_logout_redirect_uris": [AFTER_LOGOUT],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "scope": "openid offline_access dns.read",
+            "skip_logout_consent": true,
+        }))
+        .await;
+    let mut browser = Browser::default();
+    let id_token = signed_in(&app, &client, &mut browser).await;
+    let res = browser.get(&app, "/oauth2/sessions/logout").await;
+    challenge_of(&res);
+    let res = browser
+        .get(
+            &app,
+            &logout_url(&[
+                ("id_token_hint", &id_token),
+                ("post_logout_redirect_uri", AFTER_LOGOUT),
+                ("state", "s2"),
+            ]),
+        )
+        .await;
+    let to = location(&res);
+    assert!(
+        to.starts_with(&format!("{ISSUER}/oauth2/sessions/logout?logout_verifier=")),
+        "{to}"
+    );
+    let mut stranger = Browser::default();
+    assert_eq!(stranger.get(&app, &to).await.status, StatusCode::FORBIDDEN);
+    let done = browser.get(&app, &to).await;
+    assert_eq!(location(&done), format!("{AFTER_LOGOUT}?state=s2"));
+    assert_eq!(app.count("login_sessions").await, 0);
+}
