@@ -71,9 +71,12 @@ pub struct Config {
     pub oauth2: OAuth2Config,
     pub log: LogConfig,
     pub janitor: JanitorConfig,
+    pub revocation_log: RevocationLogConfig,
     pub rate_limits: RateLimitConfig,
     pub catalog: CatalogConfig,
     pub platform: PlatformConfig,
+    /// The resource servers tokens may be issued for (RFC 8707), `[[resources]]`.
+    pub resources: Vec<ResourceConfig>,
 }
 
 impl Default for Config {
@@ -90,9 +93,11 @@ impl Default for Config {
             oauth2: OAuth2Config::default(),
             log: LogConfig::default(),
             janitor: JanitorConfig::default(),
+            revocation_log: RevocationLogConfig::default(),
             rate_limits: RateLimitConfig::default(),
             catalog: CatalogConfig::default(),
             platform: PlatformConfig::default(),
+            resources: Vec::new(),
         }
     }
 }
@@ -262,6 +267,51 @@ pub struct OAuth2Config {
     pub access_token_signing_alg: SigningAlg,
     pub pkce: PkceConfig,
     pub refresh_token: RefreshTokenConfig,
+    /// Clients named by the URL of their metadata document (CIMD).
+    pub client_id_metadata_documents: ClientIdMetadataDocumentsConfig,
+    /// RFC 7591/7592 dynamic client registration.
+    pub dynamic_client_registration: DynamicClientRegistrationConfig,
+}
+
+/// `[oauth2.client_id_metadata_documents]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientIdMetadataDocumentsConfig {
+    /// A `client_id` that is an https URL names its metadata document.
+    pub enabled: bool,
+    /// Fetch documents from loopback addresses: for development and tests only.
+    pub allow_loopback: bool,
+    /// Hosts whose documents the operator trusts: their clients may get sensitive scopes.
+    pub trusted_hosts: Vec<String>,
+}
+
+impl Default for ClientIdMetadataDocumentsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            allow_loopback: false,
+            trusted_hosts: Vec::new(),
+        }
+    }
+}
+
+/// `[oauth2.dynamic_client_registration]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DynamicClientRegistrationConfig {
+    /// `POST /oauth2/register` is open to anyone (rate-limited per address).
+    pub enabled: bool,
+    /// A registration that never got a grant or a token is deleted after this long.
+    pub unused_ttl: Duration,
+}
+
+impl Default for DynamicClientRegistrationConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            unused_ttl: Duration::secs(86_400),
+        }
+    }
 }
 
 impl Default for OAuth2Config {
@@ -271,6 +321,8 @@ impl Default for OAuth2Config {
             access_token_signing_alg: SigningAlg::ES256,
             pkce: PkceConfig::default(),
             refresh_token: RefreshTokenConfig::default(),
+            client_id_metadata_documents: ClientIdMetadataDocumentsConfig::default(),
+            dynamic_client_registration: DynamicClientRegistrationConfig::default(),
         }
     }
 }
@@ -371,6 +423,23 @@ impl Default for JanitorConfig {
     }
 }
 
+/// The revocation log (see `crate::revocations`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RevocationLogConfig {
+    /// How long entries are kept; the janitor deletes older ones. A reader (`latchkey sync`)
+    /// must come back within it.
+    pub retention: Duration,
+}
+
+impl Default for RevocationLogConfig {
+    fn default() -> Self {
+        Self {
+            retention: Duration::secs(30 * 86_400),
+        }
+    }
+}
+
 /// Request rate limits, per replica (in memory), in requests per minute; 0 turns one off.
 /// Limits that must hold across replicas (login brute force) live in the database instead.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -390,6 +459,8 @@ pub struct RateLimitConfig {
     /// Bearer tokens refused by the self-service API (`/api/v1`), per address: only failures
     /// count, and an address over the limit is refused before its token is looked up.
     pub api_bad_token_per_ip: u32,
+    /// Dynamic client registrations (`POST /oauth2/register`), per address.
+    pub register_per_ip: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -405,6 +476,7 @@ impl Default for RateLimitConfig {
             introspect_per_ip: 60_000,
             userinfo_per_ip: 6000,
             api_bad_token_per_ip: 60,
+            register_per_ip: 10,
         }
     }
 }
@@ -436,6 +508,51 @@ impl Sensitivity {
             Self::Restricted => "restricted",
         }
     }
+}
+
+/// A resource server tokens may be issued for (`[[resources]]`, RFC 8707).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceConfig {
+    /// The resource identifier clients send as `resource`: an absolute URI without a fragment.
+    pub uri: String,
+    /// Shown on the consent screen.
+    pub name: String,
+    /// The catalog scopes this resource accepts.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// Most resource servers declared.
+pub const MAX_RESOURCE_SERVERS: usize = 100;
+
+/// Each resource: an absolute http(s) URI without a fragment, declared once, named, accepting
+/// catalog scopes only.
+fn validate_resources(
+    resources: &[ResourceConfig],
+    catalog: &crate::platform::catalog::Catalog,
+) -> Result<(), String> {
+    if resources.len() > MAX_RESOURCE_SERVERS {
+        return Err(format!("at most {MAX_RESOURCE_SERVERS} resources"));
+    }
+    for (i, r) in resources.iter().enumerate() {
+        crate::oauth::resources::check_resource(&r.uri).map_err(|e| format!("{}: {e}", r.uri))?;
+        let parsed = url::Url::parse(&r.uri).map_err(|e| e.to_string())?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(format!("{}: must be an http or https URI", r.uri));
+        }
+        if resources[..i].iter().any(|o| o.uri == r.uri) {
+            return Err(format!("{} is declared twice", r.uri));
+        }
+        let name = r.name.trim();
+        if name.is_empty() || name.len() > 64 {
+            return Err(format!("{}: name must be 1 to 64 characters", r.uri));
+        }
+        if let Some(s) = r.scopes.iter().find(|s| catalog.get(s).is_none()) {
+            return Err(format!("{}: the scope {s} is not in the catalog", r.uri));
+        }
+    }
+    Ok(())
 }
 
 /// One scope of the catalog (`[[catalog.scopes]]`).
@@ -532,9 +649,13 @@ impl Config {
             return Err(invalid("log.level", "must not be empty"));
         }
         self.janitor.validate()?;
-        crate::platform::catalog::Catalog::from_config(&self.catalog)
+        if self.revocation_log.retention.as_secs() < 3600 {
+            return Err(invalid("revocation_log.retention", "must be at least 1h"));
+        }
+        let catalog = crate::platform::catalog::Catalog::from_config(&self.catalog)
             .map_err(|r| invalid("catalog.scopes", r))?;
-        self.platform.validate()
+        self.platform.validate()?;
+        validate_resources(&self.resources, &catalog).map_err(|r| invalid("resources", r))
     }
 
     /// The data directory, `./latchkey-data` unless configured.

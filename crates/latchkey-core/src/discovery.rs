@@ -6,9 +6,15 @@ use latchkey_types::routes::{join, public};
 
 use crate::client::AuthMethod;
 use crate::keys::SigningAlg;
+use crate::oauth::EngineSettings;
 
-/// Builds the discovery document for `issuer`, given the algorithms that have an active key.
-pub fn provider_metadata(issuer: &str, signing_algs: &[SigningAlg]) -> ProviderMetadata {
+/// Builds the discovery document for the engine's settings, given the algorithms that have an
+/// active key.
+pub fn provider_metadata(
+    settings: &EngineSettings,
+    signing_algs: &[SigningAlg],
+) -> ProviderMetadata {
+    let issuer = settings.issuer.as_str();
     let url = |path| join(issuer, path);
     let algs: Vec<String> = signing_algs.iter().map(|a| a.as_str().to_owned()).collect();
     ProviderMetadata {
@@ -83,5 +89,7 @@ pub fn provider_metadata(issuer: &str, signing_algs: &[SigningAlg]) -> ProviderM
         request_parameter_supported: false,
         request_uri_parameter_supported: false,
         authorization_response_iss_parameter_supported: true,
+        registration_endpoint: settings.registration.then(|| url(public::REGISTER)),
+        client_id_metadata_document_supported: settings.metadata_documents,
     }
 }

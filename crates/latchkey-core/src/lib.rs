@@ -17,6 +17,7 @@ pub mod janitor;
 pub mod keys;
 pub mod oauth;
 pub mod platform;
+pub mod revocations;
 pub mod secret;
 pub mod store;
 pub mod throttle;

@@ -25,6 +25,7 @@ use crate::platform::model::{
     Account, AccountMembership, AppProfile, ConsoleSession, Member, Membership, ThrottleRecord,
     User,
 };
+use crate::revocations::{RevocationEntry, RevocationKind, RevokedIds};
 
 /// A storage failure. Not found is never an error.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -374,10 +375,11 @@ pub async fn write_consent(
     }
     // A consent that grants less than the one it replaces leaves no token wider than this one:
     // the tokens of the grant it narrows are revoked.
-    if let Some(old) = replaced
-        && (!old.scope.is_subset_of(&c.grant.scope)
-            || old.accounts.iter().any(|a| !c.grant.accounts.contains(a)))
-    {
+    let narrowed = replaced.filter(|old| {
+        !old.scope.is_subset_of(&c.grant.scope)
+            || old.accounts.iter().any(|a| !c.grant.accounts.contains(a))
+    });
+    if let Some(old) = &narrowed {
         tx.tokens().revoke_grant(&old.id, c.code.created_at).await?;
     }
     let grant_id = tx.grants().upsert_active(&c.grant).await?;
@@ -391,6 +393,15 @@ pub async fn write_consent(
     tx.audit()
         .append(&c.audit_of(&grant_id, client.owner_account_id))
         .await?;
+    if let Some(old) = narrowed {
+        tx.revocation_log()
+            .append(
+                RevocationKind::Grant,
+                &RevokedIds::grant(&old.id, Some(client_id), Some(&old.subject)),
+                c.code.created_at,
+            )
+            .await?;
+    }
     Ok(ConsentCompleted::Written { grant_id })
 }
 
@@ -440,6 +451,13 @@ pub async fn write_scope_withdrawal(
                 target_id: grant.id.clone(),
                 ..audit.clone()
             })
+            .await?;
+        tx.revocation_log()
+            .append(
+                RevocationKind::Grant,
+                &RevokedIds::grant(&grant.id, Some(client_id), Some(&grant.subject)),
+                now,
+            )
             .await?;
         narrowed += 1;
     }
@@ -501,6 +519,13 @@ pub async fn write_revocation(
     let revoked = tx.tokens().revoke_access(hash, now).await?;
     if revoked {
         tx.audit().append(audit).await?;
+        tx.revocation_log()
+            .append(
+                RevocationKind::Token,
+                &RevokedIds::token(hash.as_str()),
+                now,
+            )
+            .await?;
     }
     Ok(revoked)
 }
@@ -516,6 +541,9 @@ pub async fn write_family_revocation(
     let revoked = tx.tokens().revoke_family(family_id, now).await? > 0;
     if revoked {
         tx.audit().append(audit).await?;
+        tx.revocation_log()
+            .append(RevocationKind::Family, &RevokedIds::family(family_id), now)
+            .await?;
     }
     Ok(revoked)
 }
@@ -561,6 +589,8 @@ pub trait Tx: Send {
     fn console_sessions(&mut self) -> &mut dyn ConsoleSessionRepository;
     fn login_throttle(&mut self) -> &mut dyn LoginThrottleRepository;
     fn logouts(&mut self) -> &mut dyn LogoutRepository;
+    fn revocation_log(&mut self) -> &mut dyn RevocationLogRepository;
+    fn janitor(&mut self) -> &mut dyn JanitorRepository;
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 
@@ -594,6 +624,18 @@ pub trait ClientRepository: Send {
     /// any) exists and has not expired at `now`.
     async fn guard_holds(&mut self, guard: &ClientGuard, now: UnixTime)
     -> Result<bool, StoreError>;
+    /// Records the hash of a dynamically registered client's registration access token.
+    async fn insert_registration(
+        &mut self,
+        client_id: &str,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// The hash of the client's registration access token, when it registered itself.
+    async fn registration_token(&mut self, client_id: &str) -> Result<Option<String>, StoreError>;
+    /// Writes a metadata-document client as its document describes it now: inserted, or its
+    /// fields replaced (its status kept). Only a `metadata_document` client is ever replaced.
+    async fn upsert_document_client(&mut self, client: &Client) -> Result<(), StoreError>;
 }
 
 #[async_trait]
@@ -916,6 +958,8 @@ pub struct LogoutWrite {
     /// The prefix of the deliveries' ids (each is `{batch}.{n}`, and the logout token's `jti`).
     pub batch: String,
     pub now: UnixTime,
+    /// What the revocation log records: a logout, or sessions ended by the admin API.
+    pub kind: crate::revocations::RevocationKind,
 }
 
 /// What a logout ended.
@@ -978,5 +1022,53 @@ pub async fn write_logout(
         tx.login_sessions().delete(&sid).await?;
         out.ended.push(sid);
     }
+    // Last in the unit, as the revocation log asks.
+    if !out.ended.is_empty() {
+        let ids = match &w.sessions {
+            SessionSelector::One { sid, .. } => crate::revocations::RevokedIds::sid(sid),
+            SessionSelector::Subject(subject) => crate::revocations::RevokedIds::subject(subject),
+        };
+        tx.revocation_log().append(w.kind, &ids, w.now).await?;
+    }
     Ok(Some(out))
+}
+
+/// The revocation log (see [`crate::revocations`]).
+#[async_trait]
+pub trait RevocationLogRepository: Send {
+    /// Appends an entry under the next cursor, in this unit of work: the one place a revocation
+    /// is logged. Call it last in the unit (on PostgreSQL it holds the log's lock until the
+    /// transaction ends, so that cursors are drawn in commit order).
+    async fn append(
+        &mut self,
+        kind: RevocationKind,
+        ids: &RevokedIds,
+        at: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// The entries after `after`, oldest first, at most `limit`.
+    async fn after(&mut self, after: i64, limit: u32) -> Result<Vec<RevocationEntry>, StoreError>;
+    /// The greatest cursor in the log (0 when it is empty; the janitor always keeps the newest
+    /// entry, so this never goes back).
+    async fn last_cursor(&mut self) -> Result<i64, StoreError>;
+    /// Deletes up to `limit` entries older than `before`, never the newest one.
+    async fn purge(&mut self, before: UnixTime, limit: u32) -> Result<u64, StoreError>;
+}
+
+/// The janitor's one definition of a dead row, per kind (see [`crate::janitor`]).
+#[async_trait]
+pub trait JanitorRepository: Send {
+    /// Deletes up to `limit` rows of `kind` dead at `cutoffs` (for kept refresh responses:
+    /// forgets them); how many.
+    async fn purge_dead(
+        &mut self,
+        kind: crate::janitor::DeadKind,
+        cutoffs: &crate::janitor::Cutoffs,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
+    /// How many rows of `kind` are dead at `cutoffs`; changes nothing.
+    async fn count_dead(
+        &mut self,
+        kind: crate::janitor::DeadKind,
+        cutoffs: &crate::janitor::Cutoffs,
+    ) -> Result<u64, StoreError>;
 }

@@ -28,9 +28,11 @@ pub enum Limit {
     UserinfoPerIp,
     /// Bearer tokens the self-service API refused (a failure limit).
     ApiBadTokenPerIp,
+    /// Dynamic client registrations.
+    RegisterPerIp,
 }
 
-const LIMITS: [Limit; 8] = [
+const LIMITS: [Limit; 9] = [
     Limit::AuthorizePerIp,
     Limit::TokenPerIp,
     Limit::TokenPerClient,
@@ -39,6 +41,7 @@ const LIMITS: [Limit; 8] = [
     Limit::IntrospectPerIp,
     Limit::UserinfoPerIp,
     Limit::ApiBadTokenPerIp,
+    Limit::RegisterPerIp,
 ];
 
 impl Limit {
@@ -52,6 +55,7 @@ impl Limit {
             Self::IntrospectPerIp => c.introspect_per_ip,
             Self::UserinfoPerIp => c.userinfo_per_ip,
             Self::ApiBadTokenPerIp => c.api_bad_token_per_ip,
+            Self::RegisterPerIp => c.register_per_ip,
         }
     }
 }

@@ -54,18 +54,53 @@ impl From<PlatformError> for ApiError {
 /// Who calls the API.
 pub struct Caller(pub Principal);
 
-fn unauthenticated() -> Response {
-    let mut res = ApiError::new(
+/// Where the API's protected resource metadata is (RFC 9728 §3.1): the well-known path
+/// followed by the API's path, on the issuer's host.
+fn resource_metadata_url(state: &AppState) -> String {
+    let resource = latchkey_core::oauth::resources::api_resource(state.issuer());
+    match url::Url::parse(&resource) {
+        Ok(mut u) => {
+            let path = format!("/.well-known/oauth-protected-resource{}", u.path());
+            u.set_path(&path);
+            u.into()
+        }
+        Err(_) => resource,
+    }
+}
+
+/// A refusal with its `WWW-Authenticate` challenge (RFC 6750 §3, RFC 9728 §5.1).
+fn challenge(state: &AppState, error: ApiError, params: &str) -> Response {
+    let mut res = error.into_response();
+    let value = format!(
+        "Bearer realm=\"latchkey\", {params}resource_metadata=\"{}\"",
+        resource_metadata_url(state)
+    );
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    res
+}
+
+fn unauthenticated(state: &AppState) -> Response {
+    let error = ApiError::new(
         ErrorCode::InvalidToken,
         "Sign in, or send a bearer token with the apps.write scope.",
     )
-    .with_status(StatusCode::UNAUTHORIZED)
-    .into_response();
-    res.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"latchkey\", scope=\"apps.write\""),
-    );
-    res
+    .with_status(StatusCode::UNAUTHORIZED);
+    challenge(state, error, "scope=\"apps.write\", ")
+}
+
+fn insufficient_scope(state: &AppState, scope: &str) -> Response {
+    let error = ApiError::new(
+        ErrorCode::InsufficientScope,
+        format!("This call needs a token with the {scope} scope."),
+    )
+    .with_status(StatusCode::FORBIDDEN);
+    challenge(
+        state,
+        error,
+        &format!("error=\"insufficient_scope\", scope=\"{scope}\", "),
+    )
 }
 
 impl Caller {
@@ -88,7 +123,10 @@ impl Caller {
                 if let Some(a) = &address {
                     throttle.count_failure(LIMIT, a).map_err(over)?;
                 }
-                Err(unauthenticated())
+                Err(unauthenticated(state))
+            }
+            Err(PlatformError::InsufficientScope { scope }) => {
+                Err(insufficient_scope(state, scope))
             }
             Err(e) => Err(ApiError::from(e).into_response()),
         }
@@ -108,7 +146,7 @@ impl FromRequestParts<AppState> for Caller {
             return Self::by_token(state, parts, token).await;
         }
         let Some(cookie) = cookies::get(&parts.headers, cookies::CONSOLE, state.secure()) else {
-            return Err(unauthenticated());
+            return Err(unauthenticated(state));
         };
         let Some((session, principal)) = state
             .platform
@@ -116,7 +154,7 @@ impl FromRequestParts<AppState> for Caller {
             .await
             .map_err(|e| ApiError::from(e).into_response())?
         else {
-            return Err(unauthenticated());
+            return Err(unauthenticated(state));
         };
         if parts.method != Method::GET {
             let presented = parts

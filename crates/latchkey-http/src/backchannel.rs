@@ -32,8 +32,25 @@ pub struct HttpSender {
 }
 
 impl HttpSender {
+    /// A sender that trusts the system's root certificates.
     pub fn new() -> Result<Self, String> {
+        let mut roots = rustls::RootCertStore::empty();
+        let (added, _) =
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        if added == 0 {
+            tracing::warn!(
+                "no trusted root certificates found: https back-channel logouts will fail"
+            );
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
         let client = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(5))

@@ -8,6 +8,7 @@
 pub mod admin;
 mod api;
 pub mod backchannel;
+pub mod cimd;
 mod cookies;
 mod error;
 mod extract;
@@ -38,7 +39,18 @@ pub fn public_router(state: AppState) -> Router {
             state.clone(),
             throttle::per_address,
         ));
-    middleware::common(router, "public", hsts).with_state(state)
+    let prefix = public::discovery::issuer_path(state.issuer());
+    let router = middleware::common(router, "public", hsts).with_state(state);
+    if prefix.is_empty() {
+        return router;
+    }
+    // An issuer with a path (`https://host/t1`): its endpoints are under that path, and the
+    // same routes answer with it stripped, so a proxy may pass the path on or not.
+    Router::new().fallback_service(
+        tower::ServiceBuilder::new()
+            .map_request(move |req| middleware::strip_prefix(&prefix, req))
+            .service(router),
+    )
 }
 
 /// The router of the admin listener.

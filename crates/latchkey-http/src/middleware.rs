@@ -154,6 +154,26 @@ pub async fn admin_auth(State(state): State<AppState>, req: Request, next: Next)
 }
 
 /// Rewrites `/x` to `/admin/x` on the admin listener, as Hydra does.
+/// The request with `prefix` (the issuer's path, `/t1`) taken off its path, when it has it.
+pub fn strip_prefix(prefix: &str, mut req: Request) -> Request {
+    let path = req.uri().path();
+    let Some(rest) = path.strip_prefix(prefix) else {
+        return req;
+    };
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return req;
+    }
+    let rest = if rest.is_empty() { "/" } else { rest };
+    let rewritten = match req.uri().query() {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest.to_owned(),
+    };
+    if let Ok(uri) = rewritten.parse() {
+        *req.uri_mut() = uri;
+    }
+    req
+}
+
 pub fn add_admin_prefix(mut req: Request) -> Request {
     let path = req.uri().path();
     if path.starts_with("/admin/") || path == "/admin" {

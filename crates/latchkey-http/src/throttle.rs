@@ -34,6 +34,7 @@ fn limit_for(path: &str) -> Option<Limit> {
         public::TOKEN => Some(Limit::TokenPerIp),
         public::REVOKE => Some(Limit::RevokePerIp),
         public::USERINFO => Some(Limit::UserinfoPerIp),
+        public::REGISTER => Some(Limit::RegisterPerIp),
         public::INTROSPECT | latchkey_types::routes::admin::INTROSPECT => {
             Some(Limit::IntrospectPerIp)
         }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use latchkey_core::client::cache::ClientGuard;
 use latchkey_core::client::{
-    AuthMethod, Client, ClientFilter, ClientSecretRecord, ClientStatus, GrantType,
+    AuthMethod, Client, ClientFilter, ClientOrigin, ClientSecretRecord, ClientStatus, GrantType,
 };
 use latchkey_core::clock::UnixTime;
 use latchkey_core::config::AccessTokenStrategy;
@@ -19,7 +19,7 @@ macro_rules! client_columns {
          audience, token_endpoint_auth_method, token_endpoint_auth_signing_alg, id_token_signed_response_alg, \
          userinfo_signed_response_alg, jwks, access_token_strategy, skip_consent, skip_logout_consent, owner, \
          logo_uri, client_uri, policy_uri, tos_uri, contacts, metadata, owner_account_id, status, created_at, \
-         updated_at, logout_channels"
+         updated_at, origin, logout_channels"
     };
 }
 
@@ -91,6 +91,7 @@ fn client_from_row(row: &dyn Columns) -> Result<Client, StoreError> {
         status: parse_enum("status", &get_s("status")?, ClientStatus::parse)?,
         created_at: get_i("created_at")?,
         updated_at: get_i("updated_at")?,
+        origin: parse_enum("origin", &get_s("origin")?, ClientOrigin::parse)?,
         logout: from_json("logout_channels", &get_s("logout_channels")?)?,
     })
 }
@@ -150,6 +151,7 @@ fn client_params(c: &Client) -> Vec<Param<'_>> {
         c.status.as_str(),
         c.created_at,
         c.updated_at,
+        c.origin.as_str(),
         to_json(&c.logout),
     ]
 }
@@ -162,7 +164,7 @@ impl ClientRepository for SqlTx<'_> {
                 "INSERT INTO clients (",
                 client_columns!(),
                 ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-                 $20, $21, $22, $23, $24, $25, $26, $27, $28)"
+                 $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)"
             ),
             client_params(client),
         )
@@ -228,7 +230,7 @@ impl ClientRepository for SqlTx<'_> {
                  userinfo_signed_response_alg = $12, jwks = $13, access_token_strategy = $14, skip_consent = $15, \
                  skip_logout_consent = $16, owner = $17, logo_uri = $18, client_uri = $19, policy_uri = $20, \
                  tos_uri = $21, contacts = $22, metadata = $23, owner_account_id = $24, status = $25, \
-                 created_at = $26, updated_at = $27, logout_channels = $28 WHERE id = $1",
+                 created_at = $26, updated_at = $27, origin = $28, logout_channels = $29 WHERE id = $1",
                 client_params(c),
             )
             .await?;
@@ -240,6 +242,52 @@ impl ClientRepository for SqlTx<'_> {
             .execute("DELETE FROM clients WHERE id = $1", params![id])
             .await?;
         Ok(done == 1)
+    }
+
+    async fn insert_registration(
+        &mut self,
+        client_id: &str,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO client_registrations (client_id, token_hash, created_at) VALUES ($1, $2, $3)",
+            params![client_id, token_hash, now],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn registration_token(&mut self, client_id: &str) -> Result<Option<String>, StoreError> {
+        self.optional(
+            "SELECT token_hash FROM client_registrations WHERE client_id = $1",
+            params![client_id],
+            |r| r.text("token_hash"),
+        )
+        .await
+    }
+
+    async fn upsert_document_client(&mut self, c: &Client) -> Result<(), StoreError> {
+        // The same parameters as insert. The conflict clause is the same text on both engines.
+        self.execute(
+            concat!(
+                "INSERT INTO clients (",
+                client_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
+                 $20, $21, $22, $23, $24, $25, $26, $27, $28, $29) \
+                 ON CONFLICT (id) DO UPDATE SET client_name = excluded.client_name, \
+                 redirect_uris = excluded.redirect_uris, grant_types = excluded.grant_types, \
+                 response_types = excluded.response_types, scope = excluded.scope, \
+                 token_endpoint_auth_method = excluded.token_endpoint_auth_method, jwks = excluded.jwks, \
+                 logo_uri = excluded.logo_uri, client_uri = excluded.client_uri, \
+                 policy_uri = excluded.policy_uri, tos_uri = excluded.tos_uri, contacts = excluded.contacts, \
+                 updated_at = excluded.updated_at \
+                 WHERE clients.origin = 'metadata_document'"
+            ),
+            client_params(c),
+        )
+        .await?;
+        Ok(())
     }
 
     async fn insert_secret(&mut self, s: &ClientSecretRecord) -> Result<(), StoreError> {

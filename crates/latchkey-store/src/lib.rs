@@ -20,14 +20,19 @@ mod clients;
 mod error;
 mod flows;
 mod grants;
+mod janitor;
 mod keys;
 mod logout;
 mod migrate;
+#[cfg(test)]
+mod migrate_lint;
 mod platform;
+mod revocations;
 mod sessions;
 mod sql;
 mod sqlite;
 mod tokens;
+pub mod transfer;
 mod tx;
 
 use std::path::Path;

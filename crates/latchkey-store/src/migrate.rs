@@ -39,6 +39,16 @@ const SQLITE: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0003_partial_grant_indexes.sql"),
     ),
     (
+        4,
+        "external clients",
+        include_str!("../migrations/sqlite/0004_external_clients.sql"),
+    ),
+    (
+        6,
+        "operations",
+        include_str!("../migrations/sqlite/0006_operations.sql"),
+    ),
+    (
         7,
         "logout",
         include_str!("../migrations/sqlite/0007_logout.sql"),
@@ -61,11 +71,43 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         include_str!("../migrations/postgres/0003_partial_grant_indexes.sql"),
     ),
     (
+        4,
+        "external clients",
+        include_str!("../migrations/postgres/0004_external_clients.sql"),
+    ),
+    (
+        6,
+        "operations",
+        include_str!("../migrations/postgres/0006_operations.sql"),
+    ),
+    (
         7,
         "logout",
         include_str!("../migrations/postgres/0007_logout.sql"),
     ),
 ];
+
+/// The versions this binary carries for `backend`, in order.
+#[cfg(test)]
+pub(crate) fn versions(backend: Backend) -> Vec<i64> {
+    migrations(backend).iter().map(|(v, _, _)| *v).collect()
+}
+
+/// How long a PostgreSQL migration statement waits for a lock before it gives up (and the
+/// migration is retried): while it waits, every query behind it on the same table waits too,
+/// so this bounds how long a migration can block traffic.
+pub const MIGRATION_LOCK_TIMEOUT_MS: u64 = 500;
+/// How many times a migration that timed out on a lock is tried again.
+pub const MIGRATION_LOCK_RETRIES: u32 = 60;
+
+fn lock_timed_out(e: &sqlx::migrate::MigrateError) -> bool {
+    let (sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(db))
+    | sqlx::migrate::MigrateError::ExecuteMigration(sqlx::Error::Database(db), _)) = e
+    else {
+        return false;
+    };
+    db.code().is_some_and(|c| c == "55P03")
+}
 
 fn migrations(backend: Backend) -> &'static [(i64, &'static str, &'static str)] {
     match backend {
@@ -201,15 +243,43 @@ impl SqlStore {
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.engine {
             Engine::Postgres { pool } => {
-                let mut conn = pool.acquire().await.map_err(pg_err)?;
-                migrator()
-                    .run_direct(None, &mut *conn, false)
+                // Every statement waits at most MIGRATION_LOCK_TIMEOUT_MS for its lock; a
+                // migration that timed out rolled back (or, in a `-- no-transaction` file, is
+                // written to be run again: see migrate_lint.rs) and is tried again.
+                let mut attempt = 0;
+                loop {
+                    let mut conn = pool.acquire().await.map_err(pg_err)?.detach();
+                    sqlx::Executor::execute(
+                        &mut conn,
+                        sqlx::AssertSqlSafe(format!(
+                            "SET lock_timeout = {MIGRATION_LOCK_TIMEOUT_MS}"
+                        )),
+                    )
                     .await
-                    .map_err(|e| match e {
-                        sqlx::migrate::MigrateError::Dirty(v) => dirty(v),
-                        sqlx::migrate::MigrateError::VersionMismatch(v) => mismatch(v),
-                        other => StoreError::Database(format!("migration failed: {other}")),
-                    })
+                    .map_err(pg_err)?;
+                    let ran = migrator().run_direct(None, &mut conn, false).await;
+                    // The connection carries the migration's lock_timeout: it is not given
+                    // back to the pool.
+                    let _ = sqlx::Connection::close(conn).await;
+                    match ran {
+                        Ok(()) => return Ok(()),
+                        Err(e) if lock_timed_out(&e) && attempt < MIGRATION_LOCK_RETRIES => {
+                            attempt += 1;
+                            tracing::warn!(attempt, error = %e, "a migration statement timed out waiting for a lock; retrying");
+                            tokio::time::sleep(std::time::Duration::from_millis(
+                                200 * u64::from(attempt.min(10)),
+                            ))
+                            .await;
+                        }
+                        Err(e) => {
+                            return Err(match e {
+                                sqlx::migrate::MigrateError::Dirty(v) => dirty(v),
+                                sqlx::migrate::MigrateError::VersionMismatch(v) => mismatch(v),
+                                other => StoreError::Database(format!("migration failed: {other}")),
+                            });
+                        }
+                    }
+                }
             }
             Engine::Sqlite { writer, .. } => writer.exclusive(migrate_sqlite).await,
         }

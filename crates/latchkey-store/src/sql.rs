@@ -94,6 +94,9 @@ pub(crate) trait Columns {
     fn opt_text(&self, name: &str) -> Result<Option<String>, StoreError>;
     fn int(&self, name: &str) -> Result<i64, StoreError>;
     fn opt_int(&self, name: &str) -> Result<Option<i64>, StoreError>;
+    /// Every column of the row, in order, as JSON: integers, text or null (what the schema
+    /// holds); for copying rows whatever their table (export).
+    fn values(&self) -> Result<Vec<serde_json::Value>, StoreError>;
 }
 
 /// Decodes one row into a record. A plain function, so that a read sent to SQLite's writer
@@ -105,6 +108,23 @@ fn column_err(name: &str, e: impl std::fmt::Display) -> StoreError {
 }
 
 impl Columns for rusqlite::Row<'_> {
+    fn values(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+        use rusqlite::types::ValueRef;
+        let mut out = Vec::new();
+        for i in 0..self.as_ref().column_count() {
+            let v = self.get_ref(i).map_err(|e| column_err("column", e))?;
+            out.push(match v {
+                ValueRef::Null => serde_json::Value::Null,
+                ValueRef::Integer(n) => n.into(),
+                ValueRef::Real(f) => f.into(),
+                ValueRef::Text(t) | ValueRef::Blob(t) => {
+                    String::from_utf8_lossy(t).into_owned().into()
+                }
+            });
+        }
+        Ok(out)
+    }
+
     fn text(&self, name: &str) -> Result<String, StoreError> {
         self.get(name).map_err(|e| column_err(name, e))
     }
@@ -120,6 +140,23 @@ impl Columns for rusqlite::Row<'_> {
 }
 
 impl Columns for sqlx::postgres::PgRow {
+    fn values(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+        use sqlx::{Column as _, TypeInfo as _};
+        let mut out = Vec::new();
+        for (i, c) in sqlx::Row::columns(self).iter().enumerate() {
+            let name = c.name();
+            let v = match c.type_info().name() {
+                "INT8" => sqlx::Row::try_get::<Option<i64>, _>(self, i).map(|v| v.map(Into::into)),
+                "INT4" => sqlx::Row::try_get::<Option<i32>, _>(self, i).map(|v| v.map(Into::into)),
+                "BOOL" => sqlx::Row::try_get::<Option<bool>, _>(self, i).map(|v| v.map(Into::into)),
+                _ => sqlx::Row::try_get::<Option<String>, _>(self, i).map(|v| v.map(Into::into)),
+            }
+            .map_err(|e| column_err(name, e))?;
+            out.push(v.unwrap_or(serde_json::Value::Null));
+        }
+        Ok(out)
+    }
+
     fn text(&self, name: &str) -> Result<String, StoreError> {
         sqlx::Row::try_get(self, name).map_err(|e| column_err(name, e))
     }

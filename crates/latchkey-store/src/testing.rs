@@ -223,6 +223,9 @@ pub const TABLES: &[&str] = &[
     "login_session_clients",
     "logout_requests",
     "backchannel_logouts",
+    "revocation_log",
+    "instance_identity",
+    "import_source",
 ];
 
 /// The whole content of a database, table by table, as text rows in a stable order: two equal
@@ -247,6 +250,20 @@ impl SqlStore {
         assert!(TABLES.contains(&table), "unknown table {table}");
         let mut tx = self.sql_read().await?;
         let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+        Ok(tx
+            .all_text(sql.into(), crate::sql::params![], count_from_row)
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or(0))
+    }
+
+    /// Rows in `table` (one of [`TABLES`]) where `condition` holds: a test's own SQL, never
+    /// input.
+    pub async fn count_rows_where(&self, table: &str, condition: &str) -> Result<i64, StoreError> {
+        assert!(TABLES.contains(&table), "unknown table {table}");
+        let mut tx = self.sql_read().await?;
+        let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE {condition}");
         Ok(tx
             .all_text(sql.into(), crate::sql::params![], count_from_row)
             .await?

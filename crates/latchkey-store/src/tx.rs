@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use latchkey_core::clock::UnixTime;
 use latchkey_core::store::{
     AccountRepository, AppRepository, AuditRepository, ClientAssertionRepository, ClientRepository,
-    CodeRepository, ConsoleSessionRepository, FlowRepository, GrantRepository,
-    LoginSessionRepository, LoginThrottleRepository, LogoutRepository, SigningKeyRepository,
-    StoreError, TokenRepository, Tx,
+    CodeRepository, ConsoleSessionRepository, FlowRepository, GrantRepository, JanitorRepository,
+    LoginSessionRepository, LoginThrottleRepository, LogoutRepository, RevocationLogRepository,
+    SigningKeyRepository, StoreError, TokenRepository, Tx,
 };
 use sqlx::Postgres;
 use sqlx::pool::PoolConnection;
@@ -322,6 +322,14 @@ impl Tx for SqlTx<'_> {
     }
 
     fn logouts(&mut self) -> &mut dyn LogoutRepository {
+        self
+    }
+
+    fn revocation_log(&mut self) -> &mut dyn RevocationLogRepository {
+        self
+    }
+
+    fn janitor(&mut self) -> &mut dyn JanitorRepository {
         self
     }
 

@@ -52,4 +52,11 @@ pub struct ProviderMetadata {
     pub request_parameter_supported: bool,
     pub request_uri_parameter_supported: bool,
     pub authorization_response_iss_parameter_supported: bool,
+    /// RFC 7591: where clients register themselves, when registration is open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
+    /// draft-ietf-oauth-client-id-metadata-document: a `client_id` may be the URL of its
+    /// metadata document.
+    #[serde(default)]
+    pub client_id_metadata_document_supported: bool,
 }

@@ -32,6 +32,8 @@ pub enum ErrorCode {
     SlowDown,
     AuthorizationPending,
     ExpiredToken,
+    /// RFC 8707: the resource is unknown, malformed, or not one the grant covers.
+    InvalidTarget,
     /// Admin API: the resource does not exist.
     NotFound,
     /// Admin API: the resource exists already, or the request conflicts with its state.
@@ -68,6 +70,7 @@ impl ErrorCode {
             Self::SlowDown => "slow_down",
             Self::AuthorizationPending => "authorization_pending",
             Self::ExpiredToken => "expired_token",
+            Self::InvalidTarget => "invalid_target",
             Self::NotFound => "not_found",
             Self::Conflict => "conflict",
             Self::TooManyRequests => "too_many_requests",

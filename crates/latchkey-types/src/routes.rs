@@ -6,12 +6,21 @@ pub mod public {
     pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
     pub const OAUTH_AUTHORIZATION_SERVER: &str = "/.well-known/oauth-authorization-server";
     pub const JWKS: &str = "/.well-known/jwks.json";
+    /// The discovery documents of an issuer with a path (RFC 8414 §3.1).
+    pub const OPENID_CONFIGURATION_FOR_PATH: &str = "/.well-known/openid-configuration/{*path}";
+    pub const OAUTH_AUTHORIZATION_SERVER_FOR_PATH: &str =
+        "/.well-known/oauth-authorization-server/{*path}";
+    /// RFC 9728 protected resource metadata, by the resource's path.
+    pub const PROTECTED_RESOURCE_FOR_PATH: &str = "/.well-known/oauth-protected-resource/{*path}";
     pub const AUTHORIZE: &str = "/oauth2/auth";
     pub const TOKEN: &str = "/oauth2/token";
     pub const REVOKE: &str = "/oauth2/revoke";
     pub const INTROSPECT: &str = "/oauth2/introspect";
     pub const USERINFO: &str = "/userinfo";
     pub const LOGOUT: &str = "/oauth2/sessions/logout";
+    /// RFC 7591 dynamic client registration, and RFC 7592 management of one registration.
+    pub const REGISTER: &str = "/oauth2/register";
+    pub const REGISTER_CLIENT: &str = "/oauth2/register/{client_id}";
     pub const STYLESHEET: &str = "/ui/assets/latchkey.css";
     pub const HEALTH_ALIVE: &str = "/health/alive";
     pub const HEALTH_READY: &str = "/health/ready";
@@ -46,6 +55,10 @@ pub mod public {
     pub const API_APP_SCOPE_REQUESTS: &str =
         "/api/v1/accounts/{account_id}/apps/{client_id}/scope_requests";
     pub const API_CATALOG: &str = "/api/v1/catalog";
+    /// The self-service API's root: its resource identifier is the issuer with this path.
+    pub const API_ROOT: &str = "/api/v1";
+    /// RFC 9728 protected resource metadata of the self-service API.
+    pub const API_RESOURCE_METADATA: &str = "/.well-known/oauth-protected-resource/api/v1";
     /// The OpenAPI description of the self-service API.
     pub const API_OPENAPI: &str = "/api/v1/openapi.json";
 
@@ -106,6 +119,8 @@ pub mod admin {
     pub const LOGOUT_REJECT: &str = "/admin/oauth2/auth/requests/logout/reject";
     pub const INTROSPECT: &str = "/admin/oauth2/introspect";
     pub const TOKENS: &str = "/admin/oauth2/tokens";
+    /// The revocation log (Latchkey's own).
+    pub const REVOCATIONS: &str = "/admin/revocations";
     pub const KEY_SET: &str = "/admin/keys/{set}";
     pub const METRICS: &str = "/admin/metrics/prometheus";
     pub const VERSION: &str = "/admin/version";
@@ -113,10 +128,13 @@ pub mod admin {
     pub const HEALTH_READY: &str = "/admin/health/ready";
     /// The OpenAPI description of the admin API.
     pub const OPENAPI: &str = "/admin/openapi.json";
+    /// The resource servers of the configuration (RFC 8707).
+    pub const RESOURCES: &str = "/admin/resources";
 
     /// Every route of the admin listener, for the test that holds its OpenAPI description to
     /// the router.
     pub const ALL: &[&str] = &[
+        RESOURCES,
         CLIENTS,
         CLIENT,
         LOGIN_REQUEST,
@@ -132,6 +150,7 @@ pub mod admin {
         LOGOUT_REJECT,
         INTROSPECT,
         TOKENS,
+        REVOCATIONS,
         KEY_SET,
         METRICS,
         VERSION,

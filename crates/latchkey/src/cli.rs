@@ -66,6 +66,41 @@ pub enum Command {
     Janitor {
         #[command(flatten)]
         config: ConfigArgs,
+        /// Print what would be deleted, by kind, and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Write a consistent snapshot of the configured database to a file (docs/operations.md).
+    Export {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The snapshot file to write (JSON Lines; refused if it exists).
+        #[arg(long, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Load a snapshot into the configured database, which must be empty.
+    Import {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The snapshot file written by `latchkey export`.
+        #[arg(long, value_name = "FILE")]
+        input: PathBuf,
+    },
+    /// Bring what changed on the source database (blue) since the import, or the last sync,
+    /// into the configured one (green).
+    Sync {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The source database: the one the imported snapshot was taken from.
+        #[arg(long = "from", value_name = "URL")]
+        from: DatabaseUrl,
+    },
+    /// Read the revocation log (in the configured database).
+    Revocations {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(subcommand)]
+        action: RevocationsAction,
     },
     /// Create platform users (in the configured database).
     Users {
@@ -109,6 +144,19 @@ pub struct ServeArgs {
     /// Seed a demo world (accounts, users, apps, a scope catalog) and print where to start.
     #[arg(long)]
     pub demo: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RevocationsAction {
+    /// Print the entries after a cursor, oldest first, one JSON object a line.
+    List {
+        /// The last cursor already seen (0: from the start of the log).
+        #[arg(long, default_value = "0", value_name = "CURSOR")]
+        after: String,
+        /// The most entries to print.
+        #[arg(long, value_name = "N")]
+        limit: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

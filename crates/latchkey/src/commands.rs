@@ -12,7 +12,7 @@ use latchkey_types::routes::admin;
 
 use crate::cli::{
     AccountsAction, AdminArgs, ClientsAction, CreateClientArgs, KeysAction, MigrateAction,
-    UsersAction,
+    RevocationsAction, UsersAction,
 };
 use crate::serve::{ensure_data_dir, key_overlap, open_engine, open_store, platform};
 
@@ -198,25 +198,134 @@ fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-pub async fn janitor(config: Config) -> anyhow::Result<()> {
-    let batch = config.janitor.batch_size;
-    let refresh_window = config.oauth2.refresh_token.response_window();
+/// The janitor's policy under `config`.
+pub fn janitor_policy(config: &Config) -> latchkey_core::janitor::JanitorPolicy {
+    latchkey_core::janitor::JanitorPolicy {
+        batch: config.janitor.batch_size,
+        refresh_window: config.oauth2.refresh_token.response_window(),
+        revocation_retention: config.revocation_log.retention.as_secs(),
+        registration_ttl: config
+            .oauth2
+            .dynamic_client_registration
+            .unused_ttl
+            .as_secs(),
+    }
+}
+
+pub async fn janitor(config: Config, dry_run: bool) -> anyhow::Result<()> {
+    use latchkey_core::janitor::{self, DeadKind};
+    let policy = janitor_policy(&config);
     let instance = open_engine(config, false).await?;
-    let report = latchkey_core::janitor::run(&instance.deps, batch, refresh_window).await?;
+    let report = if dry_run {
+        janitor::dry_run(&instance.deps, &policy).await?
+    } else {
+        janitor::run_with(&instance.deps, &policy).await?
+    };
     println!(
-        "Deleted {} expired rows: {} flows, {} codes, {} tokens, {} login sessions, {} assertion ids.",
+        "{} {} dead rows{}",
+        if dry_run { "Would delete" } else { "Deleted" },
         report.total(),
-        report.flows,
-        report.codes,
-        report.tokens,
-        report.login_sessions,
-        report.assertion_ids
+        if dry_run {
+            " (dry run: nothing deleted)"
+        } else {
+            ""
+        }
+    );
+    for kind in DeadKind::ALL {
+        println!("  {:<18} {}", kind.as_str(), report.of(kind));
+    }
+    instance.store.close().await;
+    Ok(())
+}
+
+pub async fn export(config: Config, output: &std::path::Path) -> anyhow::Result<()> {
+    use latchkey_core::entropy::EntropyExt as _;
+    let instance = open_engine(config, false).await?;
+    let now = instance.deps.clock.now();
+    let id = instance
+        .store
+        .identity(&instance.deps.entropy.token(), now)
+        .await?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(output)
+        .with_context(|| format!("cannot create {}", output.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let (header, rows) = instance.store.export(&mut out, &id, now).await?;
+    drop(out);
+    println!(
+        "Exported {rows} rows of database {} ({}, schema {}) to {}; revocation cursor {}.",
+        header.source_id,
+        header.source_engine,
+        header.schema_version,
+        output.display(),
+        header.revocation_cursor
     );
     instance.store.close().await;
     Ok(())
 }
 
-/// `latchkey users …`: the platform's own services, on the configured database.
+pub async fn import(config: Config, input: &std::path::Path) -> anyhow::Result<()> {
+    use latchkey_core::clock::Clock as _;
+    let data_dir = config.data_dir();
+    ensure_data_dir(&data_dir)?;
+    let store = open_store(&config, &data_dir).await?;
+    crate::serve::prepare_schema(&store, false).await?;
+    let open = || std::fs::File::open(input).map(std::io::BufReader::new);
+    let now = latchkey_core::clock::SystemClock.now();
+    let result = store.import(open, now).await;
+    store.close().await;
+    let (header, rows) = result.context("the import was refused; nothing was written")?;
+    println!(
+        "Imported {rows} rows from database {} ({}); sync from it with `latchkey sync` (revocation cursor {}).",
+        header.source_id, header.source_engine, header.revocation_cursor
+    );
+    Ok(())
+}
+
+pub async fn sync(config: Config, from: &latchkey_core::config::DatabaseUrl) -> anyhow::Result<()> {
+    let data_dir = config.data_dir();
+    ensure_data_dir(&data_dir)?;
+    let green = open_store(&config, &data_dir).await?;
+    crate::serve::prepare_schema(&green, false).await?;
+    let blue =
+        latchkey_store::SqlStore::connect(from.expose(), &latchkey_store::StoreOptions::default())
+            .await
+            .context("cannot open the source database")?;
+    let result = green.sync_from(&blue).await;
+    blue.close().await;
+    green.close().await;
+    let report = result.context("the sync was refused or failed; nothing was written")?;
+    println!(
+        "Synced {} rows and {} revocation log entries; source revocation cursor {}.",
+        report.rows, report.log_entries, report.cursor
+    );
+    Ok(())
+}
+
+pub async fn revocations(config: Config, action: RevocationsAction) -> anyhow::Result<()> {
+    use latchkey_core::revocations::{PageError, page, parse_cursor, parse_limit};
+    let RevocationsAction::List { after, limit } = action;
+    let refuse = |e: PageError| anyhow::anyhow!("{e}");
+    let after = parse_cursor(&after).map_err(refuse)?;
+    let limit = parse_limit(limit.as_deref()).map_err(refuse)?;
+    let instance = open_engine(config, false).await?;
+    let (entries, last) = page(instance.deps.store.as_ref(), after, limit)
+        .await
+        .map_err(refuse)?;
+    for e in &entries {
+        println!("{}", serde_json::to_string(e)?);
+    }
+    let next = entries.last().map_or(after, |e| e.cursor);
+    eprintln!(
+        "{} entries; next --after {next}; last cursor {last}",
+        entries.len()
+    );
+    instance.store.close().await;
+    Ok(())
+}
+
 pub async fn users(config: Config, action: UsersAction) -> anyhow::Result<()> {
     let instance = open_engine(config, false).await?;
     let platform = platform(&instance, "http://127.0.0.1", false)?;

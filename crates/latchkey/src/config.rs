@@ -146,6 +146,23 @@ access_token_signing_alg = "ES256"
 enforced = true
 enforced_for_public_clients = true
 
+[oauth2.client_id_metadata_documents]
+# A client_id that is an https URL with a path names the client's metadata document, fetched
+# when the client starts an authorization (MCP clients identify themselves this way), with SSRF
+# defences: public addresses only, no redirects, 5 KiB, 5 s, cached, rate-limited per host.
+enabled = true
+# Fetch documents from loopback addresses. Development and tests only: start-up warns when on.
+allow_loopback = false
+# Hosts whose clients may get sensitive scopes too (others get normal scopes only).
+trusted_hosts = []
+
+[oauth2.dynamic_client_registration]
+# RFC 7591 registration at POST /oauth2/register, open to anyone (rate-limited per address).
+# Registered clients are unverified and get normal scopes only.
+enabled = false
+# A registration that never got a grant or a token is deleted after this long.
+unused_ttl = "1day"
+
 [oauth2.refresh_token]
 # A used refresh token presented again by the same client within the grace period gets the same
 # response it got the first time (a retried request, two tabs, a CLI and its daemon), up to
@@ -171,6 +188,8 @@ userinfo_per_ip = 6000
 # Bearer tokens the self-service API (/api/v1) refuses, per address: only failures count, and an
 # address over the limit is refused before its token is looked up.
 api_bad_token_per_ip = 60
+# Dynamic client registrations (POST /oauth2/register, when enabled), per address.
+register_per_ip = 10
 
 [log]
 # text or json.
@@ -182,6 +201,10 @@ level = "info"
 enabled = true
 interval = "5m"
 batch_size = 1000
+
+[revocation_log]
+# How long revocation log entries are kept (GET /admin/revocations, latchkey sync).
+retention = "30days"
 
 [catalog]
 # The permission catalog: the scopes apps may request, beside the built-in openid, profile, email,
@@ -208,6 +231,14 @@ console_session = "12h"
 public_apps_need_verified_domain = true
 # How many distinct users a public app may have while its domain is not verified.
 unverified_user_cap = 100
+
+# The resource servers tokens may be issued for (RFC 8707): a client names one with `resource`,
+# the token's audience is exactly the resources asked for, and its scope what they accept. The
+# platform's own API (<issuer>/api/v1, accepting apps.write) is always one.
+# [[resources]]
+# uri = "https://mcp.example.com/mcp"   # absolute, no fragment
+# name = "Example MCP server"           # shown on the consent screen
+# scopes = ["dns.read", "dns.write"]    # catalog scopes this resource accepts
 "#;
 
 #[cfg(test)]

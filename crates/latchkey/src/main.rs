@@ -68,10 +68,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Clients { admin, action } => commands::clients(admin, action).await,
-        Command::Janitor { config } => {
+        Command::Janitor { config, dry_run } => {
             let cfg = config::load(config.config.as_deref(), &Overrides::from(&config))?;
             telemetry::init(&cfg.log);
-            commands::janitor(cfg).await
+            commands::janitor(cfg, dry_run).await
+        }
+        Command::Export { config, output } => {
+            let cfg = config::load(config.config.as_deref(), &Overrides::from(&config))?;
+            telemetry::init(&cfg.log);
+            commands::export(cfg, &output).await
+        }
+        Command::Import { config, input } => {
+            let cfg = config::load(config.config.as_deref(), &Overrides::from(&config))?;
+            telemetry::init(&cfg.log);
+            commands::import(cfg, &input).await
+        }
+        Command::Sync { config, from } => {
+            let cfg = config::load(config.config.as_deref(), &Overrides::from(&config))?;
+            telemetry::init(&cfg.log);
+            commands::sync(cfg, &from).await
+        }
+        Command::Revocations { config, action } => {
+            let cfg = config::load(config.config.as_deref(), &Overrides::from(&config))?;
+            telemetry::init(&cfg.log);
+            commands::revocations(cfg, action).await
         }
         Command::Users { config, action } => {
             let cfg = config::load(config.config.as_deref(), &Overrides::from(&config))?;

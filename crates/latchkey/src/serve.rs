@@ -314,7 +314,35 @@ async fn shutdown_signal() {
     }
 }
 
+/// The resource the demo declares when the configuration declares none: an MCP server's URL, on
+/// the port the MCP SDK's examples use.
+pub const DEMO_MCP_RESOURCE: &str = "http://127.0.0.1:3000/mcp";
+
+/// The demo's configuration: an MCP-shaped resource server, and dynamic registration open, so
+/// that an MCP client can connect without any set-up.
+fn demo_config(mut config: Config) -> Config {
+    if config.resources.is_empty() {
+        config
+            .resources
+            .push(latchkey_core::config::ResourceConfig {
+                uri: DEMO_MCP_RESOURCE.to_owned(),
+                name: "Demo MCP server (DNS tools)".to_owned(),
+                scopes: vec!["dns.read".to_owned(), "dns.write".to_owned()],
+            });
+        config.oauth2.dynamic_client_registration.enabled = true;
+    }
+    config
+}
+
 pub async fn run(config: Config, migrate: bool, demo: bool) -> anyhow::Result<()> {
+    let config = if demo { demo_config(config) } else { config };
+    let cimd = &config.oauth2.client_id_metadata_documents;
+    if cimd.enabled && cimd.allow_loopback {
+        tracing::warn!(
+            "oauth2.client_id_metadata_documents.allow_loopback is on: client metadata documents \
+             may be fetched from this machine's loopback addresses (development only)"
+        );
+    }
     let (public_listener, public_addr) = bind(&config.public.addr, "public").await?;
     let (admin_listener, admin_addr) = bind(&config.admin.addr, "admin").await?;
     let issuer = match &config.issuer {
@@ -338,6 +366,11 @@ pub async fn run(config: Config, migrate: bool, demo: bool) -> anyhow::Result<()
         instance.keys.keys().clone(),
     )
     .with_throttle(Arc::new(Throttle::new(&instance.config.rate_limits)));
+    if let Some(fetcher) = latchkey_http::cimd::CimdFetcher::from_config(&instance.config)
+        .map_err(|e| anyhow::anyhow!("cannot set up the client metadata document fetcher: {e}"))?
+    {
+        oauth.install_document_fetcher(Arc::new(fetcher));
+    }
     let platform = platform(&instance, &issuer, demo)?;
     let demo_world = if demo {
         let password = demo_password(&instance.data_dir)?;
@@ -401,12 +434,11 @@ pub async fn run(config: Config, migrate: bool, demo: bool) -> anyhow::Result<()
         let deps = instance.deps.clone();
         let interval =
             Duration::from_secs(instance.config.janitor.interval.as_secs().unsigned_abs());
-        let batch = instance.config.janitor.batch_size;
-        let refresh_window = instance.config.oauth2.refresh_token.response_window();
+        let policy = crate::commands::janitor_policy(&instance.config);
         every(interval, true, stop_rx.clone(), move || {
             let deps = deps.clone();
             async move {
-                match latchkey_core::janitor::run(&deps, batch, refresh_window).await {
+                match latchkey_core::janitor::run_with(&deps, &policy).await {
                     Ok(report) if report.total() > 0 => {
                         tracing::info!(?report, "janitor deleted expired rows");
                     }
@@ -458,6 +490,30 @@ pub async fn run(config: Config, migrate: bool, demo: bool) -> anyhow::Result<()
             out,
             "  then: {issuer}/ui/apps (connected apps), {issuer}/ui/developer, {issuer}/ui/admin"
         )?;
+        if instance
+            .config
+            .resources
+            .iter()
+            .any(|r| r.uri == DEMO_MCP_RESOURCE)
+        {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "MCP: the resource {DEMO_MCP_RESOURCE} (dns.read, dns.write) is declared, and registration is open"
+            )?;
+            writeln!(
+                out,
+                "  serve your MCP server there, with protected resource metadata naming this issuer:"
+            )?;
+            writeln!(
+                out,
+                "    {{\"resource\": \"{DEMO_MCP_RESOURCE}\", \"authorization_servers\": [\"{issuer}\"], \"scopes_supported\": [\"dns.read\"]}}"
+            )?;
+            writeln!(
+                out,
+                "  then point an MCP client at {DEMO_MCP_RESOURCE}: it registers itself (or sends its client ID metadata document URL) and signs in here"
+            )?;
+        }
     }
     out.flush()?;
     drop(out);

@@ -2,7 +2,7 @@
 // PostgreSQL schema.
 
 import { spawn, execFile } from 'node:child_process';
-import { mkdtemp, rm, mkdir } from 'node:fs/promises';
+import { mkdtemp, rm, mkdir, writeFile } from 'node:fs/promises';
 import { createWriteStream, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
@@ -102,14 +102,17 @@ async function run(bin, args, env, log) {
  * database, `migrate up` first on PostgreSQL, listeners on free loopback ports.
  * Resolves to `{ issuer, publicUrl, adminUrl, logFile, stop() }`; `stop()` sends SIGTERM, waits for
  * the process to exit (SIGKILL after 10 s) and drops the database.
+ *
+ * `options.config` is the text of a configuration file to start with; `options.env` adds to the
+ * server's environment; `options.name` names the log file.
  */
-export async function startLatchkey(engine) {
+export async function startLatchkey(engine, options = {}) {
   const bin = binaryPath();
   if (!existsSync(bin)) {
     throw new Error(`${bin} does not exist: build it with \`cargo build -p latchkey\` (or run interop/node/run.sh)`);
   }
   await mkdir(LOG_DIR, { recursive: true });
-  const logFile = join(LOG_DIR, `latchkey-${engine}.log`);
+  const logFile = join(LOG_DIR, `latchkey-${options.name ?? 'interop'}-${engine}.log`);
   const log = createWriteStream(logFile);
   const dataDir = await mkdtemp(join(tmpdir(), `latchkey-interop-${engine}-`));
   const env = serverEnv({
@@ -118,6 +121,7 @@ export async function startLatchkey(engine) {
     LATCHKEY_URLS__LOGOUT: LOGOUT_URL,
     // A short refresh grace period, so that the tests can see both sides of it.
     LATCHKEY_OAUTH2__REFRESH_TOKEN__GRACE_PERIOD: '1s',
+    ...(options.env ?? {}),
   });
 
   let db = null;
@@ -136,6 +140,11 @@ export async function startLatchkey(engine) {
   cleanups.push(() => new Promise((r) => log.end(r)));
 
   const args = ['serve', '--public-addr', '127.0.0.1:0', '--admin-addr', '127.0.0.1:0', '--data-dir', dataDir];
+  if (options.config) {
+    const configFile = join(dataDir, 'latchkey.toml');
+    await writeFile(configFile, options.config);
+    args.push('--config', configFile);
+  }
   try {
     if (engine === 'postgres') {
       db = await createPostgresSchema();

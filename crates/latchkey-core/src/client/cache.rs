@@ -117,6 +117,7 @@ mod tests {
             status: ClientStatus::Active,
             created_at: 0,
             updated_at: 0,
+            origin: crate::client::ClientOrigin::Registered,
         }
     }
 

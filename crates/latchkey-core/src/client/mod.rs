@@ -2,11 +2,16 @@
 //! Hydra-compatible admin API.
 
 pub mod cache;
+pub mod metadata_document;
 mod redirect;
 mod service;
 mod validate;
 mod wire;
 
+pub use metadata_document::{
+    CimdError, MetadataDocument, MetadataDocumentFetcher, looks_like_metadata_url, parse_document,
+    parse_document_url,
+};
 pub use redirect::{
     MAX_REDIRECT_URI_LEN, RedirectUriError, redirect_uri_matches, validate_redirect_uri,
 };
@@ -130,6 +135,40 @@ pub struct LogoutChannels {
     pub backchannel_session_required: bool,
 }
 
+/// Where a client came from: registered by the operator or a developer (the admin API, the
+/// developer console), by itself (RFC 7591 dynamic registration), or named by the URL of its
+/// client ID metadata document. The last two vouch for nothing: they are shown as unverified
+/// and get only the scopes any unverified app may have.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientOrigin {
+    #[default]
+    Registered,
+    Dynamic,
+    MetadataDocument,
+}
+
+impl ClientOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Registered => "registered",
+            Self::Dynamic => "dynamic",
+            Self::MetadataDocument => "metadata_document",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Registered, Self::Dynamic, Self::MetadataDocument]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+    }
+
+    /// The client registered itself, or is named by its document: nobody vouches for it.
+    pub fn is_external(self) -> bool {
+        self != Self::Registered
+    }
+}
+
 /// An OAuth client (an "app" on the platform).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Client {
@@ -165,6 +204,7 @@ pub struct Client {
     /// The account that owns the app, for apps made in the developer console.
     pub owner_account_id: Option<String>,
     pub status: ClientStatus,
+    pub origin: ClientOrigin,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }

@@ -8,7 +8,7 @@ use latchkey_types::client::OAuth2Client;
 
 use super::cache::ClientCache;
 use super::validate::{Fixed, client_from_wire, validate_client_id};
-use super::{Client, ClientFilter, ClientSecretRecord, ClientStatus, MetadataError};
+use super::{Client, ClientFilter, ClientOrigin, ClientSecretRecord, ClientStatus, MetadataError};
 use crate::audit::{Actor, AuditEntry};
 use crate::crypto::{b64, sha256, unb64};
 use crate::deps::Deps;
@@ -167,6 +167,7 @@ impl ClientService {
                 updated_at: now,
                 status: ClientStatus::Active,
                 owner_account_id: None,
+                origin: ClientOrigin::Registered,
             },
         )?;
         self.insert(client, actor).await
@@ -178,10 +179,36 @@ impl ClientService {
         client: Client,
         actor: &Actor,
     ) -> Result<CreatedClient, ClientError> {
+        self.insert_registered(client, actor, None).await
+    }
+
+    /// [`ClientService::insert`] for a client that registered itself, with the hash of its
+    /// registration access token, in the same transaction.
+    pub async fn insert_with_registration(
+        &self,
+        client: Client,
+        actor: &Actor,
+        token_hash: &str,
+    ) -> Result<CreatedClient, ClientError> {
+        self.insert_registered(client, actor, Some(token_hash))
+            .await
+    }
+
+    async fn insert_registered(
+        &self,
+        client: Client,
+        actor: &Actor,
+        registration: Option<&str>,
+    ) -> Result<CreatedClient, ClientError> {
         let mut tx = self.deps.store.begin().await?;
         match tx.clients().insert(&client).await {
             Err(StoreError::Conflict(_)) => return Err(ClientError::Conflict),
             other => other?,
+        }
+        if let Some(hash) = registration {
+            tx.clients()
+                .insert_registration(&client.id, hash, client.created_at)
+                .await?;
         }
         let secret = if client.token_endpoint_auth_method.uses_secret() {
             let (secret, record) = self.new_secret(&client.id);
@@ -269,6 +296,7 @@ impl ClientService {
                 updated_at: self.deps.clock.now(),
                 status: current.status,
                 owner_account_id: current.owner_account_id.clone(),
+                origin: current.origin,
             },
         )?;
         if !tx.clients().update(&client).await? {
@@ -309,6 +337,13 @@ impl ClientService {
             serde_json::json!({ "name": client.name }),
         );
         Self::audit(tx.as_mut(), entry).await?;
+        tx.revocation_log()
+            .append(
+                crate::revocations::RevocationKind::ClientDeleted,
+                &crate::revocations::RevokedIds::client(id),
+                self.deps.clock.now(),
+            )
+            .await?;
         tx.commit().await?;
         self.forget(id);
         Ok(())

@@ -5,7 +5,7 @@ use latchkey_types::Scope;
 use latchkey_types::client::OAuth2Client;
 
 use super::redirect::validate_redirect_uri;
-use super::{AuthMethod, Client, ClientStatus, GrantType};
+use super::{AuthMethod, Client, ClientOrigin, ClientStatus, GrantType};
 use crate::config::AccessTokenStrategy;
 
 pub const MAX_CLIENT_ID_LEN: usize = 255;
@@ -85,6 +85,7 @@ pub(crate) struct Fixed {
     pub updated_at: i64,
     pub status: ClientStatus,
     pub owner_account_id: Option<String>,
+    pub origin: ClientOrigin,
 }
 
 pub(crate) fn validate_client_id(id: &str) -> Result<(), MetadataError> {
@@ -113,7 +114,10 @@ pub(crate) fn client_from_wire(
     fixed: Fixed,
 ) -> Result<Client, MetadataError> {
     refuse_server_set_fields(input)?;
-    validate_client_id(&fixed.id)?;
+    // A metadata document's client id is its URL, checked by its own parser.
+    if fixed.origin != ClientOrigin::MetadataDocument {
+        validate_client_id(&fixed.id)?;
+    }
     let name = input.client_name.clone().unwrap_or_default();
     bounded("client_name", &name, MAX_NAME_LEN)?;
     let method = auth_method(input)?;
@@ -158,6 +162,7 @@ pub(crate) fn client_from_wire(
         metadata,
         owner_account_id: fixed.owner_account_id,
         status: fixed.status,
+        origin: fixed.origin,
         created_at: fixed.created_at,
         updated_at: fixed.updated_at,
     })
@@ -519,7 +524,7 @@ fn uri_list(field: &str, uris: &[String], native: bool) -> Result<Vec<String>, M
 
 /// A JWK Set of public keys: an object with a `keys` array of at most 20 keys, each with a `kty`
 /// and no private members.
-fn validate_jwks(v: &serde_json::Value) -> Result<serde_json::Value, MetadataError> {
+pub(crate) fn validate_jwks(v: &serde_json::Value) -> Result<serde_json::Value, MetadataError> {
     if serde_json::to_vec(v).map_or(usize::MAX, |b| b.len()) > MAX_JWKS_BYTES {
         return Err(err(
             "jwks",
@@ -571,6 +576,7 @@ mod tests {
             updated_at: 1,
             status: ClientStatus::Active,
             owner_account_id: None,
+            origin: ClientOrigin::Registered,
         }
     }
 

@@ -231,7 +231,10 @@ fn validate(
     let state = bounded(params, "state", MAX_STATE_LEN)?.map(str::to_owned);
     check_response(params, client)?;
     let scope = requested_scope(params, client)?;
-    let audience = requested_audience(params, client)?;
+    let audience = settings.resources.requested(params, client)?;
+    // What the named resource servers accept (RFC 8707 §2): a token for one resource carries
+    // none of another's scopes.
+    let scope = settings.resources.scope_for(&scope, &audience);
     let code_challenge = code_challenge(settings, params, client)?;
     let nonce = bounded(params, "nonce", MAX_NONCE_LEN)?.map(str::to_owned);
     let prompt = prompt(params)?;
@@ -309,17 +312,6 @@ fn requested_scope(params: &Params, client: &Client) -> Result<Scope, AuthorizeE
         });
     }
     Ok(scope)
-}
-
-/// The audiences asked for, within the client's.
-fn requested_audience(params: &Params, client: &Client) -> Result<Vec<String>, AuthorizeError> {
-    let audience = words(bounded(params, "audience", 4096)?);
-    if let Some(a) = audience.iter().find(|a| !client.audience.contains(a)) {
-        return Err(AuthorizeError::AudienceNotAllowed {
-            audience: a.clone(),
-        });
-    }
-    Ok(audience)
 }
 
 /// The PKCE challenge: S256 only, and required when the settings say so for this client.
@@ -455,6 +447,13 @@ impl Engine {
             }
             Err(e) => return Ok(Err(page(e.into()))),
             Ok(None) => return Ok(Err(page(AuthorizeError::ClientIdMissing))),
+            Ok(Some(id)) if crate::client::looks_like_metadata_url(id) => {
+                return Ok(match self.document_client(id).await? {
+                    Ok(c) if !c.is_active() => Err(page(AuthorizeError::ClientSuspended)),
+                    Ok(c) => Ok(c),
+                    Err(e) => Err(page(e)),
+                });
+            }
             Ok(Some(id)) if id.len() > 255 => return Ok(Err(page(AuthorizeError::UnknownClient))),
             Ok(Some(id)) => id,
         };
@@ -991,6 +990,7 @@ mod tests {
                 updated_at: 0,
                 status: crate::client::ClientStatus::Active,
                 owner_account_id: None,
+                origin: crate::client::ClientOrigin::Registered,
             },
         )
         .expect("client")

@@ -4,6 +4,7 @@
 use latchkey_types::ErrorCode;
 
 use super::params::ParamError;
+use super::resources::TargetError;
 use crate::store::StoreError;
 
 /// An error of the token, revocation or introspection endpoints (RFC 6749 §5.2). `Display` is
@@ -33,6 +34,9 @@ pub enum TokenError {
     UnsupportedAssertionType,
     #[error("The client may not request the audience {audience}.")]
     AudienceNotAllowed { audience: String },
+    /// RFC 8707: a resource that is malformed, unknown, or not granted.
+    #[error(transparent)]
+    Target(TargetError),
 
     /// Client authentication failed. `basic` says whether the client tried HTTP Basic, so the
     /// answer can carry the matching `WWW-Authenticate` challenge.
@@ -89,6 +93,24 @@ pub enum TokenError {
     Internal(String),
 }
 
+impl From<TargetError> for TokenError {
+    fn from(e: TargetError) -> Self {
+        match e {
+            TargetError::AudienceNotAllowed(audience) => Self::AudienceNotAllowed { audience },
+            other => Self::Target(other),
+        }
+    }
+}
+
+impl From<TargetError> for AuthorizeError {
+    fn from(e: TargetError) -> Self {
+        match e {
+            TargetError::AudienceNotAllowed(audience) => Self::AudienceNotAllowed { audience },
+            other => Self::Target(other),
+        }
+    }
+}
+
 impl TokenError {
     pub fn code(&self) -> ErrorCode {
         match self {
@@ -102,6 +124,7 @@ impl TokenError {
             | Self::BasicClientIdMismatch
             | Self::UnsupportedAssertionType
             | Self::AudienceNotAllowed { .. } => ErrorCode::InvalidRequest,
+            Self::Target(_) => ErrorCode::InvalidTarget,
             Self::InvalidClient { .. } => ErrorCode::InvalidClient,
             Self::CodeInvalid
             | Self::CodeOfAnotherClient
@@ -161,6 +184,9 @@ pub enum AuthorizeError {
     ClientIdMissing,
     #[error("The client is unknown.")]
     UnknownClient,
+    /// The client_id is the URL of a metadata document that could not be used.
+    #[error("The client's metadata document cannot be used: {0}.")]
+    ClientDocument(crate::client::CimdError),
     #[error("This application has been suspended.")]
     ClientSuspended,
     #[error("redirect_uri was given more than once.")]
@@ -197,6 +223,9 @@ pub enum AuthorizeError {
     ScopeNotAllowed { scope: String },
     #[error("The client may not request the audience {audience}.")]
     AudienceNotAllowed { audience: String },
+    /// RFC 8707: a resource that is malformed or unknown.
+    #[error(transparent)]
+    Target(TargetError),
     #[error("PKCE with the plain method is not allowed; use S256.")]
     PkcePlain,
     #[error("code_challenge_method must be S256.")]
@@ -254,11 +283,17 @@ impl AuthorizeError {
             Self::UnknownClient | Self::ClientSuspended | Self::ClientGone => {
                 ErrorCode::InvalidClient
             }
+            Self::ClientDocument(e) => match e.error_code() {
+                "invalid_request" => ErrorCode::InvalidRequest,
+                "temporarily_unavailable" => ErrorCode::TemporarilyUnavailable,
+                _ => ErrorCode::InvalidClient,
+            },
             Self::UnsupportedResponseType => ErrorCode::UnsupportedResponseType,
             Self::UnauthorizedClient => ErrorCode::UnauthorizedClient,
             Self::RequestObjectUnsupported => ErrorCode::RequestNotSupported,
             Self::RequestUriUnsupported => ErrorCode::RequestUriNotSupported,
             Self::ScopeMalformed { .. } | Self::ScopeNotAllowed { .. } => ErrorCode::InvalidScope,
+            Self::Target(_) => ErrorCode::InvalidTarget,
             Self::LoginRequired => ErrorCode::LoginRequired,
             Self::ConsentRequired => ErrorCode::ConsentRequired,
             Self::OtherBrowser | Self::AtUserCap => ErrorCode::AccessDenied,

@@ -337,7 +337,7 @@ fn login_outcome(body: &AcceptLogin) -> Result<LoginOutcome, FlowError> {
 }
 
 /// The outcome of a consent the consent app accepted with `body`, for a request of `requested`
-/// by a client that may ask for `audience`: it grants no more than was requested and allowed.
+/// that may be granted `audience`: it grants no more than was requested and allowed.
 fn consent_outcome(
     body: &AcceptConsent,
     requested: &Scope,
@@ -609,7 +609,11 @@ impl Engine {
             .get(&flow.client_id)
             .await
             .map_err(|_| FlowError::NotFound)?;
-        let consent = consent_outcome(body, &flow.data.request.scope, &client.audience, user_cap)?;
+        // The audience a consent may grant: the client's (Hydra), and the resource servers the
+        // request named (RFC 8707).
+        let mut allowed = client.audience.clone();
+        allowed.extend(flow.data.request.audience.iter().cloned());
+        let consent = consent_outcome(body, &flow.data.request.scope, &allowed, user_cap)?;
         if let Some(policy) = self.account_policy()
             && let Some(subject) = flow.subject.as_deref()
             && let Some(reason) = policy

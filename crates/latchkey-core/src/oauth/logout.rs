@@ -30,6 +30,7 @@ use crate::client::{Client, LogoutChannels};
 use crate::clock::{UnixTime, rfc3339};
 use crate::crypto::{lookup_hash, lookup_key};
 use crate::keys::SigningAlg;
+use crate::revocations::RevocationKind;
 use crate::secret::SecretString;
 use crate::store::StoreWrites as _;
 use crate::store::{LogoutWrite, LogoutWritten, SessionSelector, StoreError};
@@ -526,6 +527,7 @@ impl Engine {
             request: Some((record, from)),
             batch: self.deps.ordered_id(),
             now,
+            kind: RevocationKind::Logout,
         };
         let Some(written) = self.deps.store.end_sessions(write).await? else {
             return page(LogoutError::LinkUsed);
@@ -662,12 +664,14 @@ impl Engine {
     pub async fn end_login_sessions(
         &self,
         sessions: SessionSelector,
+        kind: RevocationKind,
     ) -> Result<LogoutWritten, StoreError> {
         let write = LogoutWrite {
             sessions,
             request: None,
             batch: self.deps.ordered_id(),
             now: self.deps.clock.now(),
+            kind,
         };
         Ok(self
             .deps
@@ -707,10 +711,13 @@ impl Engine {
             return Ok(false);
         }
         let written = self
-            .end_login_sessions(SessionSelector::One {
-                sid: sid.to_owned(),
-                subject: subject.to_owned(),
-            })
+            .end_login_sessions(
+                SessionSelector::One {
+                    sid: sid.to_owned(),
+                    subject: subject.to_owned(),
+                },
+                RevocationKind::Logout,
+            )
             .await?;
         Ok(!written.ended.is_empty())
     }

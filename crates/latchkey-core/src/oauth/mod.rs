@@ -6,6 +6,7 @@
 
 pub mod authorize;
 pub mod client_auth;
+mod documents;
 pub mod error;
 pub mod flow;
 mod introspect;
@@ -14,6 +15,8 @@ pub mod logout;
 pub mod params;
 pub mod pkce;
 pub mod records;
+pub mod registration;
+pub mod resources;
 mod revoke;
 pub mod sessions;
 pub mod token;
@@ -62,6 +65,16 @@ pub struct EngineSettings {
     pub refresh_grace_period: i64,
     /// Retries served within the grace period.
     pub refresh_grace_reuse_count: u32,
+    /// The resource servers tokens may be issued for (RFC 8707).
+    pub resources: Arc<resources::ResourceServers>,
+    /// A `client_id` that is an https URL names its metadata document.
+    pub metadata_documents: bool,
+    /// Hosts whose metadata documents the operator trusts.
+    pub trusted_document_hosts: Arc<Vec<String>>,
+    /// RFC 7591 registration is open.
+    pub registration: bool,
+    /// An unused dynamic registration is deleted after this many seconds.
+    pub registration_unused_ttl: i64,
 }
 
 impl EngineSettings {
@@ -102,6 +115,27 @@ impl EngineSettings {
             access_token_alg: config.oauth2.access_token_signing_alg,
             refresh_grace_period: config.oauth2.refresh_token.grace_period.as_secs(),
             refresh_grace_reuse_count: config.oauth2.refresh_token.grace_reuse_count,
+            resources: Arc::new(resources::ResourceServers::from_config(
+                &config.resources,
+                &issuer,
+                &config.platform.name,
+            )),
+            metadata_documents: config.oauth2.client_id_metadata_documents.enabled,
+            trusted_document_hosts: Arc::new(
+                config
+                    .oauth2
+                    .client_id_metadata_documents
+                    .trusted_hosts
+                    .iter()
+                    .map(|h| h.to_ascii_lowercase())
+                    .collect(),
+            ),
+            registration: config.oauth2.dynamic_client_registration.enabled,
+            registration_unused_ttl: config
+                .oauth2
+                .dynamic_client_registration
+                .unused_ttl
+                .as_secs(),
             issuer,
         }
     }
@@ -120,6 +154,9 @@ impl EngineSettings {
 /// them (`platform::policy`): the engine asks, and knows nothing of accounts itself.
 #[async_trait::async_trait]
 pub trait AccountPolicy: Send + Sync + std::fmt::Debug {
+    /// The scopes a client nobody vouches for (dynamically registered, or named by a metadata
+    /// document from `host`) may hold.
+    fn external_scope(&self, host: Option<&str>) -> Scope;
     /// The accounts, of those `granted` (`*`: all), that `subject` may lend `client_id` with
     /// `scope` now.
     async fn lendable(
@@ -149,6 +186,9 @@ pub struct Engine {
     pub(crate) throttle: Arc<Throttle>,
     /// The platform's decision, once it is installed (shared by every clone).
     pub(crate) account_policy: Arc<std::sync::RwLock<Option<Arc<dyn AccountPolicy>>>>,
+    /// The fetcher of client metadata documents, once one is installed.
+    pub(crate) document_fetcher:
+        Arc<std::sync::RwLock<Option<Arc<dyn crate::client::MetadataDocumentFetcher>>>>,
 }
 
 impl Engine {
@@ -189,6 +229,15 @@ impl Engine {
         Ok(claims)
     }
 
+    /// The scopes a client nobody vouches for may hold: the platform's answer, or, with no
+    /// platform, the OpenID Connect scopes.
+    pub(crate) fn external_scope(&self, host: Option<&str>) -> Scope {
+        self.account_policy().map_or_else(
+            || Scope::parse("openid offline_access profile email").unwrap_or_default(),
+            |p| p.external_scope(host),
+        )
+    }
+
     /// An audit entry of something a client did to one of its token families.
     pub(crate) fn client_audit(
         &self,
@@ -223,6 +272,7 @@ impl Engine {
             keys,
             throttle: Arc::new(Throttle::unlimited()),
             account_policy: Arc::default(),
+            document_fetcher: Arc::default(),
         }
     }
 

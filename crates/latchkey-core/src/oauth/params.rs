@@ -18,6 +18,9 @@ pub enum ParamError {
     TooMany,
 }
 
+/// The parameters that may be given more than once: `resource` (RFC 8707 §2).
+pub const REPEATABLE: &[&str] = &["resource"];
+
 /// Parameters in the order received. `Debug` shows the values of [`SHOWN`] only: the others
 /// may be codes, tokens, client secrets, verifiers or assertions.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -94,12 +97,11 @@ impl Params {
         Ok(found.filter(|v| !v.is_empty()))
     }
 
-    /// The first parameter given more than once, if any.
+    /// The first parameter given more than once, if any, of those that may be given once
+    /// (all but [`REPEATABLE`]).
     pub fn first_duplicate(&self) -> Option<&str> {
         self.0.iter().enumerate().find_map(|(i, (k, _))| {
-            self.0[..i]
-                .iter()
-                .any(|(k2, _)| k2 == k)
+            (!REPEATABLE.contains(&k.as_str()) && self.0[..i].iter().any(|(k2, _)| k2 == k))
                 .then_some(k.as_str())
         })
     }

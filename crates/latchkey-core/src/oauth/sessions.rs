@@ -7,6 +7,7 @@ use super::Engine;
 use super::records::Grant;
 use crate::audit::{Actor, AuditEntry};
 use crate::clock::rfc3339;
+use crate::revocations::{RevocationKind, RevokedIds};
 use crate::store::{SessionSelector, StoreError};
 
 fn claims(v: &Value) -> Option<Value> {
@@ -57,6 +58,15 @@ impl Engine {
                 })
                 .await?;
         }
+        for grant_id in &revoked {
+            tx.revocation_log()
+                .append(
+                    RevocationKind::ConsentSession,
+                    &RevokedIds::grant(grant_id, client_id, Some(subject)),
+                    now,
+                )
+                .await?;
+        }
         tx.commit().await?;
         Ok(revoked.len())
     }
@@ -65,7 +75,10 @@ impl Engine {
     /// with back-channel logouts (see [`Engine::end_login_sessions`]).
     pub async fn revoke_login_sessions(&self, subject: &str) -> Result<u64, StoreError> {
         let written = self
-            .end_login_sessions(SessionSelector::Subject(subject.to_owned()))
+            .end_login_sessions(
+                SessionSelector::Subject(subject.to_owned()),
+                RevocationKind::LoginSession,
+            )
             .await?;
         Ok(written.ended.len() as u64)
     }
@@ -85,10 +98,13 @@ impl Engine {
             return Ok(false);
         };
         let written = self
-            .end_login_sessions(SessionSelector::One {
-                sid: session.id,
-                subject: session.subject,
-            })
+            .end_login_sessions(
+                SessionSelector::One {
+                    sid: session.id,
+                    subject: session.subject,
+                },
+                RevocationKind::LoginSession,
+            )
             .await?;
         Ok(!written.ended.is_empty())
     }
@@ -138,6 +154,13 @@ impl Engine {
                 target_id: client_id.to_owned(),
                 details: serde_json::json!({ "tokens": n }),
             })
+            .await?;
+        tx.revocation_log()
+            .append(
+                RevocationKind::ClientTokens,
+                &RevokedIds::client(client_id),
+                now,
+            )
             .await?;
         tx.commit().await?;
         Ok(n)

@@ -37,16 +37,6 @@ fn wants_refresh(client: &Client, scope: &Scope) -> bool {
     client.allows_grant(GrantType::RefreshToken) && OFFLINE_SCOPES.iter().any(|s| scope.contains(s))
 }
 
-fn space_list(s: Option<&str>) -> Vec<String> {
-    s.map(|s| {
-        s.split(' ')
-            .filter(|w| !w.is_empty())
-            .map(str::to_owned)
-            .collect()
-    })
-    .unwrap_or_default()
-}
-
 /// The scope of the access token a refresh asks for: the `scope` parameter, which may only narrow
 /// the `granted` scope, or the granted scope.
 fn narrowed_scope(params: &Params, granted: &Scope) -> Result<Scope, TokenError> {
@@ -62,6 +52,12 @@ fn narrowed_scope(params: &Params, granted: &Scope) -> Result<Scope, TokenError>
         });
     }
     Ok(requested)
+}
+
+/// What an access token is for: its scope and its audience.
+struct Target {
+    scope: Scope,
+    audience: Vec<String>,
 }
 
 /// What [`Engine::mint`] makes: the response, and the records to store.
@@ -87,6 +83,21 @@ pub fn requested_grant(params: &Params) -> Result<GrantType, TokenError> {
 }
 
 impl Engine {
+    /// What the access token of a code exchange or a refresh is for: the `resource` values, each
+    /// among those granted (RFC 8707 §2.2), and the `scope`, within the granted one, as far as
+    /// those resources accept it.
+    fn access_target(
+        &self,
+        params: &Params,
+        scope: &Scope,
+        audience: &[String],
+    ) -> Result<Target, TokenError> {
+        let resources = &self.settings.resources;
+        let audience = resources.narrowed(params, audience)?;
+        let scope = resources.scope_for(&narrowed_scope(params, scope)?, &audience);
+        Ok(Target { scope, audience })
+    }
+
     /// `POST /oauth2/token`.
     pub async fn token(
         &self,
@@ -228,7 +239,8 @@ impl Engine {
             .ok_or(TokenError::CodeInvalid)?;
         let now = self.deps.clock.now();
         check_code(&record, client, params, now)?;
-        let (issued, exchange) = self.exchange(client, hash, &record)?;
+        let target = self.access_target(params, &record.data.scope, &record.data.audience)?;
+        let (issued, exchange) = self.exchange(client, hash, &record, &target)?;
         let exchanged = write_exchange(tx, &exchange, now)
             .await
             .map_err(TokenError::from)?;
@@ -255,7 +267,11 @@ impl Engine {
         if check_code(&record, &auth.client, params, now).is_err() {
             return Ok(None);
         }
-        let (issued, exchange) = self.exchange(&auth.client, hash, &record)?;
+        let Ok(target) = self.access_target(params, &record.data.scope, &record.data.audience)
+        else {
+            return Ok(None);
+        };
+        let (issued, exchange) = self.exchange(&auth.client, hash, &record, &target)?;
         let write = self
             .deps
             .store
@@ -287,6 +303,7 @@ impl Engine {
         client: &Client,
         hash: TokenHash,
         record: &AuthorizationCode,
+        target: &Target,
     ) -> Result<(Issued, Exchange), TokenError> {
         let data = &record.data;
         let issue = Issue {
@@ -298,7 +315,7 @@ impl Engine {
             grant_id: Some(&record.grant_id),
             family_id: &record.family_id,
         };
-        let minted = self.mint(&issue, &data.scope, data.nonce.as_deref())?;
+        let minted = self.mint(&issue, target, data.nonce.as_deref())?;
         let exchange = Exchange {
             code: hash,
             grant_id: record.grant_id.clone(),
@@ -308,17 +325,19 @@ impl Engine {
         Ok((minted.issued, exchange))
     }
 
-    /// Mints an access token for `access_scope`, a refresh token when the family has offline
-    /// access, and an ID token (to be signed) when it has `openid`: the response, and the records
-    /// to store.
+    /// Mints an access token for `access` (a scope and audience within the family's), a refresh
+    /// token when the family has offline access, and an ID token (to be signed) when the access
+    /// has `openid`: the response, and the records to store.
     fn mint(
         &self,
         issue: &Issue<'_>,
-        access_scope: &Scope,
+        access: &Target,
         nonce: Option<&str>,
     ) -> Result<Minted, TokenError> {
+        let access_scope = &access.scope;
         let access_issue = Issue {
             scope: access_scope,
+            audience: &access.audience,
             ..*issue
         };
         let (access_token, expires_in, access) = self.access_token(&access_issue)?;
@@ -358,7 +377,7 @@ impl Engine {
         client: &Client,
         hash: &TokenHash,
         record: &RefreshTokenRecord,
-        access_scope: &Scope,
+        access: &Target,
         claims: &TokenClaims,
     ) -> Result<(Issued, Rotation), TokenError> {
         let issue = Issue {
@@ -370,7 +389,7 @@ impl Engine {
             grant_id: record.grant_id.as_deref(),
             family_id: &record.family_id,
         };
-        let minted = self.mint(&issue, access_scope, None)?;
+        let minted = self.mint(&issue, access, None)?;
         let successor = self.deps.secrets.seal(
             self.deps.entropy.as_ref(),
             &successor_aad(hash, &client.id),
@@ -406,8 +425,11 @@ impl Engine {
             && !lookup.grant_revoked
             && lookup.client_active
             && record.expires_at > now;
-        let Some(access_scope) = plain
-            .then(|| narrowed_scope(params, &record.scope).ok())
+        let Some(access) = plain
+            .then(|| {
+                self.access_target(params, &record.scope, &record.audience)
+                    .ok()
+            })
             .flatten()
         else {
             return Ok(None);
@@ -420,8 +442,7 @@ impl Engine {
                 &record.claims,
             )
             .await?;
-        let (issued, rotation) =
-            self.rotation(&auth.client, hash, record, &access_scope, &claims)?;
+        let (issued, rotation) = self.rotation(&auth.client, hash, record, &access, &claims)?;
         let write = self
             .deps
             .store
@@ -480,9 +501,17 @@ impl Engine {
             return Err(TokenError::RefreshTokenRevoked.into());
         }
         if record.expires_at <= now {
+            // A used token presented again is a replay even once it has expired: its family may
+            // live on (the janitor keeps the token while it does, for this).
+            if record.used_at.is_some() {
+                return Err(Failure::replay(
+                    TokenError::RefreshTokenAlreadyUsed,
+                    &record.family_id,
+                ));
+            }
             return Err(TokenError::RefreshTokenExpired.into());
         }
-        let access_scope = narrowed_scope(params, &record.scope)?;
+        let access = self.access_target(params, &record.scope, &record.audience)?;
         if record.used_at.is_none() {
             // This request rotates the token, unless one racing it claims it first. The row stays
             // locked (PostgreSQL) or the writer busy (SQLite) only until the new pair is written
@@ -496,8 +525,7 @@ impl Engine {
                 )
                 .await
                 .map_err(TokenError::from)?;
-            let (issued, rotation) =
-                self.rotation(client, &hash, &record, &access_scope, &claims)?;
+            let (issued, rotation) = self.rotation(client, &hash, &record, &access, &claims)?;
             if write_rotation(tx, &rotation, now)
                 .await
                 .map_err(TokenError::from)?
@@ -590,12 +618,9 @@ impl Engine {
                 scope: extra.to_owned(),
             });
         }
-        let audience = space_list(get(params, "audience")?);
-        if let Some(a) = audience.iter().find(|a| !client.audience.contains(a)) {
-            return Err(TokenError::AudienceNotAllowed {
-                audience: a.clone(),
-            });
-        }
+        let resources = &self.settings.resources;
+        let audience = resources.requested(params, client)?;
+        let scope = resources.scope_for(&scope, &audience);
         let now = self.deps.clock.now();
         let claims = TokenClaims {
             auth_time: now,
@@ -813,6 +838,7 @@ mod tests {
                 updated_at: 0,
                 status: crate::client::ClientStatus::Active,
                 owner_account_id: None,
+                origin: crate::client::ClientOrigin::Registered,
             },
         )
         .expect("client")

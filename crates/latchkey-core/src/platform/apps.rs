@@ -11,6 +11,7 @@ use super::{Platform, PlatformError, Principal};
 use crate::client::{Client, ClientStatus, client_from_wire};
 use crate::clock::rfc3339;
 use crate::entropy::EntropyExt as _;
+use crate::revocations::{RevocationKind, RevokedIds};
 use crate::secret::SecretString;
 use crate::store::{StoreError, Tx};
 
@@ -298,6 +299,7 @@ impl Platform {
                 updated_at,
                 status,
                 owner_account_id: Some(account),
+                origin: crate::client::ClientOrigin::Registered,
             },
         )
         .map_err(|m| PlatformError::Invalid {
@@ -581,6 +583,16 @@ impl Platform {
             serde_json::json!({ "removed": secrets.len() - 1 }),
         )
         .await?;
+        let now = self.deps.clock.now();
+        for old in &secrets[1..] {
+            tx.revocation_log()
+                .append(
+                    RevocationKind::SecretRotatedOut,
+                    &RevokedIds::secret(client_id, &old.id),
+                    now,
+                )
+                .await?;
+        }
         let view = self.view(tx.as_mut(), current.profile).await?;
         tx.commit().await?;
         Ok(view)
@@ -724,6 +736,13 @@ impl Platform {
             }),
         )
         .await?;
+        tx.revocation_log()
+            .append(
+                RevocationKind::ClientDeleted,
+                &RevokedIds::client(client_id),
+                now,
+            )
+            .await?;
         tx.commit().await?;
         Ok(())
     }

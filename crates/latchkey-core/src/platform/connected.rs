@@ -18,6 +18,11 @@ pub struct ConnectedApp {
     pub publisher: Option<String>,
     /// The publisher's standing, as the consent screen showed it.
     pub shield: Shield,
+    /// What the page calls the app: the host of a metadata-document client's URL (its name is
+    /// only its claim), else its name.
+    pub display_name: String,
+    /// The app's own name, when [`ConnectedApp::display_name`] is its host.
+    pub claimed_name: Option<String>,
 }
 
 impl Platform {
@@ -60,7 +65,15 @@ impl Platform {
                     }
                 })
                 .collect();
+            let host = app.document_host();
+            let name = if client.name.is_empty() {
+                client.id.clone()
+            } else {
+                client.name.clone()
+            };
             out.push(ConnectedApp {
+                display_name: host.clone().unwrap_or_else(|| name.clone()),
+                claimed_name: host.map(|_| name),
                 permissions,
                 accounts,
                 publisher: app.owner.as_ref().map(|a| a.name.clone()),

@@ -90,6 +90,15 @@ pub struct ConsentView {
     pub user_cap: Option<i64>,
     /// The app as the rules saw it.
     pub app: AppStanding,
+    /// The resource servers the token will be for (RFC 8707): name (or URI) and URI.
+    pub resources: Vec<(String, String)>,
+    /// Who is asking, for a client named by its metadata document: the host of its URL.
+    pub asking_host: Option<String>,
+    /// Nobody vouches for the client (it registered itself or is named by its document): its
+    /// name and logo are its own claims.
+    pub external: bool,
+    /// Every redirect URI of the client is on this computer (loopback).
+    pub loopback_only: bool,
 }
 
 impl ConsentView {
@@ -348,6 +357,22 @@ impl Platform {
             });
         }
         let all_accounts = !accounts.is_empty() && accounts.iter().all(|a| a.blocked.is_none());
+        let servers = &self.engine.settings().resources;
+        let resources = request
+            .requested_access_token_audience
+            .iter()
+            .map(|uri| {
+                let name = servers
+                    .get(uri)
+                    .map_or_else(|| uri.clone(), |s| s.name.clone());
+                (name, uri.clone())
+            })
+            .collect();
+        let loopback_only = !client.redirect_uris.is_empty()
+            && client.redirect_uris.iter().all(|u| {
+                url::Url::parse(u)
+                    .is_ok_and(|u| u.scheme() == "http" && crate::config::is_loopback_host(&u))
+            });
         // The warning page comes first only when the app can be authorized at all.
         let interstitial = shield == Shield::Unverified && outsider && problem.is_none();
         Ok(ConsentView {
@@ -368,6 +393,10 @@ impl Platform {
             problem,
             interstitial,
             user_cap,
+            asking_host: app.document_host(),
+            external: app.external(),
+            loopback_only,
+            resources,
             app,
             request,
             client,

@@ -258,9 +258,10 @@ impl Platform {
         tx.commit().await?;
         // The engine's logout: the apps of those logins get their back-channel logouts.
         self.engine
-            .end_login_sessions(crate::store::SessionSelector::Subject(
-                session.user_id.clone(),
-            ))
+            .end_login_sessions(
+                crate::store::SessionSelector::Subject(session.user_id.clone()),
+                crate::revocations::RevocationKind::Logout,
+            )
             .await?;
         Ok(())
     }
@@ -277,9 +278,26 @@ impl Platform {
     /// The principal of an access token carrying `apps.write`, checked by the engine's own
     /// introspection (suspended apps, revoked grants and expired tokens are refused).
     pub async fn token_principal(&self, token: &str) -> Result<Principal, PlatformError> {
-        let i = self.engine.introspect(token, Some(APPS_WRITE)).await?;
+        let i = self.engine.introspect(token, None).await?;
         if !i.active || i.token_use.as_deref() != Some("access_token") {
             return Err(PlatformError::Unauthenticated);
+        }
+        // A token issued for other resources is not for this API (RFC 8707); one issued for
+        // no resource in particular is.
+        let api = crate::oauth::resources::api_resource(&self.engine.settings().issuer);
+        if let Some(aud) = i.aud.as_ref().filter(|a| !a.is_empty())
+            && !aud.contains(&api)
+        {
+            return Err(PlatformError::Unauthenticated);
+        }
+        if !i
+            .scope
+            .as_deref()
+            .unwrap_or_default()
+            .split(' ')
+            .any(|s| s == APPS_WRITE)
+        {
+            return Err(PlatformError::InsufficientScope { scope: APPS_WRITE });
         }
         let subject = i.sub.ok_or(PlatformError::Unauthenticated)?;
         let accounts: Vec<String> = i

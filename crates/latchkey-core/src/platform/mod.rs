@@ -89,6 +89,9 @@ pub enum PlatformError {
     /// Not signed in, or the session or token is not valid.
     #[error("sign in first")]
     Unauthenticated,
+    /// A valid token without the scope the call needs (RFC 6750 §3.1).
+    #[error("this call needs a token with the {scope} scope")]
+    InsufficientScope { scope: &'static str },
     #[error("{field}: {reason}")]
     Invalid { field: String, reason: String },
     #[error("{0}")]
@@ -122,6 +125,7 @@ impl PlatformError {
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Forbidden(_) | Self::Csrf => ErrorCode::AccessDenied,
             Self::Unauthenticated | Self::BadCredentials => ErrorCode::InvalidToken,
+            Self::InsufficientScope { .. } => ErrorCode::InsufficientScope,
             Self::Invalid { .. } => ErrorCode::InvalidRequest,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::Throttled { .. } => ErrorCode::TooManyRequests,
@@ -208,7 +212,10 @@ impl Platform {
         settings: PlatformSettings,
     ) -> Self {
         let catalog = Arc::new(catalog);
-        let rules = policy::Rules::new(catalog.clone());
+        let rules = policy::Rules::new(
+            catalog.clone(),
+            engine.settings().trusted_document_hosts.clone(),
+        );
         let platform = Self {
             deps: engine.deps().clone(),
             engine,

@@ -73,6 +73,15 @@ impl Platform {
             serde_json::json!({ "name": client.name }),
         )
         .await?;
+        if suspended {
+            tx.revocation_log()
+                .append(
+                    crate::revocations::RevocationKind::ClientSuspended,
+                    &crate::revocations::RevokedIds::client(client_id),
+                    client.updated_at,
+                )
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }

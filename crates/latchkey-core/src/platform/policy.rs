@@ -7,7 +7,9 @@
 //! - the app's standing: suspended apps get nothing; a private app is for members of its
 //!   account; an unverified public app has a cap of users;
 //! - the catalog: every scope must be in it, sensitive scopes need a verified app, restricted
-//!   ones the operator's approval (and approval withdrawn takes effect at once);
+//!   ones the operator's approval (and approval withdrawn takes effect at once); a client that
+//!   registered itself or is named by its metadata document is unverified, and gets sensitive
+//!   scopes only from a host the operator trusts;
 //! - each account: the user must be a member, the account's policy must allow the app, and the
 //!   user's own role there must hold every scope lent (`min_role`): an app never holds more than
 //!   the user who granted it.
@@ -21,7 +23,7 @@ use super::PlatformError;
 use super::catalog::Catalog;
 use super::consent::Shield;
 use super::model::{Account, AccountKind, AccountMembership, AppProfile, Visibility};
-use crate::client::{Client, ClientStatus};
+use crate::client::{Client, ClientOrigin, ClientStatus};
 use crate::oauth::AccountPolicy;
 use crate::store::{Store, StoreError, Tx};
 
@@ -52,11 +54,28 @@ impl AppStanding {
     }
 
     /// Made by the platform: owned by a platform account, or by no account (a client made
-    /// through the admin API).
+    /// through the admin API). A client that registered itself, or is named by its metadata
+    /// document, never is.
     pub fn first_party(&self) -> bool {
-        self.owner
-            .as_ref()
-            .is_none_or(|a| a.kind == AccountKind::Platform)
+        !self.external()
+            && self
+                .owner
+                .as_ref()
+                .is_none_or(|a| a.kind == AccountKind::Platform)
+    }
+
+    /// Nobody vouches for it: it registered itself (RFC 7591) or is named by the URL of its
+    /// metadata document.
+    pub fn external(&self) -> bool {
+        self.client.origin.is_external()
+    }
+
+    /// The host of a metadata-document client's URL: who is asking, as far as anyone knows.
+    pub fn document_host(&self) -> Option<String> {
+        (self.client.origin == ClientOrigin::MetadataDocument)
+            .then(|| url::Url::parse(&self.client.id).ok())
+            .flatten()
+            .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
     }
 
     /// Its domain is verified.
@@ -105,11 +124,36 @@ impl AppStanding {
 #[derive(Debug, Clone)]
 pub struct Rules {
     catalog: Arc<Catalog>,
+    /// Hosts whose metadata-document clients may hold sensitive scopes.
+    trusted_hosts: Arc<Vec<String>>,
 }
 
 impl Rules {
-    pub fn new(catalog: Arc<Catalog>) -> Self {
-        Self { catalog }
+    pub fn new(catalog: Arc<Catalog>, trusted_hosts: Arc<Vec<String>>) -> Self {
+        Self {
+            catalog,
+            trusted_hosts,
+        }
+    }
+
+    /// An external app whose host the operator trusts.
+    fn trusted(&self, app: &AppStanding) -> bool {
+        app.document_host()
+            .is_some_and(|h| self.trusted_hosts.contains(&h))
+    }
+
+    /// The catalog scopes an external client from `host` (a metadata document's) may hold:
+    /// normal ones, and sensitive ones from a trusted host; never restricted ones.
+    pub fn external_scope(&self, host: Option<&str>) -> Scope {
+        let trusted = host.is_some_and(|h| self.trusted_hosts.iter().any(|t| t == h));
+        Scope::from_tokens(
+            self.catalog
+                .all()
+                .iter()
+                .filter(|s| self.catalog.refusal(&s.name, trusted, &[]).is_none())
+                .map(|s| s.name.as_str()),
+        )
+        .unwrap_or_default()
     }
 
     /// Why the app may not be authorized by this user at all, whatever the scopes: it is
@@ -141,6 +185,12 @@ impl Rules {
             return Some(format!(
                 "This app asks for a permission that does not exist ({scope})."
             ));
+        }
+        if app.external() {
+            return self
+                .catalog
+                .refusal(scope, self.trusted(app), &[])
+                .map(|reason| format!("This app may not ask for {scope}: {reason}."));
         }
         // Apps made through the admin API have no profile: the operator vouches for them.
         app.profile.as_ref()?;
@@ -262,6 +312,10 @@ impl PlatformPolicy {
 
 #[async_trait]
 impl AccountPolicy for PlatformPolicy {
+    fn external_scope(&self, host: Option<&str>) -> Scope {
+        self.rules.external_scope(host)
+    }
+
     async fn lendable(
         &self,
         subject: &str,

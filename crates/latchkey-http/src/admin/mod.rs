@@ -3,6 +3,7 @@
 pub mod clients;
 mod flows;
 mod ops;
+mod revocations;
 mod sessions;
 
 use axum::Router;
@@ -37,7 +38,9 @@ pub fn router() -> Router<AppState> {
         .route(admin::LOGOUT_REJECT, put(flows::reject_logout))
         .route(admin::INTROSPECT, post(sessions::introspect))
         .route(admin::TOKENS, delete(sessions::revoke_tokens))
+        .route(admin::REVOCATIONS, get(revocations::list))
         .route(admin::KEY_SET, get(ops::key_set))
+        .route(admin::RESOURCES, get(ops::resources))
         .route(admin::VERSION, get(ops::version))
         .route(admin::METRICS, get(ops::metrics))
         .route(admin::HEALTH_ALIVE, get(crate::public::health::alive))

@@ -1,4 +1,4 @@
-//! Version and metrics.
+//! Version, metrics, keys and the configured resource servers.
 
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -39,4 +39,12 @@ pub async fn key_set(
         .cloned()
         .collect();
     Ok(axum::Json(JwkSet { keys }))
+}
+
+/// `GET /admin/resources`: the resource servers tokens may be issued for (RFC 8707), as
+/// configured (`[[resources]]`), the platform's own API first.
+pub async fn resources(
+    State(state): State<AppState>,
+) -> axum::Json<Vec<latchkey_core::oauth::resources::ResourceServer>> {
+    axum::Json(state.engine.settings().resources.all().to_vec())
 }

@@ -1,9 +1,10 @@
 //! The public listener: discovery, keys, the OAuth endpoints, health.
 
 mod authorize;
-mod discovery;
+pub(crate) mod discovery;
 pub mod health;
 mod logout;
+mod register;
 mod token;
 mod userinfo;
 
@@ -17,9 +18,28 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(public::OPENID_CONFIGURATION, get(discovery::metadata))
         .route(public::OAUTH_AUTHORIZATION_SERVER, get(discovery::metadata))
+        .route(
+            public::OPENID_CONFIGURATION_FOR_PATH,
+            get(discovery::metadata_for_path),
+        )
+        .route(
+            public::OAUTH_AUTHORIZATION_SERVER_FOR_PATH,
+            get(discovery::metadata_for_path),
+        )
+        .route(
+            public::PROTECTED_RESOURCE_FOR_PATH,
+            get(discovery::api_resource_metadata),
+        )
         .route(public::JWKS, get(discovery::jwks))
         .route(public::AUTHORIZE, get(authorize::get).post(authorize::post))
         .route(public::TOKEN, post(token::token))
+        .route(public::REGISTER, post(register::register))
+        .route(
+            public::REGISTER_CLIENT,
+            get(register::read)
+                .put(register::update)
+                .delete(register::delete),
+        )
         .route(public::REVOKE, post(token::revoke))
         .route(public::INTROSPECT, post(token::introspect))
         .route(public::USERINFO, get(userinfo::get).post(userinfo::post))

@@ -3,16 +3,21 @@
 
 mod admin_clients;
 mod adversarial;
+mod agents;
 mod bad_input;
 mod browser;
+mod cimd;
 mod client_cache;
 mod core_rules;
 mod engine;
 mod interop;
+mod janitor;
 mod logout;
 mod openapi;
 mod ops;
 mod platform;
 mod rate_limits;
 mod refresh;
+mod revocations;
 mod support;
+mod transfer;

@@ -984,6 +984,10 @@ async fn the_operator_suspends_and_reinstates_an_app_from_the_console(db: TestDa
             .status,
         StatusCode::UNAUTHORIZED
     );
+    assert_eq!(
+        crate::revocations::logged_kinds(&app).await,
+        ["client_suspended"]
+    );
 
     let res = console_post(
         &app,
@@ -1157,6 +1161,10 @@ async fn a_refresh_token_after_a_confirmed_secret_rotation_needs_the_new_secret(
         .clone_into(&mut rt);
     let confirmed = api(&app, &alice, Method::DELETE, &rotate, None).await;
     assert!(confirmed.status.is_success(), "{}", confirmed.text());
+    assert_eq!(
+        crate::revocations::logged_kinds(&app).await,
+        ["secret_rotated_out"]
+    );
 
     // After the confirmation the old secret is refused — and nothing changes.
     let before = app.store.snapshot().await.expect("snapshot");

@@ -111,6 +111,16 @@ impl TestApp {
         Self::build(db, ISSUER, |_| {}, configure).await
     }
 
+    /// An app whose issuer is `issuer` (one with a path, say), configured by `configure`.
+    #[allow(dead_code)]
+    pub async fn with_issuer(
+        db: TestDatabase,
+        issuer: &str,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
+        Self::build(db, issuer, |_| {}, configure).await
+    }
+
     async fn build(
         db: TestDatabase,
         issuer: &str,

@@ -45,6 +45,7 @@ pub fn sample(id: &str) -> Client {
         status: ClientStatus::Active,
         created_at: 1_700_000_000,
         updated_at: 1_700_000_001,
+        origin: latchkey_core::client::ClientOrigin::Registered,
     }
 }
 

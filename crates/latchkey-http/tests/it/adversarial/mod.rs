@@ -144,7 +144,7 @@ pub async fn allow(
 }
 
 /// The family of `tokens` was revoked by the defense, and nothing was issued: only the
-/// revocations and their audit entry were written.
+/// revocations, their audit entry and their revocation log entry were written.
 pub async fn family_ended(app: &TestApp, before: &Snapshot, tokens: &[&str]) {
     for token in tokens {
         assert_eq!(app.introspect(token).await["active"], false, "{token}");
@@ -158,6 +158,7 @@ pub async fn family_ended(app: &TestApp, before: &Snapshot, tokens: &[&str]) {
             "grants",
             "authorization_codes",
             "audit_log",
+            "revocation_log",
         ],
     )
     .await;

@@ -1,0 +1,13 @@
+-- Latchkey schema, version 4 (SQLite): clients that vouch for nothing. Keep in step with
+-- migrations/postgres/0004_external_clients.sql.
+
+-- Where a client came from: 'registered' (admin API, developer console), 'dynamic' (RFC 7591
+-- registration) or 'metadata_document' (its client_id is the URL of its metadata document).
+ALTER TABLE clients ADD COLUMN origin TEXT NOT NULL DEFAULT 'registered';
+
+-- The registration access token of a dynamically registered client (RFC 7592), by hash.
+CREATE TABLE client_registrations (
+    client_id TEXT PRIMARY KEY REFERENCES clients (id) ON DELETE CASCADE,
+    token_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
