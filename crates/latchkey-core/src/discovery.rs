@@ -30,7 +30,11 @@ pub fn provider_metadata(
             .filter(|m| **m != AuthMethod::None)
             .map(|m| m.as_str().to_owned())
             .collect(),
-        end_session_endpoint: None,
+        end_session_endpoint: Some(url(public::LOGOUT)),
+        frontchannel_logout_supported: true,
+        frontchannel_logout_session_supported: true,
+        backchannel_logout_supported: true,
+        backchannel_logout_session_supported: true,
         scopes_supported: vec![
             "openid".into(),
             "offline_access".into(),

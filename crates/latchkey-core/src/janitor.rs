@@ -41,10 +41,17 @@ pub enum DeadKind {
     /// Device codes (RFC 8628) and their verification challenges, expired.
     DeviceCodes,
     DeviceChallenges,
+    /// Logout requests (challenges) that expired.
+    LogoutRequests,
+    /// The record of which apps took part in a login session that no longer exists.
+    SessionApps,
+    /// Back-channel logout deliveries finished (delivered, or given up) longer ago than the
+    /// revocation log keeps entries.
+    FinishedDeliveries,
 }
 
 impl DeadKind {
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 16] = [
         Self::RefreshResponses,
         Self::Flows,
         Self::Codes,
@@ -58,6 +65,9 @@ impl DeadKind {
         Self::UnusedRegistrations,
         Self::DeviceCodes,
         Self::DeviceChallenges,
+        Self::LogoutRequests,
+        Self::SessionApps,
+        Self::FinishedDeliveries,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +85,9 @@ impl DeadKind {
             Self::UnusedRegistrations => "unused_registrations",
             Self::DeviceCodes => "device_codes",
             Self::DeviceChallenges => "device_challenges",
+            Self::LogoutRequests => "logout_requests",
+            Self::SessionApps => "session_apps",
+            Self::FinishedDeliveries => "finished_deliveries",
         }
     }
 }
@@ -138,6 +151,9 @@ pub struct JanitorReport {
     pub unused_registrations: u64,
     pub device_codes: u64,
     pub device_challenges: u64,
+    pub logout_requests: u64,
+    pub session_apps: u64,
+    pub finished_deliveries: u64,
 }
 
 impl JanitorReport {
@@ -154,6 +170,9 @@ impl JanitorReport {
             + self.unused_registrations
             + self.device_codes
             + self.device_challenges
+            + self.logout_requests
+            + self.session_apps
+            + self.finished_deliveries
     }
 
     fn add(&mut self, kind: DeadKind, n: u64) {
@@ -177,6 +196,9 @@ impl JanitorReport {
             DeadKind::UnusedRegistrations => &mut self.unused_registrations,
             DeadKind::DeviceCodes => &mut self.device_codes,
             DeadKind::DeviceChallenges => &mut self.device_challenges,
+            DeadKind::LogoutRequests => &mut self.logout_requests,
+            DeadKind::SessionApps => &mut self.session_apps,
+            DeadKind::FinishedDeliveries => &mut self.finished_deliveries,
         };
         *counter += n;
     }
@@ -197,6 +219,9 @@ impl JanitorReport {
             DeadKind::UnusedRegistrations => self.unused_registrations,
             DeadKind::DeviceCodes => self.device_codes,
             DeadKind::DeviceChallenges => self.device_challenges,
+            DeadKind::LogoutRequests => self.logout_requests,
+            DeadKind::SessionApps => self.session_apps,
+            DeadKind::FinishedDeliveries => self.finished_deliveries,
         }
     }
 }

@@ -16,6 +16,9 @@ use crate::crypto::TokenHash;
 use crate::keys::StoredSigningKey;
 use crate::oauth::device::{DeviceChallenge, DeviceCodeData, DeviceCodeRecord};
 use crate::oauth::flow::{FlowRecord, FlowState};
+use crate::oauth::logout::{
+    BackchannelDelivery, LogoutKey, LogoutRecord, LogoutState, Participant,
+};
 use crate::oauth::records::{
     AccessTokenRecord, AuthorizationCode, Grant, LoginSession, RefreshTokenRecord, TokenLookup,
 };
@@ -178,6 +181,14 @@ pub trait StoreWrites: Store {
     async fn advance_flow(&self, step: FlowStep) -> Result<bool, StoreError> {
         unit(self, move |tx| {
             Box::pin(async move { write_flow_step(tx, &step).await })
+        })
+        .await
+    }
+
+    /// [`write_logout`].
+    async fn end_sessions(&self, logout: LogoutWrite) -> Result<Option<LogoutWritten>, StoreError> {
+        unit(self, move |tx| {
+            Box::pin(async move { write_logout(tx, &logout).await })
         })
         .await
     }
@@ -389,6 +400,12 @@ pub async fn write_consent(
         tx.tokens().revoke_grant(&old.id, c.code.created_at).await?;
     }
     let grant_id = tx.grants().upsert_active(&c.grant).await?;
+    // The app takes part in the login session: a logout of that session signs it out.
+    if let Some(sid) = &c.grant.login_session_id {
+        tx.logouts()
+            .join_session(sid, client_id, c.code.created_at)
+            .await?;
+    }
     if let Some((device_code, data)) = &c.device_code {
         let code = c.code_of(&grant_id);
         let data = DeviceCodeData {
@@ -674,6 +691,7 @@ pub trait Tx: Send {
     fn apps(&mut self) -> &mut dyn AppRepository;
     fn console_sessions(&mut self) -> &mut dyn ConsoleSessionRepository;
     fn login_throttle(&mut self) -> &mut dyn LoginThrottleRepository;
+    fn logouts(&mut self) -> &mut dyn LogoutRepository;
     fn revocation_log(&mut self) -> &mut dyn RevocationLogRepository;
     fn janitor(&mut self) -> &mut dyn JanitorRepository;
     fn device_codes(&mut self) -> &mut dyn DeviceRepository;
@@ -767,6 +785,10 @@ pub trait LoginSessionRepository: Send {
     async fn delete(&mut self, id: &str) -> Result<bool, StoreError>;
     /// Ends every session of a subject; returns how many.
     async fn delete_by_subject(&mut self, subject: &str) -> Result<u64, StoreError>;
+    /// The subject's login sessions, newest first.
+    async fn list_for_subject(&mut self, subject: &str) -> Result<Vec<LoginSession>, StoreError>;
+    /// Records that the session was used at `now`.
+    async fn touch(&mut self, id: &str, now: UnixTime) -> Result<bool, StoreError>;
     /// Deletes up to `limit` sessions that expired before `now`.
     async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError>;
 }
@@ -965,6 +987,148 @@ pub trait LoginThrottleRepository: Send {
     async fn clear(&mut self, key: &str) -> Result<(), StoreError>;
     /// Deletes up to `limit` records whose last failure is before `before`.
     async fn purge(&mut self, before: UnixTime, limit: u32) -> Result<u64, StoreError>;
+}
+
+/// Logout: the logout requests (challenge, verifier), the apps that took part in each login
+/// session, and the outbox of back-channel logout tokens.
+#[async_trait]
+pub trait LogoutRepository: Send {
+    async fn insert_request(&mut self, request: &LogoutRecord) -> Result<(), StoreError>;
+    /// A logout request by the hash of its challenge or of its verifier.
+    async fn find_request(
+        &mut self,
+        key: LogoutKey,
+        hash: &str,
+    ) -> Result<Option<LogoutRecord>, StoreError>;
+    /// Writes the request's state and verifier while it is still in state `from`.
+    async fn transition_request(
+        &mut self,
+        request: &LogoutRecord,
+        from: LogoutState,
+    ) -> Result<bool, StoreError>;
+    /// Records that `client_id` signed in through the login session `sid` (once).
+    async fn join_session(
+        &mut self,
+        sid: &str,
+        client_id: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// The apps that signed in through the login session `sid`, with their logout channels.
+    async fn participants(&mut self, sid: &str) -> Result<Vec<Participant>, StoreError>;
+    /// Forgets which apps took part in the login session `sid`.
+    async fn forget_session(&mut self, sid: &str) -> Result<u64, StoreError>;
+    async fn enqueue(&mut self, delivery: &BackchannelDelivery) -> Result<(), StoreError>;
+    /// Deliveries due at `now`, oldest first.
+    async fn due(
+        &mut self,
+        now: UnixTime,
+        limit: u32,
+    ) -> Result<Vec<BackchannelDelivery>, StoreError>;
+    /// Takes a due delivery for one sender until `until`: false when another took it first.
+    async fn claim(
+        &mut self,
+        delivery: &BackchannelDelivery,
+        until: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// Records an attempt's outcome: its count, when to try again (`None`: never), when it was
+    /// delivered and the last error.
+    async fn record_attempt(&mut self, delivery: &BackchannelDelivery) -> Result<(), StoreError>;
+    /// The deliveries of the logout of session `sid`, for an operator (and the tests).
+    async fn deliveries(&mut self, sid: &str) -> Result<Vec<BackchannelDelivery>, StoreError>;
+}
+
+/// Which login sessions a logout ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionSelector {
+    /// One session (its `sid`), of `subject`.
+    One { sid: String, subject: String },
+    /// Every session of a subject.
+    Subject(String),
+}
+
+/// What ending login sessions writes: the logout request's last step (when a browser asked),
+/// the sessions' end, and one back-channel delivery per app with a back-channel URI.
+#[derive(Debug, Clone)]
+pub struct LogoutWrite {
+    pub sessions: SessionSelector,
+    /// The logout request's step, written only while it is still in the state it started from.
+    pub request: Option<(LogoutRecord, LogoutState)>,
+    /// The prefix of the deliveries' ids (each is `{batch}.{n}`, and the logout token's `jti`).
+    pub batch: String,
+    pub now: UnixTime,
+    /// What the revocation log records: a logout, or sessions ended by the admin API.
+    pub kind: crate::revocations::RevocationKind,
+}
+
+/// What a logout ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogoutWritten {
+    /// The sessions ended (`sid`s).
+    pub ended: Vec<String>,
+    /// The apps that took part in them, per session.
+    pub participants: Vec<(String, Participant)>,
+    /// The back-channel deliveries queued.
+    pub queued: usize,
+}
+
+/// Ends login sessions in `tx`: the one definition of a logout, whoever asks (the browser
+/// through the logout challenge, the admin API, the "Your sessions" page). `None`, and nothing
+/// written, when the logout request was no longer where its step started.
+pub async fn write_logout(
+    tx: &mut dyn Tx,
+    w: &LogoutWrite,
+) -> Result<Option<LogoutWritten>, StoreError> {
+    if let Some((request, from)) = &w.request
+        && !tx.logouts().transition_request(request, *from).await?
+    {
+        return Ok(None);
+    }
+    let sessions: Vec<(String, String)> = match &w.sessions {
+        SessionSelector::One { sid, subject } => vec![(sid.clone(), subject.clone())],
+        SessionSelector::Subject(subject) => tx
+            .login_sessions()
+            .list_for_subject(subject)
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s.subject))
+            .collect(),
+    };
+    let mut out = LogoutWritten::default();
+    for (sid, subject) in sessions {
+        for p in tx.logouts().participants(&sid).await? {
+            if let Some(uri) = &p.channels.backchannel_uri {
+                out.queued += 1;
+                tx.logouts()
+                    .enqueue(&BackchannelDelivery {
+                        id: format!("{}.{}", w.batch, out.queued),
+                        client_id: p.client_id.clone(),
+                        uri: uri.clone(),
+                        subject: subject.clone(),
+                        sid: sid.clone(),
+                        include_sid: p.channels.backchannel_session_required,
+                        attempts: 0,
+                        next_attempt_at: Some(w.now),
+                        delivered_at: None,
+                        last_error: None,
+                        created_at: w.now,
+                    })
+                    .await?;
+            }
+            out.participants.push((sid.clone(), p));
+        }
+        tx.logouts().forget_session(&sid).await?;
+        tx.login_sessions().delete(&sid).await?;
+        out.ended.push(sid);
+    }
+    // Last in the unit, as the revocation log asks.
+    if !out.ended.is_empty() {
+        let ids = match &w.sessions {
+            SessionSelector::One { sid, .. } => crate::revocations::RevokedIds::sid(sid),
+            SessionSelector::Subject(subject) => crate::revocations::RevokedIds::subject(subject),
+        };
+        tx.revocation_log().append(w.kind, &ids, w.now).await?;
+    }
+    Ok(Some(out))
 }
 
 /// The revocation log (see [`crate::revocations`]).

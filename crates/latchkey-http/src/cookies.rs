@@ -21,7 +21,13 @@ fn name(base: &str, secure: bool) -> String {
 /// The flow's cookies from a request.
 pub fn read(headers: &HeaderMap, secure: bool) -> BrowserCookies {
     let (csrf_name, session_name) = (name(CSRF, secure), name(SESSION, secure));
-    let mut out = BrowserCookies::default();
+    let mut out = BrowserCookies {
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        ..BrowserCookies::default()
+    };
     for value in headers.get_all(header::COOKIE) {
         let Ok(value) = value.to_str() else { continue };
         for c in Cookie::split_parse(value).flatten() {

@@ -7,6 +7,7 @@
 
 pub mod admin;
 mod api;
+pub mod backchannel;
 pub mod cimd;
 mod cookies;
 mod error;

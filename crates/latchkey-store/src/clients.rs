@@ -19,7 +19,7 @@ macro_rules! client_columns {
          audience, token_endpoint_auth_method, token_endpoint_auth_signing_alg, id_token_signed_response_alg, \
          userinfo_signed_response_alg, jwks, access_token_strategy, skip_consent, skip_logout_consent, owner, \
          logo_uri, client_uri, policy_uri, tos_uri, contacts, metadata, owner_account_id, status, created_at, \
-         updated_at, origin, device_lifespan"
+         updated_at, origin, device_lifespan, logout_channels"
     };
 }
 
@@ -93,6 +93,7 @@ fn client_from_row(row: &dyn Columns) -> Result<Client, StoreError> {
         updated_at: get_i("updated_at")?,
         origin: parse_enum("origin", &get_s("origin")?, ClientOrigin::parse)?,
         device_lifespan: from_json("device_lifespan", &get_s("device_lifespan")?)?,
+        logout: from_json("logout_channels", &get_s("logout_channels")?)?,
     })
 }
 
@@ -153,6 +154,7 @@ fn client_params(c: &Client) -> Vec<Param<'_>> {
         c.updated_at,
         c.origin.as_str(),
         to_json(&c.device_lifespan),
+        to_json(&c.logout),
     ]
 }
 
@@ -164,7 +166,7 @@ impl ClientRepository for SqlTx<'_> {
                 "INSERT INTO clients (",
                 client_columns!(),
                 ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-                 $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)"
+                 $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)"
             ),
             client_params(client),
         )
@@ -230,7 +232,7 @@ impl ClientRepository for SqlTx<'_> {
                  userinfo_signed_response_alg = $12, jwks = $13, access_token_strategy = $14, skip_consent = $15, \
                  skip_logout_consent = $16, owner = $17, logo_uri = $18, client_uri = $19, policy_uri = $20, \
                  tos_uri = $21, contacts = $22, metadata = $23, owner_account_id = $24, status = $25, \
-                 created_at = $26, updated_at = $27, origin = $28, device_lifespan = $29 WHERE id = $1",
+                 created_at = $26, updated_at = $27, origin = $28, device_lifespan = $29, logout_channels = $30 WHERE id = $1",
                 client_params(c),
             )
             .await?;
@@ -274,7 +276,7 @@ impl ClientRepository for SqlTx<'_> {
                 "INSERT INTO clients (",
                 client_columns!(),
                 ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-                 $20, $21, $22, $23, $24, $25, $26, $27, $28, $29) \
+                 $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30) \
                  ON CONFLICT (id) DO UPDATE SET client_name = excluded.client_name, \
                  redirect_uris = excluded.redirect_uris, grant_types = excluded.grant_types, \
                  response_types = excluded.response_types, scope = excluded.scope, \

@@ -38,6 +38,19 @@ fn rule(kind: DeadKind) -> Rule {
         DeadKind::LoginSessions => ("login_sessions", "id", "t.expires_at <= $1"),
         DeadKind::DeviceCodes => ("device_codes", "device_code_hash", "t.expires_at <= $1"),
         DeadKind::DeviceChallenges => ("device_challenges", "challenge_hash", "t.expires_at <= $1"),
+        DeadKind::LogoutRequests => ("logout_requests", "id", "t.expires_at <= $1"),
+        // Every row of a session goes with it: the key chosen is the session's.
+        DeadKind::SessionApps => (
+            "login_session_clients",
+            "session_id",
+            "t.joined_at <= $1 \
+             AND NOT EXISTS (SELECT 1 FROM login_sessions s WHERE s.id = t.session_id)",
+        ),
+        DeadKind::FinishedDeliveries => (
+            "backchannel_logouts",
+            "id",
+            "(t.delivered_at IS NOT NULL OR t.next_attempt_at IS NULL) AND t.created_at < $1",
+        ),
         DeadKind::AssertionIds => ("client_assertion_jtis", "jti_hash", "t.expires_at <= $1"),
         DeadKind::ConsoleSessions => ("console_sessions", "id", "t.expires_at <= $1"),
         DeadKind::LoginThrottle => (
@@ -69,7 +82,7 @@ fn cutoff(kind: DeadKind, c: &Cutoffs) -> i64 {
     match kind {
         DeadKind::RefreshResponses => c.refresh_used_before,
         DeadKind::LoginThrottle => c.throttle_before,
-        DeadKind::RevocationLog => c.revocations_before,
+        DeadKind::RevocationLog | DeadKind::FinishedDeliveries => c.revocations_before,
         DeadKind::UnusedRegistrations => c.registrations_before,
         DeadKind::Flows
         | DeadKind::Codes
@@ -79,7 +92,9 @@ fn cutoff(kind: DeadKind, c: &Cutoffs) -> i64 {
         | DeadKind::AssertionIds
         | DeadKind::ConsoleSessions
         | DeadKind::DeviceCodes
-        | DeadKind::DeviceChallenges => c.now,
+        | DeadKind::DeviceChallenges
+        | DeadKind::LogoutRequests
+        | DeadKind::SessionApps => c.now,
     }
 }
 

@@ -23,6 +23,7 @@ mod flows;
 mod grants;
 mod janitor;
 mod keys;
+mod logout;
 mod migrate;
 #[cfg(test)]
 mod migrate_lint;

@@ -54,6 +54,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0006_operations.sql"),
     ),
     (
+        7,
+        "logout",
+        include_str!("../migrations/sqlite/0007_logout.sql"),
+    ),
+    (
         8,
         "device lifespans",
         include_str!("../migrations/sqlite/0008_device_lifespans.sql"),
@@ -89,6 +94,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         6,
         "operations",
         include_str!("../migrations/postgres/0006_operations.sql"),
+    ),
+    (
+        7,
+        "logout",
+        include_str!("../migrations/postgres/0007_logout.sql"),
     ),
     (
         8,

@@ -10,7 +10,7 @@ use crate::tx::SqlTx;
 
 macro_rules! session_columns {
     () => {
-        "id, cookie_hash, subject, authenticated_at, remember, data, created_at, expires_at"
+        "id, cookie_hash, subject, authenticated_at, remember, data, created_at, expires_at, last_active_at"
     };
 }
 
@@ -24,6 +24,7 @@ fn session_from_row(r: &dyn Columns) -> Result<LoginSession, StoreError> {
         data: from_json("data", &r.text("data")?)?,
         created_at: r.int("created_at")?,
         expires_at: r.int("expires_at")?,
+        last_active_at: r.opt_int("last_active_at")?,
     })
 }
 
@@ -34,7 +35,7 @@ impl LoginSessionRepository for SqlTx<'_> {
             concat!(
                 "INSERT INTO login_sessions (",
                 session_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
             ),
             params![
                 &s.id,
@@ -45,6 +46,7 @@ impl LoginSessionRepository for SqlTx<'_> {
                 to_json(&s.data),
                 s.created_at,
                 s.expires_at,
+                s.last_active_at,
             ],
         )
         .await?;
@@ -104,6 +106,29 @@ impl LoginSessionRepository for SqlTx<'_> {
             params![subject],
         )
         .await
+    }
+
+    async fn list_for_subject(&mut self, subject: &str) -> Result<Vec<LoginSession>, StoreError> {
+        self.all(
+            concat!(
+                "SELECT ",
+                session_columns!(),
+                " FROM login_sessions WHERE subject = $1 ORDER BY created_at DESC, id DESC"
+            ),
+            params![subject],
+            session_from_row,
+        )
+        .await
+    }
+
+    async fn touch(&mut self, id: &str, now: UnixTime) -> Result<bool, StoreError> {
+        let done = self
+            .execute(
+                "UPDATE login_sessions SET last_active_at = $2 WHERE id = $1",
+                params![id, now],
+            )
+            .await?;
+        Ok(done == 1)
     }
 
     async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError> {

@@ -147,11 +147,17 @@ impl TestDatabase {
 
     /// [`TestDatabase::migrated`] with `options`.
     pub async fn migrated_with(&self, options: &StoreOptions) -> SqlStore {
-        let store = SqlStore::connect(&self.url, options)
+        // Migrated with the default options: a test's short lock timeout would otherwise cut
+        // short the wait for the migration lock that parallel tests share on PostgreSQL.
+        SqlStore::connect(&self.url, &StoreOptions::default())
             .await
-            .expect("test database opens");
-        store.migrate().await.expect("migrations apply");
-        store
+            .expect("test database opens")
+            .migrate()
+            .await
+            .expect("migrations apply");
+        SqlStore::connect(&self.url, options)
+            .await
+            .expect("test database opens")
     }
 }
 
@@ -214,6 +220,9 @@ pub const TABLES: &[&str] = &[
     "apps",
     "console_sessions",
     "login_throttle",
+    "login_session_clients",
+    "logout_requests",
+    "backchannel_logouts",
     "revocation_log",
     "instance_identity",
     "import_source",

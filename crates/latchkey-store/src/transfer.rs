@@ -53,6 +53,9 @@ pub const TABLES: &[(&str, &[&str])] = &[
     ("login_throttle", &["throttle_key"]),
     ("audit_log", &["id"]),
     ("revocation_log", &["id"]),
+    ("login_session_clients", &["session_id", "client_id"]),
+    ("logout_requests", &["id"]),
+    ("backchannel_logouts", &["id"]),
 ];
 
 /// The first line of a snapshot.

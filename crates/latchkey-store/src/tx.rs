@@ -9,8 +9,8 @@ use latchkey_core::clock::UnixTime;
 use latchkey_core::store::{
     AccountRepository, AppRepository, AuditRepository, ClientAssertionRepository, ClientRepository,
     CodeRepository, ConsoleSessionRepository, FlowRepository, GrantRepository, JanitorRepository,
-    LoginSessionRepository, LoginThrottleRepository, RevocationLogRepository, SigningKeyRepository,
-    StoreError, TokenRepository, Tx,
+    LoginSessionRepository, LoginThrottleRepository, LogoutRepository, RevocationLogRepository,
+    SigningKeyRepository, StoreError, TokenRepository, Tx,
 };
 use sqlx::Postgres;
 use sqlx::pool::PoolConnection;
@@ -318,6 +318,10 @@ impl Tx for SqlTx<'_> {
     }
 
     fn login_throttle(&mut self) -> &mut dyn LoginThrottleRepository {
+        self
+    }
+
+    fn logouts(&mut self) -> &mut dyn LogoutRepository {
         self
     }
 

@@ -84,13 +84,13 @@ pub struct OAuth2Client {
     pub request_object_signing_alg: Option<String>,
     #[serde(default, skip_serializing)]
     pub sector_identifier_uri: Option<String>,
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frontchannel_logout_uri: Option<String>,
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frontchannel_logout_session_required: Option<bool>,
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_uri: Option<String>,
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_session_required: Option<bool>,
     #[serde(default, skip_serializing)]
     pub registration_access_token: Option<Secret>,
@@ -150,22 +150,6 @@ impl OAuth2Client {
             (
                 "sector_identifier_uri",
                 set_str(self.sector_identifier_uri.as_ref()),
-            ),
-            (
-                "frontchannel_logout_uri",
-                set_str(self.frontchannel_logout_uri.as_ref()),
-            ),
-            (
-                "frontchannel_logout_session_required",
-                self.frontchannel_logout_session_required == Some(true),
-            ),
-            (
-                "backchannel_logout_uri",
-                set_str(self.backchannel_logout_uri.as_ref()),
-            ),
-            (
-                "backchannel_logout_session_required",
-                self.backchannel_logout_session_required == Some(true),
             ),
             (
                 "registration_access_token",

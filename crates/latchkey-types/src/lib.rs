@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod error;
 pub mod flow;
 pub mod jwk;
+pub mod logout;
 pub mod platform;
 pub mod routes;
 pub mod scope;

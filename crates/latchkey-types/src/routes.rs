@@ -31,6 +31,11 @@ pub mod public {
     pub const UI_HOME: &str = "/ui";
     pub const UI_LOGIN: &str = "/ui/login";
     pub const UI_LOGOUT: &str = "/ui/logout";
+    pub const UI_SIGNED_OUT: &str = "/ui/signed-out";
+    pub const UI_SESSIONS: &str = "/ui/sessions";
+    pub const UI_SESSION_END: &str = "/ui/sessions/{sid}/end";
+    pub const UI_SESSIONS_END_ALL: &str = "/ui/sessions/end-all";
+    pub const ROOT: &str = "/";
     pub const UI_CONSENT: &str = "/ui/consent";
     pub const UI_DEVICE: &str = "/ui/device";
     pub const UI_DEVICE_SUCCESS: &str = "/ui/device/success";
@@ -114,6 +119,9 @@ pub mod admin {
     pub const DEVICE_ACCEPT: &str = "/admin/oauth2/auth/requests/device/accept";
     pub const CONSENT_SESSIONS: &str = "/admin/oauth2/auth/sessions/consent";
     pub const LOGIN_SESSIONS: &str = "/admin/oauth2/auth/sessions/login";
+    pub const LOGOUT_REQUEST: &str = "/admin/oauth2/auth/requests/logout";
+    pub const LOGOUT_ACCEPT: &str = "/admin/oauth2/auth/requests/logout/accept";
+    pub const LOGOUT_REJECT: &str = "/admin/oauth2/auth/requests/logout/reject";
     pub const INTROSPECT: &str = "/admin/oauth2/introspect";
     pub const TOKENS: &str = "/admin/oauth2/tokens";
     /// The revocation log (Latchkey's own).
@@ -145,6 +153,9 @@ pub mod admin {
         DEVICE_ACCEPT,
         CONSENT_SESSIONS,
         LOGIN_SESSIONS,
+        LOGOUT_REQUEST,
+        LOGOUT_ACCEPT,
+        LOGOUT_REJECT,
         INTROSPECT,
         TOKENS,
         REVOCATIONS,

@@ -29,6 +29,8 @@ use tokio::sync::watch;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a replica rereads the signing keys (another replica or the CLI may rotate them).
 const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
+/// How often the back-channel logout outbox is checked for retries (a logout wakes it at once).
+const BACKCHANNEL_INTERVAL: Duration = Duration::from_secs(5);
 
 const SECRET_FILE: &str = "system-secret";
 const SQLITE_FILE: &str = "latchkey.db";
@@ -381,6 +383,7 @@ pub async fn run(config: Config, migrate: bool, demo: bool) -> anyhow::Result<()
         None
     };
     let state = AppState::new(oauth, instance.keys.clone(), settings).with_platform(platform);
+    let backchannel_engine = state.engine.clone();
     let public = latchkey_http::public_router(state.clone());
     let admin = latchkey_http::admin_router(state);
 
@@ -416,6 +419,16 @@ pub async fn run(config: Config, migrate: bool, demo: bool) -> anyhow::Result<()
             latchkey_http::metrics::run_upkeep();
         },
     );
+
+    // Back-channel logout tokens are sent outside the browsers' requests, with retries.
+    let sender = latchkey_http::backchannel::HttpSender::new()
+        .map_err(|e| anyhow::anyhow!("cannot set up the back-channel logout sender: {e}"))?;
+    tokio::spawn(latchkey_http::backchannel::run(
+        backchannel_engine,
+        Arc::new(sender),
+        BACKCHANNEL_INTERVAL,
+        stopped(stop_rx.clone()),
+    ));
 
     if instance.config.janitor.enabled {
         let deps = instance.deps.clone();

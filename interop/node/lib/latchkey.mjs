@@ -21,6 +21,8 @@ export const LOG_DIR = join(here, '..', 'logs');
  * redirects and accept them through the admin API, as a Hydra login/consent app would. */
 export const LOGIN_URL = 'http://127.0.0.1:9/login';
 export const CONSENT_URL = 'http://127.0.0.1:9/consent';
+/** The logout app (the Hydra SDK in the tests): where logout challenges go. */
+export const LOGOUT_URL = 'http://127.0.0.1:9/logout';
 
 // Servers still running. If this process is told to stop (Ctrl-C, a CI timeout), it takes them
 // down with it instead of leaving them behind.
@@ -116,6 +118,7 @@ export async function startLatchkey(engine, options = {}) {
   const env = serverEnv({
     LATCHKEY_URLS__LOGIN: LOGIN_URL,
     LATCHKEY_URLS__CONSENT: CONSENT_URL,
+    LATCHKEY_URLS__LOGOUT: LOGOUT_URL,
     // A short refresh grace period, so that the tests can see both sides of it.
     LATCHKEY_OAUTH2__REFRESH_TOKEN__GRACE_PERIOD: '1s',
     // The device grant's polling interval: short, so that a test's polls take seconds.

@@ -105,6 +105,7 @@ mod tests {
             access_token_strategy: None,
             skip_consent: false,
             skip_logout_consent: false,
+            logout: crate::client::LogoutChannels::default(),
             owner: String::new(),
             logo_uri: String::new(),
             client_uri: String::new(),

@@ -136,6 +136,20 @@ impl ClientStatus {
     }
 }
 
+/// A client's logout endpoints (OIDC Front-Channel and Back-Channel Logout 1.0). Each URI is
+/// absolute https, or http on loopback, without a fragment (checked like a redirect URI).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LogoutChannels {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frontchannel_uri: Option<String>,
+    #[serde(default)]
+    pub frontchannel_session_required: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_uri: Option<String>,
+    #[serde(default)]
+    pub backchannel_session_required: bool,
+}
+
 /// Where a client came from: registered by the operator or a developer (the admin API, the
 /// developer console), by itself (RFC 7591 dynamic registration), or named by the URL of its
 /// client ID metadata document. The last two vouch for nothing: they are shown as unverified
@@ -205,6 +219,8 @@ pub struct Client {
     pub access_token_strategy: Option<AccessTokenStrategy>,
     pub skip_consent: bool,
     pub skip_logout_consent: bool,
+    /// Where the client is told that a user signed out (OIDC front- and back-channel logout).
+    pub logout: LogoutChannels,
     pub owner: String,
     pub logo_uri: String,
     pub client_uri: String,

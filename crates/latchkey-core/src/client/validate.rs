@@ -126,6 +126,7 @@ pub(crate) fn client_from_wire(
     check_grants_fit(&grant_types, &response_types, method)?;
     let (redirect_uris, post_logout_redirect_uris) =
         redirect_uri_lists(input, &grant_types, method)?;
+    let logout = logout_channels(input)?;
     let scope = scope(input)?;
     let audience = audience(input)?;
     let algs = signing_algs(input)?;
@@ -151,6 +152,7 @@ pub(crate) fn client_from_wire(
         access_token_strategy,
         skip_consent: input.skip_consent.unwrap_or(false),
         skip_logout_consent: input.skip_logout_consent.unwrap_or(false),
+        logout,
         owner: about.owner,
         logo_uri: about.logo_uri,
         client_uri: about.client_uri,
@@ -353,6 +355,32 @@ fn redirect_uri_lists(
         native,
     )?;
     Ok((redirect_uris, post_logout_redirect_uris))
+}
+
+/// The client's front- and back-channel logout URIs: each absolute https (or http on loopback),
+/// without a fragment, as a confidential client's redirect URI.
+fn logout_channels(input: &OAuth2Client) -> Result<super::LogoutChannels, MetadataError> {
+    let uri = |field: &str, v: Option<&String>| -> Result<Option<String>, MetadataError> {
+        match v.map(String::as_str) {
+            None | Some("") => Ok(None),
+            Some(u) => {
+                validate_redirect_uri(u, false).map_err(|e| err(field, format!("{u:?} {e}")))?;
+                Ok(Some(u.to_owned()))
+            }
+        }
+    };
+    Ok(super::LogoutChannels {
+        frontchannel_uri: uri(
+            "frontchannel_logout_uri",
+            input.frontchannel_logout_uri.as_ref(),
+        )?,
+        frontchannel_session_required: input.frontchannel_logout_session_required == Some(true),
+        backchannel_uri: uri(
+            "backchannel_logout_uri",
+            input.backchannel_logout_uri.as_ref(),
+        )?,
+        backchannel_session_required: input.backchannel_logout_session_required == Some(true),
+    })
 }
 
 /// The scopes the client may request; Hydra's default when absent.

@@ -39,6 +39,10 @@ impl Client {
             metadata: Some(self.metadata.clone()),
             skip_consent: Some(self.skip_consent),
             skip_logout_consent: Some(self.skip_logout_consent),
+            frontchannel_logout_uri: self.logout.frontchannel_uri.clone(),
+            frontchannel_logout_session_required: Some(self.logout.frontchannel_session_required),
+            backchannel_logout_uri: self.logout.backchannel_uri.clone(),
+            backchannel_logout_session_required: Some(self.logout.backchannel_session_required),
             access_token_strategy: Some(
                 match self.access_token_strategy {
                     None => "",

@@ -28,6 +28,9 @@ use crate::store::{ConsentCompleted, ConsentCompletion, FlowKey, FlowStep, Store
 const MAX_STATE_LEN: usize = 1024;
 const MAX_NONCE_LEN: usize = 512;
 const MAX_HINT_LEN: usize = 512;
+const MAX_USER_AGENT_LEN: usize = 256;
+/// How stale a session's "last active" may be before a sign-in through it writes it again.
+const LAST_ACTIVE_GRANULARITY: i64 = 300;
 /// The longest `max_age` accepted: ten years.
 const MAX_MAX_AGE: i64 = 315_360_000;
 
@@ -38,6 +41,37 @@ pub struct BrowserCookies {
     pub csrf: Option<SecretString>,
     /// A remembered login.
     pub session: Option<SecretString>,
+    /// The browser's `User-Agent`, recorded with a new login session.
+    pub user_agent: Option<String>,
+}
+
+impl BrowserCookies {
+    /// The browser's CSRF value, and the new one to set when it has none: what binds a flow or
+    /// a logout request to this browser (only its hash is stored).
+    pub(crate) fn csrf_binding(
+        &self,
+        entropy: &dyn crate::entropy::Entropy,
+    ) -> (String, Option<String>) {
+        let existing = self
+            .csrf
+            .as_ref()
+            .map(SecretString::expose)
+            .filter(|c| (32..=128).contains(&c.len()));
+        if let Some(v) = existing {
+            (v.to_owned(), None)
+        } else {
+            let v = entropy.token();
+            (v.clone(), Some(v))
+        }
+    }
+
+    /// Whether this browser holds the CSRF cookie whose hash is `csrf_hash`.
+    pub(crate) fn is_bound_to(&self, csrf_hash: &str) -> bool {
+        self.csrf
+            .as_ref()
+            .map(SecretString::expose)
+            .is_some_and(|c| crate::secret::ct_eq(lookup_hash(c).as_bytes(), csrf_hash.as_bytes()))
+    }
 }
 
 /// What to do with the browser's session cookie.
@@ -487,22 +521,22 @@ impl Engine {
                 .is_none_or(|m| now - s.authenticated_at <= m)
         });
         let skip = !forced && session.is_some();
+        if skip
+            && let Some(s) = &session
+            && s.last_active_at
+                .is_none_or(|t| now - t >= LAST_ACTIVE_GRANULARITY)
+        {
+            let mut tx = self.deps.store.begin().await?;
+            tx.login_sessions().touch(&s.id, now).await?;
+            tx.commit().await?;
+        }
         if request.prompt.iter().any(|p| p == "none") && !skip {
             return Ok(self
                 .reply_to(&request)
                 .refuse(&AuthorizeError::LoginRequired));
         }
 
-        let existing = cookies
-            .csrf
-            .as_ref()
-            .map(SecretString::expose)
-            .filter(|c| (32..=128).contains(&c.len()));
-        let new_csrf = existing.is_none().then(|| self.deps.entropy.token());
-        let csrf_value = existing
-            .map(str::to_owned)
-            .or_else(|| new_csrf.clone())
-            .unwrap_or_default();
+        let (csrf_value, new_csrf) = cookies.csrf_binding(self.deps.entropy.as_ref());
         let challenge = self.deps.mint_lookup_value();
         let session = session.filter(|_| skip);
         let flow = FlowRecord {
@@ -556,12 +590,7 @@ impl Engine {
         let Some(flow) = self.deps.store.flow(key, &lookup_key(verifier)).await? else {
             return Ok(Err(expired()));
         };
-        let csrf_ok = cookies
-            .csrf
-            .as_ref()
-            .map(SecretString::expose)
-            .is_some_and(|c| crate::secret::ct_eq(lookup_hash(c).as_bytes(), flow.csrf.as_bytes()));
-        if !csrf_ok {
+        if !cookies.is_bound_to(&flow.csrf) {
             return Ok(Err(page(AuthorizeError::OtherBrowser)));
         }
         if params.get("client_id").ok().flatten() != Some(flow.client_id.as_str()) {
@@ -589,7 +618,10 @@ impl Engine {
         };
         match flow.state {
             FlowState::LoginRejected => self.end_rejected_login(flow).await,
-            FlowState::LoginAccepted => self.go_to_consent(flow).await,
+            FlowState::LoginAccepted => {
+                self.go_to_consent(flow, cookies.user_agent.as_deref())
+                    .await
+            }
             _ => Ok(page(AuthorizeError::LoginLinkUsed)),
         }
     }
@@ -631,12 +663,18 @@ impl Engine {
 
     /// An accepted login: its session, then the consent app — unless a remembered grant covers
     /// the request — or, with `prompt=none` and no such grant, `consent_required`.
-    async fn go_to_consent(&self, mut flow: FlowRecord) -> Result<AuthorizeOutcome, StoreError> {
+    async fn go_to_consent(
+        &self,
+        mut flow: FlowRecord,
+        user_agent: Option<&str>,
+    ) -> Result<AuthorizeOutcome, StoreError> {
         let Some(login) = flow.data.login.clone() else {
             return Ok(page(AuthorizeError::LoginOutcomeMissing));
         };
         let now = self.deps.clock.now();
-        let (session_cookie, new_session) = self.login_session(&mut flow, &login, now).await?;
+        let (session_cookie, new_session) = self
+            .login_session(&mut flow, &login, now, user_agent)
+            .await?;
         let request = flow.data.request.clone();
         let skip = self
             .consent_skippable(&request, &login.subject, &flow.client_id, now)
@@ -689,6 +727,7 @@ impl Engine {
         flow: &mut FlowRecord,
         login: &LoginOutcome,
         now: UnixTime,
+        user_agent: Option<&str>,
     ) -> Result<(Option<SessionCookie>, Option<LoginSession>), StoreError> {
         if flow.data.login_skip {
             if login.extend_session_lifespan
@@ -713,6 +752,7 @@ impl Engine {
                 acr: login.acr.clone(),
                 amr: login.amr.clone(),
                 identity_provider_session_id: login.identity_provider_session_id.clone(),
+                user_agent: user_agent.map(|u| u.chars().take(MAX_USER_AGENT_LEN).collect()),
             },
             created_at: now,
             expires_at: now
@@ -721,6 +761,7 @@ impl Engine {
                 } else {
                     self.settings.flow_ttl
                 },
+            last_active_at: Some(now),
         };
         let session_cookie = if login.remember {
             SessionCookie::Set {
@@ -1182,6 +1223,7 @@ mod tests {
         let cookies = BrowserCookies {
             csrf: Some(SecretString::new("csrf-cookie-secret")),
             session: Some(SecretString::new("session-cookie-secret")),
+            user_agent: None,
         };
         for shown in [
             format!("{out:?}"),

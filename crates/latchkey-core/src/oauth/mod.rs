@@ -14,6 +14,7 @@ pub mod flow;
 mod introspect;
 mod issue;
 pub mod jwt_bearer;
+pub mod logout;
 pub mod params;
 pub mod pkce;
 pub mod records;
@@ -53,6 +54,11 @@ pub struct EngineSettings {
     pub auth_session_ttl: i64,
     pub login_url: String,
     pub consent_url: String,
+    /// The logout app (`urls.logout`; the built-in `/ui/logout` when unset).
+    pub logout_url: String,
+    /// Where a logout without a registered `post_logout_redirect_uri` ends
+    /// (`urls.post_logout_redirect`; the built-in "signed out" page when unset).
+    pub post_logout_url: String,
     pub pkce_enforced: bool,
     pub pkce_enforced_for_public_clients: bool,
     pub access_token_strategy: AccessTokenStrategy,
@@ -98,6 +104,16 @@ impl EngineSettings {
                 .consent
                 .clone()
                 .unwrap_or_else(|| join(&issuer, public::UI_CONSENT)),
+            logout_url: config
+                .urls
+                .logout
+                .clone()
+                .unwrap_or_else(|| join(&issuer, public::UI_LOGOUT)),
+            post_logout_url: config
+                .urls
+                .post_logout_redirect
+                .clone()
+                .unwrap_or_else(|| join(&issuer, public::UI_SIGNED_OUT)),
             access_token_ttl: config.ttl.access_token.as_secs(),
             refresh_token_ttl: config.ttl.refresh_token.as_secs(),
             auth_code_ttl: config.ttl.auth_code.as_secs(),

@@ -20,10 +20,15 @@ pub struct LoginSession {
     pub data: LoginSessionData,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
+    /// When the session last signed the user in to an app (for "Your sessions").
+    pub last_active_at: Option<UnixTime>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LoginSessionData {
+    /// The browser, as its `User-Agent` said when the user signed in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acr: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -8,7 +8,7 @@ use super::records::Grant;
 use crate::audit::{Actor, AuditEntry};
 use crate::clock::rfc3339;
 use crate::revocations::{RevocationKind, RevokedIds};
-use crate::store::StoreError;
+use crate::store::{SessionSelector, StoreError};
 
 fn claims(v: &Value) -> Option<Value> {
     (!v.is_null()).then(|| v.clone())
@@ -71,36 +71,42 @@ impl Engine {
         Ok(revoked.len())
     }
 
-    /// `DELETE /admin/oauth2/auth/sessions/login?subject=`: ends the subject's remembered logins.
+    /// `DELETE /admin/oauth2/auth/sessions/login?subject=`: ends the subject's login sessions,
+    /// with back-channel logouts (see [`Engine::end_login_sessions`]).
     pub async fn revoke_login_sessions(&self, subject: &str) -> Result<u64, StoreError> {
-        let now = self.deps.clock.now();
-        let mut tx = self.deps.store.begin().await?;
-        let n = tx.login_sessions().delete_by_subject(subject).await?;
-        if n > 0 {
-            tx.revocation_log()
-                .append(
-                    RevocationKind::LoginSession,
-                    &RevokedIds::subject(subject),
-                    now,
-                )
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(n)
+        let written = self
+            .end_login_sessions(
+                SessionSelector::Subject(subject.to_owned()),
+                RevocationKind::LoginSession,
+            )
+            .await?;
+        Ok(written.ended.len() as u64)
     }
 
-    /// `DELETE /admin/oauth2/auth/sessions/login?sid=`: ends one login session.
+    /// `DELETE /admin/oauth2/auth/sessions/login?sid=`: ends one login session, with
+    /// back-channel logouts (Hydra's headless logout).
     pub async fn revoke_login_session(&self, sid: &str) -> Result<bool, StoreError> {
-        let now = self.deps.clock.now();
-        let mut tx = self.deps.store.begin().await?;
-        let n = tx.login_sessions().delete(sid).await?;
-        if n {
-            tx.revocation_log()
-                .append(RevocationKind::LoginSession, &RevokedIds::sid(sid), now)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(n)
+        let Some(session) = self
+            .deps
+            .store
+            .read()
+            .await?
+            .login_sessions()
+            .get(sid)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let written = self
+            .end_login_sessions(
+                SessionSelector::One {
+                    sid: session.id,
+                    subject: session.subject,
+                },
+                RevocationKind::LoginSession,
+            )
+            .await?;
+        Ok(!written.ended.is_empty())
     }
 
     /// Revokes the subject's grant recorded by one consent (`consent_request_id`), and its tokens.

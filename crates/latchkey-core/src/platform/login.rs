@@ -250,21 +250,27 @@ impl Platform {
         )))
     }
 
-    /// Logs out: ends the console session and the user's remembered logins of the engine, so
-    /// the next authorization asks for the password again.
+    /// Logs out: ends the console session and the user's login sessions of the engine (with
+    /// back-channel logouts), so the next authorization asks for the password again.
     pub async fn logout(&self, session: &ConsoleSession) -> Result<(), PlatformError> {
         let mut tx = self.deps.store.begin().await?;
         tx.console_sessions().delete(&session.id).await?;
-        tx.login_sessions()
-            .delete_by_subject(&session.user_id)
-            .await?;
-        tx.revocation_log()
-            .append(
+        tx.commit().await?;
+        // The engine's logout: the apps of those logins get their back-channel logouts.
+        self.engine
+            .end_login_sessions(
+                crate::store::SessionSelector::Subject(session.user_id.clone()),
                 crate::revocations::RevocationKind::Logout,
-                &crate::revocations::RevokedIds::subject(&session.user_id),
-                self.deps.clock.now(),
             )
             .await?;
+        Ok(())
+    }
+
+    /// Ends one console session (the platform's pages) and nothing else: the built-in logout
+    /// provider's part of a logout, whose engine session ends through the logout challenge.
+    pub async fn end_console_session(&self, session: &ConsoleSession) -> Result<(), PlatformError> {
+        let mut tx = self.deps.store.begin().await?;
+        tx.console_sessions().delete(&session.id).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -104,3 +104,31 @@ pub async fn accept_device(
             .await,
     )
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogoutChallenge {
+    logout_challenge: String,
+}
+
+pub async fn logout(State(s): State<AppState>, Query(q): Query<LogoutChallenge>) -> Response {
+    answer(s.engine.logout_request(&q.logout_challenge).await)
+}
+
+pub async fn accept_logout(
+    State(s): State<AppState>,
+    Query(q): Query<LogoutChallenge>,
+) -> Response {
+    answer(s.engine.accept_logout(&q.logout_challenge).await)
+}
+
+/// Hydra answers a rejected logout with 204: the user stays signed in.
+pub async fn reject_logout(
+    State(s): State<AppState>,
+    Query(q): Query<LogoutChallenge>,
+) -> Response {
+    match s.engine.reject_logout(&q.logout_challenge).await {
+        Ok(()) => axum::http::StatusCode::NO_CONTENT.into_response(),
+        Err(e) => flow_error(e),
+    }
+}

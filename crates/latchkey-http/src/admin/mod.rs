@@ -35,6 +35,9 @@ pub fn router() -> Router<AppState> {
             get(sessions::list_consent).delete(sessions::revoke_consent),
         )
         .route(admin::LOGIN_SESSIONS, delete(sessions::revoke_login))
+        .route(admin::LOGOUT_REQUEST, get(flows::logout))
+        .route(admin::LOGOUT_ACCEPT, put(flows::accept_logout))
+        .route(admin::LOGOUT_REJECT, put(flows::reject_logout))
         .route(admin::INTROSPECT, post(sessions::introspect))
         .route(admin::TOKENS, delete(sessions::revoke_tokens))
         .route(admin::REVOCATIONS, get(revocations::list))

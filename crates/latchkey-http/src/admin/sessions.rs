@@ -102,6 +102,7 @@ pub async fn revoke_login(
         }
         _ => return Err(ApiError::invalid_request("Give either subject or sid.")),
     }
+    crate::backchannel::wake();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -4,6 +4,7 @@ mod authorize;
 mod device;
 pub(crate) mod discovery;
 pub mod health;
+mod logout;
 mod register;
 mod token;
 mod userinfo;
@@ -45,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .route(public::REVOKE, post(token::revoke))
         .route(public::INTROSPECT, post(token::introspect))
         .route(public::USERINFO, get(userinfo::get).post(userinfo::post))
+        .route(public::LOGOUT, get(logout::get).post(logout::post))
         .route(public::STYLESHEET, get(crate::pages::stylesheet))
         .route(public::HEALTH_ALIVE, get(health::alive))
         .route(public::HEALTH_READY, get(health::ready))

@@ -8,6 +8,7 @@ mod consent;
 mod developer;
 mod device;
 mod login;
+mod signout;
 
 use askama::Template;
 use axum::Router;
@@ -28,7 +29,12 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(public::UI_HOME, get(home))
         .route(public::UI_LOGIN, get(login::get).post(login::post))
-        .route(public::UI_LOGOUT, post(login::logout))
+        .route(public::UI_LOGOUT, get(signout::get).post(signout::post))
+        .route(public::UI_SIGNED_OUT, get(signout::signed_out))
+        .route(public::UI_SESSIONS, get(signout::sessions))
+        .route(public::UI_SESSION_END, post(signout::end))
+        .route(public::UI_SESSIONS_END_ALL, post(signout::end_all))
+        .route(public::ROOT, get(signout::root))
         .route(public::UI_CONSENT, get(consent::get).post(consent::post))
         .route(public::UI_DEVICE, get(device::get).post(device::post))
         .route(public::UI_DEVICE_SUCCESS, get(device::success))
@@ -106,6 +112,25 @@ fn to_login(page: &str) -> Response {
     Redirect::to(&format!("{}?{}", public::UI_LOGIN, q.finish())).into_response()
 }
 
+impl Console {
+    /// The signed-in user of a request's headers; anyone else is sent to the login page,
+    /// coming back to `path`.
+    pub async fn from_headers(
+        headers: &axum::http::HeaderMap,
+        state: &AppState,
+        path: &str,
+    ) -> Result<Self, Response> {
+        let Some(cookie) = cookies::get(headers, cookies::CONSOLE, state.secure()) else {
+            return Err(to_login(path));
+        };
+        match state.platform.session(&cookie).await {
+            Ok(Some((session, principal))) => Ok(Self { session, principal }),
+            Ok(None) => Err(to_login(path)),
+            Err(e) => Err(error_page(&e)),
+        }
+    }
+}
+
 impl FromRequestParts<AppState> for Console {
     type Rejection = Response;
 
@@ -114,14 +139,7 @@ impl FromRequestParts<AppState> for Console {
             .uri
             .path_and_query()
             .map_or_else(|| parts.uri.path().to_owned(), ToString::to_string);
-        let Some(cookie) = cookies::get(&parts.headers, cookies::CONSOLE, state.secure()) else {
-            return Err(to_login(&path));
-        };
-        match state.platform.session(&cookie).await {
-            Ok(Some((session, principal))) => Ok(Self { session, principal }),
-            Ok(None) => Err(to_login(&path)),
-            Err(e) => Err(error_page(&e)),
-        }
+        Self::from_headers(&parts.headers, state, &path).await
     }
 }
 

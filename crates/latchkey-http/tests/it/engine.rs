@@ -10,7 +10,7 @@ use crate::browser::{
 };
 use crate::support::{ISSUER, TestApp, engine_test};
 
-fn decode_jwt(
+pub(crate) fn decode_jwt(
     app_jwks: &Value,
     jwt: &str,
     alg: jsonwebtoken::Algorithm,

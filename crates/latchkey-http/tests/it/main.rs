@@ -15,6 +15,7 @@ mod exchange;
 mod interop;
 mod janitor;
 mod jwt_bearer;
+mod logout;
 mod openapi;
 mod ops;
 mod platform;

@@ -28,6 +28,12 @@ pub fn sample(id: &str) -> Client {
         access_token_strategy: Some(AccessTokenStrategy::Jwt),
         skip_consent: true,
         skip_logout_consent: false,
+        logout: latchkey_core::client::LogoutChannels {
+            frontchannel_uri: Some("https://app.example.com/fc".into()),
+            frontchannel_session_required: true,
+            backchannel_uri: Some("https://app.example.com/bc".into()),
+            backchannel_session_required: false,
+        },
         owner: "team-a".into(),
         logo_uri: "https://app.example.com/logo.png".into(),
         client_uri: String::new(),

@@ -72,6 +72,7 @@ pub fn session(id: &str) -> LoginSession {
         data: LoginSessionData::default(),
         created_at: 1_700_000_010,
         expires_at: 1_700_003_600,
+        last_active_at: Some(1_700_000_010),
     }
 }
 
