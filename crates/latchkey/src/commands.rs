@@ -204,7 +204,11 @@ pub fn janitor_policy(config: &Config) -> latchkey_core::janitor::JanitorPolicy 
         batch: config.janitor.batch_size,
         refresh_window: config.oauth2.refresh_token.response_window(),
         revocation_retention: config.revocation_log.retention.as_secs(),
-        registration_ttl: config.oauth2.dynamic_client_registration.unused_ttl.as_secs(),
+        registration_ttl: config
+            .oauth2
+            .dynamic_client_registration
+            .unused_ttl
+            .as_secs(),
     }
 }
 

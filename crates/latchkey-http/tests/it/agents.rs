@@ -739,13 +739,28 @@ async fn the_janitor_removes_registrations_never_used_and_keeps_used_ones(db: Te
     };
     let deps = app.state.engine.deps();
     // Within the time a registration gets to be used, both stay.
-    let report = latchkey_core::janitor::run_with(deps, &policy).await.expect("janitor");
+    let report = latchkey_core::janitor::run_with(deps, &policy)
+        .await
+        .expect("janitor");
     assert_eq!(report.unused_registrations, 0);
     app.clock.advance(86_400 + 1);
-    let dry = latchkey_core::janitor::dry_run(deps, &policy).await.expect("dry run");
+    let dry = latchkey_core::janitor::dry_run(deps, &policy)
+        .await
+        .expect("dry run");
     assert_eq!(dry.unused_registrations, 1);
-    let report = latchkey_core::janitor::run_with(deps, &policy).await.expect("janitor");
+    let report = latchkey_core::janitor::run_with(deps, &policy)
+        .await
+        .expect("janitor");
     assert_eq!(report.unused_registrations, 1);
-    assert!(app.state.clients.get(unused["client_id"].as_str().expect("id")).await.is_err());
-    assert!(app.state.clients.get(used_id).await.is_ok(), "a used registration stays");
+    assert!(
+        app.state
+            .clients
+            .get(unused["client_id"].as_str().expect("id"))
+            .await
+            .is_err()
+    );
+    assert!(
+        app.state.clients.get(used_id).await.is_ok(),
+        "a used registration stays"
+    );
 }
