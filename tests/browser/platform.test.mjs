@@ -60,7 +60,8 @@ function startRelyingParty(server, clientId) {
   const verifier = randomBytes(32).toString("base64url");
   const challenge = createHash("sha256").update(verifier).digest("base64url");
   const state = randomBytes(16).toString("base64url");
-  const rp = { verifier, challenge, state, received: null, tokens: null };
+  // `clientId` may be set later (a client that registers itself needs the redirect URI first).
+  const rp = { clientId, verifier, challenge, state, received: null, tokens: null };
   rp.server = createServer(async (req, res) => {
     const url = new URL(req.url, "http://127.0.0.1");
     if (url.pathname !== "/callback") {
@@ -73,7 +74,7 @@ function startRelyingParty(server, clientId) {
         grant_type: "authorization_code",
         code: url.searchParams.get("code"),
         redirect_uri: rp.redirectUri,
-        client_id: clientId,
+        client_id: rp.clientId,
         code_verifier: verifier,
       });
       const r = await fetch(`${server.public}/oauth2/token`, { method: "POST", body });
@@ -444,5 +445,61 @@ test("no app name the API accepts renders on the consent screen as the platform'
     await context.close();
     server.child.kill("SIGTERM");
     rmSync(server.dataDir, { recursive: true, force: true });
+  }
+});
+
+test("an MCP client that registered itself: unverified, named resource, loopback warning; it shows in connected apps and is revoked in one click", async () => {
+  const rp = await startRelyingParty(server, null);
+  // What the MCP SDK registers: loopback redirect, public client, no application_type.
+  const reg = await fetch(`${server.public}/oauth2/register`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      client_name: "Deploy Helper Agent",
+      redirect_uris: [rp.redirectUri],
+      token_endpoint_auth_method: "none",
+      grant_types: ["authorization_code", "refresh_token"],
+      response_types: ["code"],
+    }),
+  });
+  assert.equal(reg.status, 201);
+  const registered = await reg.json();
+  rp.clientId = registered.client_id;
+  const { context, p, errors } = await page();
+  try {
+    const url = new URL(authorizeUrl(server, rp.clientId, rp.redirectUri, "openid offline_access dns.read", rp));
+    url.searchParams.append("resource", "http://127.0.0.1:3000/mcp");
+    await p.goto(url.href);
+    await login(p, "alice@acme.test", server.password);
+    // Nobody vouches for it: the warning page comes first.
+    await p.getByRole("heading", { name: /has not verified this app/ }).waitFor();
+    await p.screenshot({ path: join(shots, "20-registered-agent-warning.png"), fullPage: true });
+    await p.getByRole("link", { name: /continue to Deploy Helper Agent/ }).click();
+    await p.getByRole("heading", { name: /Deploy Helper Agent wants to access/ }).waitFor();
+    const body = await p.textContent("body");
+    assert.match(body, /it registered itself/);
+    assert.match(body, /runs on a computer, not on a website/);
+    assert.match(body, /For Demo MCP server \(DNS tools\) only/);
+    assert.match(body, /See your DNS records/);
+    await p.screenshot({ path: join(shots, "21-registered-agent-consent.png"), fullPage: true });
+    await p.getByRole("checkbox", { name: /^Acme \(owner\)/ }).check();
+    await p.getByRole("button", { name: "Authorize" }).click();
+    await p.waitForURL(/127\.0\.0\.1:\d+\/callback/);
+    await p.getByRole("heading", { name: "Connected" }).waitFor();
+    const info = await introspect(server, rp.tokens.access_token);
+    assert.deepEqual(info.aud, ["http://127.0.0.1:3000/mcp"]);
+    assert.equal(info.scope, "openid offline_access dns.read");
+
+    await p.goto(`${server.public}/ui/apps`);
+    await p.getByRole("heading", { name: "Connected apps" }).waitFor();
+    assert.match(await p.textContent("main"), /Deploy Helper Agent[\s\S]*Unverified/);
+    await p.screenshot({ path: join(shots, "22-registered-agent-connected.png"), fullPage: true });
+    await p.getByRole("button", { name: "Revoke Deploy Helper Agent" }).click();
+    await p.getByRole("button", { name: "Revoke Deploy Helper Agent" }).waitFor({ state: "detached" });
+    assert.equal((await introspect(server, rp.tokens.refresh_token)).active, false);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+    rp.server.close();
   }
 });

@@ -222,6 +222,8 @@ pub struct TtlConfig {
     pub login_consent_request: Duration,
     /// How long a remembered login lasts at most.
     pub authentication_session: Duration,
+    /// How long a device code and its user code stay valid (RFC 8628).
+    pub device_user_code: Duration,
 }
 
 impl Default for TtlConfig {
@@ -233,6 +235,7 @@ impl Default for TtlConfig {
             id_token: Duration::secs(3600),
             login_consent_request: Duration::secs(1800),
             authentication_session: Duration::secs(30 * 86_400),
+            device_user_code: Duration::secs(600),
         }
     }
 }
@@ -246,6 +249,19 @@ pub struct UrlsConfig {
     pub logout: Option<String>,
     pub error: Option<String>,
     pub post_logout_redirect: Option<String>,
+    /// The device verification provider (RFC 8628), as Hydra's `urls.device`.
+    pub device: DeviceUrlsConfig,
+}
+
+/// Where the device grant sends the user. Unset: the built-in pages (`/ui/device`,
+/// `/ui/device/success`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceUrlsConfig {
+    /// The page where the user enters the user code, with `device_challenge`.
+    pub verification: Option<String>,
+    /// The page the flow ends at.
+    pub success: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -267,6 +283,8 @@ pub struct OAuth2Config {
     pub access_token_signing_alg: SigningAlg,
     pub pkce: PkceConfig,
     pub refresh_token: RefreshTokenConfig,
+    pub device_authorization: DeviceAuthorizationConfig,
+    pub jwt_bearer: JwtBearerConfig,
     /// Clients named by the URL of their metadata document (CIMD).
     pub client_id_metadata_documents: ClientIdMetadataDocumentsConfig,
     /// RFC 7591/7592 dynamic client registration.
@@ -323,6 +341,41 @@ impl Default for OAuth2Config {
             refresh_token: RefreshTokenConfig::default(),
             client_id_metadata_documents: ClientIdMetadataDocumentsConfig::default(),
             dynamic_client_registration: DynamicClientRegistrationConfig::default(),
+            device_authorization: DeviceAuthorizationConfig::default(),
+            jwt_bearer: JwtBearerConfig::default(),
+        }
+    }
+}
+
+/// The JWT bearer grant (RFC 7523 §2.1).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JwtBearerConfig {
+    /// The longest an assertion may live (its `exp` from now), as Hydra's
+    /// `oauth2.grant.jwt.max_ttl`.
+    pub max_ttl: Duration,
+}
+
+impl Default for JwtBearerConfig {
+    fn default() -> Self {
+        Self {
+            max_ttl: Duration::secs(3600),
+        }
+    }
+}
+
+/// The device authorization grant (RFC 8628).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceAuthorizationConfig {
+    /// The least time between two polls of the token endpoint with one device code.
+    pub token_polling_interval: Duration,
+}
+
+impl Default for DeviceAuthorizationConfig {
+    fn default() -> Self {
+        Self {
+            token_polling_interval: Duration::secs(5),
         }
     }
 }
@@ -733,6 +786,7 @@ impl TtlConfig {
                 60,
                 86_400 * 3650,
             ),
+            ("ttl.device_user_code", self.device_user_code, 60, 86_400),
         ] {
             let s = d.as_secs();
             if s < min || s > max {
@@ -751,6 +805,8 @@ impl UrlsConfig {
             ("urls.logout", &self.logout),
             ("urls.error", &self.error),
             ("urls.post_logout_redirect", &self.post_logout_redirect),
+            ("urls.device.verification", &self.device.verification),
+            ("urls.device.success", &self.device.success),
         ] {
             if let Some(u) = url {
                 let parsed = url::Url::parse(u)

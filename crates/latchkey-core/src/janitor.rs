@@ -38,10 +38,13 @@ pub enum DeadKind {
     RevocationLog,
     /// Dynamically registered clients that never got a flow, a grant or a token.
     UnusedRegistrations,
+    /// Device codes (RFC 8628) and their verification challenges, expired.
+    DeviceCodes,
+    DeviceChallenges,
 }
 
 impl DeadKind {
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 13] = [
         Self::RefreshResponses,
         Self::Flows,
         Self::Codes,
@@ -53,6 +56,8 @@ impl DeadKind {
         Self::LoginThrottle,
         Self::RevocationLog,
         Self::UnusedRegistrations,
+        Self::DeviceCodes,
+        Self::DeviceChallenges,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +73,8 @@ impl DeadKind {
             Self::LoginThrottle => "login_throttle",
             Self::RevocationLog => "revocation_log",
             Self::UnusedRegistrations => "unused_registrations",
+            Self::DeviceCodes => "device_codes",
+            Self::DeviceChallenges => "device_challenges",
         }
     }
 }
@@ -129,6 +136,8 @@ pub struct JanitorReport {
     pub login_throttle: u64,
     pub revocation_log: u64,
     pub unused_registrations: u64,
+    pub device_codes: u64,
+    pub device_challenges: u64,
 }
 
 impl JanitorReport {
@@ -143,6 +152,8 @@ impl JanitorReport {
             + self.login_throttle
             + self.revocation_log
             + self.unused_registrations
+            + self.device_codes
+            + self.device_challenges
     }
 
     fn add(&mut self, kind: DeadKind, n: u64) {
@@ -164,6 +175,8 @@ impl JanitorReport {
             DeadKind::LoginThrottle => &mut self.login_throttle,
             DeadKind::RevocationLog => &mut self.revocation_log,
             DeadKind::UnusedRegistrations => &mut self.unused_registrations,
+            DeadKind::DeviceCodes => &mut self.device_codes,
+            DeadKind::DeviceChallenges => &mut self.device_challenges,
         };
         *counter += n;
     }
@@ -182,6 +195,8 @@ impl JanitorReport {
             DeadKind::LoginThrottle => self.login_throttle,
             DeadKind::RevocationLog => self.revocation_log,
             DeadKind::UnusedRegistrations => self.unused_registrations,
+            DeadKind::DeviceCodes => self.device_codes,
+            DeadKind::DeviceChallenges => self.device_challenges,
         }
     }
 }

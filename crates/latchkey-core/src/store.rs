@@ -14,6 +14,7 @@ use crate::client::{Client, ClientFilter, ClientSecretRecord};
 use crate::clock::UnixTime;
 use crate::crypto::TokenHash;
 use crate::keys::StoredSigningKey;
+use crate::oauth::device::{DeviceChallenge, DeviceCodeData, DeviceCodeRecord};
 use crate::oauth::flow::{FlowRecord, FlowState};
 use crate::oauth::records::{
     AccessTokenRecord, AuthorizationCode, Grant, LoginSession, RefreshTokenRecord, TokenLookup,
@@ -291,13 +292,26 @@ pub struct FlowStep {
     pub session: Option<LoginSession>,
 }
 
-/// Writes a flow step in `tx`: the transition, then (only if it was made) the new session.
+/// Writes a flow step in `tx`: the transition, then (only if it was made) the new session. A
+/// device flow (RFC 8628) that ends with a rejected login or consent denies its device code, so
+/// the device's next poll gets `access_denied`.
 pub async fn write_flow_step(tx: &mut dyn Tx, step: &FlowStep) -> Result<bool, StoreError> {
     if !tx.flows().transition(&step.flow, step.from).await? {
         return Ok(false);
     }
     if let Some(session) = &step.session {
         tx.login_sessions().insert(session).await?;
+    }
+    if step.flow.state == FlowState::Done
+        && matches!(
+            step.from,
+            FlowState::LoginRejected | FlowState::ConsentRejected
+        )
+        && let Some(device_code) = &step.flow.data.request.device_code
+    {
+        tx.device_codes()
+            .deny(&TokenHash(device_code.clone()))
+            .await?;
     }
     Ok(true)
 }
@@ -317,6 +331,9 @@ pub struct ConsentCompletion {
     /// The most distinct users the client may have, when this consent is capped: a subject
     /// with no grant for it yet is refused once it has that many.
     pub user_cap: Option<i64>,
+    /// For a device flow (RFC 8628): the device code the consent authorizes, instead of
+    /// issuing `code` (whose data it keeps, for the token endpoint).
+    pub device_code: Option<(TokenHash, DeviceCodeData)>,
 }
 
 /// What [`ClientRepository::active`] reads of an active client.
@@ -372,7 +389,25 @@ pub async fn write_consent(
         tx.tokens().revoke_grant(&old.id, c.code.created_at).await?;
     }
     let grant_id = tx.grants().upsert_active(&c.grant).await?;
-    tx.codes().insert(&c.code_of(&grant_id)).await?;
+    if let Some((device_code, data)) = &c.device_code {
+        let code = c.code_of(&grant_id);
+        let data = DeviceCodeData {
+            authorization: Some(crate::oauth::device::DeviceAuthorization {
+                grant_id: code.grant_id,
+                family_id: code.family_id,
+                data: code.data,
+            }),
+            ..data.clone()
+        };
+        // Only a code a user verified, once: a second flow for the same code writes nothing.
+        if !tx.device_codes().authorize(device_code, &data).await? {
+            return Err(StoreError::Conflict(
+                "the device code was authorized already".into(),
+            ));
+        }
+    } else {
+        tx.codes().insert(&c.code_of(&grant_id)).await?;
+    }
     tx.audit()
         .append(&c.audit_of(&grant_id, client.owner_account_id))
         .await?;
@@ -491,6 +526,74 @@ pub async fn write_exchange(
     Ok(Exchanged::Written)
 }
 
+/// What a user's answer to a device challenge writes (RFC 8628 §3.3): the challenge gets the
+/// verifier that starts the login, and the device code is marked verified.
+#[derive(Debug, Clone)]
+pub struct DeviceAcceptance {
+    pub challenge_hash: String,
+    pub device_code: TokenHash,
+    pub verifier_hash: String,
+    pub now: UnixTime,
+}
+
+/// Answers a device challenge in `tx`: marks the device code verified (if it is pending and
+/// live: one statement, so a user code works once however many answers race), then binds it and
+/// the verifier to the challenge (if the challenge is unanswered). False when the code was not
+/// pending; `Conflict` (rolling back the whole unit) when the challenge was answered meanwhile.
+pub async fn write_device_acceptance(
+    tx: &mut dyn Tx,
+    a: &DeviceAcceptance,
+) -> Result<bool, StoreError> {
+    if !tx.device_codes().verify(&a.device_code, a.now).await? {
+        return Ok(false);
+    }
+    if !tx
+        .device_codes()
+        .answer_challenge(&a.challenge_hash, &a.device_code, &a.verifier_hash)
+        .await?
+    {
+        return Err(StoreError::Conflict(
+            "the device challenge was answered already".into(),
+        ));
+    }
+    Ok(true)
+}
+
+/// What redeeming an authorized device code writes: like [`Exchange`], with the device code.
+#[derive(Debug, Clone)]
+pub struct DeviceRedemption {
+    pub device_code: TokenHash,
+    pub client_id: String,
+    pub grant_id: String,
+    pub access: AccessTokenRecord,
+    pub refresh: Option<RefreshTokenRecord>,
+}
+
+/// Redeems a device code in `tx`: marks it used (if it is this client's, authorized and live:
+/// one statement, so it works once), then its grant, then (only if the grant is still granted)
+/// stores the tokens.
+pub async fn write_device_redemption(
+    tx: &mut dyn Tx,
+    r: &DeviceRedemption,
+    now: UnixTime,
+) -> Result<Exchanged, StoreError> {
+    if !tx
+        .device_codes()
+        .redeem(&r.device_code, &r.client_id, now)
+        .await?
+    {
+        return Ok(Exchanged::CodeUsed);
+    }
+    if !tx.grants().touch(&r.grant_id, now).await? {
+        return Ok(Exchanged::GrantRevoked);
+    }
+    tx.tokens().insert_access(&r.access).await?;
+    if let Some(refresh) = &r.refresh {
+        tx.tokens().insert_refresh(refresh).await?;
+    }
+    Ok(Exchanged::Written)
+}
+
 /// Revokes an access token in `tx`, and appends `audit` when this call revoked it; false when it
 /// was revoked already, or does not exist.
 pub async fn write_revocation(
@@ -573,6 +676,8 @@ pub trait Tx: Send {
     fn login_throttle(&mut self) -> &mut dyn LoginThrottleRepository;
     fn revocation_log(&mut self) -> &mut dyn RevocationLogRepository;
     fn janitor(&mut self) -> &mut dyn JanitorRepository;
+    fn device_codes(&mut self) -> &mut dyn DeviceRepository;
+    fn trusted_issuers(&mut self) -> &mut dyn TrustedIssuerRepository;
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 
@@ -901,4 +1006,94 @@ pub trait JanitorRepository: Send {
         kind: crate::janitor::DeadKind,
         cutoffs: &crate::janitor::Cutoffs,
     ) -> Result<u64, StoreError>;
+}
+
+/// Device codes and device challenges (RFC 8628). Every state change is one conditional
+/// statement, so it holds across replicas.
+#[async_trait]
+pub trait DeviceRepository: Send {
+    /// Inserts a device code; `Conflict` when its user code is taken.
+    async fn insert_code(&mut self, code: &DeviceCodeRecord) -> Result<(), StoreError>;
+    async fn code(&mut self, hash: &TokenHash) -> Result<Option<DeviceCodeRecord>, StoreError>;
+    async fn code_by_user_code(
+        &mut self,
+        user_code_hash: &str,
+    ) -> Result<Option<DeviceCodeRecord>, StoreError>;
+    /// Marks a pending, live code verified; false when it was not.
+    async fn verify(&mut self, hash: &TokenHash, now: UnixTime) -> Result<bool, StoreError>;
+    /// Marks a verified code authorized, with `data`; false when it was not verified.
+    async fn authorize(
+        &mut self,
+        hash: &TokenHash,
+        data: &DeviceCodeData,
+    ) -> Result<bool, StoreError>;
+    /// Marks a verified code denied; false when it was not verified.
+    async fn deny(&mut self, hash: &TokenHash) -> Result<bool, StoreError>;
+    /// Records a poll at `now`, only if the last one recorded is still `last` (so two polls
+    /// racing count as too fast); `slow_down` adds 5 seconds to the code's interval.
+    async fn record_poll(
+        &mut self,
+        hash: &TokenHash,
+        last: Option<UnixTime>,
+        now: UnixTime,
+        slow_down: bool,
+    ) -> Result<bool, StoreError>;
+    /// Marks an authorized, live code of `client_id` used; false when it was not.
+    async fn redeem(
+        &mut self,
+        hash: &TokenHash,
+        client_id: &str,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+    async fn insert_challenge(&mut self, challenge: &DeviceChallenge) -> Result<(), StoreError>;
+    async fn challenge(&mut self, hash: &str) -> Result<Option<DeviceChallenge>, StoreError>;
+    async fn challenge_by_verifier(
+        &mut self,
+        verifier_hash: &str,
+    ) -> Result<Option<DeviceChallenge>, StoreError>;
+    /// Counts one more wrong user code for an unanswered challenge; the new count.
+    async fn count_failure(&mut self, hash: &str) -> Result<i64, StoreError>;
+    /// Binds a device code and a verifier to an unanswered challenge; false when it was
+    /// answered already.
+    async fn answer_challenge(
+        &mut self,
+        hash: &str,
+        device_code: &TokenHash,
+        verifier_hash: &str,
+    ) -> Result<bool, StoreError>;
+    /// Marks a challenge's verifier used; false when it was used already.
+    async fn use_verifier(
+        &mut self,
+        verifier_hash: &str,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// Deletes up to `limit` codes and up to `limit` challenges that expired before `now`.
+    async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError>;
+}
+
+/// Issuers trusted for the JWT bearer grant (RFC 7523 §2.1).
+#[async_trait]
+pub trait TrustedIssuerRepository: Send {
+    /// Inserts a trust relationship; `Conflict` when the issuer already trusts this key for
+    /// this subject.
+    async fn insert(
+        &mut self,
+        trust: &crate::oauth::jwt_bearer::TrustedIssuer,
+    ) -> Result<(), StoreError>;
+    async fn get(
+        &mut self,
+        id: &str,
+    ) -> Result<Option<crate::oauth::jwt_bearer::TrustedIssuer>, StoreError>;
+    /// Every trust relationship (of `issuer`, when given), oldest first.
+    async fn list(
+        &mut self,
+        issuer: Option<&str>,
+    ) -> Result<Vec<crate::oauth::jwt_bearer::TrustedIssuer>, StoreError>;
+    /// The trust relationships of `issuer`: what an assertion of it is checked against.
+    async fn for_issuer(
+        &mut self,
+        issuer: &str,
+    ) -> Result<Vec<crate::oauth::jwt_bearer::TrustedIssuer>, StoreError>;
+    /// Deletes a trust relationship; false when it did not exist.
+    async fn delete(&mut self, id: &str) -> Result<bool, StoreError>;
 }

@@ -48,7 +48,12 @@ impl IntoResponse for OAuthError {
             other => tracing::info!(error = %other, "token request refused"),
         }
         let code = e.code();
-        let status = crate::error::code_status(code);
+        // RFC 8628 §3.5: the device grant's answers are token errors, 400 like the others.
+        let status = if matches!(e, TokenError::AccessDenied) {
+            axum::http::StatusCode::BAD_REQUEST
+        } else {
+            crate::error::code_status(code)
+        };
         let body = OAuthErrorBody {
             error: code,
             error_description: Some(e.description()),

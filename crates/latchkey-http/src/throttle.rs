@@ -30,8 +30,10 @@ pub fn client_ip(state: &AppState, headers: &HeaderMap, extensions: &Extensions)
 /// The per-address limit of a public or admin route, if it has one.
 fn limit_for(path: &str) -> Option<Limit> {
     match path {
-        public::AUTHORIZE => Some(Limit::AuthorizePerIp),
-        public::TOKEN => Some(Limit::TokenPerIp),
+        // The device verification endpoint writes a challenge per visit: limited like the
+        // authorization endpoint; the device authorization endpoint like the token endpoint.
+        public::AUTHORIZE | public::DEVICE_VERIFY => Some(Limit::AuthorizePerIp),
+        public::TOKEN | public::DEVICE_AUTHORIZATION => Some(Limit::TokenPerIp),
         public::REVOKE => Some(Limit::RevokePerIp),
         public::USERINFO => Some(Limit::UserinfoPerIp),
         public::REGISTER => Some(Limit::RegisterPerIp),
@@ -49,7 +51,7 @@ pub fn too_many(limit: Limit, path: &str, t: Throttled) -> Response {
     metrics::counter!("latchkey_rate_limited_total", "limit" => format!("{limit:?}")).increment(1);
     let secs = t.retry_after.as_secs().max(1);
     let description = format!("Too many requests; retry after {secs} seconds.");
-    let mut res = if path == public::AUTHORIZE {
+    let mut res = if path == public::AUTHORIZE || path == public::DEVICE_VERIFY {
         let mut r = ErrorPage::response(latchkey_types::ErrorCode::TooManyRequests, description);
         *r.status_mut() = axum::http::StatusCode::TOO_MANY_REQUESTS;
         r

@@ -36,6 +36,8 @@ fn rule(kind: DeadKind) -> Rule {
              AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.family_id = t.family_id AND a.expires_at > $1)",
         ),
         DeadKind::LoginSessions => ("login_sessions", "id", "t.expires_at <= $1"),
+        DeadKind::DeviceCodes => ("device_codes", "device_code_hash", "t.expires_at <= $1"),
+        DeadKind::DeviceChallenges => ("device_challenges", "challenge_hash", "t.expires_at <= $1"),
         DeadKind::AssertionIds => ("client_assertion_jtis", "jti_hash", "t.expires_at <= $1"),
         DeadKind::ConsoleSessions => ("console_sessions", "id", "t.expires_at <= $1"),
         DeadKind::LoginThrottle => (
@@ -75,7 +77,9 @@ fn cutoff(kind: DeadKind, c: &Cutoffs) -> i64 {
         | DeadKind::RefreshTokens
         | DeadKind::LoginSessions
         | DeadKind::AssertionIds
-        | DeadKind::ConsoleSessions => c.now,
+        | DeadKind::ConsoleSessions
+        | DeadKind::DeviceCodes
+        | DeadKind::DeviceChallenges => c.now,
     }
 }
 

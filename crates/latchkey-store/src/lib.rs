@@ -17,6 +17,7 @@
 mod audit;
 mod checkpoint;
 mod clients;
+mod device;
 mod error;
 mod flows;
 mod grants;
@@ -32,6 +33,7 @@ mod sql;
 mod sqlite;
 mod tokens;
 pub mod transfer;
+mod trust;
 mod tx;
 
 use std::path::Path;

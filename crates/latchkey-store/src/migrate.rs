@@ -44,6 +44,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0004_external_clients.sql"),
     ),
     (
+        5,
+        "device, exchange and jwt bearer grants",
+        include_str!("../migrations/sqlite/0005_device_exchange_jwt_bearer.sql"),
+    ),
+    (
         6,
         "operations",
         include_str!("../migrations/sqlite/0006_operations.sql"),
@@ -69,6 +74,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         4,
         "external clients",
         include_str!("../migrations/postgres/0004_external_clients.sql"),
+    ),
+    (
+        5,
+        "device, exchange and jwt bearer grants",
+        include_str!("../migrations/postgres/0005_device_exchange_jwt_bearer.sql"),
     ),
     (
         6,

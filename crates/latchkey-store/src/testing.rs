@@ -217,6 +217,9 @@ pub const TABLES: &[&str] = &[
     "revocation_log",
     "instance_identity",
     "import_source",
+    "device_codes",
+    "device_challenges",
+    "trusted_jwt_issuers",
 ];
 
 /// The whole content of a database, table by table, as text rows in a stable order: two equal

@@ -312,6 +312,14 @@ impl Tx for SqlTx<'_> {
         self
     }
 
+    fn device_codes(&mut self) -> &mut dyn latchkey_core::store::DeviceRepository {
+        self
+    }
+
+    fn trusted_issuers(&mut self) -> &mut dyn latchkey_core::store::TrustedIssuerRepository {
+        self
+    }
+
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         self.finish().await
     }

@@ -5,6 +5,7 @@
 //! This crate does no I/O. It is shared with clients, the benchmark and the resource-server guard.
 
 pub mod client;
+pub mod device;
 pub mod discovery;
 pub mod error;
 pub mod flow;
@@ -14,6 +15,7 @@ pub mod routes;
 pub mod scope;
 pub mod secret;
 pub mod token;
+pub mod trust;
 
 pub use error::{ErrorCode, OAuthErrorBody};
 pub use scope::{Scope, ScopeError};

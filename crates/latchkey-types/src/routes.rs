@@ -21,6 +21,8 @@ pub mod public {
     /// RFC 7591 dynamic client registration, and RFC 7592 management of one registration.
     pub const REGISTER: &str = "/oauth2/register";
     pub const REGISTER_CLIENT: &str = "/oauth2/register/{client_id}";
+    pub const DEVICE_AUTHORIZATION: &str = "/oauth2/device/auth";
+    pub const DEVICE_VERIFY: &str = "/oauth2/device/verify";
     pub const STYLESHEET: &str = "/ui/assets/latchkey.css";
     pub const HEALTH_ALIVE: &str = "/health/alive";
     pub const HEALTH_READY: &str = "/health/ready";
@@ -30,6 +32,8 @@ pub mod public {
     pub const UI_LOGIN: &str = "/ui/login";
     pub const UI_LOGOUT: &str = "/ui/logout";
     pub const UI_CONSENT: &str = "/ui/consent";
+    pub const UI_DEVICE: &str = "/ui/device";
+    pub const UI_DEVICE_SUCCESS: &str = "/ui/device/success";
     pub const UI_APPS: &str = "/ui/apps";
     pub const UI_APP_REVOKE: &str = "/ui/apps/{client_id}/revoke";
     pub const UI_DEVELOPER: &str = "/ui/developer";
@@ -107,6 +111,7 @@ pub mod admin {
     pub const CONSENT_REQUEST: &str = "/admin/oauth2/auth/requests/consent";
     pub const CONSENT_ACCEPT: &str = "/admin/oauth2/auth/requests/consent/accept";
     pub const CONSENT_REJECT: &str = "/admin/oauth2/auth/requests/consent/reject";
+    pub const DEVICE_ACCEPT: &str = "/admin/oauth2/auth/requests/device/accept";
     pub const CONSENT_SESSIONS: &str = "/admin/oauth2/auth/sessions/consent";
     pub const LOGIN_SESSIONS: &str = "/admin/oauth2/auth/sessions/login";
     pub const INTROSPECT: &str = "/admin/oauth2/introspect";
@@ -114,6 +119,8 @@ pub mod admin {
     /// The revocation log (Latchkey's own).
     pub const REVOCATIONS: &str = "/admin/revocations";
     pub const KEY_SET: &str = "/admin/keys/{set}";
+    pub const TRUST_ISSUERS: &str = "/admin/trust/grants/jwt-bearer/issuers";
+    pub const TRUST_ISSUER: &str = "/admin/trust/grants/jwt-bearer/issuers/{id}";
     pub const METRICS: &str = "/admin/metrics/prometheus";
     pub const VERSION: &str = "/admin/version";
     pub const HEALTH_ALIVE: &str = "/admin/health/alive";
@@ -135,12 +142,15 @@ pub mod admin {
         CONSENT_REQUEST,
         CONSENT_ACCEPT,
         CONSENT_REJECT,
+        DEVICE_ACCEPT,
         CONSENT_SESSIONS,
         LOGIN_SESSIONS,
         INTROSPECT,
         TOKENS,
         REVOCATIONS,
         KEY_SET,
+        TRUST_ISSUERS,
+        TRUST_ISSUER,
         METRICS,
         VERSION,
         HEALTH_ALIVE,

@@ -18,6 +18,9 @@ pub struct TokenResponse {
     pub id_token: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// RFC 8693 §2.2.1: the type of the token a token exchange issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<String>,
 }
 
 /// An introspection response (RFC 7662 §2.2, in Hydra's shape with `ext` and `token_use`).
@@ -50,6 +53,10 @@ pub struct Introspection {
     /// The consent's `session.access_token` claims, plus Latchkey's `accounts`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ext: Option<Value>,
+    /// RFC 8693 §4.1: who acts for the subject (`{"sub"}`, nested for chains), for a token a
+    /// token exchange issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Value>,
 }
 
 impl Introspection {
@@ -71,6 +78,7 @@ mod tests {
             refresh_token: Some(Secret::new("lk_rt_refresh-secret")),
             id_token: Some(Secret::new("eyJ.id-token-secret.sig")),
             scope: Some("openid".into()),
+            issued_token_type: None,
         };
         for shown in [format!("{r:?}"), format!("{r:#?}")] {
             for secret in ["access-secret", "refresh-secret", "id-token-secret"] {

@@ -118,6 +118,8 @@ export async function startLatchkey(engine, options = {}) {
     LATCHKEY_URLS__CONSENT: CONSENT_URL,
     // A short refresh grace period, so that the tests can see both sides of it.
     LATCHKEY_OAUTH2__REFRESH_TOKEN__GRACE_PERIOD: '1s',
+    // The device grant's polling interval: short, so that a test's polls take seconds.
+    LATCHKEY_OAUTH2__DEVICE_AUTHORIZATION__TOKEN_POLLING_INTERVAL: '1s',
     ...(options.env ?? {}),
   });
 

@@ -73,13 +73,25 @@ pub enum GrantType {
     RefreshToken,
     #[serde(rename = "client_credentials")]
     ClientCredentials,
+    /// RFC 8628.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
+    /// RFC 8693.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
+    /// RFC 7523 §2.1.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:jwt-bearer")]
+    JwtBearer,
 }
 
 impl GrantType {
-    pub const ALL: [Self; 3] = [
+    pub const ALL: [Self; 6] = [
         Self::AuthorizationCode,
         Self::RefreshToken,
         Self::ClientCredentials,
+        Self::DeviceCode,
+        Self::TokenExchange,
+        Self::JwtBearer,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -87,6 +99,9 @@ impl GrantType {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+            Self::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
         }
     }
 
@@ -225,4 +240,23 @@ pub struct ClientFilter {
     pub client_name: Option<String>,
     pub owner: Option<String>,
     pub owner_account_id: Option<String>,
+}
+
+/// A registered, active client `id` of the wire JSON `json`, for this crate's tests.
+#[cfg(test)]
+pub(crate) fn test_client(id: &str, json: &serde_json::Value) -> Client {
+    let wire: latchkey_types::client::OAuth2Client =
+        serde_json::from_value(json.clone()).expect("wire");
+    client_from_wire(
+        &wire,
+        Fixed {
+            id: id.into(),
+            created_at: 0,
+            updated_at: 0,
+            status: ClientStatus::Active,
+            owner_account_id: None,
+            origin: ClientOrigin::Registered,
+        },
+    )
+    .expect("client")
 }

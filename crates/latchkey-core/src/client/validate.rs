@@ -215,7 +215,7 @@ fn grant_types(input: &OAuth2Client) -> Result<Vec<GrantType>, MetadataError> {
             let why = match g.as_str() {
                 "implicit" | "password" => "is not allowed by OAuth 2.1".to_owned(),
                 _ => {
-                    "is not supported; use authorization_code, refresh_token or client_credentials"
+                    "is not supported; use authorization_code, refresh_token, client_credentials or one of urn:ietf:params:oauth:grant-type:{device_code,token-exchange,jwt-bearer}"
                         .to_owned()
                 }
             };
@@ -264,8 +264,14 @@ fn check_grants_fit(
             "the \"code\" response type and the authorization_code grant go together",
         ));
     }
-    if grant_types.contains(&GrantType::RefreshToken) && !code {
-        return Err(err("grant_types", "refresh_token needs authorization_code"));
+    if grant_types.contains(&GrantType::RefreshToken)
+        && !code
+        && !grant_types.contains(&GrantType::DeviceCode)
+    {
+        return Err(err(
+            "grant_types",
+            "refresh_token needs authorization_code or the device code grant",
+        ));
     }
     if grant_types.contains(&GrantType::ClientCredentials) && method == AuthMethod::None {
         return Err(err(

@@ -89,7 +89,7 @@ impl std::fmt::Debug for AuthorizeOutcome {
     }
 }
 
-fn page(error: AuthorizeError) -> AuthorizeOutcome {
+pub(crate) fn page(error: AuthorizeError) -> AuthorizeOutcome {
     AuthorizeOutcome::ErrorPage(error)
 }
 
@@ -219,6 +219,7 @@ fn validate(
         max_age,
         oidc,
         query: params.encode_without(&["login_verifier", "consent_verifier"]),
+        device_code: None,
     })
 }
 
@@ -441,16 +442,21 @@ impl Engine {
             Ok(c) => c,
             Err(outcome) => return Ok(outcome),
         };
-        let issuer = self.settings.issuer.clone();
         let request = match check_request(&self.settings, params, &client) {
             Ok(r) => r,
             Err(outcome) => return Ok(outcome),
         };
-        let reply = Reply {
-            redirect_uri: &request.redirect_uri,
-            state: request.state.as_deref(),
-            issuer: &issuer,
-        };
+        self.begin_flow(request, cookies).await
+    }
+
+    /// Starts the flow of a validated request: a flow row, and the browser to the login app
+    /// (with a CSRF cookie binding the flow to it, and `skip` when it has a remembered login
+    /// the request allows).
+    pub(crate) async fn begin_flow(
+        &self,
+        request: AuthRequest,
+        cookies: &BrowserCookies,
+    ) -> Result<AuthorizeOutcome, StoreError> {
         let now = self.deps.clock.now();
 
         // A remembered login counts unless the request asks for a fresh one.
@@ -482,7 +488,9 @@ impl Engine {
         });
         let skip = !forced && session.is_some();
         if request.prompt.iter().any(|p| p == "none") && !skip {
-            return Ok(reply.refuse(&AuthorizeError::LoginRequired));
+            return Ok(self
+                .reply_to(&request)
+                .refuse(&AuthorizeError::LoginRequired));
         }
 
         let existing = cookies
@@ -499,7 +507,7 @@ impl Engine {
         let session = session.filter(|_| skip);
         let flow = FlowRecord {
             id: self.deps.ordered_id(),
-            client_id: client.id.clone(),
+            client_id: request.client_id.clone(),
             state: FlowState::LoginRequested,
             login_challenge: challenge.key,
             login_verifier: None,
@@ -858,6 +866,7 @@ impl Engine {
                     access_token: consent.session_access_token.clone(),
                     id_token: consent.session_id_token.clone(),
                     accounts: consent.accounts.clone(),
+                    act: None,
                 },
             },
             created_at: now,
@@ -882,6 +891,15 @@ impl Engine {
                 "accounts": consent.accounts,
             }),
         };
+        let device_code = request.device_code.clone().map(|hash| {
+            let data = super::device::DeviceCodeData {
+                scope: request.scope.clone(),
+                audience: request.audience.clone(),
+                authorization: None,
+            };
+            (crate::crypto::TokenHash(hash), data)
+        });
+        let is_device = device_code.is_some();
         let completion = ConsentCompletion {
             step: FlowStep {
                 flow,
@@ -892,12 +910,24 @@ impl Engine {
             code: record,
             audit,
             user_cap: consent.user_cap,
+            device_code,
         };
-        match self.deps.store.complete_consent(completion).await? {
-            ConsentCompleted::Written { .. } => {}
-            ConsentCompleted::FlowUsed => return Ok(consent_link_used()),
-            ConsentCompleted::ClientGone => return Ok(client_gone()),
-            ConsentCompleted::AtUserCap => return Ok(at_user_cap()),
+        match self.deps.store.complete_consent(completion).await {
+            Ok(ConsentCompleted::Written { .. }) => {}
+            Ok(ConsentCompleted::FlowUsed) | Err(StoreError::Conflict(_)) => {
+                return Ok(consent_link_used());
+            }
+            Ok(ConsentCompleted::ClientGone) => return Ok(client_gone()),
+            Ok(ConsentCompleted::AtUserCap) => return Ok(at_user_cap()),
+            Err(e) => return Err(e),
+        }
+        if is_device {
+            // The device now gets its tokens when it polls; the user is told to go back to it.
+            return Ok(AuthorizeOutcome::Redirect {
+                location: self.settings.device_success_url.clone(),
+                csrf: None,
+                session: None,
+            });
         }
         let scope = consent.grant_scope.to_string();
         Ok(reply.redirect(&[("code", &code.value), ("scope", &scope)]))
@@ -917,7 +947,7 @@ fn client_gone() -> AuthorizeOutcome {
 }
 
 /// `base` with one more query parameter.
-fn with_param(base: &str, name: &str, value: &str) -> String {
+pub(crate) fn with_param(base: &str, name: &str, value: &str) -> String {
     match url::Url::parse(base) {
         Ok(mut u) => {
             u.query_pairs_mut().append_pair(name, value);
@@ -940,19 +970,7 @@ mod tests {
     }
 
     fn client(json: &str) -> Client {
-        let wire: latchkey_types::client::OAuth2Client = serde_json::from_str(json).expect("wire");
-        crate::client::client_from_wire(
-            &wire,
-            crate::client::Fixed {
-                id: "c1".into(),
-                created_at: 0,
-                updated_at: 0,
-                status: crate::client::ClientStatus::Active,
-                owner_account_id: None,
-                origin: crate::client::ClientOrigin::Registered,
-            },
-        )
-        .expect("client")
+        crate::client::test_client("c1", &serde_json::from_str(json).expect("json"))
     }
 
     fn web_client() -> Client {

@@ -71,6 +71,42 @@ pub enum TokenError {
     RefreshTokenExpired,
     #[error("The refresh token was already used.")]
     RefreshTokenAlreadyUsed,
+    #[error("The device code is invalid.")]
+    DeviceCodeInvalid,
+    #[error("The device code was issued to another client.")]
+    DeviceCodeOfAnotherClient,
+    #[error("The device code was already used.")]
+    DeviceCodeAlreadyUsed,
+
+    // The device grant's answers while the user decides (RFC 8628 §3.5).
+    #[error("The user has not yet completed the authorization.")]
+    AuthorizationPending,
+    #[error("The device is polling too fast; wait longer between requests.")]
+    SlowDown,
+    #[error("The device code has expired.")]
+    ExpiredToken,
+    #[error("The user denied the request.")]
+    AccessDenied,
+
+    // Token exchange (RFC 8693).
+    #[error("The subject_token is not a live access token of this server.")]
+    SubjectTokenInvalid,
+    #[error("The subject_token was neither issued to this client nor names it in its audience.")]
+    SubjectTokenNotForClient,
+    #[error("The actor_token is not a live access token of this server.")]
+    ActorTokenInvalid,
+    #[error("{name} must be urn:ietf:params:oauth:token-type:access_token.")]
+    TokenTypeUnsupported { name: &'static str },
+    #[error(
+        "The audience {audience} is not among the subject token's; an exchange may only narrow it."
+    )]
+    AudienceNotGranted { audience: String },
+
+    // The JWT bearer grant (RFC 7523 §2.1).
+    #[error("The assertion is invalid: {reason}.")]
+    AssertionInvalid { reason: &'static str },
+    #[error("The assertion's jti was used before.")]
+    AssertionReplayed,
 
     #[error("the client may not use this grant type")]
     UnauthorizedClient,
@@ -123,7 +159,9 @@ impl TokenError {
             | Self::SeveralAuthMethods
             | Self::BasicClientIdMismatch
             | Self::UnsupportedAssertionType
-            | Self::AudienceNotAllowed { .. } => ErrorCode::InvalidRequest,
+            | Self::AudienceNotAllowed { .. }
+            | Self::TokenTypeUnsupported { .. }
+            | Self::AudienceNotGranted { .. } => ErrorCode::InvalidRequest,
             Self::Target(_) => ErrorCode::InvalidTarget,
             Self::InvalidClient { .. } => ErrorCode::InvalidClient,
             Self::CodeInvalid
@@ -138,7 +176,19 @@ impl TokenError {
             | Self::RefreshTokenOfAnotherClient
             | Self::RefreshTokenRevoked
             | Self::RefreshTokenExpired
-            | Self::RefreshTokenAlreadyUsed => ErrorCode::InvalidGrant,
+            | Self::RefreshTokenAlreadyUsed
+            | Self::DeviceCodeInvalid
+            | Self::DeviceCodeOfAnotherClient
+            | Self::DeviceCodeAlreadyUsed
+            | Self::SubjectTokenInvalid
+            | Self::SubjectTokenNotForClient
+            | Self::ActorTokenInvalid
+            | Self::AssertionInvalid { .. }
+            | Self::AssertionReplayed => ErrorCode::InvalidGrant,
+            Self::AuthorizationPending => ErrorCode::AuthorizationPending,
+            Self::SlowDown => ErrorCode::SlowDown,
+            Self::ExpiredToken => ErrorCode::ExpiredToken,
+            Self::AccessDenied => ErrorCode::AccessDenied,
             Self::UnauthorizedClient => ErrorCode::UnauthorizedClient,
             Self::UnsupportedGrantType => ErrorCode::UnsupportedGrantType,
             Self::ScopeMalformed { .. }

@@ -150,6 +150,11 @@ pub struct AuthRequest {
     pub oidc: OidcContext,
     /// The request's parameters, re-encoded: `request_url` and the way back.
     pub query: String,
+    /// For a device flow (RFC 8628): the key of the device code the flow authorizes. The flow
+    /// comes back through the device verification endpoint and ends at the device success page
+    /// (`redirect_uri`), authorizing the device code instead of issuing a code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_code: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -253,6 +258,12 @@ pub enum FlowError {
     /// consent; `reason` says which of its rules.
     #[error("{reason}")]
     ConsentRefused { reason: String },
+    /// RFC 8628: a user code that is malformed, unknown, expired or used.
+    #[error("The user code is wrong, expired or already used.")]
+    UserCodeInvalid,
+    /// Too many wrong user codes for this challenge or from this address.
+    #[error("Too many wrong user codes; wait, then start again.")]
+    UserCodeGuessesExhausted,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -273,7 +284,9 @@ impl FlowError {
             | Self::GrantScopeNotRequested { .. }
             | Self::GrantAudienceNotAllowed { .. }
             | Self::AccountsInvalid
-            | Self::ConsentRefused { .. } => ErrorCode::InvalidRequest,
+            | Self::ConsentRefused { .. }
+            | Self::UserCodeInvalid => ErrorCode::InvalidRequest,
+            Self::UserCodeGuessesExhausted => ErrorCode::TooManyRequests,
             Self::Store(StoreError::Unavailable(_)) => ErrorCode::TemporarilyUnavailable,
             Self::Store(_) => ErrorCode::ServerError,
         }
@@ -411,13 +424,23 @@ fn denial_from(body: &RejectRequest) -> Denial {
 impl Engine {
     /// The authorization request's URL, as the browser sent it.
     pub(crate) fn request_url(&self, request: &AuthRequest) -> String {
-        format!("{}?{}", self.settings.url(public::AUTHORIZE), request.query)
+        format!("{}?{}", self.flow_endpoint(request), request.query)
+    }
+
+    /// Where the browser comes back to between the steps of a flow: the authorization
+    /// endpoint, or the device verification endpoint for a device flow.
+    fn flow_endpoint(&self, request: &AuthRequest) -> String {
+        self.settings.url(if request.device_code.is_some() {
+            public::DEVICE_VERIFY
+        } else {
+            public::AUTHORIZE
+        })
     }
 
     fn back_to_authorize(&self, request: &AuthRequest, param: &str, verifier: &str) -> String {
         let mut q = url::form_urlencoded::Serializer::new(request.query.clone());
         q.append_pair(param, verifier);
-        format!("{}?{}", self.settings.url(public::AUTHORIZE), q.finish())
+        format!("{}?{}", self.flow_endpoint(request), q.finish())
     }
 
     /// Finds a flow by a bearer value and checks it is current and in `expected` state.
@@ -698,6 +721,7 @@ mod tests {
                     max_age: None,
                     oidc: OidcContext::default(),
                     query: String::new(),
+                    device_code: None,
                 },
                 login_skip: false,
                 login_session_id: None,

@@ -89,6 +89,7 @@ impl Engine {
             token_use: Some("access_token".into()),
             username: None,
             ext: Some(ext_claims(&claims)).filter(|e| !e.is_null()),
+            act: t.claims.act.clone(),
         })
     }
 
@@ -139,6 +140,7 @@ impl Engine {
             token_use: Some("refresh_token".into()),
             username: None,
             ext: Some(ext_claims(&claims)).filter(|e| !e.is_null()),
+            act: None,
         })
     }
 }

@@ -64,6 +64,8 @@ struct AccessTokenJwt<'a> {
     ext: &'a Value,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     accounts: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act: Option<&'a Value>,
 }
 
 /// The storage key of a JWT access token: the hash of its `jti`, ordered by the time in the
@@ -155,6 +157,7 @@ impl Engine {
                         acr: issue.claims.acr.as_deref(),
                         ext: &ext,
                         accounts: &issue.claims.accounts,
+                        act: issue.claims.act.as_ref(),
                     },
                 );
                 (jwt, jwt_hash(&jti))

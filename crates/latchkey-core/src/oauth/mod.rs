@@ -6,11 +6,14 @@
 
 pub mod authorize;
 pub mod client_auth;
+pub mod device;
 mod documents;
 pub mod error;
+mod exchange;
 pub mod flow;
 mod introspect;
 mod issue;
+pub mod jwt_bearer;
 pub mod params;
 pub mod pkce;
 pub mod records;
@@ -69,6 +72,14 @@ pub struct EngineSettings {
     pub registration: bool,
     /// An unused dynamic registration is deleted after this many seconds.
     pub registration_unused_ttl: i64,
+    /// The device grant's verification page and the page its flow ends at.
+    pub device_verification_url: String,
+    pub device_success_url: String,
+    /// How long a device code lives, and the least seconds between two of its polls.
+    pub device_code_ttl: i64,
+    pub device_poll_interval: i64,
+    /// The longest a JWT bearer assertion may live.
+    pub jwt_bearer_max_ttl: i64,
 }
 
 impl EngineSettings {
@@ -120,6 +131,26 @@ impl EngineSettings {
                 .dynamic_client_registration
                 .unused_ttl
                 .as_secs(),
+            device_verification_url: config
+                .urls
+                .device
+                .verification
+                .clone()
+                .unwrap_or_else(|| join(&issuer, public::UI_DEVICE)),
+            device_success_url: config
+                .urls
+                .device
+                .success
+                .clone()
+                .unwrap_or_else(|| join(&issuer, public::UI_DEVICE_SUCCESS)),
+            device_code_ttl: config.ttl.device_user_code.as_secs(),
+            jwt_bearer_max_ttl: config.oauth2.jwt_bearer.max_ttl.as_secs(),
+            device_poll_interval: config
+                .oauth2
+                .device_authorization
+                .token_polling_interval
+                .as_secs()
+                .max(1),
             issuer,
         }
     }

@@ -114,6 +114,10 @@ pub struct TokenClaims {
     pub id_token: Value,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accounts: Vec<String>,
+    /// RFC 8693 §4.1: who acts for the subject, on a token a token exchange issued
+    /// (`{"sub"}`, nested for chains).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -217,22 +217,10 @@ mod tests {
     }
 
     fn client(audience: &[&str]) -> Client {
-        let wire: latchkey_types::client::OAuth2Client = serde_json::from_value(
-            serde_json::json!({ "redirect_uris": ["https://a.example/cb"], "audience": audience }),
+        crate::client::test_client(
+            "c1",
+            &serde_json::json!({ "redirect_uris": ["https://a.example/cb"], "audience": audience }),
         )
-        .expect("wire");
-        crate::client::client_from_wire(
-            &wire,
-            crate::client::Fixed {
-                id: "c1".into(),
-                created_at: 0,
-                updated_at: 0,
-                status: crate::client::ClientStatus::Active,
-                owner_account_id: None,
-                origin: crate::client::ClientOrigin::Registered,
-            },
-        )
-        .expect("client")
     }
 
     #[test]

@@ -25,11 +25,11 @@ use crate::throttle::Limit;
 
 const OFFLINE_SCOPES: [&str; 2] = ["offline_access", "offline"];
 
-fn get<'p>(params: &'p Params, name: &str) -> Result<Option<&'p str>, TokenError> {
+pub(super) fn get<'p>(params: &'p Params, name: &str) -> Result<Option<&'p str>, TokenError> {
     Ok(params.get(name)?)
 }
 
-fn require<'p>(params: &'p Params, name: &'static str) -> Result<&'p str, TokenError> {
+pub(super) fn require<'p>(params: &'p Params, name: &'static str) -> Result<&'p str, TokenError> {
     get(params, name)?.ok_or(TokenError::MissingParameter(name))
 }
 
@@ -39,7 +39,7 @@ fn wants_refresh(client: &Client, scope: &Scope) -> bool {
 
 /// The scope of the access token a refresh asks for: the `scope` parameter, which may only narrow
 /// the `granted` scope, or the granted scope.
-fn narrowed_scope(params: &Params, granted: &Scope) -> Result<Scope, TokenError> {
+pub(super) fn narrowed_scope(params: &Params, granted: &Scope) -> Result<Scope, TokenError> {
     let Some(s) = get(params, "scope")? else {
         return Ok(granted.clone());
     };
@@ -55,16 +55,26 @@ fn narrowed_scope(params: &Params, granted: &Scope) -> Result<Scope, TokenError>
 }
 
 /// What an access token is for: its scope and its audience.
-struct Target {
+pub(super) struct Target {
     scope: Scope,
     audience: Vec<String>,
 }
 
+impl Target {
+    /// All of a family's scope and audience.
+    pub(super) fn whole(scope: &Scope, audience: &[String]) -> Self {
+        Self {
+            scope: scope.clone(),
+            audience: audience.to_vec(),
+        }
+    }
+}
+
 /// What [`Engine::mint`] makes: the response, and the records to store.
-struct Minted {
-    issued: Issued,
-    access: AccessTokenRecord,
-    refresh: Option<RefreshTokenRecord>,
+pub(super) struct Minted {
+    pub(super) issued: Issued,
+    pub(super) access: AccessTokenRecord,
+    pub(super) refresh: Option<RefreshTokenRecord>,
 }
 
 /// The grant a token request asks for, once no parameter is given twice (RFC 6749 §3.2).
@@ -78,6 +88,9 @@ pub fn requested_grant(params: &Params) -> Result<GrantType, TokenError> {
         "authorization_code" => Ok(GrantType::AuthorizationCode),
         "refresh_token" => Ok(GrantType::RefreshToken),
         "client_credentials" => Ok(GrantType::ClientCredentials),
+        g if g == GrantType::DeviceCode.as_str() => Ok(GrantType::DeviceCode),
+        g if g == GrantType::TokenExchange.as_str() => Ok(GrantType::TokenExchange),
+        g if g == GrantType::JwtBearer.as_str() => Ok(GrantType::JwtBearer),
         _ => Err(TokenError::UnsupportedGrantType),
     }
 }
@@ -174,6 +187,9 @@ impl Engine {
                     .map_err(|e| Failure::from(TokenError::from(e))),
                 Err(e) => Err(Failure::from(e)),
             },
+            GrantType::DeviceCode => self.device_code_grant(tx.as_mut(), &client, params).await,
+            GrantType::TokenExchange => self.token_exchange(tx.as_mut(), &client, params).await,
+            GrantType::JwtBearer => self.jwt_bearer_grant(tx.as_mut(), &client, params).await,
         };
         match result {
             Ok(issued) => {
@@ -328,7 +344,7 @@ impl Engine {
     /// Mints an access token for `access` (a scope and audience within the family's), a refresh
     /// token when the family has offline access, and an ID token (to be signed) when the access
     /// has `openid`: the response, and the records to store.
-    fn mint(
+    pub(super) fn mint(
         &self,
         issue: &Issue<'_>,
         access: &Target,
@@ -357,6 +373,7 @@ impl Engine {
                 refresh_token: refresh_token.map(Secret::from),
                 id_token: None,
                 scope: Some(access_scope.to_string()).filter(|s| !s.is_empty()),
+                issued_token_type: None,
             },
             unsigned_id_token,
         };
@@ -644,6 +661,7 @@ impl Engine {
             refresh_token: None,
             id_token: None,
             scope: Some(scope.to_string()).filter(|s| !s.is_empty()),
+            issued_token_type: None,
         };
         Ok((response, record))
     }
@@ -785,15 +803,15 @@ fn successor_aad(hash: &crate::crypto::TokenHash, client_id: &str) -> Vec<u8> {
 /// [`UnsignedIdToken`]). A refresh keeps it, sealed, as the answer to a retry of the same
 /// refresh; a retry therefore gets an ID token with the same claims.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Issued {
+pub(super) struct Issued {
     #[serde(flatten)]
-    response: TokenResponse,
+    pub(super) response: TokenResponse,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    unsigned_id_token: Option<UnsignedIdToken>,
+    pub(super) unsigned_id_token: Option<UnsignedIdToken>,
 }
 
-struct Failure {
-    error: TokenError,
+pub(super) struct Failure {
+    pub(super) error: TokenError,
     revoke_family: Option<String>,
 }
 
@@ -828,20 +846,7 @@ mod tests {
     const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
     fn client(id: &str) -> Client {
-        let wire: latchkey_types::client::OAuth2Client =
-            serde_json::from_str(&format!(r#"{{"redirect_uris":["{REDIRECT}"]}}"#)).expect("wire");
-        crate::client::client_from_wire(
-            &wire,
-            crate::client::Fixed {
-                id: id.into(),
-                created_at: 0,
-                updated_at: 0,
-                status: crate::client::ClientStatus::Active,
-                owner_account_id: None,
-                origin: crate::client::ClientOrigin::Registered,
-            },
-        )
-        .expect("client")
+        crate::client::test_client(id, &serde_json::json!({ "redirect_uris": [REDIRECT] }))
     }
 
     /// A code issued to `c1` at 1000, valid until 1600, with PKCE and a named redirect URI.

@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod connected;
 pub mod consent;
 pub mod demo;
+pub mod device;
 pub mod dns;
 pub mod login;
 pub mod model;

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use latchkey_core::oauth::flow::FlowError;
+use latchkey_types::device::AcceptDeviceUserCode;
 use latchkey_types::flow::{AcceptConsent, AcceptLogin, RedirectTo, RejectRequest};
 use serde::Deserialize;
 
@@ -20,6 +21,12 @@ pub struct LoginChallenge {
 #[serde(deny_unknown_fields)]
 pub struct ConsentChallenge {
     consent_challenge: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceChallenge {
+    device_challenge: String,
 }
 
 /// A handled challenge answers 410 with where the browser should start again, as Hydra does.
@@ -84,4 +91,16 @@ pub async fn reject_consent(
     Json(body): Json<RejectRequest>,
 ) -> Response {
     answer(s.engine.reject_consent(&q.consent_challenge, &body).await)
+}
+
+pub async fn accept_device(
+    State(s): State<AppState>,
+    Query(q): Query<DeviceChallenge>,
+    Json(body): Json<AcceptDeviceUserCode>,
+) -> Response {
+    answer(
+        s.engine
+            .accept_device_user_code(&q.device_challenge, &body)
+            .await,
+    )
 }

@@ -5,6 +5,7 @@ mod flows;
 mod ops;
 mod revocations;
 mod sessions;
+mod trust;
 
 use axum::Router;
 use axum::routing::{delete, get, post, put};
@@ -28,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route(admin::CONSENT_REQUEST, get(flows::consent))
         .route(admin::CONSENT_ACCEPT, put(flows::accept_consent))
         .route(admin::CONSENT_REJECT, put(flows::reject_consent))
+        .route(admin::DEVICE_ACCEPT, put(flows::accept_device))
         .route(
             admin::CONSENT_SESSIONS,
             get(sessions::list_consent).delete(sessions::revoke_consent),
@@ -38,6 +40,8 @@ pub fn router() -> Router<AppState> {
         .route(admin::REVOCATIONS, get(revocations::list))
         .route(admin::KEY_SET, get(ops::key_set))
         .route(admin::RESOURCES, get(ops::resources))
+        .route(admin::TRUST_ISSUERS, get(trust::list).post(trust::create))
+        .route(admin::TRUST_ISSUER, get(trust::get).delete(trust::delete))
         .route(admin::VERSION, get(ops::version))
         .route(admin::METRICS, get(ops::metrics))
         .route(admin::HEALTH_ALIVE, get(crate::public::health::alive))

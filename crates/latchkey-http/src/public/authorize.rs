@@ -52,11 +52,20 @@ async fn handle(
         }
     };
     let secure = state.engine.settings().secure_cookies();
-    let outcome = match state
+    let outcome = state
         .engine
         .authorize(&params, &cookies::read(headers, secure))
-        .await
-    {
+        .await;
+    respond(outcome, secure, redirect_status)
+}
+
+/// The browser's answer to a step of a flow: a redirect with its cookies, or an error page.
+pub(crate) fn respond(
+    outcome: Result<AuthorizeOutcome, latchkey_core::store::StoreError>,
+    secure: bool,
+    redirect_status: StatusCode,
+) -> Response {
+    let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
             return ErrorPage::response(

@@ -1,6 +1,7 @@
 //! The public listener: discovery, keys, the OAuth endpoints, health.
 
 mod authorize;
+mod device;
 pub(crate) mod discovery;
 pub mod health;
 mod register;
@@ -39,6 +40,8 @@ pub fn router() -> Router<AppState> {
                 .put(register::update)
                 .delete(register::delete),
         )
+        .route(public::DEVICE_AUTHORIZATION, post(device::authorization))
+        .route(public::DEVICE_VERIFY, get(device::verify))
         .route(public::REVOKE, post(token::revoke))
         .route(public::INTROSPECT, post(token::introspect))
         .route(public::USERINFO, get(userinfo::get).post(userinfo::post))

@@ -6,6 +6,7 @@ mod admin;
 mod connected;
 mod consent;
 mod developer;
+mod device;
 mod login;
 
 use askama::Template;
@@ -29,6 +30,8 @@ pub fn router() -> Router<AppState> {
         .route(public::UI_LOGIN, get(login::get).post(login::post))
         .route(public::UI_LOGOUT, post(login::logout))
         .route(public::UI_CONSENT, get(consent::get).post(consent::post))
+        .route(public::UI_DEVICE, get(device::get).post(device::post))
+        .route(public::UI_DEVICE_SUCCESS, get(device::success))
         .route(public::UI_APPS, get(connected::get))
         .route(public::UI_APP_REVOKE, post(connected::revoke))
         .route(public::UI_DEVELOPER, get(developer::index))

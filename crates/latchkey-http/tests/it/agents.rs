@@ -10,6 +10,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use latchkey_core::client::{CimdError, MetadataDocument, MetadataDocumentFetcher};
+use latchkey_core::clock::Clock as _;
 use latchkey_core::config::{Config, ResourceConfig};
 use latchkey_store::testing::TestDatabase;
 use serde_json::{Value, json};
@@ -608,34 +609,54 @@ async fn a_registered_client_gets_a_resource_bound_token_with_pkce(db: TestDatab
     assert_eq!(i["client_id"], id);
 }
 
-/// A fetcher that serves one document (or a refusal) and counts its calls.
-#[derive(Debug)]
+/// A fetcher that serves one document (or a refusal) per URL and counts its calls.
+#[derive(Debug, Default)]
 struct FakeDocuments {
-    document: std::sync::Mutex<Result<MetadataDocument, CimdError>>,
+    documents:
+        std::sync::Mutex<std::collections::HashMap<String, Result<MetadataDocument, CimdError>>>,
     calls: AtomicUsize,
+}
+
+impl FakeDocuments {
+    fn serve(&self, url: &str, document: Result<MetadataDocument, CimdError>) {
+        self.documents
+            .lock()
+            .expect("lock")
+            .insert(url.to_owned(), document);
+    }
 }
 
 #[async_trait::async_trait]
 impl MetadataDocumentFetcher for FakeDocuments {
-    async fn fetch(&self, _url: &url::Url) -> Result<Arc<MetadataDocument>, CimdError> {
+    async fn fetch(&self, url: &url::Url) -> Result<Arc<MetadataDocument>, CimdError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        self.document.lock().expect("lock").clone().map(Arc::new)
+        self.documents
+            .lock()
+            .expect("lock")
+            .get(url.as_str())
+            .cloned()
+            .unwrap_or(Err(CimdError::Status(404)))
+            .map(Arc::new)
     }
 }
 
 const AGENT: &str = "https://agent.example.test/oauth/client.json";
 
 fn agent_document(name: &str) -> MetadataDocument {
-    let url = url::Url::parse(AGENT).expect("url");
+    document_at(AGENT, name)
+}
+
+fn document_at(at: &str, name: &str) -> MetadataDocument {
+    let url = url::Url::parse(at).expect("url");
     latchkey_core::client::parse_document(
         &url,
         json!({
-            "client_id": AGENT,
+            "client_id": at,
             "client_name": name,
             "redirect_uris": [REDIRECT, "http://127.0.0.1:9999/cb"],
             "grant_types": ["authorization_code", "refresh_token"],
             "token_endpoint_auth_method": "none",
-            "scope": "openid offline_access dns.read",
+            "scope": "openid offline_access dns.read dns.write",
         })
         .to_string()
         .as_bytes(),
@@ -646,10 +667,8 @@ fn agent_document(name: &str) -> MetadataDocument {
 engine_test!(a_client_named_by_its_metadata_document_is_kept_as_the_document_says);
 async fn a_client_named_by_its_metadata_document_is_kept_as_the_document_says(db: TestDatabase) {
     let app = app(db).await;
-    let fake = Arc::new(FakeDocuments {
-        document: std::sync::Mutex::new(Ok(agent_document("Agent"))),
-        calls: AtomicUsize::new(0),
-    });
+    let fake = Arc::new(FakeDocuments::default());
+    fake.serve(AGENT, Ok(agent_document("Agent")));
     app.state.engine.install_document_fetcher(fake.clone());
 
     let res = app
@@ -672,7 +691,7 @@ async fn a_client_named_by_its_metadata_document_is_kept_as_the_document_says(db
     assert_eq!(client.scope.to_string(), "openid offline_access");
 
     // The document changed: the client follows it.
-    *fake.document.lock().expect("lock") = Ok(agent_document("Agent 2"));
+    fake.serve(AGENT, Ok(agent_document("Agent 2")));
     app.get_public(&auth_url(AGENT, &[("scope", "openid")]))
         .await;
     assert_eq!(
@@ -681,7 +700,7 @@ async fn a_client_named_by_its_metadata_document_is_kept_as_the_document_says(db
     );
 
     // A refused document, or a refused URL, is shown, never redirected, and stores nothing.
-    *fake.document.lock().expect("lock") = Err(CimdError::ClientIdMismatch);
+    fake.serve(AGENT, Err(CimdError::ClientIdMismatch));
     let flows = app.count("flows").await;
     let res = app.get_public(&auth_url(AGENT, &[])).await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.text());
@@ -763,4 +782,95 @@ async fn the_janitor_removes_registrations_never_used_and_keeps_used_ones(db: Te
         app.state.clients.get(used_id).await.is_ok(),
         "a used registration stays"
     );
+}
+
+engine_test!(
+    external_clients_are_unverified_held_to_the_catalog_and_blocked_where_third_parties_are
+);
+async fn external_clients_are_unverified_held_to_the_catalog_and_blocked_where_third_parties_are(
+    db: TestDatabase,
+) {
+    const TRUSTED: &str = "https://trusted.example.test/client.json";
+    let app = TestApp::platform_configured(db, |c| {
+        with_resources(c);
+        c.oauth2.client_id_metadata_documents.trusted_hosts = vec!["trusted.example.test".into()];
+    })
+    .await;
+    crate::platform::world(&app).await;
+    let fake = Arc::new(FakeDocuments::default());
+    fake.serve(AGENT, Ok(agent_document("Agent")));
+    fake.serve(TRUSTED, Ok(document_at(TRUSTED, "Trusted agent")));
+    app.state.engine.install_document_fetcher(fake);
+
+    // Both ask for dns.read and the sensitive dns.write: only the trusted host gets dns.write.
+    let (mut flow, challenge, _) =
+        crate::platform::to_consent_for(&app, AGENT, "alice@acme.test", "openid dns.read").await;
+    let stored = app.state.clients.get(AGENT).await.expect("kept");
+    assert_eq!(stored.scope.to_string(), "openid offline_access dns.read");
+    let html = flow
+        .get(
+            &app,
+            &format!("/ui/consent?consent_challenge={challenge}&proceed=1"),
+        )
+        .await
+        .text();
+    assert!(
+        html.contains("agent.example.test</span> wants to access"),
+        "{html}"
+    );
+    assert!(html.contains("It calls itself “Agent”"), "{html}");
+    crate::platform::to_consent_for(&app, TRUSTED, "alice@acme.test", "openid dns.write").await;
+    assert!(
+        app.state
+            .clients
+            .get(TRUSTED)
+            .await
+            .expect("kept")
+            .scope
+            .contains("dns.write")
+    );
+
+    // An account that blocks third-party apps blocks them too.
+    let mut tx = latchkey_core::store::Store::begin(&app.store)
+        .await
+        .expect("tx");
+    tx.accounts()
+        .set_block_third_party_apps("acme", true, app.clock.now())
+        .await
+        .expect("block");
+    tx.commit().await.expect("commit");
+    let (mut flow, challenge, _) =
+        crate::platform::to_consent_for(&app, AGENT, "alice@acme.test", "openid dns.read").await;
+    let html = flow
+        .get(
+            &app,
+            &format!("/ui/consent?consent_challenge={challenge}&proceed=1"),
+        )
+        .await
+        .text();
+    assert!(html.contains("do not allow third-party apps"), "{html}");
+}
+
+engine_test!(registrations_are_limited_per_address);
+async fn registrations_are_limited_per_address(db: TestDatabase) {
+    let app = TestApp::configured(db, |c| {
+        with_resources(c);
+        c.rate_limits.enabled = true;
+        c.rate_limits.register_per_ip = 2;
+    })
+    .await;
+    let body = json!({"redirect_uris": ["http://127.0.0.1:3000/cb"], "token_endpoint_auth_method": "none"});
+    let first = register(&app, body.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text());
+    let clients = app.count("clients").await;
+    let mut refused = 0;
+    for _ in 0..3 {
+        let res = register(&app, body.clone()).await;
+        if res.status == StatusCode::TOO_MANY_REQUESTS {
+            assert!(res.header("retry-after").is_some());
+            refused += 1;
+        }
+    }
+    assert!(refused >= 2, "over the limit, registrations are refused");
+    assert!(app.count("clients").await <= clients + 1);
 }

@@ -46,6 +46,7 @@ pub fn flow(id: &str) -> FlowRecord {
                 max_age: None,
                 oidc: OidcContext::default(),
                 query: "client_id=client-1".into(),
+                device_code: None,
             },
             login_skip: false,
             login_session_id: None,
@@ -239,6 +240,7 @@ fn completion(flow_id: &str, grant_id: &str, code: &str) -> ConsentCompletion {
             details: serde_json::json!({}),
         },
         user_cap: None,
+        device_code: None,
     }
 }
 
