@@ -889,7 +889,8 @@ pub trait TokenRepository: Send {
     async fn revoke_grant(&mut self, grant_id: &str, now: UnixTime) -> Result<u64, StoreError>;
     /// Revokes every token of a client; returns how many.
     async fn revoke_client(&mut self, client_id: &str, now: UnixTime) -> Result<u64, StoreError>;
-    /// Deletes up to `limit` access and up to `limit` refresh tokens that expired before `now`.
+    /// Deletes up to `limit` access tokens that expired before `now`, and up to `limit` refresh
+    /// tokens whose whole family has (the janitor's rules, `crate::janitor`).
     async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError>;
 }
 

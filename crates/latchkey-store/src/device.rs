@@ -281,10 +281,14 @@ impl DeviceRepository for SqlTx<'_> {
 
     async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError> {
         let codes = self
-            .purge_expired_rows("device_codes", "device_code_hash", now, limit)
+            .purge_expired_kind(latchkey_core::janitor::DeadKind::DeviceCodes, now, limit)
             .await?;
         let challenges = self
-            .purge_expired_rows("device_challenges", "challenge_hash", now, limit)
+            .purge_expired_kind(
+                latchkey_core::janitor::DeadKind::DeviceChallenges,
+                now,
+                limit,
+            )
             .await?;
         Ok(codes + challenges)
     }

@@ -111,6 +111,7 @@ impl FlowRepository for SqlTx<'_> {
     }
 
     async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError> {
-        self.purge_expired_rows("flows", "id", now, limit).await
+        self.purge_expired_kind(latchkey_core::janitor::DeadKind::Flows, now, limit)
+            .await
     }
 }

@@ -133,3 +133,23 @@ impl JanitorRepository for SqlTx<'_> {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 }
+
+impl SqlTx<'_> {
+    /// The janitor's rule for `kind` at `now`, for the repositories' `purge_expired`: one
+    /// definition of a dead row, whichever asks.
+    pub(crate) async fn purge_expired_kind(
+        &mut self,
+        kind: DeadKind,
+        now: latchkey_core::clock::UnixTime,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        let cutoffs = Cutoffs {
+            now,
+            refresh_used_before: now,
+            throttle_before: now,
+            revocations_before: now,
+            registrations_before: now,
+        };
+        JanitorRepository::purge_dead(self, kind, &cutoffs, limit).await
+    }
+}

@@ -457,8 +457,12 @@ impl ConsoleSessionRepository for SqlTx<'_> {
     }
 
     async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError> {
-        self.purge_expired_rows("console_sessions", "id", now, limit)
-            .await
+        self.purge_expired_kind(
+            latchkey_core::janitor::DeadKind::ConsoleSessions,
+            now,
+            limit,
+        )
+        .await
     }
 }
 

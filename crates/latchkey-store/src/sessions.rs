@@ -132,7 +132,7 @@ impl LoginSessionRepository for SqlTx<'_> {
     }
 
     async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError> {
-        self.purge_expired_rows("login_sessions", "id", now, limit)
+        self.purge_expired_kind(latchkey_core::janitor::DeadKind::LoginSessions, now, limit)
             .await
     }
 }
@@ -156,7 +156,7 @@ impl ClientAssertionRepository for SqlTx<'_> {
     }
 
     async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError> {
-        self.purge_expired_rows("client_assertion_jtis", "jti_hash", now, limit)
+        self.purge_expired_kind(latchkey_core::janitor::DeadKind::AssertionIds, now, limit)
             .await
     }
 }

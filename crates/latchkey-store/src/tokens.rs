@@ -72,7 +72,7 @@ impl CodeRepository for SqlTx<'_> {
     }
 
     async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError> {
-        self.purge_expired_rows("authorization_codes", "code_hash", now, limit)
+        self.purge_expired_kind(latchkey_core::janitor::DeadKind::Codes, now, limit)
             .await
     }
 }
@@ -329,10 +329,10 @@ impl TokenRepository for SqlTx<'_> {
 
     async fn purge_expired(&mut self, now: UnixTime, limit: u32) -> Result<u64, StoreError> {
         let access = self
-            .purge_expired_rows("access_tokens", "token_hash", now, limit)
+            .purge_expired_kind(latchkey_core::janitor::DeadKind::AccessTokens, now, limit)
             .await?;
         let refresh = self
-            .purge_expired_rows("refresh_tokens", "token_hash", now, limit)
+            .purge_expired_kind(latchkey_core::janitor::DeadKind::RefreshTokens, now, limit)
             .await?;
         Ok(access + refresh)
     }

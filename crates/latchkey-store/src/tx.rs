@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use latchkey_core::clock::UnixTime;
 use latchkey_core::store::{
     AccountRepository, AppRepository, AuditRepository, ClientAssertionRepository, ClientRepository,
     CodeRepository, ConsoleSessionRepository, FlowRepository, GrantRepository, JanitorRepository,
@@ -17,7 +16,7 @@ use sqlx::pool::PoolConnection;
 use tokio::sync::oneshot;
 
 use crate::error::pg_err;
-use crate::sql::{Decode, Param, params};
+use crate::sql::{Decode, Param};
 use crate::sqlite::{self, Readers, Step};
 
 /// The connection a unit of work runs on.
@@ -181,22 +180,6 @@ impl<'c> SqlTx<'c> {
         decode: Decode<T>,
     ) -> Result<Option<T>, StoreError> {
         Ok(self.all(sql, params, decode).await?.into_iter().next())
-    }
-
-    /// The janitor's batch for one table: deletes up to `limit` rows whose `expires_at` is at or
-    /// before `now`, by their key column. `table` and `key` are names from this crate, never input.
-    pub(crate) async fn purge_expired_rows(
-        &mut self,
-        table: &'static str,
-        key: &'static str,
-        now: UnixTime,
-        limit: u32,
-    ) -> Result<u64, StoreError> {
-        let sql = format!(
-            "DELETE FROM {table} WHERE {key} IN \
-             (SELECT {key} FROM {table} WHERE expires_at <= $1 LIMIT $2)"
-        );
-        self.execute_text(sql.into(), params![now, limit]).await
     }
 
     /// Commits (a transaction), or ends the unit of work (anything else).

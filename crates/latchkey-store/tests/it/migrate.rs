@@ -72,3 +72,41 @@ async fn a_migration_that_failed_half_way_stops_everything_with_a_clear_error() 
         );
     }
 }
+
+/// A PostgreSQL migration that cannot get its lock within `MIGRATION_LOCK_TIMEOUT_MS` gives up,
+/// rolls back and is tried again: it succeeds once the lock is free, instead of queueing traffic
+/// behind it (or failing) while another transaction holds the table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_migration_waiting_on_a_lock_times_out_and_is_retried() {
+    let Some(db) = TestDatabase::postgres().await else {
+        eprintln!("skipped: PostgreSQL is not configured");
+        return;
+    };
+    let store = db.migrated().await;
+    // The last migration pending again.
+    store
+        .execute_raw(
+            "DROP TABLE revocation_log; DROP TABLE instance_identity; DROP TABLE import_source; \
+             DELETE FROM _sqlx_migrations WHERE version = 6",
+        )
+        .await
+        .expect("undo 0006");
+    assert!(!store.is_migrated().await.expect("status"));
+    // Another transaction holds the migrator's table for three lock timeouts.
+    let holder = db.open().await;
+    let held = tokio::spawn(async move {
+        holder
+            .execute_raw(
+                "BEGIN; LOCK TABLE _sqlx_migrations IN ACCESS EXCLUSIVE MODE; \
+                 SELECT pg_sleep(1.5); COMMIT",
+            )
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    store
+        .migrate()
+        .await
+        .expect("the migration is retried until the lock is free");
+    held.await.expect("holder").expect("the holder committed");
+    assert!(store.is_migrated().await.expect("status"));
+}
