@@ -473,7 +473,7 @@ test("an MCP client that registered itself: unverified, named resource, loopback
     await login(p, "alice@acme.test", server.password);
     // Nobody vouches for it: the warning page comes first.
     await p.getByRole("heading", { name: /has not verified this app/ }).waitFor();
-    await p.screenshot({ path: join(shots, "20-registered-agent-warning.png"), fullPage: true });
+    await p.screenshot({ path: join(shots, "30-registered-agent-warning.png"), fullPage: true });
     await p.getByRole("link", { name: /continue to Deploy Helper Agent/ }).click();
     await p.getByRole("heading", { name: /Deploy Helper Agent wants to access/ }).waitFor();
     const body = await p.textContent("body");
@@ -481,7 +481,7 @@ test("an MCP client that registered itself: unverified, named resource, loopback
     assert.match(body, /runs on a computer, not on a website/);
     assert.match(body, /For Demo MCP server \(DNS tools\) only/);
     assert.match(body, /See your DNS records/);
-    await p.screenshot({ path: join(shots, "21-registered-agent-consent.png"), fullPage: true });
+    await p.screenshot({ path: join(shots, "31-registered-agent-consent.png"), fullPage: true });
     await p.getByRole("checkbox", { name: /^Acme \(owner\)/ }).check();
     await p.getByRole("button", { name: "Authorize" }).click();
     await p.waitForURL(/127\.0\.0\.1:\d+\/callback/);
@@ -493,7 +493,7 @@ test("an MCP client that registered itself: unverified, named resource, loopback
     await p.goto(`${server.public}/ui/apps`);
     await p.getByRole("heading", { name: "Connected apps" }).waitFor();
     assert.match(await p.textContent("main"), /Deploy Helper Agent[\s\S]*Unverified/);
-    await p.screenshot({ path: join(shots, "22-registered-agent-connected.png"), fullPage: true });
+    await p.screenshot({ path: join(shots, "32-registered-agent-connected.png"), fullPage: true });
     await p.getByRole("button", { name: "Revoke Deploy Helper Agent" }).click();
     await p.getByRole("button", { name: "Revoke Deploy Helper Agent" }).waitFor({ state: "detached" });
     assert.equal((await introspect(server, rp.tokens.refresh_token)).active, false);
