@@ -2,4 +2,5 @@
 
 mod faults;
 mod lifecycle;
+mod moving;
 mod support;
