@@ -3,9 +3,11 @@
 //! the outbox.
 //!
 //! An app's `backchannel_logout_uri` is registered by its developer and is treated as hostile:
-//! only `https`, or `http` to a loopback address (local development); no redirects followed, no
-//! cookies, no proxy from the environment, a 3 s connect and 5 s total timeout, and the answer's
-//! body is never read. A delivery that fails is tried again later by the core's backoff.
+//! only `https`, or `http` to a loopback address (local development); the name is resolved once
+//! and only public addresses (or loopback) are connected to, through the client metadata
+//! document fetcher's resolver; no redirects followed, no cookies, no proxy from the
+//! environment, a 3 s connect and 5 s total timeout, and the answer's body is never read. A
+//! delivery that fails is tried again later by the core's backoff.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +54,7 @@ impl HttpSender {
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(crate::cimd::GuardedResolver::system(true)))
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(5))
             .no_proxy()
@@ -72,6 +75,15 @@ pub fn allowed(uri: &str) -> bool {
         return false;
     };
     if !url.username().is_empty() || url.password().is_some() {
+        return false;
+    }
+    // An address written in the URI is not resolved: it is checked here.
+    let literal = match url.host() {
+        Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+        _ => None,
+    };
+    if literal.is_some_and(|ip| crate::cimd::address_allowed(ip, true).is_err()) {
         return false;
     }
     match url.scheme() {
@@ -162,5 +174,11 @@ mod tests {
         assert!(!allowed("https://user:pw@app.example/logout"));
         assert!(!allowed("file:///etc/passwd"));
         assert!(!allowed("not a url"));
+        // Private, link-local and metadata addresses are refused even over https.
+        assert!(!allowed("https://10.0.0.1/logout"));
+        assert!(!allowed("https://169.254.169.254/latest/meta-data"));
+        assert!(!allowed("https://[fd00::1]/logout"));
+        assert!(!allowed("https://[::ffff:192.168.1.1]/logout"));
+        assert!(allowed("https://127.0.0.1:8443/logout"));
     }
 }

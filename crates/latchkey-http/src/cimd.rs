@@ -264,10 +264,22 @@ impl fmt::Debug for CimdFetcher {
     }
 }
 
-/// The resolver reqwest uses: resolves once, refuses if any address is forbidden.
-struct GuardedResolver {
+/// The resolver reqwest uses: resolves once, refuses if any address is forbidden. The
+/// back-channel logout sender uses it too.
+pub(crate) struct GuardedResolver {
     lookup: Arc<dyn HostLookup>,
     allow_loopback: bool,
+}
+
+impl GuardedResolver {
+    /// A resolver over the system's, refusing every address but public ones (and loopback when
+    /// `allow_loopback`).
+    pub(crate) fn system(allow_loopback: bool) -> Self {
+        Self {
+            lookup: Arc::new(SystemLookup),
+            allow_loopback,
+        }
+    }
 }
 
 /// Why the resolver refused; found again in the reqwest error's source chain.
