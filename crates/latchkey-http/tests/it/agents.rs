@@ -506,6 +506,18 @@ async fn a_client_registers_itself_and_manages_its_registration(db: TestDatabase
 
     let del = manage(&app, Method::DELETE, &id, &token, None).await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
+    // A registration deleted is a client deleted, in the revocation log like any other.
+    let log = app
+        .admin(Method::GET, "/admin/revocations", None)
+        .await
+        .json();
+    let entries = log["entries"].as_array().expect("entries");
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["kind"] == "client_deleted" && e["client_id"] == id.as_str()),
+        "{log}"
+    );
     assert_eq!(
         manage(&app, Method::GET, &id, &token, None).await.status,
         StatusCode::UNAUTHORIZED
