@@ -97,10 +97,6 @@ pub enum TokenError {
     ActorTokenInvalid,
     #[error("{name} must be urn:ietf:params:oauth:token-type:access_token.")]
     TokenTypeUnsupported { name: &'static str },
-    #[error(
-        "The audience {audience} is not among the subject token's; an exchange may only narrow it."
-    )]
-    AudienceNotGranted { audience: String },
 
     // The JWT bearer grant (RFC 7523 §2.1).
     #[error("The assertion is invalid: {reason}.")]
@@ -160,8 +156,7 @@ impl TokenError {
             | Self::BasicClientIdMismatch
             | Self::UnsupportedAssertionType
             | Self::AudienceNotAllowed { .. }
-            | Self::TokenTypeUnsupported { .. }
-            | Self::AudienceNotGranted { .. } => ErrorCode::InvalidRequest,
+            | Self::TokenTypeUnsupported { .. } => ErrorCode::InvalidRequest,
             Self::Target(_) => ErrorCode::InvalidTarget,
             Self::InvalidClient { .. } => ErrorCode::InvalidClient,
             Self::CodeInvalid

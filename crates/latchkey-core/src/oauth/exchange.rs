@@ -22,33 +22,6 @@ use crate::store::Tx;
 /// RFC 8693 §3: the one token type accepted and issued.
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
-fn words(s: Option<&str>) -> Vec<String> {
-    s.map(|s| {
-        s.split(' ')
-            .filter(|w| !w.is_empty())
-            .map(str::to_owned)
-            .collect()
-    })
-    .unwrap_or_default()
-}
-
-/// The audience asked for (`audience`, and `resource` read the same way), within the subject
-/// token's; the subject token's when none is asked for.
-fn narrowed_audience(params: &Params, granted: &[String]) -> Result<Vec<String>, TokenError> {
-    let mut asked = words(get(params, "audience")?);
-    asked.extend(words(get(params, "resource")?));
-    if asked.is_empty() {
-        return Ok(granted.to_vec());
-    }
-    if let Some(a) = asked.iter().find(|a| !granted.contains(a)) {
-        return Err(TokenError::AudienceNotGranted {
-            audience: a.clone(),
-        });
-    }
-    asked.dedup();
-    Ok(asked)
-}
-
 /// The `act` claim of a token issued for `actor` from a subject token that carried `previous`:
 /// `{"sub": actor}`, with the previous chain nested under it (RFC 8693 §4.1).
 pub fn act_claim(actor: &str, previous: Option<&Value>) -> Value {
@@ -123,7 +96,11 @@ impl Engine {
             .await?
             .map_or_else(|| client.id.clone(), |a| a.subject);
         let scope: Scope = narrowed_scope(params, &subject.scope)?;
-        let audience = narrowed_audience(params, &subject.audience)?;
+        let audience = self
+            .settings
+            .resources
+            .narrowed(params, &subject.audience)
+            .map_err(TokenError::from)?;
         let claims = TokenClaims {
             act: Some(act_claim(&actor, subject.claims.act.as_ref())),
             ..subject.claims.clone()
@@ -182,33 +159,5 @@ mod tests {
             act_claim("tool", Some(&first)),
             json!({"sub": "tool", "act": {"sub": "agent"}})
         );
-    }
-
-    #[test]
-    fn the_audience_may_only_narrow() {
-        let granted = vec![
-            "https://a.example".to_owned(),
-            "https://b.example".to_owned(),
-        ];
-        let params = |pairs: &[(&str, &str)]| {
-            Params::from_pairs(
-                pairs
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-            )
-        };
-        assert_eq!(
-            narrowed_audience(&params(&[]), &granted).expect("same"),
-            granted
-        );
-        assert_eq!(
-            narrowed_audience(&params(&[("audience", "https://b.example")]), &granted)
-                .expect("narrower"),
-            vec!["https://b.example".to_owned()]
-        );
-        assert!(matches!(
-            narrowed_audience(&params(&[("resource", "https://evil.example")]), &granted),
-            Err(TokenError::AudienceNotGranted { .. })
-        ));
     }
 }

@@ -100,13 +100,15 @@ impl ResourceServers {
     }
 
     /// The audience of an access token asked for at the token endpoint, out of `granted`: the
-    /// `resource` values, each among those granted (RFC 8707 §2.2), or all of `granted`.
+    /// `audience` words and `resource` values, each among those granted (RFC 8707 §2.2, RFC 8693
+    /// §2.1), or all of `granted`.
     pub fn narrowed(
         &self,
         params: &Params,
         granted: &[String],
     ) -> Result<Vec<String>, TargetError> {
-        let asked = resource_values(params)?;
+        let mut asked = audience_words(params);
+        asked.extend(resource_values(params)?);
         if asked.is_empty() {
             return Ok(granted.to_vec());
         }

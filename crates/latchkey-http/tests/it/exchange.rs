@@ -190,7 +190,7 @@ async fn an_exchange_is_refused_what_it_may_not_do_and_writes_nothing(db: TestDa
                 ("subject_token_type", ACCESS),
                 ("audience", "https://evil.example"),
             ],
-            "invalid_request",
+            "invalid_target",
         ),
         (
             &client,
@@ -199,7 +199,7 @@ async fn an_exchange_is_refused_what_it_may_not_do_and_writes_nothing(db: TestDa
                 ("subject_token_type", ACCESS),
                 ("resource", "https://evil.example"),
             ],
-            "invalid_request",
+            "invalid_target",
         ),
         // A refresh token or an ID token as the subject, whatever type it is said to be.
         (
