@@ -39,12 +39,15 @@ fn rule(kind: DeadKind) -> Rule {
         DeadKind::DeviceCodes => ("device_codes", "device_code_hash", "t.expires_at <= $1"),
         DeadKind::DeviceChallenges => ("device_challenges", "challenge_hash", "t.expires_at <= $1"),
         DeadKind::LogoutRequests => ("logout_requests", "id", "t.expires_at <= $1"),
-        // Every row of a session goes with it: the key chosen is the session's.
+        // Dead with its session (ended, or expired: the same rule as the session's own, so a dry
+        // run counts what the run deletes). Every row of a session goes with it: the key chosen
+        // is the session's.
         DeadKind::SessionApps => (
             "login_session_clients",
             "session_id",
             "t.joined_at <= $1 \
-             AND NOT EXISTS (SELECT 1 FROM login_sessions s WHERE s.id = t.session_id)",
+             AND NOT EXISTS (SELECT 1 FROM login_sessions s WHERE s.id = t.session_id \
+             AND s.expires_at > $1)",
         ),
         DeadKind::FinishedDeliveries => (
             "backchannel_logouts",
