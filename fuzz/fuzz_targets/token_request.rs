@@ -100,7 +100,13 @@ fuzz_target!(|data: &[u8]| {
                 let _ = OpaqueToken::verify(TokenKind::RefreshToken, token, secrets());
             }
         }
-        Ok(GrantType::ClientCredentials) | Err(_) => {}
+        Ok(GrantType::DeviceCode) => {
+            if let Ok(Some(code)) = params.get("device_code") {
+                let _ = OpaqueToken::verify(TokenKind::DeviceCode, code, secrets());
+            }
+        }
+        Ok(GrantType::ClientCredentials | GrantType::TokenExchange | GrantType::JwtBearer)
+        | Err(_) => {}
     }
     if let Ok(Some(s)) = params.get("scope")
         && let Ok(scope) = Scope::parse(s)

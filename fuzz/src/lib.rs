@@ -3,8 +3,10 @@
 
 use std::sync::OnceLock;
 
-use latchkey_core::client::{AuthMethod, Client, ClientStatus, GrantType};
-use latchkey_core::config::AccessTokenStrategy;
+use latchkey_core::client::{
+    AuthMethod, Client, ClientOrigin, ClientStatus, GrantType, Lifespan, LogoutChannels,
+};
+use latchkey_core::config::{AccessTokenStrategy, Config};
 use latchkey_core::crypto::SystemSecrets;
 use latchkey_core::entropy::Entropy;
 use latchkey_core::keys::{SigningAlg, SigningKey};
@@ -22,23 +24,18 @@ pub fn fields(data: &[u8], n: usize) -> Vec<String> {
 }
 
 pub fn settings(pkce_enforced: bool) -> EngineSettings {
-    EngineSettings {
-        issuer: ISSUER.to_owned(),
-        access_token_ttl: 3600,
-        refresh_token_ttl: 86_400,
-        auth_code_ttl: 60,
-        id_token_ttl: 3600,
-        flow_ttl: 600,
-        auth_session_ttl: 86_400,
-        login_url: format!("{ISSUER}/ui/login"),
-        consent_url: format!("{ISSUER}/ui/consent"),
-        pkce_enforced,
-        pkce_enforced_for_public_clients: true,
-        access_token_strategy: AccessTokenStrategy::Opaque,
-        access_token_alg: SigningAlg::ES256,
-        refresh_grace_period: 0,
-        refresh_grace_reuse_count: 0,
-    }
+    let mut settings = EngineSettings::from_config(&Config::default(), ISSUER);
+    settings.auth_code_ttl = 60;
+    settings.flow_ttl = 600;
+    settings.auth_session_ttl = 86_400;
+    settings.refresh_token_ttl = 86_400;
+    settings.pkce_enforced = pkce_enforced;
+    settings.pkce_enforced_for_public_clients = true;
+    settings.access_token_strategy = AccessTokenStrategy::Opaque;
+    settings.access_token_alg = SigningAlg::ES256;
+    settings.refresh_grace_period = 0;
+    settings.refresh_grace_reuse_count = 0;
+    settings
 }
 
 fn scope(s: &str) -> Scope {
@@ -77,6 +74,9 @@ pub fn web_client() -> Client {
         metadata: serde_json::Value::Null,
         owner_account_id: None,
         status: ClientStatus::Active,
+        origin: ClientOrigin::Registered,
+        device_lifespan: Lifespan::default(),
+        logout: LogoutChannels::default(),
         created_at: 0,
         updated_at: 0,
     }
