@@ -8,65 +8,24 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { join } from "node:path";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, "../..");
-const bin = process.env.LATCHKEY_BIN ?? join(root, "target/debug/latchkey");
-const shots = join(root, "test-output/screenshots");
-mkdirSync(shots, { recursive: true });
+import { launchBrowser, login, newPage, shots, startServer, stopServer } from "./lib.mjs";
+
 
 const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
-
-function startServer() {
-  const dataDir = mkdtempSync(join(tmpdir(), "latchkey-device-"));
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("LATCHKEY_")));
-  env.LATCHKEY_DATA_DIR = dataDir;
-  env.LATCHKEY_LOG__LEVEL = "warn";
-  const child = spawn(bin, ["serve", "--demo", "--public-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"], { env });
-  return new Promise((ok, fail) => {
-    let out = "";
-    let err = "";
-    const timer = setTimeout(() => fail(new Error(`no start: ${err}`)), 60_000);
-    child.stderr.on("data", (d) => (err += d));
-    child.on("exit", (code) => fail(new Error(`exited ${code}: ${err}`)));
-    child.stdout.on("data", (d) => {
-      out += d;
-      if (!out.includes("then:")) return;
-      clearTimeout(timer);
-      const grab = (re) => (out.match(re) ?? [])[1];
-      ok({
-        child,
-        dataDir,
-        public: grab(/public:\s+(\S+)/),
-        admin: grab(/admin:\s+(\S+)/),
-        password: grab(/password for every demo user: (\S+)/),
-      });
-    });
-  });
-}
 
 let browser;
 let server;
 
 before(async () => {
   server = await startServer();
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {
   await browser?.close();
-  server?.child.kill();
-  rmSync(server?.dataDir ?? "/nonexistent", { recursive: true, force: true });
+  stopServer(server);
 });
 
 async function deviceClient() {
@@ -101,11 +60,7 @@ test("a user connects a CLI through /ui/device: the code, the app and its shield
   const pending = await form("/oauth2/token", client, { grant_type: DEVICE_GRANT, device_code });
   assert.equal(pending.json.error, "authorization_pending");
 
-  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
-  const p = await context.newPage();
-  const errors = [];
-  p.on("console", (m) => m.type() === "error" && !m.text().startsWith("Failed to load resource") && errors.push(m.text()));
-  p.on("pageerror", (e) => errors.push(String(e)));
+  const { context, p, errors } = await newPage(browser);
   try {
     await p.goto(verification_uri_complete);
     await p.getByRole("heading", { name: "Connect a device" }).waitFor();
@@ -128,9 +83,7 @@ test("a user connects a CLI through /ui/device: the code, the app and its shield
 
     await p.getByRole("link", { name: "Continue" }).click();
     await p.getByRole("heading", { name: "Sign in" }).waitFor();
-    await p.getByLabel("Email").fill("alice@acme.test");
-    await p.getByLabel("Password").fill(server.password);
-    await p.getByRole("button", { name: "Sign in" }).click();
+    await login(p, "alice@acme.test", server.password);
     await p.getByRole("heading", { name: /Acme CLI wants to access/ }).waitFor();
     await p.screenshot({ path: join(shots, "22-device-consent.png"), fullPage: true });
     const acme = p.getByRole("checkbox", { name: /^Acme \(owner\)/ });

@@ -8,50 +8,12 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { join } from "node:path";
 import { createServer } from "node:http";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, "../..");
-const bin = process.env.LATCHKEY_BIN ?? join(root, "target/debug/latchkey");
-const shots = join(root, "test-output/screenshots");
-mkdirSync(shots, { recursive: true });
+import { launchBrowser, newPage, shots, startServer, stopServer } from "./lib.mjs";
 
-/** Starts the demo server; resolves with its URLs, the demo password and the public app's id. */
-function startServer() {
-  const dataDir = mkdtempSync(join(tmpdir(), "latchkey-logout-"));
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("LATCHKEY_")));
-  env.LATCHKEY_DATA_DIR = dataDir;
-  env.LATCHKEY_LOG__LEVEL = "warn";
-  const child = spawn(bin, ["serve", "--demo", "--public-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"], { env });
-  return new Promise((ok, fail) => {
-    let out = "";
-    let err = "";
-    const timer = setTimeout(() => fail(new Error(`no start: ${err}`)), 60_000);
-    child.stderr.on("data", (d) => (err += d));
-    child.on("exit", (code) => fail(new Error(`exited ${code}: ${err}`)));
-    child.stdout.on("data", (d) => {
-      out += d;
-      if (!out.includes("then:")) return;
-      clearTimeout(timer);
-      const grab = (re) => (out.match(re) ?? [])[1];
-      ok({
-        child,
-        dataDir,
-        public: grab(/public:\s+(\S+)/),
-        admin: grab(/admin:\s+(\S+)/),
-        password: grab(/password for every demo user: (\S+)/),
-        app: grab(/app  Toolsmith Deploy\s+(\S+)/),
-      });
-    });
-  });
-}
 
 /**
  * The app on loopback: receives the code and redeems it, shows a "signed out" page, and records
@@ -74,7 +36,7 @@ function startApp(server) {
           grant_type: "authorization_code",
           code: url.searchParams.get("code"),
           redirect_uri: `${app.base}/callback`,
-          client_id: server.app,
+          client_id: server.appId("Toolsmith Deploy"),
           code_verifier: app.verifier,
         });
         const r = await fetch(`${server.public}/oauth2/token`, { method: "POST", body });
@@ -107,7 +69,7 @@ function startApp(server) {
 
 function authorizeUrl(server, app, prompt) {
   const q = new URLSearchParams({
-    client_id: server.app,
+    client_id: server.appId("Toolsmith Deploy"),
     response_type: "code",
     redirect_uri: `${app.base}/callback`,
     scope: "openid offline_access account.read",
@@ -145,34 +107,20 @@ before(async () => {
     { op: "add", path: "/backchannel_logout_uri", value: `${app.base}/backchannel` },
     { op: "add", path: "/backchannel_logout_session_required", value: true },
   ];
-  const r = await fetch(`${server.admin}/admin/clients/${server.app}`, {
+  const r = await fetch(`${server.admin}/admin/clients/${server.appId("Toolsmith Deploy")}`, {
     method: "PATCH",
     headers: { "content-type": "application/json" },
     body: JSON.stringify(patch),
   });
   assert.equal(r.status, 200, await r.text());
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {
   await browser?.close();
   app?.server.close();
-  server?.child.kill();
-  rmSync(server?.dataDir ?? "/nonexistent", { recursive: true, force: true });
+  stopServer(server);
 });
-
-async function page() {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
-  const p = await context.newPage();
-  const errors = [];
-  p.on("console", (m) => m.type() === "error" && !m.text().startsWith("Failed to load resource") && errors.push(m.text()));
-  p.on("pageerror", (e) => errors.push(String(e)));
-  return { context, p, errors };
-}
 
 /** Signs in through the app (remembered) and consents; resolves with the app's ID token. */
 async function signInThroughApp(p) {
@@ -195,7 +143,7 @@ async function signInThroughApp(p) {
 }
 
 test("the app signs the user out: the logout page names it, its iframe and logout token arrive, and the browser is back at the app", async () => {
-  const { context, p, errors } = await page();
+  const { context, p, errors } = await newPage(browser);
   try {
     // `/` takes a signed-out person to the sign-in page.
     await p.goto(`${server.public}/`);
@@ -232,7 +180,7 @@ test("the app signs the user out: the logout page names it, its iframe and logou
     await until("the back-channel logout token", () => app.back.length === 1);
     const token = claims(app.back[0]);
     assert.equal(token.sid, sid);
-    assert.deepEqual(token.aud, [server.app]);
+    assert.deepEqual(token.aud, [server.appId("Toolsmith Deploy")]);
     assert.ok(token.events["http://schemas.openid.net/event/backchannel-logout"]);
     assert.equal(token.nonce, undefined);
 
@@ -250,8 +198,8 @@ test("the app signs the user out: the logout page names it, its iframe and logou
 });
 
 test("Your sessions lists each browser with its apps; signing one out, then everywhere, sends logout tokens", async () => {
-  const laptop = await page();
-  const phone = await page();
+  const laptop = await newPage(browser);
+  const phone = await newPage(browser);
   try {
     const before = app.back.length;
     const laptopSid = claims(await signInThroughApp(laptop.p)).sid;

@@ -7,53 +7,12 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { join } from "node:path";
 import { createServer } from "node:http";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, "../..");
-const bin = process.env.LATCHKEY_BIN ?? join(root, "target/debug/latchkey");
-const shots = join(root, "test-output/screenshots");
-mkdirSync(shots, { recursive: true });
+import { launchBrowser, login, newPage, shots, startServer, stopServer } from "./lib.mjs";
 
-/** Starts the demo server; resolves with its URLs, the demo password and app ids. */
-function startServer(extraEnv = {}) {
-  const dataDir = mkdtempSync(join(tmpdir(), "latchkey-browser-"));
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("LATCHKEY_")));
-  env.LATCHKEY_DATA_DIR = dataDir;
-  env.LATCHKEY_LOG__LEVEL = "warn";
-  Object.assign(env, extraEnv);
-  const child = spawn(bin, ["serve", "--demo", "--public-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"], { env });
-  return new Promise((ok, fail) => {
-    let out = "";
-    let err = "";
-    const timer = setTimeout(() => fail(new Error(`no start: ${err}`)), 60_000);
-    child.stderr.on("data", (d) => (err += d));
-    child.on("exit", (code) => fail(new Error(`exited ${code}: ${err}`)));
-    child.stdout.on("data", (d) => {
-      out += d;
-      if (!out.includes("then:")) return;
-      clearTimeout(timer);
-      const grab = (re) => (out.match(re) ?? [])[1];
-      ok({
-        child,
-        dataDir,
-        public: grab(/public:\s+(\S+)/),
-        admin: grab(/admin:\s+(\S+)/),
-        password: grab(/password for every demo user: (\S+)/),
-        publicApp: grab(/app  Toolsmith Deploy\s+(\S+)/),
-        privateApp: grab(/app  Toolsmith Insights\s+(\S+)/),
-        unverifiedApp: grab(/app  Toolsmith Sync\s+(\S+)/),
-      });
-    });
-  });
-}
 
 /** A relying party on loopback: receives the code, redeems it with PKCE, keeps the tokens. */
 function startRelyingParty(server, clientId) {
@@ -114,43 +73,20 @@ let server;
 
 before(async () => {
   server = await startServer();
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    // Playwright gives every launch a fresh, temporary --user-data-dir.
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {
   await browser?.close();
-  server?.child.kill();
-  rmSync(server?.dataDir ?? "/nonexistent", { recursive: true, force: true });
+  stopServer(server);
 });
 
-async function page() {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
-  const p = await context.newPage();
-  const errors = [];
-  // Content Security Policy refusals (a blocked form-action redirect among them) and script
-  // errors; failed resource loads (favicons, the demo's unreachable logos) are not errors here.
-  p.on("console", (m) => m.type() === "error" && !m.text().startsWith("Failed to load resource") && errors.push(m.text()));
-  p.on("pageerror", (e) => errors.push(String(e)));
-  return { context, p, errors };
-}
-
-async function login(p, email, password) {
-  await p.getByLabel("Email").fill(email);
-  await p.getByLabel("Password").fill(password);
-  await p.getByRole("button", { name: "Sign in" }).click();
-}
-
 test("a user authorizes the third-party app with one optional scope unticked and one account, then revokes it", async () => {
-  const rp = await startRelyingParty(server, server.publicApp);
-  const { context, p, errors } = await page();
+  const rp = await startRelyingParty(server, server.appId("Toolsmith Deploy"));
+  const { context, p, errors } = await newPage(browser);
   try {
     const scope = "openid offline_access account.read dns.read dns.write workers.read";
-    await p.goto(authorizeUrl(server, server.publicApp, rp.redirectUri, scope, rp));
+    await p.goto(authorizeUrl(server, server.appId("Toolsmith Deploy"), rp.redirectUri, scope, rp));
     await p.getByRole("heading", { name: "Sign in" }).waitFor();
     assert.match(await p.textContent("body"), /Toolsmith Deploy/);
     await p.screenshot({ path: join(shots, "01-login.png"), fullPage: true });
@@ -204,7 +140,7 @@ test("a user authorizes the third-party app with one optional scope unticked and
 });
 
 test("a developer creates an app, sees its secret once and rotates it", async () => {
-  const { context, p, errors } = await page();
+  const { context, p, errors } = await newPage(browser);
   try {
     await p.goto(`${server.public}/ui/developer`);
     await login(p, "alice@acme.test", server.password);
@@ -244,9 +180,9 @@ test("a developer creates an app, sees its secret once and rotates it", async ()
 });
 
 test("an unverified app shows its warning; the operator console lists apps and the audit log", async () => {
-  const { context, p, errors } = await page();
+  const { context, p, errors } = await newPage(browser);
   try {
-    await p.goto(authorizeUrl(server, server.privateApp, "http://127.0.0.1/insights/callback", "openid account.read"));
+    await p.goto(authorizeUrl(server, server.appId("Toolsmith Insights"), "http://127.0.0.1/insights/callback", "openid account.read"));
     await login(p, "dev@toolsmith.test", server.password);
     await p.getByRole("heading", { name: /Toolsmith Insights wants to access/ }).waitFor();
     const warning = await p.getByRole("alert").first().textContent();
@@ -272,12 +208,12 @@ test("an unverified app shows its warning; the operator console lists apps and t
 test("where unverified apps may go public, an outsider is warned before their consent screen; the developer sees the user cap", async () => {
   // An operator who lets unverified apps go public: the demo then seeds one, Toolsmith Sync.
   const server = await startServer({ LATCHKEY_PLATFORM__PUBLIC_APPS_NEED_VERIFIED_DOMAIN: "false" });
-  const rp = await startRelyingParty(server, server.unverifiedApp);
-  const { context, p, errors } = await page();
+  const rp = await startRelyingParty(server, server.appId("Toolsmith Sync"));
+  const { context, p, errors } = await newPage(browser);
   try {
     // The registered redirect is http://127.0.0.1/sync/callback: any loopback port is fine.
     const redirectUri = rp.redirectUri.replace("/callback", "/sync/callback");
-    await p.goto(authorizeUrl(server, server.unverifiedApp, redirectUri, "openid dns.read", rp));
+    await p.goto(authorizeUrl(server, server.appId("Toolsmith Sync"), redirectUri, "openid dns.read", rp));
     await login(p, "alice@acme.test", server.password);
     await p.getByRole("heading", { name: /has not verified this app/ }).waitFor();
     const body = await p.textContent("main");
@@ -300,8 +236,7 @@ test("where unverified apps may go public, an outsider is warned before their co
   } finally {
     rp.server.close();
     await context.close();
-    server.child.kill("SIGTERM");
-    rmSync(server.dataDir, { recursive: true, force: true });
+    stopServer(server);
   }
 });
 
@@ -343,7 +278,7 @@ function paintedText(locator, length) {
 test("no app name the API accepts renders on the consent screen as the platform's or a verified app's name", async () => {
   // A server of its own: the apps created here stay out of the other tests' world.
   const server = await startServer();
-  const { context, p, errors } = await page();
+  const { context, p, errors } = await newPage(browser);
   const platformName = "Latchkey";
   const verifiedApp = "Toolsmith Deploy";
   // [label, name]
@@ -443,8 +378,7 @@ test("no app name the API accepts renders on the consent screen as the platform'
     assert.deepEqual(errors, []);
   } finally {
     await context.close();
-    server.child.kill("SIGTERM");
-    rmSync(server.dataDir, { recursive: true, force: true });
+    stopServer(server);
   }
 });
 
@@ -465,7 +399,7 @@ test("an MCP client that registered itself: unverified, named resource, loopback
   assert.equal(reg.status, 201);
   const registered = await reg.json();
   rp.clientId = registered.client_id;
-  const { context, p, errors } = await page();
+  const { context, p, errors } = await newPage(browser);
   try {
     const url = new URL(authorizeUrl(server, rp.clientId, rp.redirectUri, "openid offline_access dns.read", rp));
     url.searchParams.append("resource", "http://127.0.0.1:3000/mcp");
