@@ -110,3 +110,39 @@ mod tests {
         assert!(!depth_within(deep.as_bytes(), 32));
     }
 }
+
+/// The parameters of a browser's request to `/oauth2/auth` or `/oauth2/sessions/logout`: the
+/// query of a GET, or the form body of a POST (OIDC Core §3.1.2.1), and the status that sends
+/// that browser on (302 after a GET, 303 after a POST). Anything unreadable is an error page.
+pub struct BrowserParams {
+    pub params: latchkey_core::oauth::params::Params,
+    pub redirect: axum::http::StatusCode,
+}
+
+impl<S: Send + Sync> FromRequest<S> for BrowserParams {
+    type Rejection = axum::response::Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::http::{Method, StatusCode};
+        use latchkey_types::ErrorCode;
+
+        use crate::pages::ErrorPage;
+        let refuse = |why: String| ErrorPage::response(ErrorCode::InvalidRequest, why);
+        let (encoded, redirect) = if req.method() == Method::POST {
+            let body = axum::body::Bytes::from_request(req, state)
+                .await
+                .map_err(|e| refuse(format!("The request body could not be read: {e}.")))?;
+            let text = String::from_utf8(body.to_vec())
+                .map_err(|_| refuse("The request is not valid UTF-8.".into()))?;
+            (text, StatusCode::SEE_OTHER)
+        } else {
+            (
+                req.uri().query().unwrap_or_default().to_owned(),
+                StatusCode::FOUND,
+            )
+        };
+        let params = latchkey_core::oauth::params::Params::parse(&encoded)
+            .map_err(|e| refuse(format!("The request is not valid: {e}.")))?;
+        Ok(Self { params, redirect })
+    }
+}

@@ -1,60 +1,29 @@
 //! `GET|POST /oauth2/auth`.
 
-use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::oauth::authorize::AuthorizeOutcome;
-use latchkey_core::oauth::params::Params;
 use latchkey_types::ErrorCode;
 
+use crate::extract::BrowserParams;
 use crate::pages::ErrorPage;
 use crate::state::AppState;
 use crate::{ApiError, cookies};
 
-pub async fn get(
+/// `GET|POST`: the parameters come from the query or the form body ([`BrowserParams`]).
+pub async fn handle(
     State(state): State<AppState>,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    BrowserParams {
+        params,
+        redirect: redirect_status,
+    }: BrowserParams,
 ) -> Response {
-    handle(
-        &state,
-        &headers,
-        query.as_deref().unwrap_or_default(),
-        StatusCode::FOUND,
-    )
-    .await
-}
-
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let Ok(text) = std::str::from_utf8(&body) else {
-        return ErrorPage::response(
-            ErrorCode::InvalidRequest,
-            "The request is not valid UTF-8.".into(),
-        );
-    };
-    handle(&state, &headers, text, StatusCode::SEE_OTHER).await
-}
-
-async fn handle(
-    state: &AppState,
-    headers: &HeaderMap,
-    encoded: &str,
-    redirect_status: StatusCode,
-) -> Response {
-    let params = match Params::parse(encoded) {
-        Ok(p) => p,
-        Err(e) => {
-            return ErrorPage::response(
-                ErrorCode::InvalidRequest,
-                format!("The request is not valid: {e}."),
-            );
-        }
-    };
     let secure = state.engine.settings().secure_cookies();
     let outcome = state
         .engine
-        .authorize(&params, &cookies::read(headers, secure))
+        .authorize(&params, &cookies::read(&headers, secure))
         .await;
     respond(outcome, secure, redirect_status)
 }

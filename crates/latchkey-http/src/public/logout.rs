@@ -1,42 +1,17 @@
 //! `GET|POST /oauth2/sessions/logout`: OIDC RP-initiated logout with Hydra's logout challenge.
 
 use askama::Template;
-use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::oauth::authorize::SessionCookie;
 use latchkey_core::oauth::logout::LogoutOutcome;
-use latchkey_core::oauth::params::Params;
 use latchkey_types::ErrorCode;
 
+use crate::extract::BrowserParams;
 use crate::pages::{ErrorPage, PAGE_CSP, render};
 use crate::state::AppState;
 use crate::{ApiError, cookies};
-
-pub async fn get(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    handle(
-        &state,
-        &headers,
-        query.as_deref().unwrap_or_default(),
-        StatusCode::FOUND,
-    )
-    .await
-}
-
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let Ok(text) = std::str::from_utf8(&body) else {
-        return ErrorPage::response(
-            ErrorCode::InvalidRequest,
-            "The request is not valid UTF-8.".into(),
-        );
-    };
-    handle(&state, &headers, text, StatusCode::SEE_OTHER).await
-}
 
 /// The page that signs the browser out of the apps with a front-channel logout URI (each in a
 /// hidden iframe), then goes on.
@@ -77,25 +52,19 @@ fn frame_origins(frames: &[String]) -> String {
     origins.join(" ")
 }
 
-async fn handle(
-    state: &AppState,
-    headers: &HeaderMap,
-    encoded: &str,
-    redirect_status: StatusCode,
+/// `GET|POST`: the parameters come from the query or the form body ([`BrowserParams`]).
+pub async fn handle(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    BrowserParams {
+        params,
+        redirect: redirect_status,
+    }: BrowserParams,
 ) -> Response {
-    let params = match Params::parse(encoded) {
-        Ok(p) => p,
-        Err(e) => {
-            return ErrorPage::response(
-                ErrorCode::InvalidRequest,
-                format!("The request is not valid: {e}."),
-            );
-        }
-    };
     let secure = state.secure();
     let outcome = match state
         .engine
-        .logout(&params, &cookies::read(headers, secure))
+        .logout(&params, &cookies::read(&headers, secure))
         .await
     {
         Ok(o) => o,

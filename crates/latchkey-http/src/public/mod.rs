@@ -32,7 +32,10 @@ pub fn router() -> Router<AppState> {
             get(discovery::api_resource_metadata),
         )
         .route(public::JWKS, get(discovery::jwks))
-        .route(public::AUTHORIZE, get(authorize::get).post(authorize::post))
+        .route(
+            public::AUTHORIZE,
+            get(authorize::handle).post(authorize::handle),
+        )
         .route(public::TOKEN, post(token::token))
         .route(public::REGISTER, post(register::register))
         .route(
@@ -46,7 +49,7 @@ pub fn router() -> Router<AppState> {
         .route(public::REVOKE, post(token::revoke))
         .route(public::INTROSPECT, post(token::introspect))
         .route(public::USERINFO, get(userinfo::get).post(userinfo::post))
-        .route(public::LOGOUT, get(logout::get).post(logout::post))
+        .route(public::LOGOUT, get(logout::handle).post(logout::handle))
         .route(public::STYLESHEET, get(crate::pages::stylesheet))
         .route(public::HEALTH_ALIVE, get(health::alive))
         .route(public::HEALTH_READY, get(health::ready))
