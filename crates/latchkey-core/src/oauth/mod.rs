@@ -76,8 +76,6 @@ pub struct EngineSettings {
     pub trusted_document_hosts: Arc<Vec<String>>,
     /// RFC 7591 registration is open.
     pub registration: bool,
-    /// An unused dynamic registration is deleted after this many seconds.
-    pub registration_unused_ttl: i64,
     /// The device grant's verification page and the page its flow ends at.
     pub device_verification_url: String,
     pub device_success_url: String,
@@ -142,11 +140,6 @@ impl EngineSettings {
                     .collect(),
             ),
             registration: config.oauth2.dynamic_client_registration.enabled,
-            registration_unused_ttl: config
-                .oauth2
-                .dynamic_client_registration
-                .unused_ttl
-                .as_secs(),
             device_verification_url: config
                 .urls
                 .device
