@@ -97,20 +97,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::depth_within;
-
-    #[test]
-    fn depth_counts_nesting_but_not_brackets_in_strings() {
-        assert!(depth_within(br#"{"a":[1,{"b":2}]}"#, 3));
-        assert!(!depth_within(br#"{"a":[1,{"b":2}]}"#, 2));
-        assert!(depth_within(br#"{"a":"[[[[[[\"]]]"}"#, 1));
-        let deep = format!("{}{}", "[".repeat(33), "]".repeat(33));
-        assert!(!depth_within(deep.as_bytes(), 32));
-    }
-}
-
 /// The parameters of a browser's request to `/oauth2/auth` or `/oauth2/sessions/logout`: the
 /// query of a GET, or the form body of a POST (OIDC Core §3.1.2.1), and the status that sends
 /// that browser on (302 after a GET, 303 after a POST). Anything unreadable is an error page.
@@ -144,5 +130,19 @@ impl<S: Send + Sync> FromRequest<S> for BrowserParams {
         let params = latchkey_core::oauth::params::Params::parse(&encoded)
             .map_err(|e| refuse(format!("The request is not valid: {e}.")))?;
         Ok(Self { params, redirect })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::depth_within;
+
+    #[test]
+    fn depth_counts_nesting_but_not_brackets_in_strings() {
+        assert!(depth_within(br#"{"a":[1,{"b":2}]}"#, 3));
+        assert!(!depth_within(br#"{"a":[1,{"b":2}]}"#, 2));
+        assert!(depth_within(br#"{"a":"[[[[[[\"]]]"}"#, 1));
+        let deep = format!("{}{}", "[".repeat(33), "]".repeat(33));
+        assert!(!depth_within(deep.as_bytes(), 32));
     }
 }
